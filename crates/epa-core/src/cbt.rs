@@ -1,0 +1,340 @@
+//! TLS channel bindings: the RFC 5056 application data for `tls-server-end-point` (RFC 5929 §4),
+//! `tls-unique` (RFC 5929 §3) and `tls-exporter` (RFC 9266).
+//!
+//! The application data is `binding_type ":" payload` (RFC 5929 §3.1, §4.1; RFC 9266 §2). This is
+//! what goes into the `application_data` of the GSS channel-bindings struct ([`crate::gss`]).
+
+use crate::der::{DerError, Reader, tag};
+use crate::pem::{self, PemError};
+use crate::signature::{self, HashAlgorithm, HashBasis, HashChoice, HashRule, SignatureError};
+use subtle::ConstantTimeEq as _;
+use thiserror::Error;
+
+/// The RFC 9266 exporter label; the exporter is called with an empty context and length 32.
+pub const TLS_EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+/// The RFC 9266 exporter output length.
+pub const TLS_EXPORTER_LEN: usize = 32;
+
+/// A channel binding type registered with IANA (RFC 5056 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BindingType {
+    /// `tls-server-end-point`: the hash of the server certificate (RFC 5929 §4).
+    TlsServerEndPoint,
+    /// `tls-unique`: the first Finished message of the handshake (RFC 5929 §3); TLS ≤ 1.2 only.
+    TlsUnique,
+    /// `tls-exporter`: the RFC 9266 exporter value; TLS 1.3 (and 1.2 with extended master secret).
+    TlsExporter,
+}
+
+impl BindingType {
+    /// The registered name, as it prefixes the application data (without the colon).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TlsServerEndPoint => "tls-server-end-point",
+            Self::TlsUnique => "tls-unique",
+            Self::TlsExporter => "tls-exporter",
+        }
+    }
+}
+
+impl std::fmt::Display for BindingType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A channel binding: its type and its payload (the hash, Finished bytes or exporter value).
+///
+/// Equality is constant-time over the payload ([`ChannelBinding::ct_eq`]); there is no derived
+/// `PartialEq` so that a variable-time comparison cannot be written by accident.
+#[derive(Clone)]
+pub struct ChannelBinding {
+    binding_type: BindingType,
+    payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for ChannelBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Channel bindings are not secrets (both peers compute them from public data), so the
+        // debug form shows them; that is what makes a mismatch diagnosable.
+        write!(f, "ChannelBinding({}:{})", self.binding_type, hex(&self.payload))
+    }
+}
+
+impl ChannelBinding {
+    /// A `tls-unique` binding from the first Finished message's `verify_data` (RFC 5929 §3.1).
+    /// Undefined for TLS 1.3 (RFC 9266 §3): use [`ChannelBinding::tls_exporter`] there.
+    pub fn tls_unique(finished: &[u8]) -> Self {
+        Self {
+            binding_type: BindingType::TlsUnique,
+            payload: finished.to_vec(),
+        }
+    }
+
+    /// A `tls-exporter` binding from the 32-byte exporter value that the TLS stack computed with
+    /// label [`TLS_EXPORTER_LABEL`] and an empty context (RFC 9266 §2).
+    pub fn tls_exporter(exporter: &[u8; TLS_EXPORTER_LEN]) -> Self {
+        Self {
+            binding_type: BindingType::TlsExporter,
+            payload: exporter.to_vec(),
+        }
+    }
+
+    /// A `tls-server-end-point` binding from an already computed certificate hash.
+    pub fn tls_server_end_point_from_hash(hash: &[u8]) -> Self {
+        Self {
+            binding_type: BindingType::TlsServerEndPoint,
+            payload: hash.to_vec(),
+        }
+    }
+
+    /// The binding type.
+    pub fn binding_type(&self) -> BindingType {
+        self.binding_type
+    }
+
+    /// The payload after the `type:` prefix.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The RFC 5056 application data: `"<type>:" || payload`.
+    pub fn application_data(&self) -> Vec<u8> {
+        let name = self.binding_type.name().as_bytes();
+        let mut out = Vec::with_capacity(name.len() + 1 + self.payload.len());
+        out.extend_from_slice(name);
+        out.push(b':');
+        out.extend_from_slice(&self.payload);
+        out
+    }
+
+    /// Constant-time equality of type and payload.
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        self.binding_type == other.binding_type
+            && bool::from(self.payload.as_slice().ct_eq(other.payload.as_slice()))
+    }
+}
+
+/// A computed `tls-server-end-point` binding with the hash that was used and why.
+#[derive(Debug, Clone)]
+pub struct ServerEndPoint {
+    /// The hash function and its basis (RFC 5929 or our rule for the undefined cases).
+    pub hash: HashChoice,
+    /// The binding (its payload is the certificate hash).
+    pub binding: ChannelBinding,
+}
+
+impl ServerEndPoint {
+    /// The hash function used.
+    pub fn hash_algorithm(&self) -> HashAlgorithm {
+        self.hash.algorithm
+    }
+
+    /// Whether RFC 5929 defines this value or it is our choice for an undefined case.
+    pub fn basis(&self) -> HashBasis {
+        self.hash.basis
+    }
+}
+
+/// A certificate from which no channel binding can be computed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// The DER is malformed.
+    #[error("malformed certificate DER: {0}")]
+    Der(#[from] DerError),
+    /// The PEM armour is malformed.
+    #[error("malformed certificate PEM: {0}")]
+    Pem(#[from] PemError),
+    /// The signature algorithm gives no hash.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+}
+
+/// The outer `signatureAlgorithm` of a certificate, borrowed from its DER.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureAlgorithmRef<'a> {
+    /// The OID's content bytes.
+    pub oid: &'a [u8],
+    /// The parameters as a full DER TLV, or empty when absent.
+    pub params: &'a [u8],
+}
+
+impl SignatureAlgorithmRef<'_> {
+    /// The OID in dotted form.
+    pub fn oid_string(&self) -> String {
+        signature::describe_oid(self.oid)
+    }
+}
+
+/// Reads the outer `signatureAlgorithm` of a DER certificate, strictly, and nothing else.
+///
+/// ```text
+/// Certificate ::= SEQUENCE {                        -- RFC 5280 §4.1
+///      tbsCertificate       TBSCertificate,         -- SEQUENCE, skipped
+///      signatureAlgorithm   AlgorithmIdentifier,    -- SEQUENCE { OID, params ANY OPTIONAL }
+///      signatureValue       BIT STRING  }
+/// ```
+/// Empty input, a non-SEQUENCE outer tag, BER-only lengths, lengths past the input, lengths over
+/// 2^24-1, and bytes after the certificate are each a distinct [`DerError`].
+pub fn signature_algorithm(der: &[u8]) -> Result<SignatureAlgorithmRef<'_>, DerError> {
+    if der.is_empty() {
+        return Err(DerError::Empty);
+    }
+    let mut input = Reader::new(der);
+    let mut cert = input.enter(tag::SEQUENCE, "Certificate")?;
+    input.finish("Certificate")?;
+    cert.expect(tag::SEQUENCE, "tbsCertificate")?;
+    let mut alg = cert.enter(tag::SEQUENCE, "signatureAlgorithm")?;
+    cert.expect(tag::BIT_STRING, "signatureValue")?;
+    cert.finish("Certificate")?;
+
+    let oid = alg.expect(tag::OID, "signatureAlgorithm OID")?.value;
+    if oid.is_empty() {
+        return Err(DerError::InvalidValue {
+            what: "signatureAlgorithm OID",
+            detail: "empty OID",
+        });
+    }
+    let params = if alg.is_empty() {
+        &[][..]
+    } else {
+        let before = alg;
+        alg.read("signatureAlgorithm parameters")?;
+        alg.finish("signatureAlgorithm")?;
+        before.rest()
+    };
+    Ok(SignatureAlgorithmRef { oid, params })
+}
+
+/// `tls-server-end-point` (RFC 5929 §4) for a DER certificate, with the default
+/// [`HashRule::Interoperable`].
+///
+/// The hash covers the certificate "as it appears, octet for octet, in the server's Certificate
+/// message" (RFC 5929 §4.1), i.e. exactly `der`.
+pub fn tls_server_end_point(der: &[u8]) -> Result<ServerEndPoint, CertificateError> {
+    tls_server_end_point_with(der, HashRule::default())
+}
+
+/// `tls-server-end-point` for a DER certificate under an explicit [`HashRule`].
+pub fn tls_server_end_point_with(
+    der: &[u8],
+    rule: HashRule,
+) -> Result<ServerEndPoint, CertificateError> {
+    let alg = signature_algorithm(der)?;
+    let hash = signature::choose_hash(alg.oid, alg.params, rule)?;
+    Ok(ServerEndPoint {
+        hash,
+        binding: ChannelBinding {
+            binding_type: BindingType::TlsServerEndPoint,
+            payload: hash.algorithm.digest(der),
+        },
+    })
+}
+
+/// Decodes a certificate given as DER or PEM (detected: DER starts with a SEQUENCE tag, PEM has
+/// a `-----BEGIN CERTIFICATE-----` line) into DER bytes, checking the DER strictly.
+pub fn certificate_der(input: &[u8]) -> Result<Vec<u8>, CertificateError> {
+    let der = if pem::looks_like_pem(input) {
+        pem::decode_certificate(input)?
+    } else {
+        input.to_vec()
+    };
+    signature_algorithm(&der)?;
+    Ok(der)
+}
+
+/// `tls-server-end-point` for a certificate given as DER or PEM (auto-detected).
+pub fn tls_server_end_point_auto(
+    input: &[u8],
+    rule: HashRule,
+) -> Result<(Vec<u8>, ServerEndPoint), CertificateError> {
+    let der = certificate_der(input)?;
+    let ep = tls_server_end_point_with(&der, rule)?;
+    Ok((der, ep))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A syntactically valid certificate skeleton with the given signature AlgorithmIdentifier.
+    fn skeleton(alg: &[u8]) -> Vec<u8> {
+        let mut body = vec![0x30, 0x00];
+        body.extend_from_slice(alg);
+        body.extend_from_slice(&[0x03, 0x01, 0x00]);
+        let mut out = vec![0x30, body.len() as u8];
+        out.extend(body);
+        out
+    }
+
+    const SHA256_RSA: &[u8] = &[
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
+    ];
+
+    #[test]
+    fn reads_the_outer_algorithm_and_its_params() {
+        let cert = skeleton(SHA256_RSA);
+        let alg = signature_algorithm(&cert).unwrap();
+        assert_eq!(alg.oid_string(), "1.2.840.113549.1.1.11");
+        assert_eq!(alg.params, &[0x05, 0x00]);
+        let ep = tls_server_end_point(&cert).unwrap();
+        assert_eq!(ep.hash_algorithm(), HashAlgorithm::Sha256);
+        assert_eq!(ep.binding.payload(), HashAlgorithm::Sha256.digest(&cert).as_slice());
+    }
+
+    #[test]
+    fn structure_errors() {
+        // Missing signatureValue.
+        let mut cert = skeleton(SHA256_RSA);
+        cert.truncate(cert.len() - 3);
+        cert[1] -= 3;
+        assert!(matches!(
+            signature_algorithm(&cert),
+            Err(DerError::Truncated { what: "signatureValue", .. })
+        ));
+        // An extra element inside the Certificate SEQUENCE.
+        let mut cert = skeleton(SHA256_RSA);
+        cert.extend([0x05, 0x00]);
+        cert[1] += 2;
+        assert!(matches!(
+            signature_algorithm(&cert),
+            Err(DerError::TrailingData { what: "Certificate", count: 2 })
+        ));
+        // Two parameter TLVs.
+        let mut alg = SHA256_RSA.to_vec();
+        alg.extend([0x05, 0x00]);
+        alg[1] += 2;
+        assert!(matches!(
+            signature_algorithm(&skeleton(&alg)),
+            Err(DerError::TrailingData { what: "signatureAlgorithm", .. })
+        ));
+        // Empty OID.
+        assert!(matches!(
+            signature_algorithm(&skeleton(&[0x30, 0x02, 0x06, 0x00])),
+            Err(DerError::InvalidValue { .. })
+        ));
+    }
+
+    #[test]
+    fn application_data_and_constant_time_equality() {
+        let a = ChannelBinding::tls_exporter(&[7; 32]);
+        assert_eq!(&a.application_data()[..13], b"tls-exporter:");
+        assert!(a.ct_eq(&ChannelBinding::tls_exporter(&[7; 32])));
+        assert!(!a.ct_eq(&ChannelBinding::tls_exporter(&[8; 32])));
+        // Same payload, other type: not equal.
+        assert!(!ChannelBinding::tls_unique(&[7; 32]).ct_eq(&a));
+        assert_eq!(
+            ChannelBinding::tls_unique(&[1, 2]).application_data(),
+            b"tls-unique:\x01\x02"
+        );
+    }
+}

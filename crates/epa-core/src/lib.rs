@@ -1,0 +1,21 @@
+//! Sans-I/O core of **epa**, Microsoft-compatible Extended Protection for Authentication.
+//!
+//! * [`cbt`]: channel bindings — RFC 5929 `tls-server-end-point` from a DER or PEM certificate,
+//!   `tls-unique`, RFC 9266 `tls-exporter`.
+//! * [`gss`]: the flattened RFC 2744 `gss_channel_bindings_struct` and its MD5, the value NTLM
+//!   (`MsvAvChannelBindings`) and Kerberos (`Bnd`) carry.
+//! * [`spn`]: service principal names with .NET's `ServiceNameCollection` rules.
+//! * [`prefix`]: default service names derived from listener prefixes, as `HttpListener` does.
+//! * [`policy`]: `ExtendedProtectionPolicy` with .NET's validation, and the IIS form.
+//! * [`decide`]: the one function that turns a policy and what a backend observed into an
+//!   accept or a 401, with a reason.
+//!
+//! This crate does no I/O and has no async code: everything here is a pure function of its input.
+
+#![forbid(unsafe_code)]
+
+pub mod cbt;
+pub mod der;
+pub mod gss;
+pub mod pem;
+pub mod signature;
