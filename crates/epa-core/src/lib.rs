@@ -18,4 +18,7 @@ pub mod cbt;
 pub mod der;
 pub mod gss;
 pub mod pem;
+pub mod policy;
+pub mod prefix;
 pub mod signature;
+pub mod spn;
