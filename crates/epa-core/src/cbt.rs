@@ -57,7 +57,12 @@ impl std::fmt::Debug for ChannelBinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Channel bindings are not secrets (both peers compute them from public data), so the
         // debug form shows them; that is what makes a mismatch diagnosable.
-        write!(f, "ChannelBinding({}:{})", self.binding_type, hex(&self.payload))
+        write!(
+            f,
+            "ChannelBinding({}:{})",
+            self.binding_type,
+            hex(&self.payload)
+        )
     }
 }
 
@@ -256,10 +261,12 @@ pub fn tls_server_end_point_auto(
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -288,7 +295,10 @@ mod tests {
         assert_eq!(alg.params, &[0x05, 0x00]);
         let ep = tls_server_end_point(&cert).unwrap();
         assert_eq!(ep.hash_algorithm(), HashAlgorithm::Sha256);
-        assert_eq!(ep.binding.payload(), HashAlgorithm::Sha256.digest(&cert).as_slice());
+        assert_eq!(
+            ep.binding.payload(),
+            HashAlgorithm::Sha256.digest(&cert).as_slice()
+        );
     }
 
     #[test]
@@ -299,7 +309,10 @@ mod tests {
         cert[1] -= 3;
         assert!(matches!(
             signature_algorithm(&cert),
-            Err(DerError::Truncated { what: "signatureValue", .. })
+            Err(DerError::Truncated {
+                what: "signatureValue",
+                ..
+            })
         ));
         // An extra element inside the Certificate SEQUENCE.
         let mut cert = skeleton(SHA256_RSA);
@@ -307,7 +320,10 @@ mod tests {
         cert[1] += 2;
         assert!(matches!(
             signature_algorithm(&cert),
-            Err(DerError::TrailingData { what: "Certificate", count: 2 })
+            Err(DerError::TrailingData {
+                what: "Certificate",
+                count: 2
+            })
         ));
         // Two parameter TLVs.
         let mut alg = SHA256_RSA.to_vec();
@@ -315,7 +331,10 @@ mod tests {
         alg[1] += 2;
         assert!(matches!(
             signature_algorithm(&skeleton(&alg)),
-            Err(DerError::TrailingData { what: "signatureAlgorithm", .. })
+            Err(DerError::TrailingData {
+                what: "signatureAlgorithm",
+                ..
+            })
         ));
         // Empty OID.
         assert!(matches!(

@@ -20,7 +20,9 @@ pub enum DerError {
     #[error("empty input: expected a DER certificate")]
     Empty,
     /// The input ended before the end of a TLV.
-    #[error("truncated DER: {what} needs {needed} bytes at offset {offset} but only {available} remain")]
+    #[error(
+        "truncated DER: {what} needs {needed} bytes at offset {offset} but only {available} remain"
+    )]
     Truncated {
         /// What was being read.
         what: &'static str,
@@ -32,7 +34,9 @@ pub enum DerError {
         available: usize,
     },
     /// A length beyond [`MAX_DER_LEN`] (or beyond what the platform can address).
-    #[error("DER length overflow: {what} at offset {offset} declares {declared} bytes, more than a TLS certificate can carry (2^24-1)")]
+    #[error(
+        "DER length overflow: {what} at offset {offset} declares {declared} bytes, more than a TLS certificate can carry (2^24-1)"
+    )]
     LengthOverflow {
         /// What was being read.
         what: &'static str,
@@ -58,7 +62,9 @@ pub enum DerError {
         offset: usize,
     },
     /// A tag other than the one the structure requires.
-    #[error("wrong tag for {what} at offset {offset}: expected 0x{expected:02x}, found 0x{found:02x}")]
+    #[error(
+        "wrong tag for {what} at offset {offset}: expected 0x{expected:02x}, found 0x{found:02x}"
+    )]
     WrongTag {
         /// What was being read.
         what: &'static str,
@@ -294,7 +300,10 @@ mod tests {
             Err(DerError::LengthOverflow { .. })
         ));
         assert!(matches!(one(&[0x04]), Err(DerError::Truncated { .. })));
-        assert!(matches!(one(&[0x04, 0x82, 0x01]), Err(DerError::Truncated { .. })));
+        assert!(matches!(
+            one(&[0x04, 0x82, 0x01]),
+            Err(DerError::Truncated { .. })
+        ));
     }
 
     #[test]

@@ -41,7 +41,9 @@ impl AddressType {
 #[non_exhaustive]
 pub enum GssBindingsError {
     /// The input ends inside a field.
-    #[error("truncated channel-bindings struct: {field} needs {needed} bytes at offset {offset}, {available} remain")]
+    #[error(
+        "truncated channel-bindings struct: {field} needs {needed} bytes at offset {offset}, {available} remain"
+    )]
     Truncated {
         /// The field being read.
         field: &'static str,
@@ -87,7 +89,10 @@ impl std::fmt::Debug for GssChannelBindings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GssChannelBindings")
             .field("initiator_addrtype", &self.initiator_addrtype.0)
-            .field("initiator_address", &crate::cbt::hex(&self.initiator_address))
+            .field(
+                "initiator_address",
+                &crate::cbt::hex(&self.initiator_address),
+            )
             .field("acceptor_addrtype", &self.acceptor_addrtype.0)
             .field("acceptor_address", &crate::cbt::hex(&self.acceptor_address))
             .field("application_data", &crate::cbt::hex(&self.application_data))
@@ -137,11 +142,22 @@ impl GssChannelBindings {
         let len = |field: &'static str, v: &[u8]| {
             u32::try_from(v.len())
                 .map(u32::to_le_bytes)
-                .map_err(|_| GssBindingsError::TooLong { field, len: v.len() })
+                .map_err(|_| GssBindingsError::TooLong {
+                    field,
+                    len: v.len(),
+                })
         };
         let fields = [
-            ("initiator_address", self.initiator_addrtype, &self.initiator_address),
-            ("acceptor_address", self.acceptor_addrtype, &self.acceptor_address),
+            (
+                "initiator_address",
+                self.initiator_addrtype,
+                &self.initiator_address,
+            ),
+            (
+                "acceptor_address",
+                self.acceptor_addrtype,
+                &self.acceptor_address,
+            ),
         ];
         for (name, addrtype, address) in fields {
             sink(&addrtype.0.to_le_bytes());
@@ -281,7 +297,10 @@ mod tests {
         assert_eq!(GssChannelBindings::from_bytes(&flat), Ok(s));
         assert!(matches!(
             GssChannelBindings::from_bytes(&flat[..flat.len() - 1]),
-            Err(GssBindingsError::Truncated { field: "application_data", .. })
+            Err(GssBindingsError::Truncated {
+                field: "application_data",
+                ..
+            })
         ));
         let mut long = flat.clone();
         long.push(0);
@@ -291,14 +310,20 @@ mod tests {
         );
         assert!(matches!(
             GssChannelBindings::from_bytes(&[]),
-            Err(GssBindingsError::Truncated { field: "initiator_addrtype", .. })
+            Err(GssBindingsError::Truncated {
+                field: "initiator_addrtype",
+                ..
+            })
         ));
         // A length of u32::MAX must not allocate or panic.
         let mut huge = vec![0u8; 4];
         huge.extend([0xff; 4]);
         assert!(matches!(
             GssChannelBindings::from_bytes(&huge),
-            Err(GssBindingsError::Truncated { field: "initiator_address", .. })
+            Err(GssBindingsError::Truncated {
+                field: "initiator_address",
+                ..
+            })
         ));
     }
 }

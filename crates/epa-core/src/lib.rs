@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cbt;
+pub mod decide;
 pub mod der;
 pub mod gss;
 pub mod pem;
@@ -22,3 +23,15 @@ pub mod policy;
 pub mod prefix;
 pub mod signature;
 pub mod spn;
+
+pub use cbt::{BindingType, ChannelBinding, ServerEndPoint, tls_server_end_point};
+pub use decide::{
+    BindingObservation, ClientServiceName, Decision, Mechanism, Profile, Reason, RequestFacts,
+    ServerPolicy, Transport, decide,
+};
+pub use gss::{ChannelBindingsHash, GssChannelBindings};
+pub use policy::{
+    ExtendedProtectionPolicy, IisExtendedProtection, PolicyEnforcement, PolicyError,
+    ProtectionScenario, TokenChecking,
+};
+pub use spn::{ServiceName, ServiceNameCollection};

@@ -61,9 +61,11 @@ pub fn decode_certificate(input: &[u8]) -> Result<Vec<u8>, PemError> {
     if body.is_empty() {
         return Err(PemError::EmptyBody);
     }
-    STANDARD.decode(body.as_bytes()).map_err(|e| PemError::BadBase64 {
-        detail: e.to_string(),
-    })
+    STANDARD
+        .decode(body.as_bytes())
+        .map_err(|e| PemError::BadBase64 {
+            detail: e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -76,8 +78,14 @@ mod tests {
 
     #[test]
     fn decodes_lf_crlf_and_explanatory_text() {
-        assert_eq!(decode_certificate(armour("MAA=", "\n").as_bytes()), Ok(vec![0x30, 0]));
-        assert_eq!(decode_certificate(armour("MA\r\nA=", "\r\n").as_bytes()), Ok(vec![0x30, 0]));
+        assert_eq!(
+            decode_certificate(armour("MAA=", "\n").as_bytes()),
+            Ok(vec![0x30, 0])
+        );
+        assert_eq!(
+            decode_certificate(armour("MA\r\nA=", "\r\n").as_bytes()),
+            Ok(vec![0x30, 0])
+        );
         let with_text = format!("Subject: test\n{}", armour("MAA=", "\n"));
         assert_eq!(decode_certificate(with_text.as_bytes()), Ok(vec![0x30, 0]));
     }

@@ -65,11 +65,15 @@ pub enum PolicyError {
     /// `Never` with service names or a channel binding (.NET: `ArgumentException`
     /// "To construct a policy with PolicyEnforcement.Never, the single-parameter constructor
     /// must be used.").
-    #[error("enforcement 'never' takes no service names and no custom channel binding (.NET: the single-parameter constructor must be used)")]
+    #[error(
+        "enforcement 'never' takes no service names and no custom channel binding (.NET: the single-parameter constructor must be used)"
+    )]
     NeverTakesNoArguments,
     /// An empty service-name list (.NET: `ArgumentException` "The ServiceNameCollection must
     /// contain at least one service name."). Omit the list instead.
-    #[error("the service name list is empty: it must contain at least one service name (omit it to use the default names)")]
+    #[error(
+        "the service name list is empty: it must contain at least one service name (omit it to use the default names)"
+    )]
     EmptyServiceNames,
     /// A service name was rejected.
     #[error("invalid service name: {0}")]
@@ -78,13 +82,17 @@ pub enum PolicyError {
     #[error("IIS flag ProxyCohosting is valid only together with Proxy")]
     ProxyCohostingWithoutProxy,
     /// A dotless name without IIS `AllowDotlessSpn` (http.sys fails the configuration).
-    #[error("service name '{name}' is dotless (a NetBIOS-style name); http.sys refuses it unless AllowDotlessSpn is set")]
+    #[error(
+        "service name '{name}' is dotless (a NetBIOS-style name); http.sys refuses it unless AllowDotlessSpn is set"
+    )]
     DotlessServiceName {
         /// The name.
         name: String,
     },
     /// An IIS flag value we do not know.
-    #[error("unknown IIS extendedProtection flag '{flag}' (expected None, Proxy, NoServiceNameCheck, AllowDotlessSpn, ProxyCohosting)")]
+    #[error(
+        "unknown IIS extendedProtection flag '{flag}' (expected None, Proxy, NoServiceNameCheck, AllowDotlessSpn, ProxyCohosting)"
+    )]
     UnknownIisFlag {
         /// The flag as written.
         flag: String,
@@ -97,14 +105,18 @@ pub enum PolicyError {
         profile: &'static str,
     },
     /// http.sys flags under a profile that reproduces .NET, which has no such flags.
-    #[error("the IIS flags NoServiceNameCheck, AllowDotlessSpn and ProxyCohosting need profile 'iis'; profile {profile} has no equivalent")]
+    #[error(
+        "the IIS flags NoServiceNameCheck, AllowDotlessSpn and ProxyCohosting need profile 'iis'; profile {profile} has no equivalent"
+    )]
     HttpSysFlagsNeedIisProfile {
         /// The profile.
         profile: &'static str,
     },
     /// No custom names and no default names (.NET 8+: `InvalidOperationException`, thrown for
     /// every new authentication context, so we refuse the configuration up front).
-    #[error("no service names could be determined from the listener prefixes: add prefixes from which default service names can be derived, or list the service names explicitly")]
+    #[error(
+        "no service names could be determined from the listener prefixes: add prefixes from which default service names can be derived, or list the service names explicitly"
+    )]
     NoServiceNames,
 }
 
@@ -147,7 +159,10 @@ impl ExtendedProtectionPolicy {
         if enforcement == PolicyEnforcement::Never {
             return Err(PolicyError::NeverTakesNoArguments);
         }
-        if custom_service_names.as_ref().is_some_and(ServiceNameCollection::is_empty) {
+        if custom_service_names
+            .as_ref()
+            .is_some_and(ServiceNameCollection::is_empty)
+        {
             return Err(PolicyError::EmptyServiceNames);
         }
         Ok(Self {
@@ -229,7 +244,10 @@ impl std::fmt::Display for ExtendedProtectionPolicy {
             PolicyEnforcement::WhenSupported => "WhenSupported",
             PolicyEnforcement::Always => "Always",
         };
-        write!(f, "ProtectionScenario={scenario}; PolicyEnforcement={enforcement}; CustomChannelBinding=")?;
+        write!(
+            f,
+            "ProtectionScenario={scenario}; PolicyEnforcement={enforcement}; CustomChannelBinding="
+        )?;
         match &self.custom_channel_binding {
             Some(b) => write!(f, "{}", b.binding_type())?,
             None => f.write_str("<null>")?,
@@ -432,7 +450,11 @@ mod tests {
         );
     }
 
-    fn iis(tc: TokenChecking, flags: &str, spns: &[&str]) -> Result<ExtendedProtectionPolicy, PolicyError> {
+    fn iis(
+        tc: TokenChecking,
+        flags: &str,
+        spns: &[&str],
+    ) -> Result<ExtendedProtectionPolicy, PolicyError> {
         IisExtendedProtection {
             token_checking: tc,
             flags: IisFlags::parse(flags)?,
@@ -443,13 +465,26 @@ mod tests {
 
     #[test]
     fn iis_form_converts() {
-        let p = iis(TokenChecking::Require, "Proxy, NoServiceNameCheck", &["HTTP/www.contoso.com"]).unwrap();
+        let p = iis(
+            TokenChecking::Require,
+            "Proxy, NoServiceNameCheck",
+            &["HTTP/www.contoso.com"],
+        )
+        .unwrap();
         assert_eq!((p.enforcement(), p.scenario()), (Always, TrustedProxy));
         assert!(p.http_sys_flags().no_service_name_check);
         let p = iis(TokenChecking::Allow, "None", &[]).unwrap();
-        assert_eq!((p.enforcement(), p.scenario()), (WhenSupported, TransportSelected));
+        assert_eq!(
+            (p.enforcement(), p.scenario()),
+            (WhenSupported, TransportSelected)
+        );
         assert!(p.custom_service_names().is_none());
-        assert_eq!(iis(TokenChecking::None, "", &["HTTP/x.example"]).unwrap().enforcement(), Never);
+        assert_eq!(
+            iis(TokenChecking::None, "", &["HTTP/x.example"])
+                .unwrap()
+                .enforcement(),
+            Never
+        );
     }
 
     #[test]
@@ -464,7 +499,14 @@ mod tests {
                 name: "HTTP/web01".into()
             }
         );
-        assert!(iis(TokenChecking::Allow, "Proxy,AllowDotlessSpn", &["HTTP/web01"]).is_ok());
+        assert!(
+            iis(
+                TokenChecking::Allow,
+                "Proxy,AllowDotlessSpn",
+                &["HTTP/web01"]
+            )
+            .is_ok()
+        );
         assert!(matches!(
             iis(TokenChecking::Allow, "Proxy, Bogus", &[]).unwrap_err(),
             PolicyError::UnknownIisFlag { .. }

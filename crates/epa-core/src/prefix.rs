@@ -174,17 +174,26 @@ mod tests {
 
     #[test]
     fn fqdn_prefix_drops_port_and_path() {
-        assert_eq!(names(&["http://www.contoso.com:8080/app/"]), ["HTTP/www.contoso.com"]);
+        assert_eq!(
+            names(&["http://www.contoso.com:8080/app/"]),
+            ["HTTP/www.contoso.com"]
+        );
     }
 
     #[test]
     fn https_prefix_still_gives_http_class_lowercased() {
-        assert_eq!(names(&["https://WWW.Contoso.com/"]), ["HTTP/www.contoso.com"]);
+        assert_eq!(
+            names(&["https://WWW.Contoso.com/"]),
+            ["HTTP/www.contoso.com"]
+        );
     }
 
     #[test]
     fn dotless_prefix_adds_the_resolved_name() {
-        assert_eq!(names(&["http://web01:80/"]), ["HTTP/web01", "HTTP/web01.corp.example"]);
+        assert_eq!(
+            names(&["http://web01:80/"]),
+            ["HTTP/web01", "HTTP/web01.corp.example"]
+        );
         assert_eq!(
             names(&["http://localhost:5000/"]),
             ["HTTP/localhost", "HTTP/srv01.corp.example"]
@@ -202,25 +211,49 @@ mod tests {
 
     #[test]
     fn wildcards_and_ip_literals_give_the_machine_name() {
-        for p in ["http://+:80/", "http://*:80/", "http://10.1.2.3:80/", "http://[::1]:80/"] {
+        for p in [
+            "http://+:80/",
+            "http://*:80/",
+            "http://10.1.2.3:80/",
+            "http://[::1]:80/",
+        ] {
             assert_eq!(names(&[p]), ["HTTP/srv01.corp.example"], "{p}");
-            assert!(default_service_names(&[p], &NoResolver).unwrap().is_empty(), "{p}");
+            assert!(
+                default_service_names(&[p], &NoResolver).unwrap().is_empty(),
+                "{p}"
+            );
         }
     }
 
     #[test]
     fn duplicates_across_prefixes_are_merged() {
         assert_eq!(
-            names(&["http://localhost:5000/", "http://+:80/", "https://localhost:5001/"]),
+            names(&[
+                "http://localhost:5000/",
+                "http://+:80/",
+                "https://localhost:5001/"
+            ]),
             ["HTTP/localhost", "HTTP/srv01.corp.example"]
         );
     }
 
     #[test]
     fn bad_prefixes_are_typed_errors() {
-        assert!(matches!(prefix_host("ftp://x/"), Err(PrefixError::Scheme { .. })));
-        assert!(matches!(prefix_host("http://x"), Err(PrefixError::TrailingSlash { .. })));
-        assert!(matches!(prefix_host("http://:80/"), Err(PrefixError::NoHost { .. })));
-        assert!(matches!(prefix_host("http:///"), Err(PrefixError::NoHost { .. })));
+        assert!(matches!(
+            prefix_host("ftp://x/"),
+            Err(PrefixError::Scheme { .. })
+        ));
+        assert!(matches!(
+            prefix_host("http://x"),
+            Err(PrefixError::TrailingSlash { .. })
+        ));
+        assert!(matches!(
+            prefix_host("http://:80/"),
+            Err(PrefixError::NoHost { .. })
+        ));
+        assert!(matches!(
+            prefix_host("http:///"),
+            Err(PrefixError::NoHost { .. })
+        ));
     }
 }

@@ -195,13 +195,13 @@ const SINGLE_HASH_SIGNATURES: &[(ObjectIdentifier, NamedHash)] = {
     use HashAlgorithm::*;
     use NamedHash::*;
     &[
-        (oid("1.2.840.113549.1.1.4"), Md5),               // md5WithRSAEncryption
-        (oid("1.2.840.113549.1.1.5"), Sha1),              // sha1WithRSAEncryption
-        (oid("1.3.14.3.2.29"), Sha1),                     // sha1WithRSA (OIW)
-        (oid("1.2.840.113549.1.1.14"), Other(Sha224)),    // sha224WithRSAEncryption
-        (oid("1.2.840.113549.1.1.11"), Other(Sha256)),    // sha256WithRSAEncryption
-        (oid("1.2.840.113549.1.1.12"), Other(Sha384)),    // sha384WithRSAEncryption
-        (oid("1.2.840.113549.1.1.13"), Other(Sha512)),    // sha512WithRSAEncryption
+        (oid("1.2.840.113549.1.1.4"), Md5),  // md5WithRSAEncryption
+        (oid("1.2.840.113549.1.1.5"), Sha1), // sha1WithRSAEncryption
+        (oid("1.3.14.3.2.29"), Sha1),        // sha1WithRSA (OIW)
+        (oid("1.2.840.113549.1.1.14"), Other(Sha224)), // sha224WithRSAEncryption
+        (oid("1.2.840.113549.1.1.11"), Other(Sha256)), // sha256WithRSAEncryption
+        (oid("1.2.840.113549.1.1.12"), Other(Sha384)), // sha384WithRSAEncryption
+        (oid("1.2.840.113549.1.1.13"), Other(Sha512)), // sha512WithRSAEncryption
         (oid("1.2.840.113549.1.1.15"), Other(Sha512_224)), // sha512-224WithRSAEncryption
         (oid("1.2.840.113549.1.1.16"), Other(Sha512_256)), // sha512-256WithRSAEncryption
         (oid("2.16.840.1.101.3.4.3.13"), Other(Sha3_224)), // id-rsassa-pkcs1-v1_5-with-sha3-224
@@ -275,7 +275,11 @@ fn hex_lower(bytes: &[u8]) -> String {
 
 /// Chooses the hash for a certificate whose `signatureAlgorithm` has OID content bytes `oid`
 /// and parameters `params` (the full DER TLV of the parameters, or empty when absent).
-pub fn choose_hash(oid: &[u8], params: &[u8], rule: HashRule) -> Result<HashChoice, SignatureError> {
+pub fn choose_hash(
+    oid: &[u8],
+    params: &[u8],
+    rule: HashRule,
+) -> Result<HashChoice, SignatureError> {
     if let Some(named) = lookup(SINGLE_HASH_SIGNATURES, oid) {
         return Ok(named.choose());
     }
@@ -291,10 +295,18 @@ pub fn choose_hash(oid: &[u8], params: &[u8], rule: HashRule) -> Result<HashChoi
         basis: HashBasis::NotDefinedByRfc5929,
     };
     if oid == ED25519.as_bytes() {
-        return undefined("Ed25519", "the signature algorithm names no hash function", sha256);
+        return undefined(
+            "Ed25519",
+            "the signature algorithm names no hash function",
+            sha256,
+        );
     }
     if oid == ED448.as_bytes() {
-        return undefined("Ed448", "the signature algorithm names no hash function", sha256);
+        return undefined(
+            "Ed448",
+            "the signature algorithm names no hash function",
+            sha256,
+        );
     }
     if oid == RSASSA_PSS.as_bytes() {
         let pss = PssHashes::parse(params)?;
@@ -395,7 +407,12 @@ mod tests {
 
     #[test]
     fn md5_and_sha1_become_sha256() {
-        for o in ["1.2.840.113549.1.1.4", "1.2.840.113549.1.1.5", "1.2.840.10045.4.1", "1.2.840.10040.4.3"] {
+        for o in [
+            "1.2.840.113549.1.1.4",
+            "1.2.840.113549.1.1.5",
+            "1.2.840.10045.4.1",
+            "1.2.840.10040.4.3",
+        ] {
             let c = choose_hash(&oid_bytes(o), &[], HashRule::Strict).unwrap();
             assert_eq!(c.algorithm, HashAlgorithm::Sha256, "{o}");
             assert_eq!(c.basis, HashBasis::Rfc5929Upgraded, "{o}");
@@ -409,7 +426,10 @@ mod tests {
         assert_eq!(interop.basis, HashBasis::NotDefinedByRfc5929);
         assert!(matches!(
             choose_hash(&oid_bytes("1.3.101.113"), &[], HashRule::Strict),
-            Err(SignatureError::UndefinedByRfc5929 { algorithm: "Ed448", .. })
+            Err(SignatureError::UndefinedByRfc5929 {
+                algorithm: "Ed448",
+                ..
+            })
         ));
     }
 
@@ -458,23 +478,39 @@ mod tests {
         let pss_oid = oid_bytes("1.2.840.113549.1.1.10");
         let sha384 = "2.16.840.1.101.3.4.2.2";
         let c = choose_hash(&pss_oid, &pss(Some(sha384), Some(sha384)), HashRule::Strict).unwrap();
-        assert_eq!((c.algorithm, c.basis), (HashAlgorithm::Sha384, HashBasis::Rfc5929));
+        assert_eq!(
+            (c.algorithm, c.basis),
+            (HashAlgorithm::Sha384, HashBasis::Rfc5929)
+        );
         // Both defaulted: SHA-1 twice, hence SHA-256.
         let c = choose_hash(&pss_oid, &pss(None, None), HashRule::Strict).unwrap();
-        assert_eq!((c.algorithm, c.basis), (HashAlgorithm::Sha256, HashBasis::Rfc5929Upgraded));
+        assert_eq!(
+            (c.algorithm, c.basis),
+            (HashAlgorithm::Sha256, HashBasis::Rfc5929Upgraded)
+        );
         let c = choose_hash(&pss_oid, &[], HashRule::Strict).unwrap();
         assert_eq!(c.algorithm, HashAlgorithm::Sha256);
         // Mixed hashes are undefined.
         let mixed = pss(Some(sha384), Some("2.16.840.1.101.3.4.2.1"));
         assert!(matches!(
             choose_hash(&pss_oid, &mixed, HashRule::Strict),
-            Err(SignatureError::UndefinedByRfc5929 { algorithm: "RSASSA-PSS", .. })
+            Err(SignatureError::UndefinedByRfc5929 {
+                algorithm: "RSASSA-PSS",
+                ..
+            })
         ));
         let c = choose_hash(&pss_oid, &mixed, HashRule::Interoperable).unwrap();
-        assert_eq!((c.algorithm, c.basis), (HashAlgorithm::Sha384, HashBasis::NotDefinedByRfc5929));
+        assert_eq!(
+            (c.algorithm, c.basis),
+            (HashAlgorithm::Sha384, HashBasis::NotDefinedByRfc5929)
+        );
         // Unknown hash inside the parameters.
         assert!(matches!(
-            choose_hash(&pss_oid, &pss(Some("1.2.3.4"), None), HashRule::Interoperable),
+            choose_hash(
+                &pss_oid,
+                &pss(Some("1.2.3.4"), None),
+                HashRule::Interoperable
+            ),
             Err(SignatureError::UnknownHash { .. })
         ));
         // Garbage parameters.

@@ -95,9 +95,9 @@ fn is_dotnet_ushort(s: &str) -> bool {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    let value = digits
-        .bytes()
-        .try_fold(0u32, |acc, b| acc.checked_mul(10)?.checked_add(u32::from(b - b'0')));
+    let value = digits.bytes().try_fold(0u32, |acc, b| {
+        acc.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+    });
     match value {
         Some(v) if negative => v == 0,
         Some(v) => v <= u32::from(u16::MAX),
@@ -311,7 +311,8 @@ impl ServiceNameCollection {
     {
         let mut out = self.clone();
         for (index, item) in items.into_iter().enumerate() {
-            let name = ServiceName::new(item.as_ref()).map_err(|_| ServiceNameError::Empty { index })?;
+            let name =
+                ServiceName::new(item.as_ref()).map_err(|_| ServiceNameError::Empty { index })?;
             if out.keys.insert(name.key.clone()) {
                 out.names.push(name);
             }
@@ -386,7 +387,10 @@ mod tests {
 
     #[test]
     fn normalize_table_idn_a_label_becomes_u_label() {
-        assert_eq!(normalize("HTTP/xn--bcher-kva.example"), "HTTP/bücher.example");
+        assert_eq!(
+            normalize("HTTP/xn--bcher-kva.example"),
+            "HTTP/bücher.example"
+        );
         let c = ServiceNameCollection::new(["HTTP/xn--bcher-kva.example"]).unwrap();
         assert!(c.contains("HTTP/BÜCHER.example"));
         assert!(c.contains("HTTP/bücher.example"));
@@ -420,7 +424,13 @@ mod tests {
 
     #[test]
     fn normalize_table_ip_literals_untouched() {
-        for s in ["HTTP/[::1]:8080", "HTTP/::1", "HTTP/10.0.0.1", "HTTP/10.0.0.1:80", "HTTP/[FE80::1]"] {
+        for s in [
+            "HTTP/[::1]:8080",
+            "HTTP/::1",
+            "HTTP/10.0.0.1",
+            "HTTP/10.0.0.1:80",
+            "HTTP/[FE80::1]",
+        ] {
             assert_eq!(normalize(s), s);
         }
         let c = ServiceNameCollection::new(["HTTP/[FE80::1]"]).unwrap();
@@ -436,7 +446,10 @@ mod tests {
         assert_eq!(normalize("HTTP/HOST:0x50"), "HTTP/HOST:0x50");
         assert!(parts("HTTP/host:99999").is_none());
         // NumberStyles.Integer: sign and surrounding whitespace are accepted, kept verbatim.
-        assert_eq!(normalize("HTTP/XN--BCHER-KVA.example:+80"), "HTTP/bücher.example:+80");
+        assert_eq!(
+            normalize("HTTP/XN--BCHER-KVA.example:+80"),
+            "HTTP/bücher.example:+80"
+        );
     }
 
     #[test]
@@ -459,7 +472,8 @@ mod tests {
     fn dedup_keeps_first_spelling_and_order() {
         let c = ServiceNameCollection::new(["first", "second", "first", "SECOND"]).unwrap();
         assert_eq!(names(&c), ["first", "second"]);
-        let c = ServiceNameCollection::new(["HTTP/xn--bcher-kva.example", "HTTP/Bücher.example"]).unwrap();
+        let c = ServiceNameCollection::new(["HTTP/xn--bcher-kva.example", "HTTP/Bücher.example"])
+            .unwrap();
         assert_eq!(names(&c), ["HTTP/bücher.example"]);
     }
 
@@ -484,7 +498,11 @@ mod tests {
         let c = ServiceNameCollection::new([" "]).unwrap();
         assert_eq!(c.len(), 1);
         assert!(!c.contains(""));
-        assert!(ServiceNameCollection::new(Vec::<String>::new()).unwrap().is_empty());
+        assert!(
+            ServiceNameCollection::new(Vec::<String>::new())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -509,7 +527,8 @@ mod tests {
 
     #[test]
     fn serde_round_trip_validates() {
-        let c: ServiceNameCollection = serde_json::from_str(r#"["HTTP/a.example","http/A.EXAMPLE"]"#).unwrap();
+        let c: ServiceNameCollection =
+            serde_json::from_str(r#"["HTTP/a.example","http/A.EXAMPLE"]"#).unwrap();
         assert_eq!(names(&c), ["HTTP/a.example"]);
         assert_eq!(serde_json::to_string(&c).unwrap(), r#"["HTTP/a.example"]"#);
         assert!(serde_json::from_str::<ServiceNameCollection>(r#"["HTTP/a", ""]"#).is_err());
