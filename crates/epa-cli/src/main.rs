@@ -1,1 +1,358 @@
-fn main() {}
+//! `epa`: compute channel bindings, check service names, evaluate Extended Protection policies.
+
+#![forbid(unsafe_code)]
+
+use clap::{Args, Parser, Subcommand};
+use epa_cli::scenario::{CaseResult, Expectation, Scenario};
+use epa_core::cbt;
+use epa_core::gss::GssChannelBindings;
+use epa_core::prefix::{StaticResolver, default_service_names};
+use epa_core::signature::HashRule;
+use epa_core::spn::{self, HostKind, ServiceNameCollection};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Extended Protection for Authentication: channel bindings (RFC 5929 / RFC 9266), service
+/// names (SPNs) and policies that decide like .NET HttpListener and IIS.
+#[derive(Parser)]
+#[command(name = "epa", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compute the tls-server-end-point channel binding of a server certificate.
+    ///
+    /// Prints the hash (RFC 5929 §4.1: the certificate's signature hash, MD5 and SHA-1 replaced
+    /// by SHA-256), the application data, the flattened GSS channel-bindings struct and its MD5
+    /// (what NTLM carries in MsvAvChannelBindings and Kerberos in Bnd). Compare the MD5 with a
+    /// client's token to see whether it was made for this certificate.
+    Cbt(CbtArgs),
+    /// Normalise or check service principal names with .NET ServiceNameCollection rules.
+    #[command(subcommand)]
+    Spn(SpnCommand),
+    /// Evaluate an Extended Protection policy against cases in a TOML scenario file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Args)]
+struct CbtArgs {
+    /// Certificate file, PEM or DER (detected automatically); the first certificate is used.
+    file: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Refuse certificates for which RFC 5929 defines no binding (Ed25519, Ed448, RSASSA-PSS
+    /// with two different hashes) instead of using the interoperable choice (SHA-256, or the
+    /// PSS parameters' hash), as .NET does.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Subcommand)]
+enum SpnCommand {
+    /// Print each NAME as a ServiceNameCollection stores it (IDN A-labels become U-labels; case,
+    /// ports and trailing dots are kept).
+    Normalize {
+        /// Service names, e.g. HTTP/www.contoso.com:8080.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Print a JSON array with each name's parts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exit 0 when SPN is in the collection built from --name and --prefix, 1 when it is not
+    /// (2 on invalid input).
+    Check {
+        /// An acceptable service name (repeatable).
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+        /// A listener prefix whose default names are acceptable (repeatable), e.g.
+        /// http://www.contoso.com:80/.
+        #[arg(long = "prefix", value_name = "PREFIX")]
+        prefixes: Vec<String>,
+        /// What wildcard and IP-literal prefixes resolve to.
+        #[arg(long)]
+        machine_name: Option<String>,
+        /// The client's service name.
+        spn: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Decide every case in FILE and print the outcomes.
+    Eval {
+        /// The scenario file (TOML: a [policy] table and [[case]] entries).
+        file: PathBuf,
+        /// Print a JSON array, one object per case in file order.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide every case in FILE and compare with its expect* keys; exit 0 only if all hold.
+    Test {
+        /// The scenario file.
+        file: PathBuf,
+    },
+}
+
+/// An error the command reports as one `error:` line.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cbt(args) => run_cbt(&args),
+        Command::Spn(SpnCommand::Normalize { names, json }) => run_normalize(&names, json),
+        Command::Spn(SpnCommand::Check {
+            names,
+            prefixes,
+            machine_name,
+            spn,
+        }) => run_check(&names, &prefixes, machine_name, &spn),
+        Command::Policy(PolicyCommand::Eval { file, json }) => run_eval(&file, json),
+        Command::Policy(PolicyCommand::Test { file }) => run_test(&file),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("error: {}", f.message.replace('\n', " "));
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::from(format!("cannot read {}: {e}", path.display())))
+}
+
+#[derive(Serialize)]
+struct CbtReport {
+    binding_type: &'static str,
+    hash_algorithm: &'static str,
+    hash_basis: &'static str,
+    hash_hex: String,
+    application_data_hex: String,
+    gss_channel_bindings_hex: String,
+    channel_bindings_md5_hex: String,
+}
+
+fn run_cbt(args: &CbtArgs) -> Result<u8, Failure> {
+    let input = read(&args.file)?;
+    let rule = if args.strict {
+        HashRule::Strict
+    } else {
+        HashRule::Interoperable
+    };
+    let (_, ep) = cbt::tls_server_end_point_auto(&input, rule)
+        .map_err(|e| Failure::from(format!("{}: {e}", args.file.display())))?;
+    let gss = GssChannelBindings::from(&ep.binding);
+    let report = CbtReport {
+        binding_type: ep.binding.binding_type().name(),
+        hash_algorithm: ep.hash_algorithm().name(),
+        hash_basis: ep.basis().name(),
+        hash_hex: hex::encode(ep.binding.payload()),
+        application_data_hex: hex::encode(ep.binding.application_data()),
+        gss_channel_bindings_hex: hex::encode(gss.to_bytes()?),
+        channel_bindings_md5_hex: hex::encode(gss.md5()?.as_bytes()),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("binding type:          {}", report.binding_type);
+        println!(
+            "hash algorithm:        {} ({})",
+            report.hash_algorithm,
+            basis_text(report.hash_basis)
+        );
+        println!("certificate hash:      {}", report.hash_hex);
+        println!("application data:      {}", report.application_data_hex);
+        println!("gss channel bindings:  {}", report.gss_channel_bindings_hex);
+        println!("MD5 (NTLM/Kerberos):   {}", report.channel_bindings_md5_hex);
+    }
+    Ok(0)
+}
+
+fn basis_text(basis: &str) -> &'static str {
+    match basis {
+        "rfc5929" => "the signature's hash, RFC 5929 §4.1",
+        "rfc5929-upgraded" => "MD5/SHA-1 signature upgraded to SHA-256, RFC 5929 §4.1",
+        _ => "RFC 5929 defines no binding here; interoperable choice, see --strict",
+    }
+}
+
+#[derive(Serialize)]
+struct NormalizedName<'a> {
+    input: &'a str,
+    normalized: String,
+    service_class: Option<&'a str>,
+    host: Option<&'a str>,
+    port: Option<&'a str>,
+    distinguisher: Option<&'a str>,
+    host_kind: Option<&'static str>,
+    dotless: bool,
+}
+
+fn run_normalize(names: &[String], json: bool) -> Result<u8, Failure> {
+    let mut out = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        let sn = spn::ServiceName::new(name).map_err(|_| Failure {
+            message: format!(
+                "service name #{index} is empty: a service name must not be null or empty"
+            ),
+            code: 2,
+        })?;
+        let p = spn::parts(name);
+        out.push(NormalizedName {
+            input: name,
+            normalized: sn.as_str().to_owned(),
+            service_class: p.as_ref().map(|p| p.service_class),
+            host: p.as_ref().map(|p| p.host),
+            port: p.as_ref().and_then(|p| p.port),
+            distinguisher: p.as_ref().and_then(|p| p.distinguisher),
+            host_kind: p.as_ref().map(|p| match p.host_kind {
+                HostKind::Dns => "dns",
+                HostKind::Ipv4 => "ipv4",
+                HostKind::Ipv6 => "ipv6",
+                HostKind::Unknown => "unknown",
+            }),
+            dotless: sn.is_dotless(),
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        for n in &out {
+            println!("{}", n.normalized);
+        }
+    }
+    Ok(0)
+}
+
+fn run_check(
+    names: &[String],
+    prefixes: &[String],
+    machine_name: Option<String>,
+    spn: &str,
+) -> Result<u8, Failure> {
+    let as_usage = |e: &dyn std::fmt::Display| Failure {
+        message: e.to_string(),
+        code: 2,
+    };
+    if names.is_empty() && prefixes.is_empty() {
+        return Err(as_usage(&"give at least one --name or --prefix"));
+    }
+    let resolver = StaticResolver {
+        machine: machine_name,
+        ..StaticResolver::default()
+    };
+    let defaults = default_service_names(prefixes, &resolver).map_err(|e| as_usage(&e))?;
+    let collection = ServiceNameCollection::new(names)
+        .and_then(|c| c.merge(defaults.iter().map(|n| n.as_str())))
+        .map_err(|e| as_usage(&e))?;
+    if collection.contains(spn) {
+        let normalized = spn::fold_case(&spn::normalize(spn));
+        let found = collection
+            .iter()
+            .find(|n| n.key() == normalized)
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default();
+        println!("match: '{spn}' is in the collection (as '{found}')");
+        Ok(0)
+    } else {
+        let listed: Vec<&str> = collection.iter().map(|n| n.as_str()).collect();
+        println!(
+            "no match: '{spn}' (normalised '{}') is not among: {}",
+            spn::normalize(spn),
+            listed.join(", ")
+        );
+        Ok(1)
+    }
+}
+
+fn load(file: &Path) -> Result<Scenario, Failure> {
+    let bytes = read(file)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| Failure::from(format!("{}: not UTF-8: {e}", file.display())))?;
+    Scenario::parse(&text).map_err(|e| Failure::from(format!("{}: {e}", file.display())))
+}
+
+fn run_eval(file: &Path, json: bool) -> Result<u8, Failure> {
+    let scenario = load(file)?;
+    let results = scenario.evaluate();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(0);
+    }
+    println!(
+        "policy: {} (profile {})",
+        scenario.server.policy(),
+        scenario.server.profile().name()
+    );
+    for r in &results {
+        println!("{}", human(r));
+    }
+    Ok(0)
+}
+
+fn human(r: &CaseResult) -> String {
+    let outcome = match (r.decision, r.status) {
+        (Expectation::Accept, _) => "accept".to_owned(),
+        (Expectation::Reject, Some(s)) => format!("reject {s}"),
+        (Expectation::Reject, None) => "reject".to_owned(),
+    };
+    let name = match &r.service_name {
+        None => "none".to_owned(),
+        Some(s) => format!("{s:?}"),
+    };
+    format!(
+        "{:<10} {}\n           reason {}: {}\n           service name: {}",
+        outcome, r.name, r.reason, r.message, name
+    )
+}
+
+fn run_test(file: &Path) -> Result<u8, Failure> {
+    let scenario = load(file)?;
+    if let Some(case) = scenario.cases_without_expectation().next() {
+        return Err(Failure::from(format!(
+            "{}: case '{}' has no expect, expect_service_name, expect_no_service_name, expect_reason or expect_status",
+            file.display(),
+            case.name
+        )));
+    }
+    if scenario.cases.is_empty() {
+        return Err(Failure::from(format!(
+            "{}: no [[case]] entries",
+            file.display()
+        )));
+    }
+    let results = scenario.evaluate();
+    let mut failed = 0;
+    for (case, r) in scenario.cases.iter().zip(&results) {
+        let failures = case.failures(r);
+        if failures.is_empty() {
+            println!("ok   {}", case.name);
+        } else {
+            failed += 1;
+            println!("FAIL {}: {}", case.name, failures.join("; "));
+        }
+    }
+    println!("{} passed, {} failed", results.len() - failed, failed);
+    Ok(if failed == 0 { 0 } else { 1 })
+}

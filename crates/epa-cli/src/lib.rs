@@ -1,0 +1,6 @@
+//! Library half of the `epa` command: the pieces that parse untrusted input (scenario files),
+//! kept here so that tests and fuzz targets can reach them.
+
+#![forbid(unsafe_code)]
+
+pub mod scenario;

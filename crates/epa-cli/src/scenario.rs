@@ -1,0 +1,529 @@
+//! Policy scenario files: a `[policy]` table and `[[case]]` entries, in TOML.
+//!
+//! ```toml
+//! [policy]
+//! enforcement = "always"            # never | when-supported | always
+//! scenario = "transport-selected"   # transport-selected | trusted-proxy
+//! service_names = ["HTTP/www.contoso.com"]
+//! prefixes = ["http://www.contoso.com:80/"]
+//! profile = "documented"            # documented | dotnet-legacy | dotnet8 | iis
+//! # IIS form instead of enforcement/scenario:
+//! # token_checking = "none|allow|require"
+//! # flags = ["proxy", "no-service-name-check", "allow-dotless-spn", "proxy-cohosting"]
+//! # spns = [...]  (alias of service_names)
+//! machine_name = "srv01.corp.example"   # what wildcard / IP prefixes resolve to (optional)
+//! [policy.hosts]                        # canonical names of dotless prefix hosts (optional)
+//! web01 = "web01.corp.example"
+//!
+//! [[case]]
+//! name = "EP client over HTTP names an unknown SPN"
+//! transport = "http"
+//! mechanism = "ntlm"
+//! server_supports_ep = true
+//! channel_binding = "unbound"
+//! client_spn = "HTTP/evil.example"
+//! expect = "reject"
+//! expect_service_name = "HTTP/evil.example"
+//! ```
+//!
+//! Unknown keys are errors, so a typo cannot silently change a policy.
+
+use epa_core::decide::{
+    BindingObservation, ClientServiceName, Decision, Mechanism, Profile, RequestFacts,
+    ServerPolicy, Transport, decide,
+};
+use epa_core::policy::{
+    ExtendedProtectionPolicy, IisExtendedProtection, IisFlags, PolicyEnforcement, PolicyError,
+    ProtectionScenario, TokenChecking,
+};
+use epa_core::prefix::{PrefixError, StaticResolver, default_service_names};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// A scenario file that cannot be used.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// Not valid TOML, or not the expected shape (the message carries line and column).
+    #[error("invalid scenario file: {0}")]
+    Toml(String),
+    /// The policy is invalid.
+    #[error("invalid policy: {0}")]
+    Policy(#[from] PolicyError),
+    /// A listener prefix is invalid.
+    #[error("invalid listener prefix: {0}")]
+    Prefix(#[from] PrefixError),
+    /// Both the .NET form and the IIS form, or neither.
+    #[error("{0}")]
+    Form(&'static str),
+    /// A case is inconsistent.
+    #[error("case '{name}': {problem}")]
+    Case {
+        /// The case's name.
+        name: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+}
+
+/// The `[policy]` table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyTable {
+    /// .NET form: enforcement.
+    pub enforcement: Option<PolicyEnforcement>,
+    /// .NET form: scenario (default transport-selected).
+    pub scenario: Option<ProtectionScenario>,
+    /// Custom service names (.NET `CustomServiceNames`, IIS `<spn>`).
+    #[serde(alias = "spns")]
+    pub service_names: Option<Vec<String>>,
+    /// Listener prefixes, from which the default names are derived.
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// Which implementation to reproduce.
+    pub profile: Option<Profile>,
+    /// IIS form: `tokenChecking`.
+    pub token_checking: Option<TokenChecking>,
+    /// IIS form: `flags`.
+    pub flags: Option<Vec<String>>,
+    /// What wildcard and IP-literal prefixes resolve to (`Dns.GetHostEntry("")`).
+    pub machine_name: Option<String>,
+    /// Canonical names of dotless prefix hosts.
+    #[serde(default)]
+    pub hosts: HashMap<String, String>,
+}
+
+/// Accept or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expectation {
+    /// The request is let through.
+    Accept,
+    /// The request is refused.
+    Reject,
+}
+
+/// One `[[case]]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// A name for reports.
+    pub name: String,
+    /// https | http.
+    pub transport: Transport,
+    /// ntlm (default) | kerberos | other.
+    #[serde(default)]
+    pub mechanism: Mechanism,
+    /// Default true.
+    #[serde(default = "yes")]
+    pub server_supports_ep: bool,
+    /// match | mismatch | absent | unbound | not-checked.
+    pub channel_binding: BindingObservation,
+    /// Omitted = the client sent none; "" = empty.
+    #[serde(default)]
+    pub client_spn: Option<String>,
+    /// For `policy test`.
+    pub expect: Option<Expectation>,
+    /// For `policy test`: the service name expected (on accept or reject).
+    pub expect_service_name: Option<String>,
+    /// For `policy test`: expect that no service name is reported.
+    #[serde(default)]
+    pub expect_no_service_name: bool,
+    /// For `policy test`: the expected reason code.
+    pub expect_reason: Option<String>,
+    /// For `policy test`: the expected status of a rejection.
+    pub expect_status: Option<u16>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    policy: PolicyTable,
+    #[serde(default, rename = "case")]
+    cases: Vec<Case>,
+}
+
+/// A parsed scenario file: the server policy and its cases.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The policy bound to its listener.
+    pub server: ServerPolicy,
+    /// The cases, in file order.
+    pub cases: Vec<Case>,
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// The case name.
+    pub name: String,
+    /// `accept` or `reject`.
+    pub decision: Expectation,
+    /// The rejection status, or null.
+    pub status: Option<u16>,
+    /// null, "" or the name.
+    pub service_name: Option<String>,
+    /// The stable reason code.
+    pub reason: String,
+    /// The sentence.
+    pub message: String,
+}
+
+impl PolicyTable {
+    /// Builds the server policy: the listener's default names from `prefixes`, the policy from
+    /// the .NET or IIS form, validated as .NET and http.sys validate.
+    pub fn build(&self) -> Result<ServerPolicy, ScenarioError> {
+        let resolver = StaticResolver {
+            machine: self.machine_name.clone(),
+            hosts: self
+                .hosts
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+        };
+        let defaults = default_service_names(&self.prefixes, &resolver)?;
+        let iis_form = self.token_checking.is_some() || self.flags.is_some();
+        let (policy, default_profile) = match (self.enforcement, iis_form) {
+            (Some(_), true) => {
+                return Err(ScenarioError::Form(
+                    "give either enforcement/scenario (.NET form) or token_checking/flags (IIS form), not both",
+                ));
+            }
+            (None, false) => {
+                return Err(ScenarioError::Form(
+                    "the [policy] table needs enforcement (never | when-supported | always) or token_checking (none | allow | require)",
+                ));
+            }
+            (Some(pe), false) => (self.dotnet_policy(pe)?, Profile::Documented),
+            (None, true) => {
+                if self.scenario.is_some() {
+                    return Err(ScenarioError::Form(
+                        "the IIS form sets the scenario with the 'proxy' flag, not with scenario",
+                    ));
+                }
+                let mut flags = IisFlags::default();
+                for f in self.flags.iter().flatten() {
+                    flags.set(f)?;
+                }
+                let iis = IisExtendedProtection {
+                    token_checking: self.token_checking.unwrap_or(TokenChecking::None),
+                    flags,
+                    spns: self.service_names.clone().unwrap_or_default(),
+                };
+                (iis.to_policy()?, Profile::HttpSys)
+            }
+        };
+        Ok(ServerPolicy::new(
+            policy,
+            &defaults,
+            self.profile.unwrap_or(default_profile),
+        )?)
+    }
+
+    /// The .NET constructors: names are validated first (as .NET builds the collection first),
+    /// then `Never` must come alone.
+    fn dotnet_policy(
+        &self,
+        pe: PolicyEnforcement,
+    ) -> Result<ExtendedProtectionPolicy, PolicyError> {
+        let names = match &self.service_names {
+            Some(list) => Some(epa_core::ServiceNameCollection::new(list)?),
+            None => None,
+        };
+        if pe == PolicyEnforcement::Never {
+            let single_argument = names.is_none()
+                && self.scenario.unwrap_or_default() == ProtectionScenario::TransportSelected;
+            return if single_argument {
+                Ok(ExtendedProtectionPolicy::never())
+            } else {
+                Err(PolicyError::NeverTakesNoArguments)
+            };
+        }
+        ExtendedProtectionPolicy::new(pe, self.scenario.unwrap_or_default(), names)
+    }
+}
+
+impl Case {
+    /// The facts this case describes.
+    pub fn facts(&self) -> RequestFacts {
+        RequestFacts {
+            transport: self.transport,
+            mechanism: self.mechanism,
+            server_supports_ep: self.server_supports_ep,
+            channel_binding: self.channel_binding,
+            client_spn: ClientServiceName::from_option(self.client_spn.as_deref()),
+        }
+    }
+
+    /// What is wrong with `result` against this case's expectations (empty: all hold).
+    pub fn failures(&self, result: &CaseResult) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.expect {
+            Some(e) if e != result.decision => out.push(format!(
+                "expected {}, got {} ({})",
+                word(e),
+                word(result.decision),
+                result.reason
+            )),
+            _ => {}
+        }
+        if let Some(want) = &self.expect_service_name {
+            if result.service_name.as_deref() != Some(want) {
+                out.push(format!(
+                    "expected service name {want:?}, got {}",
+                    show_name(&result.service_name)
+                ));
+            }
+        }
+        if self.expect_no_service_name && result.service_name.is_some() {
+            out.push(format!(
+                "expected no service name, got {}",
+                show_name(&result.service_name)
+            ));
+        }
+        if let Some(want) = &self.expect_reason {
+            if *want != result.reason {
+                out.push(format!("expected reason {want}, got {}", result.reason));
+            }
+        }
+        if let Some(want) = self.expect_status {
+            if Some(want) != result.status {
+                out.push(format!("expected status {want}, got {:?}", result.status));
+            }
+        }
+        out
+    }
+
+    fn has_expectation(&self) -> bool {
+        self.expect.is_some()
+            || self.expect_service_name.is_some()
+            || self.expect_no_service_name
+            || self.expect_reason.is_some()
+            || self.expect_status.is_some()
+    }
+}
+
+fn word(e: Expectation) -> &'static str {
+    match e {
+        Expectation::Accept => "accept",
+        Expectation::Reject => "reject",
+    }
+}
+
+fn show_name(n: &Option<String>) -> String {
+    match n {
+        None => "none".into(),
+        Some(s) => format!("{s:?}"),
+    }
+}
+
+impl Scenario {
+    /// Parses and validates a scenario file.
+    pub fn parse(text: &str) -> Result<Self, ScenarioError> {
+        let file: File =
+            toml::from_str(text).map_err(|e| ScenarioError::Toml(one_line(&e.to_string())))?;
+        for case in &file.cases {
+            if case.expect_no_service_name && case.expect_service_name.is_some() {
+                return Err(ScenarioError::Case {
+                    name: case.name.clone(),
+                    problem: "expect_service_name and expect_no_service_name contradict each other",
+                });
+            }
+        }
+        Ok(Self {
+            server: file.policy.build()?,
+            cases: file.cases,
+        })
+    }
+
+    /// Decides every case.
+    pub fn evaluate(&self) -> Vec<CaseResult> {
+        self.cases
+            .iter()
+            .map(|case| result(&case.name, &decide(&self.server, &case.facts())))
+            .collect()
+    }
+
+    /// Cases without any expectation (an error for `policy test`).
+    pub fn cases_without_expectation(&self) -> impl Iterator<Item = &Case> {
+        self.cases.iter().filter(|c| !c.has_expectation())
+    }
+}
+
+/// A decision as a report row.
+pub fn result(name: &str, d: &Decision) -> CaseResult {
+    CaseResult {
+        name: name.to_owned(),
+        decision: if d.is_accept() {
+            Expectation::Accept
+        } else {
+            Expectation::Reject
+        },
+        status: d.status(),
+        service_name: d.service_name().as_option().map(str::to_owned),
+        reason: d.reason().code().to_owned(),
+        message: d.reason().message(),
+    }
+}
+
+/// TOML errors span several lines (a source excerpt); the CLI promises one line.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[policy]
+enforcement = "always"
+service_names = ["HTTP/www.contoso.com"]
+
+[[case]]
+name = "listed"
+transport = "http"
+channel_binding = "unbound"
+client_spn = "HTTP/WWW.contoso.com"
+expect = "accept"
+expect_service_name = "HTTP/WWW.contoso.com"
+
+[[case]]
+name = "unlisted"
+transport = "http"
+channel_binding = "unbound"
+client_spn = "HTTP/evil.example"
+expect = "reject"
+expect_reason = "service-name-not-in-list"
+expect_status = 401
+"#;
+
+    #[test]
+    fn evaluates_cases_in_order_and_checks_expectations() {
+        let s = Scenario::parse(BASE).unwrap();
+        let r = s.evaluate();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].decision, Expectation::Accept);
+        assert_eq!(r[1].decision, Expectation::Reject);
+        assert_eq!(r[1].status, Some(401));
+        for (case, res) in s.cases.iter().zip(&r) {
+            assert!(case.failures(res).is_empty(), "{:?}", case.failures(res));
+        }
+        // A wrong expectation is reported.
+        let flipped = BASE.replacen("expect = \"accept\"", "expect = \"reject\"", 1);
+        let s = Scenario::parse(&flipped).unwrap();
+        let r = s.evaluate();
+        assert_eq!(s.cases[0].failures(&r[0]).len(), 1);
+    }
+
+    #[test]
+    fn invalid_policies_are_errors() {
+        let never_with_names = BASE.replace("\"always\"", "\"never\"");
+        assert!(matches!(
+            Scenario::parse(&never_with_names),
+            Err(ScenarioError::Policy(PolicyError::NeverTakesNoArguments))
+        ));
+        let empty = BASE.replace("[\"HTTP/www.contoso.com\"]", "[]");
+        assert!(matches!(
+            Scenario::parse(&empty),
+            Err(ScenarioError::Policy(PolicyError::EmptyServiceNames))
+        ));
+        let empty_item = BASE.replace("[\"HTTP/www.contoso.com\"]", "[\"\"]");
+        assert!(matches!(
+            Scenario::parse(&empty_item),
+            Err(ScenarioError::Policy(PolicyError::ServiceName(_)))
+        ));
+        let both = BASE.replace(
+            "enforcement = \"always\"",
+            "enforcement = \"always\"\ntoken_checking = \"allow\"",
+        );
+        assert!(matches!(
+            Scenario::parse(&both),
+            Err(ScenarioError::Form(_))
+        ));
+        let typo = BASE.replace("service_names", "service_name");
+        assert!(matches!(
+            Scenario::parse(&typo),
+            Err(ScenarioError::Toml(_))
+        ));
+        let bad_enum = BASE.replace("\"unbound\"", "\"maybe\"");
+        assert!(matches!(
+            Scenario::parse(&bad_enum),
+            Err(ScenarioError::Toml(_))
+        ));
+        assert!(matches!(
+            Scenario::parse("[policy"),
+            Err(ScenarioError::Toml(_))
+        ));
+        let bad_prefix = "[policy]\nenforcement = \"always\"\nprefixes = [\"ftp://x/\"]\n";
+        assert!(matches!(
+            Scenario::parse(bad_prefix),
+            Err(ScenarioError::Prefix(_))
+        ));
+        let no_names = "[policy]\nenforcement = \"always\"\n";
+        assert!(matches!(
+            Scenario::parse(no_names),
+            Err(ScenarioError::Policy(PolicyError::NoServiceNames))
+        ));
+    }
+
+    #[test]
+    fn iis_form_defaults_to_the_iis_profile() {
+        let text = r#"
+[policy]
+token_checking = "require"
+flags = ["proxy", "proxy-cohosting"]
+spns = ["HTTP/www.contoso.com"]
+"#;
+        let s = Scenario::parse(text).unwrap();
+        assert_eq!(s.server.profile(), Profile::HttpSys);
+        assert_eq!(
+            s.server.policy().scenario(),
+            ProtectionScenario::TrustedProxy
+        );
+        let cohost_alone = text.replace("\"proxy\", ", "");
+        assert!(matches!(
+            Scenario::parse(&cohost_alone),
+            Err(ScenarioError::Policy(
+                PolicyError::ProxyCohostingWithoutProxy
+            ))
+        ));
+    }
+
+    #[test]
+    fn prefixes_give_default_names_with_injected_resolution() {
+        let text = r#"
+[policy]
+enforcement = "always"
+prefixes = ["http://+:80/", "http://web01:8080/"]
+profile = "dotnet-legacy"
+machine_name = "srv01.corp.example"
+[policy.hosts]
+web01 = "web01.corp.example"
+"#;
+        let s = Scenario::parse(text).unwrap();
+        let names: Vec<&str> = s
+            .server
+            .acceptable_service_names()
+            .iter()
+            .map(|n| n.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "HTTP/srv01.corp.example",
+                "HTTP/web01",
+                "HTTP/web01.corp.example"
+            ]
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! The `epa` command's contract, run as a process: output keys, exit statuses, `error:` lines.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const VECTORS: &str = include_str!("../../../tests/data/channel-binding-vectors.json");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn epa(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_epa"))
+        .args(args)
+        .output()
+        .expect("run epa");
+    Run {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("epa-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn write(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = scratch(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn vectors() -> Vec<Value> {
+    serde_json::from_str(VECTORS).unwrap()
+}
+
+fn vector_file(v: &Value) -> PathBuf {
+    let bytes = STANDARD.decode(v["input_b64"].as_str().unwrap()).unwrap();
+    write(&format!("{}.bin", v["id"].as_str().unwrap()), &bytes)
+}
+
+#[track_caller]
+fn assert_error_line(r: &Run, mentions: &str) {
+    assert_eq!(r.code, 1, "stderr: {}", r.stderr);
+    assert!(r.stdout.is_empty(), "stdout must be empty: {}", r.stdout);
+    assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+    assert!(
+        r.stderr.to_lowercase().contains(&mentions.to_lowercase()),
+        "error should mention {mentions:?}: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn cbt_json_matches_every_certificate_vector() {
+    for v in vectors().iter().filter(|v| v["category"] == "certificate") {
+        let id = v["id"].as_str().unwrap();
+        let path = vector_file(v);
+        let r = epa(&["cbt", "--json", path.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{id}: {}", r.stderr);
+        let got: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        assert_eq!(got["binding_type"], "tls-server-end-point", "{id}");
+        assert_eq!(got["hash_algorithm"], v["cb_hash"], "{id}");
+        assert_eq!(got["hash_hex"], v["cb_hash_hex"], "{id}");
+        for key in [
+            "application_data_hex",
+            "gss_channel_bindings_hex",
+            "channel_bindings_md5_hex",
+        ] {
+            assert_eq!(got[key], v[key], "{id}: {key}");
+        }
+        let basis = if v["rfc5929_defined"].as_bool().unwrap() {
+            "rfc5929"
+        } else {
+            "not-defined-by-rfc5929"
+        };
+        assert!(
+            got["hash_basis"].as_str().unwrap().starts_with(basis),
+            "{id}: {}",
+            got["hash_basis"]
+        );
+    }
+}
+
+#[test]
+fn cbt_human_output_names_hash_and_md5() {
+    let v = vectors()
+        .into_iter()
+        .find(|v| v["id"] == "ecdsa-p384-sha384-pem-crlf")
+        .unwrap();
+    let r = epa(&["cbt", vector_file(&v).to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("sha384"));
+    assert!(r.stdout.contains(v["cb_hash_hex"].as_str().unwrap()));
+    assert!(
+        r.stdout
+            .contains(v["channel_bindings_md5_hex"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn cbt_malformed_input_is_one_error_line_and_exit_1() {
+    let expected_words = [
+        ("malformed-truncated", "truncated"),
+        ("malformed-trailing-zeros", "trailing"),
+        ("malformed-wrong-outer-tag", "wrong tag"),
+        ("malformed-length-overflow-32", "overflow"),
+        ("malformed-non-minimal-length", "non-minimal"),
+        ("malformed-empty", "empty"),
+        ("malformed-pem-bad-base64", "base64"),
+    ];
+    for (id, word) in expected_words {
+        let v = vectors().into_iter().find(|v| v["id"] == id).unwrap();
+        assert_error_line(
+            &epa(&["cbt", "--json", vector_file(&v).to_str().unwrap()]),
+            word,
+        );
+    }
+}
+
+#[test]
+fn cbt_strict_refuses_ed25519_and_missing_files_are_errors() {
+    let v = vectors()
+        .into_iter()
+        .find(|v| v["id"] == "ed25519")
+        .unwrap();
+    assert_error_line(
+        &epa(&["cbt", "--strict", vector_file(&v).to_str().unwrap()]),
+        "Ed25519",
+    );
+    assert_error_line(&epa(&["cbt", "/nonexistent/cert.pem"]), "cannot read");
+}
+
+#[test]
+fn spn_normalize_prints_the_stored_spelling() {
+    let r = epa(&[
+        "spn",
+        "normalize",
+        "HTTP/xn--bcher-kva.example:8080/svc",
+        "HTTP/Host:80",
+        "HTTP/[::1]",
+    ]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.stdout,
+        "HTTP/bücher.example:8080/svc\nHTTP/Host:80\nHTTP/[::1]\n"
+    );
+    let r = epa(&["spn", "normalize", "--json", "HTTP/web01"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["dotless"], true);
+    assert_eq!(v[0]["host_kind"], "dns");
+    let r = epa(&["spn", "normalize", ""]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.starts_with("error: "));
+}
+
+#[test]
+fn spn_check_exit_status_is_membership() {
+    let yes = epa(&[
+        "spn",
+        "check",
+        "--name",
+        "HTTP/www.contoso.com",
+        "--name",
+        "HTTP/b.example",
+        "http/WWW.CONTOSO.COM",
+    ]);
+    assert_eq!(yes.code, 0, "{}", yes.stdout);
+    let no = epa(&[
+        "spn",
+        "check",
+        "--name",
+        "HTTP/www.contoso.com",
+        "HTTP/www.contoso.com:80",
+    ]);
+    assert_eq!(no.code, 1, "{}", no.stdout);
+    let idn = epa(&[
+        "spn",
+        "check",
+        "--name",
+        "HTTP/bücher.example",
+        "HTTP/xn--bcher-kva.example",
+    ]);
+    assert_eq!(idn.code, 0);
+    let by_prefix = epa(&[
+        "spn",
+        "check",
+        "--prefix",
+        "https://www.contoso.com:8443/",
+        "HTTP/www.contoso.com",
+    ]);
+    assert_eq!(by_prefix.code, 0);
+    let bad = epa(&["spn", "check", "--name", "", "HTTP/x"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.starts_with("error: "));
+    assert_eq!(epa(&["spn", "check", "HTTP/x"]).code, 2);
+}
+
+const SCENARIO: &str = r#"
+[policy]
+enforcement = "always"
+service_names = ["HTTP/www.contoso.com"]
+
+[[case]]
+name = "EP client over HTTP names an unknown SPN"
+transport = "http"
+mechanism = "ntlm"
+server_supports_ep = true
+channel_binding = "unbound"
+client_spn = "HTTP/evil.example"
+expect = "reject"
+expect_service_name = "HTTP/evil.example"
+
+[[case]]
+name = "legacy client"
+transport = "http"
+channel_binding = "absent"
+expect = "reject"
+expect_no_service_name = true
+
+[[case]]
+name = "empty"
+transport = "http"
+channel_binding = "unbound"
+client_spn = ""
+expect = "reject"
+"#;
+
+#[test]
+fn policy_eval_json_shape() {
+    let path = write("scenario.toml", SCENARIO.as_bytes());
+    let r = epa(&["policy", "eval", "--json", path.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["name"], "EP client over HTTP names an unknown SPN");
+    assert_eq!(rows[0]["decision"], "reject");
+    assert_eq!(rows[0]["status"], 401);
+    assert_eq!(rows[0]["service_name"], "HTTP/evil.example");
+    assert_eq!(rows[0]["reason"], "service-name-not-in-list");
+    assert!(
+        rows[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP/evil.example")
+    );
+    assert_eq!(rows[1]["service_name"], Value::Null);
+    assert_eq!(rows[2]["service_name"], "");
+    assert_eq!(rows[2]["reason"], "service-name-empty");
+    for row in rows {
+        let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 6, "{keys:?}");
+    }
+}
+
+#[test]
+fn policy_test_exit_status_follows_expectations() {
+    let path = write("pass.toml", SCENARIO.as_bytes());
+    let r = epa(&["policy", "test", path.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("3 passed, 0 failed"));
+    let wrong = SCENARIO.replacen("expect = \"reject\"", "expect = \"accept\"", 1);
+    let path = write("fail.toml", wrong.as_bytes());
+    let r = epa(&["policy", "test", path.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .contains("FAIL EP client over HTTP names an unknown SPN"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("2 passed, 1 failed"));
+}
+
+#[test]
+fn invalid_policies_exit_1_with_an_error_line() {
+    let cases = [
+        (SCENARIO.replace("\"always\"", "\"never\""), "never"),
+        (
+            SCENARIO.replace("[\"HTTP/www.contoso.com\"]", "[]"),
+            "empty",
+        ),
+        (
+            SCENARIO.replace("enforcement", "enforcment"),
+            "unknown field",
+        ),
+        (
+            SCENARIO.replace("\"unbound\"", "\"zero\""),
+            "unknown variant",
+        ),
+        (
+            "[policy]\ntoken_checking = \"allow\"\nflags = [\"proxy-cohosting\"]\n".to_string(),
+            "ProxyCohosting",
+        ),
+        ("not toml at all [".to_string(), "invalid scenario file"),
+    ];
+    for (i, (text, word)) in cases.iter().enumerate() {
+        let path = write(&format!("bad{i}.toml"), text.as_bytes());
+        assert_error_line(&epa(&["policy", "eval", path.to_str().unwrap()]), word);
+        assert_error_line(&epa(&["policy", "test", path.to_str().unwrap()]), word);
+    }
+    let path = write("binary.toml", &[0xff, 0xfe, 0x00]);
+    assert_error_line(&epa(&["policy", "eval", path.to_str().unwrap()]), "UTF-8");
+}
+
+#[test]
+fn shipped_example_policies_pass() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            seen += 1;
+            let r = epa(&["policy", "test", path.to_str().unwrap()]);
+            assert_eq!(r.code, 0, "{}: {}{}", path.display(), r.stdout, r.stderr);
+        }
+    }
+    assert!(seen >= 3);
+}
+
+#[test]
+fn help_explains_each_command() {
+    let r = epa(&["--help"]);
+    assert_eq!(r.code, 0);
+    for cmd in ["cbt", "spn", "policy"] {
+        assert!(r.stdout.contains(cmd));
+    }
+    let r = epa(&["cbt", "--help"]);
+    assert!(r.stdout.contains("RFC 5929"));
+}
