@@ -326,7 +326,7 @@ impl Scenario {
     /// Parses and validates a scenario file.
     pub fn parse(text: &str) -> Result<Self, ScenarioError> {
         let file: File =
-            toml::from_str(text).map_err(|e| ScenarioError::Toml(one_line(&e.to_string())))?;
+            toml::from_str(text).map_err(|e| ScenarioError::Toml(located(text, &e)))?;
         for case in &file.cases {
             if case.expect_no_service_name && case.expect_service_name.is_some() {
                 return Err(ScenarioError::Case {
@@ -371,13 +371,19 @@ pub fn result(name: &str, d: &Decision) -> CaseResult {
     }
 }
 
-/// TOML errors span several lines (a source excerpt); the CLI promises one line.
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
+/// TOML errors span several lines (a source excerpt); the CLI promises one line, so keep the
+/// message and say where.
+fn located(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
 }
 
 #[cfg(test)]

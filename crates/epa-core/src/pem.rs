@@ -64,7 +64,13 @@ pub fn decode_certificate(input: &[u8]) -> Result<Vec<u8>, PemError> {
     STANDARD
         .decode(body.as_bytes())
         .map_err(|e| PemError::BadBase64 {
-            detail: e.to_string(),
+            detail: match e {
+                base64::DecodeError::InvalidByte(offset, byte) => format!(
+                    "invalid character {:?} (0x{byte:02x}) at offset {offset} of the base64 body",
+                    char::from(byte)
+                ),
+                other => other.to_string(),
+            },
         })
 }
 
