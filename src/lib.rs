@@ -6,5 +6,10 @@
 
 #![forbid(unsafe_code)]
 
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use epa_core as core;
 pub use epa_core::*;

@@ -2,6 +2,8 @@
 //! implementations nobody here wrote (requests-ntlm, pyspnego, Python `cryptography`, openssl).
 //! See `tests/data/VECTORS.md` for the format. Every vector must pass.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use epa::cbt::{self, CertificateError, ChannelBinding};

@@ -272,13 +272,13 @@ impl Case {
             )),
             _ => {}
         }
-        if let Some(want) = &self.expect_service_name {
-            if result.service_name.as_deref() != Some(want) {
-                out.push(format!(
-                    "expected service name {want:?}, got {}",
-                    show_name(&result.service_name)
-                ));
-            }
+        if let Some(want) = &self.expect_service_name
+            && result.service_name.as_deref() != Some(want)
+        {
+            out.push(format!(
+                "expected service name {want:?}, got {}",
+                show_name(&result.service_name)
+            ));
         }
         if self.expect_no_service_name && result.service_name.is_some() {
             out.push(format!(
@@ -286,15 +286,15 @@ impl Case {
                 show_name(&result.service_name)
             ));
         }
-        if let Some(want) = &self.expect_reason {
-            if *want != result.reason {
-                out.push(format!("expected reason {want}, got {}", result.reason));
-            }
+        if let Some(want) = &self.expect_reason
+            && *want != result.reason
+        {
+            out.push(format!("expected reason {want}, got {}", result.reason));
         }
-        if let Some(want) = self.expect_status {
-            if Some(want) != result.status {
-                out.push(format!("expected status {want}, got {:?}", result.status));
-            }
+        if let Some(want) = self.expect_status
+            && Some(want) != result.status
+        {
+            out.push(format!("expected status {want}, got {:?}", result.status));
         }
         out
     }
@@ -531,5 +531,38 @@ web01 = "web01.corp.example"
                 "HTTP/web01.corp.example"
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn scenario_parser_total(text in "\\PC{0,300}") {
+            if let Ok(s) = Scenario::parse(&text) {
+                let _ = s.evaluate();
+            }
+        }
+
+        #[test]
+        fn scenario_parser_total_on_toml_shaped_input(
+            enforcement in "(never|when-supported|always|bogus)",
+            names in proptest::collection::vec("[A-Za-z/.:]{0,12}", 0..3),
+            cb in "(match|mismatch|absent|unbound|not-checked|x)",
+            spn in proptest::option::of("[A-Za-z/.]{0,12}"),
+        ) {
+            let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+            let spn = spn.map(|s| format!("client_spn = {s:?}\n")).unwrap_or_default();
+            let text = format!(
+                "[policy]\nenforcement = \"{enforcement}\"\nservice_names = [{}]\n[[case]]\nname = \"c\"\ntransport = \"http\"\nchannel_binding = \"{cb}\"\n{spn}",
+                names.join(",")
+            );
+            if let Ok(s) = Scenario::parse(&text) {
+                prop_assert_eq!(s.evaluate().len(), 1);
+            }
+        }
     }
 }

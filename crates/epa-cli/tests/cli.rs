@@ -1,5 +1,7 @@
 //! The `epa` command's contract, run as a process: output keys, exit statuses, `error:` lines.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;

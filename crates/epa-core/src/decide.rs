@@ -559,10 +559,10 @@ fn check_service_name(
         Profile::Dotnet8 | Profile::Documented => {
             // `_isSecureConnection` is `Binding != null`: with no server binding the SPN check
             // runs (row 6, .NET 8+); the documentation is silent there.
-            if binding != BindingPass::NoServerBinding {
-                if let (true, Some(reason)) = (secure_transport_selected, tls_reason) {
-                    return Ok(reason);
-                }
+            if binding != BindingPass::NoServerBinding
+                && let (true, Some(reason)) = (secure_transport_selected, tls_reason)
+            {
+                return Ok(reason);
             }
         }
         Profile::HttpSys => {

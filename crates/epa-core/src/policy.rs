@@ -363,12 +363,12 @@ impl IisExtendedProtection {
             None
         } else {
             let names = ServiceNameCollection::new(&self.spns)?;
-            if !f.allow_dotless_spn {
-                if let Some(dotless) = names.first_dotless() {
-                    return Err(PolicyError::DotlessServiceName {
-                        name: dotless.as_str().to_owned(),
-                    });
-                }
+            if !f.allow_dotless_spn
+                && let Some(dotless) = names.first_dotless()
+            {
+                return Err(PolicyError::DotlessServiceName {
+                    name: dotless.as_str().to_owned(),
+                });
             }
             Some(names)
         };

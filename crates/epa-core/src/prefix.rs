@@ -128,10 +128,10 @@ pub fn names_for_prefix(
             .unwrap_or_default());
     }
     let mut out = vec![format!("HTTP/{host}")];
-    if !host.contains('.') {
-        if let Some(canonical) = resolver.canonical_name(&host) {
-            out.push(format!("HTTP/{canonical}"));
-        }
+    if !host.contains('.')
+        && let Some(canonical) = resolver.canonical_name(&host)
+    {
+        out.push(format!("HTTP/{canonical}"));
     }
     Ok(out)
 }

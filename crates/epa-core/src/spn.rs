@@ -52,10 +52,10 @@ pub fn host_kind(name: &str) -> HostKind {
     if name.is_empty() {
         return HostKind::Unknown;
     }
-    if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
-        if inner.parse::<Ipv6Addr>().is_ok() {
-            return HostKind::Ipv6;
-        }
+    if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']'))
+        && inner.parse::<Ipv6Addr>().is_ok()
+    {
+        return HostKind::Ipv6;
     }
     if name.parse::<Ipv4Addr>().is_ok() {
         return HostKind::Ipv4;

@@ -5,6 +5,8 @@
 //! * §4.6 — the HttpListener decision table, rows 1–15, for `dotnet-legacy` and `dotnet8`;
 //! * §6.2 — the http.sys / IIS matrix (profile `iis`).
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use epa_core::decide::{
     BindingObservation as Cb, ClientServiceName, Mechanism, Profile, Transport,
 };

@@ -1,0 +1,11 @@
+//! Any bytes as a flattened gss_channel_bindings_struct: decode never panics and round-trips.
+#![no_main]
+use epa_core::gss::GssChannelBindings;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = GssChannelBindings::from_bytes(data) {
+        assert_eq!(s.to_bytes().expect("re-encode"), data);
+        let _ = s.md5();
+    }
+});
