@@ -1,0 +1,173 @@
+//! The `Authenticator` trait every backend implements.
+//!
+//! A backend runs the token exchange of one mechanism family and reports what it observed:
+//! the identity, the mechanism, what the client's channel binding was compared with the expected
+//! one ([`BindingObservation`]), and the client-specified service name. It never decides whether
+//! Extended Protection lets the request in: that is [`epa_core::decide`]'s job.
+//!
+//! Contexts are per connection (NTLM and Kerberos-with-continuation are connection-oriented);
+//! the layer creates one with [`Authenticator::new_context`] when a connection starts an
+//! exchange and drops it when the exchange ends or the connection closes.
+
+use epa_core::ChannelBinding;
+use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
+use epa_core::gss::{ChannelBindingsHash, GssChannelBindings};
+use thiserror::Error;
+
+/// An HTTP authentication scheme (RFC 4559 `Negotiate`, and `NTLM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `Negotiate` (RFC 4559): SPNEGO, or a raw Kerberos or NTLM token.
+    Negotiate,
+    /// `NTLM`: raw NTLMSSP tokens.
+    Ntlm,
+}
+
+impl Scheme {
+    /// The token in `WWW-Authenticate` / `Authorization`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Negotiate => "Negotiate",
+            Self::Ntlm => "NTLM",
+        }
+    }
+
+    /// Parses a scheme name case-insensitively (RFC 9110 §11.1).
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.eq_ignore_ascii_case("Negotiate") {
+            Some(Self::Negotiate)
+        } else if s.eq_ignore_ascii_case("NTLM") {
+            Some(Self::Ntlm)
+        } else {
+            None
+        }
+    }
+}
+
+/// The channel binding a backend must compare the client's against, in every form a backend
+/// needs, computed once per connection.
+#[derive(Debug, Clone)]
+pub struct ExpectedBindings {
+    binding: ChannelBinding,
+    gss: GssChannelBindings,
+    md5: ChannelBindingsHash,
+}
+
+impl ExpectedBindings {
+    /// From a channel binding (no addresses, as every TLS binding).
+    pub fn new(binding: ChannelBinding) -> Self {
+        let gss = GssChannelBindings::from(&binding);
+        // The application data of a TLS binding is at most a few dozen bytes: it always fits.
+        let md5 = gss.md5().unwrap_or(ChannelBindingsHash::UNBOUND);
+        Self { binding, gss, md5 }
+    }
+
+    /// The binding.
+    pub fn binding(&self) -> &ChannelBinding {
+        &self.binding
+    }
+
+    /// The GSS struct (what GSSAPI and SSPI are handed).
+    pub fn gss(&self) -> &GssChannelBindings {
+        &self.gss
+    }
+
+    /// Its MD5 (what NTLM and Kerberos carry).
+    pub fn md5(&self) -> &ChannelBindingsHash {
+        &self.md5
+    }
+}
+
+/// Who authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user name.
+    pub user: String,
+    /// The NTLM domain or the Kerberos realm.
+    pub domain: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.domain.is_empty() {
+            f.write_str(&self.user)
+        } else {
+            write!(f, "{}\\{}", self.domain, self.user)
+        }
+    }
+}
+
+/// What a backend reports when an exchange completes.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The authenticated principal.
+    pub identity: Identity,
+    /// NTLM or Kerberos.
+    pub mechanism: Mechanism,
+    /// The client's binding against the expected one (or what the client sent when no binding
+    /// was expected: `Absent`, `Unbound`, or any non-zero value as `Mismatch`).
+    pub channel_binding: BindingObservation,
+    /// The client-specified service name.
+    pub client_spn: ClientServiceName,
+    /// Whether this backend can do Extended Protection at all.
+    pub supports_extended_protection: bool,
+    /// A last token for the client (Kerberos mutual authentication), if any.
+    pub response_token: Option<Vec<u8>>,
+}
+
+/// One leg's result.
+#[derive(Debug)]
+pub enum Step {
+    /// Send this token in a 401 `WWW-Authenticate` and wait for the next leg.
+    Continue(Vec<u8>),
+    /// The exchange is complete.
+    Complete(Completion),
+}
+
+/// Why an exchange failed. `InvalidToken` is the client's fault in the protocol (400, as .NET's
+/// `IsClientFault`); the others are refused credentials (401).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The token is malformed or out of sequence.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// The credentials were refused (unknown user, wrong password, MIC mismatch, old timestamp,
+    /// NTLMv1/LM, anonymous).
+    #[error("logon denied: {0}")]
+    LogonDenied(String),
+    /// The mechanism is not supported by this backend.
+    #[error("unsupported mechanism: {0}")]
+    Unsupported(String),
+}
+
+impl AuthError {
+    /// The HTTP status .NET gives this failure (reference §4.7).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidToken(_) => 400,
+            Self::LogonDenied(_) | Self::Unsupported(_) => 401,
+        }
+    }
+}
+
+/// A per-connection security context.
+pub trait SecurityContext: Send {
+    /// Processes one leg. `expected` is the binding to compare with, or `None` when the policy
+    /// hands the backend no binding (plain HTTP, trusted proxy without a named certificate,
+    /// enforcement `never`).
+    fn step(
+        &mut self,
+        scheme: Scheme,
+        token: &[u8],
+        expected: Option<&ExpectedBindings>,
+    ) -> Result<Step, AuthError>;
+}
+
+/// An authentication backend.
+pub trait Authenticator: Send + Sync + 'static {
+    /// The schemes to offer in `WWW-Authenticate`, in order.
+    fn schemes(&self) -> &[Scheme];
+    /// A fresh context for one connection's exchange.
+    fn new_context(&self) -> Box<dyn SecurityContext>;
+}

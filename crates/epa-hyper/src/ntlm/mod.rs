@@ -1,0 +1,394 @@
+//! The embedded NTLMv2 acceptor (MS-NLMP), the default backend: no system service needed.
+//!
+//! What it checks, in order, on the AUTHENTICATE message:
+//! * NTLMv2 only: an empty NtChallengeResponse (LM-only or anonymous) and a 24-byte one (NTLMv1)
+//!   are refused (MS-NLMP §3.3.1 is never used);
+//! * the client's timestamp lies within [`NtlmAcceptor::max_clock_skew`] of ours;
+//! * `NTProofStr` against the user file's NT hash (constant-time);
+//! * the MIC over the three messages when the client says it sent one (`MsvAvFlags` 0x2);
+//! * then it reports, without judging, `MsvAvChannelBindings` (match / mismatch / absent /
+//!   all-zero) and `MsvAvTargetName` (treated as absent when `MsvAvFlags` 0x4 says the SPN came
+//!   from an untrusted source, as MS-NLMP §3.2.5.1.2 requires).
+//!
+//! The `sspi` crate's acceptor was not used: it cannot report an absent binding and verifies the
+//! password only in `complete_auth_token` (see the reference file).
+//!
+//! Tokens are raw NTLMSSP, under the `NTLM` scheme or inside `Negotiate` (as Windows accepts).
+//! SPNEGO-wrapped NTLM is refused as unsupported by this backend.
+
+pub mod client;
+mod crypto;
+pub mod users;
+mod wire;
+
+use crate::authenticator::{
+    AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
+};
+use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+pub use users::{UserDb, UserFileError};
+use wire::{av, av_flags, flags};
+
+/// Why an NTLM message was refused (reported to the layer as an [`AuthError`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum NtlmError {
+    /// Structurally invalid.
+    #[error("malformed NTLM message: {0}")]
+    Malformed(&'static str),
+    /// A message of the wrong type for this point of the exchange.
+    #[error("unexpected NTLM message: expected type {expected}")]
+    UnexpectedMessage {
+        /// The type expected.
+        expected: u32,
+    },
+    /// LM-only or anonymous.
+    #[error("LM and anonymous authentication are refused")]
+    LmOrAnonymous,
+    /// NTLMv1.
+    #[error("NTLMv1 is refused")]
+    Ntlmv1,
+    /// Timestamp outside the window.
+    #[error("NTLMv2 timestamp is {skew_secs} s away from the server clock (limit {limit_secs} s)")]
+    Timestamp {
+        /// Distance in seconds.
+        skew_secs: u64,
+        /// The limit.
+        limit_secs: u64,
+    },
+    /// Unknown user or wrong password (not distinguished, on purpose).
+    #[error("unknown user or wrong password for {domain}\\{user}")]
+    BadCredentials {
+        /// Domain as sent.
+        domain: String,
+        /// User as sent.
+        user: String,
+    },
+    /// The MIC does not verify: a message was altered.
+    #[error("MIC mismatch: the NTLM messages were altered")]
+    MicMismatch,
+}
+
+impl From<NtlmError> for AuthError {
+    fn from(e: NtlmError) -> Self {
+        match e {
+            NtlmError::Malformed(_) | NtlmError::UnexpectedMessage { .. } => {
+                AuthError::InvalidToken(e.to_string())
+            }
+            _ => AuthError::LogonDenied(e.to_string()),
+        }
+    }
+}
+
+/// The embedded NTLMv2 acceptor's configuration, shared by all connections.
+#[derive(Clone)]
+pub struct NtlmAcceptor {
+    users: Arc<UserDb>,
+    netbios_domain: String,
+    netbios_computer: String,
+    dns_domain: String,
+    dns_computer: String,
+    max_clock_skew: Duration,
+    clock: Arc<dyn Fn() -> SystemTime + Send + Sync>,
+    schemes: [Scheme; 2],
+}
+
+impl std::fmt::Debug for NtlmAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NtlmAcceptor")
+            .field("users", &self.users)
+            .field("netbios_domain", &self.netbios_domain)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .finish()
+    }
+}
+
+impl NtlmAcceptor {
+    /// An acceptor for `users`, announcing NetBIOS domain `domain` and computer `computer`.
+    /// The clock-skew limit defaults to 5 minutes (Kerberos' default skew).
+    pub fn new(users: UserDb, domain: &str, computer: &str) -> Self {
+        Self {
+            users: Arc::new(users),
+            netbios_domain: domain.to_uppercase(),
+            netbios_computer: computer.to_uppercase(),
+            dns_domain: domain.to_lowercase(),
+            dns_computer: computer.to_lowercase(),
+            max_clock_skew: Duration::from_secs(300),
+            clock: Arc::new(SystemTime::now),
+            schemes: [Scheme::Negotiate, Scheme::Ntlm],
+        }
+    }
+
+    /// Sets the allowed distance between the client's NTLMv2 timestamp and our clock.
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+}
+
+impl Authenticator for NtlmAcceptor {
+    fn schemes(&self) -> &[Scheme] {
+        &self.schemes
+    }
+
+    fn new_context(&self) -> Box<dyn SecurityContext> {
+        Box::new(NtlmContext {
+            acceptor: self.clone(),
+            state: State::Initial,
+        })
+    }
+}
+
+enum State {
+    Initial,
+    ChallengeSent {
+        negotiate: Vec<u8>,
+        challenge: Vec<u8>,
+        server_challenge: [u8; 8],
+    },
+    Done,
+}
+
+/// One connection's NTLM exchange.
+pub struct NtlmContext {
+    acceptor: NtlmAcceptor,
+    state: State,
+}
+
+/// Windows FILETIME (100 ns since 1601-01-01) of a system time.
+fn filetime(t: SystemTime) -> u64 {
+    const EPOCH_DIFF_SECS: u64 = 11_644_473_600;
+    let since_unix = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    (since_unix.as_secs() + EPOCH_DIFF_SECS) * 10_000_000
+        + u64::from(since_unix.subsec_nanos() / 100)
+}
+
+fn random_challenge() -> Result<[u8; 8], AuthError> {
+    use ring::rand::SecureRandom as _;
+    let mut c = [0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut c).map_err(|_| {
+        AuthError::LogonDenied("no system randomness for the NTLM challenge".into())
+    })?;
+    Ok(c)
+}
+
+impl SecurityContext for NtlmContext {
+    fn step(
+        &mut self,
+        _scheme: Scheme,
+        token: &[u8],
+        expected: Option<&ExpectedBindings>,
+    ) -> Result<Step, AuthError> {
+        if token.first() == Some(&0x60) || token.first() == Some(&0xa1) {
+            return Err(AuthError::Unsupported(
+                "SPNEGO-wrapped tokens need the gssapi backend; the embedded backend takes raw NTLMSSP".into(),
+            ));
+        }
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Initial => {
+                let client_flags = wire::parse_negotiate(token)?;
+                let server_challenge = random_challenge()?;
+                let challenge = self.challenge(client_flags, &server_challenge);
+                self.state = State::ChallengeSent {
+                    negotiate: token.to_vec(),
+                    challenge: challenge.clone(),
+                    server_challenge,
+                };
+                Ok(Step::Continue(challenge))
+            }
+            State::ChallengeSent {
+                negotiate,
+                challenge,
+                server_challenge,
+            } => Ok(Step::Complete(self.verify(
+                &negotiate,
+                &challenge,
+                &server_challenge,
+                token,
+                expected,
+            )?)),
+            State::Done => Err(NtlmError::UnexpectedMessage { expected: 1 }.into()),
+        }
+    }
+}
+
+impl NtlmContext {
+    fn challenge(&self, client_flags: u32, server_challenge: &[u8; 8]) -> Vec<u8> {
+        let a = &self.acceptor;
+        let mut info = Vec::new();
+        wire::push_av(
+            &mut info,
+            av::NB_DOMAIN_NAME,
+            &wire::utf16le(&a.netbios_domain),
+        );
+        wire::push_av(
+            &mut info,
+            av::NB_COMPUTER_NAME,
+            &wire::utf16le(&a.netbios_computer),
+        );
+        wire::push_av(
+            &mut info,
+            av::DNS_DOMAIN_NAME,
+            &wire::utf16le(&a.dns_domain),
+        );
+        wire::push_av(
+            &mut info,
+            av::DNS_COMPUTER_NAME,
+            &wire::utf16le(&a.dns_computer),
+        );
+        wire::push_av(
+            &mut info,
+            av::TIMESTAMP,
+            &filetime((a.clock)()).to_le_bytes(),
+        );
+        wire::push_av(&mut info, av::EOL, &[]);
+        let echoed = client_flags & (flags::SIGN | flags::SEAL | flags::KEY_EXCH | flags::N56);
+        let ours = flags::UNICODE
+            | flags::REQUEST_TARGET
+            | flags::NTLM
+            | flags::ALWAYS_SIGN
+            | flags::TARGET_TYPE_DOMAIN
+            | flags::EXTENDED_SESSIONSECURITY
+            | flags::TARGET_INFO
+            | flags::VERSION
+            | flags::N128;
+        wire::build_challenge(ours | echoed, server_challenge, &a.netbios_domain, &info)
+    }
+
+    fn verify(
+        &self,
+        negotiate: &[u8],
+        challenge: &[u8],
+        server_challenge: &[u8; 8],
+        msg: &[u8],
+        expected: Option<&ExpectedBindings>,
+    ) -> Result<Completion, NtlmError> {
+        let auth = wire::parse_authenticate(msg)?;
+        match auth.nt_response.len() {
+            0 => return Err(NtlmError::LmOrAnonymous),
+            24 => return Err(NtlmError::Ntlmv1),
+            n if n < 16 + 28 => return Err(NtlmError::Malformed("NTLMv2 response too short")),
+            _ => {}
+        }
+        let (proof, blob) = auth.nt_response.split_at(16);
+        if blob[0] != 1 || blob[1] != 1 {
+            return Err(NtlmError::Malformed(
+                "NTLMv2 blob has an unknown response version",
+            ));
+        }
+        self.check_timestamp(&blob[8..16])?;
+        let pairs = wire::AvPairs(&blob[28..]);
+
+        let bad_credentials = || NtlmError::BadCredentials {
+            domain: auth.domain.clone(),
+            user: auth.user.clone(),
+        };
+        let account = self
+            .acceptor
+            .users
+            .find(&auth.domain, &auth.user)
+            .ok_or_else(bad_credentials)?;
+        let response_key = crypto::ntowf_v2(&account.nt_hash, &auth.user, &auth.domain);
+        let expected_proof = crypto::nt_proof(&response_key, server_challenge, blob);
+        if !crypto::ct_eq16(proof, &expected_proof) {
+            return Err(bad_credentials());
+        }
+
+        let av_flag_bits = match pairs.get(av::FLAGS)? {
+            Some(v) => u32::from_le_bytes(
+                v.try_into()
+                    .map_err(|_| NtlmError::Malformed("MsvAvFlags is not 4 bytes"))?,
+            ),
+            None => 0,
+        };
+        if av_flag_bits & av_flags::MIC_PRESENT != 0 {
+            let session_base_key = crypto::hmac_md5(&response_key, &[proof]);
+            let exported = if auth.flags & flags::KEY_EXCH != 0 {
+                let enc: &[u8; 16] = auth.encrypted_session_key.try_into().map_err(|_| {
+                    NtlmError::Malformed("EncryptedRandomSessionKey is not 16 bytes")
+                })?;
+                crypto::rc4(&session_base_key, enc)
+            } else {
+                session_base_key
+            };
+            let mic = msg
+                .get(wire::MIC_OFFSET..wire::MIC_OFFSET + 16)
+                .ok_or(NtlmError::Malformed("MIC announced but message too short"))?;
+            let mut zeroed = msg.to_vec();
+            zeroed[wire::MIC_OFFSET..wire::MIC_OFFSET + 16].fill(0);
+            let computed = crypto::hmac_md5(&exported, &[negotiate, challenge, &zeroed]);
+            if !crypto::ct_eq16(mic, &computed) {
+                return Err(NtlmError::MicMismatch);
+            }
+        }
+
+        let channel_binding = match pairs.get(av::CHANNEL_BINDINGS)? {
+            None => BindingObservation::Absent,
+            Some(v) => {
+                let hash =
+                    epa_core::ChannelBindingsHash(v.try_into().map_err(|_| {
+                        NtlmError::Malformed("MsvAvChannelBindings is not 16 bytes")
+                    })?);
+                match expected {
+                    _ if hash.is_unbound() => BindingObservation::Unbound,
+                    Some(e) if hash.ct_eq(e.md5()) => BindingObservation::Match,
+                    _ => BindingObservation::Mismatch,
+                }
+            }
+        };
+        let client_spn = if av_flag_bits & av_flags::UNTRUSTED_SPN != 0 {
+            ClientServiceName::Missing
+        } else {
+            match pairs.get(av::TARGET_NAME)? {
+                None => ClientServiceName::Missing,
+                Some(v) => ClientServiceName::from_option(Some(&wire::from_utf16le(
+                    v,
+                    "MsvAvTargetName is not UTF-16",
+                )?)),
+            }
+        };
+        Ok(Completion {
+            identity: Identity {
+                user: account.user.clone(),
+                domain: if account.domain.is_empty() {
+                    auth.domain.clone()
+                } else {
+                    account.domain.clone()
+                },
+            },
+            mechanism: Mechanism::Ntlm,
+            channel_binding,
+            client_spn,
+            supports_extended_protection: true,
+            response_token: None,
+        })
+    }
+
+    fn check_timestamp(&self, raw: &[u8]) -> Result<(), NtlmError> {
+        let theirs = u64::from_le_bytes(
+            raw.try_into()
+                .map_err(|_| NtlmError::Malformed("timestamp"))?,
+        );
+        let ours = filetime((self.acceptor.clock)());
+        let skew_secs = theirs.abs_diff(ours) / 10_000_000;
+        let limit_secs = self.acceptor.max_clock_skew.as_secs();
+        if skew_secs > limit_secs {
+            return Err(NtlmError::Timestamp {
+                skew_secs,
+                limit_secs,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+//! The acceptor against the test initiator: every binding observation, the SPN, and every
+//! refusal. (The real clients — requests-ntlm and curl — are exercised in the end-to-end tests.)
+
+use super::client::{ClientBinding, NtlmClient};
+use super::*;
+use epa_core::ChannelBinding;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+fn acceptor() -> NtlmAcceptor {
+    let mut users = UserDb::default();
+    users.add_password("TESTDOM", "alice", "userpw");
+    NtlmAcceptor::new(users, "TESTDOM", "SRV")
+}
+
+fn expected() -> ExpectedBindings {
+    ExpectedBindings::new(ChannelBinding::tls_server_end_point_from_hash(&[7; 32]))
+}
+
+fn run(
+    acc: &NtlmAcceptor,
+    mut client: NtlmClient,
+    exp: Option<&ExpectedBindings>,
+) -> Result<Completion, AuthError> {
+    let mut ctx = acc.new_context();
+    let Step::Continue(challenge) = ctx.step(Scheme::Ntlm, &client.negotiate(), exp)? else {
+        panic!("first leg must continue");
+    };
+    let auth = client.authenticate(&challenge).unwrap();
+    match ctx.step(Scheme::Ntlm, &auth, exp)? {
+        Step::Complete(c) => Ok(c),
+        Step::Continue(_) => panic!("second leg must complete"),
+    }
+}
+
+fn alice() -> NtlmClient {
+    NtlmClient::new("TESTDOM", "alice", "userpw")
+}
+
+#[test]
+fn matching_binding_is_reported_as_match() {
+    let e = expected();
+    let c = run(
+        &acceptor(),
+        alice().binding(ClientBinding::Hash(e.md5().0)),
+        Some(&e),
+    )
+    .unwrap();
+    assert_eq!(c.channel_binding, BindingObservation::Match);
+    assert_eq!(
+        c.identity,
+        Identity {
+            user: "alice".into(),
+            domain: "TESTDOM".into()
+        }
+    );
+    assert_eq!(c.mechanism, Mechanism::Ntlm);
+}
+
+#[test]
+fn other_binding_is_reported_as_mismatch() {
+    let e = expected();
+    let other = ExpectedBindings::new(ChannelBinding::tls_server_end_point_from_hash(&[8; 32]));
+    let c = run(
+        &acceptor(),
+        alice().binding(ClientBinding::Hash(other.md5().0)),
+        Some(&e),
+    )
+    .unwrap();
+    assert_eq!(c.channel_binding, BindingObservation::Mismatch);
+}
+
+#[test]
+fn no_av_pair_is_absent_and_zero_is_unbound() {
+    let e = expected();
+    assert_eq!(
+        run(&acceptor(), alice(), Some(&e)).unwrap().channel_binding,
+        BindingObservation::Absent
+    );
+    assert_eq!(
+        run(
+            &acceptor(),
+            alice().binding(ClientBinding::Unbound),
+            Some(&e)
+        )
+        .unwrap()
+        .channel_binding,
+        BindingObservation::Unbound
+    );
+    // With nothing expected, a non-zero binding cannot match.
+    assert_eq!(
+        run(
+            &acceptor(),
+            alice().binding(ClientBinding::Hash(e.md5().0)),
+            None
+        )
+        .unwrap()
+        .channel_binding,
+        BindingObservation::Mismatch
+    );
+}
+
+#[test]
+fn target_name_is_the_client_spn() {
+    let c = run(
+        &acceptor(),
+        alice().target_name(Some("HTTP/www.contoso.com")),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        c.client_spn,
+        ClientServiceName::Value("HTTP/www.contoso.com".into())
+    );
+    let c = run(&acceptor(), alice().target_name(Some("")), None).unwrap();
+    assert_eq!(c.client_spn, ClientServiceName::Empty);
+    let c = run(&acceptor(), alice(), None).unwrap();
+    assert_eq!(c.client_spn, ClientServiceName::Missing);
+}
+
+#[test]
+fn wrong_password_and_unknown_user_are_refused_alike() {
+    for client in [
+        NtlmClient::new("TESTDOM", "alice", "nope"),
+        NtlmClient::new("TESTDOM", "mallory", "userpw"),
+    ] {
+        let e = run(&acceptor(), client, None).unwrap_err();
+        assert_eq!(e.status(), 401);
+        assert!(
+            e.to_string().contains("unknown user or wrong password"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn user_and_domain_are_case_insensitive() {
+    let c = run(
+        &acceptor(),
+        NtlmClient::new("testdom", "ALICE", "userpw"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.identity.user, "alice");
+}
+
+#[test]
+fn altered_message_fails_the_mic() {
+    let acc = acceptor();
+    let mut ctx = acc.new_context();
+    let mut client = alice();
+    let Ok(Step::Continue(challenge)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+        panic!()
+    };
+    let mut auth = client.authenticate(&challenge).unwrap();
+    // Clear NTLMSSP_NEGOTIATE_SIGN-class flag bits the MIC covers (NTProofStr does not).
+    auth[61] ^= 0x80;
+    let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+    assert!(e.to_string().contains("MIC mismatch"), "{e}");
+}
+
+#[test]
+fn no_mic_is_accepted_from_clients_that_do_not_announce_one() {
+    let c = run(&acceptor(), alice().mic(false), None).unwrap();
+    assert_eq!(c.identity.user, "alice");
+}
+
+#[test]
+fn timestamp_outside_the_window_is_refused() {
+    let now = Arc::new(AtomicU64::new(1_800_000_000));
+    let clock = now.clone();
+    let acc = acceptor()
+        .with_clock(move || UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)));
+    let mut ctx = acc.new_context();
+    let mut client = alice();
+    let Ok(Step::Continue(challenge)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+        panic!()
+    };
+    let auth = client.authenticate(&challenge).unwrap();
+    now.fetch_add(301, Ordering::SeqCst);
+    let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+    assert!(e.to_string().contains("timestamp"), "{e}");
+    assert_eq!(e.status(), 401);
+}
+
+/// Rewrites the NtChallengeResponse field of an AUTHENTICATE message.
+fn with_nt_response(auth: &[u8], nt: &[u8]) -> Vec<u8> {
+    let mut m = auth.to_vec();
+    let off = m.len();
+    m.extend_from_slice(nt);
+    m[20..22].copy_from_slice(&(nt.len() as u16).to_le_bytes());
+    m[22..24].copy_from_slice(&(nt.len() as u16).to_le_bytes());
+    m[24..28].copy_from_slice(&(off as u32).to_le_bytes());
+    m
+}
+
+#[test]
+fn ntlmv1_lm_and_anonymous_are_refused() {
+    for (nt, word) in [(vec![0x11; 24], "NTLMv1"), (vec![], "LM and anonymous")] {
+        let acc = acceptor();
+        let mut ctx = acc.new_context();
+        let mut client = alice();
+        let Ok(Step::Continue(challenge)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None)
+        else {
+            panic!()
+        };
+        let auth = with_nt_response(&client.authenticate(&challenge).unwrap(), &nt);
+        let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+        assert!(e.to_string().contains(word), "{e}");
+        assert_eq!(e.status(), 401);
+    }
+}
+
+#[test]
+fn out_of_sequence_and_garbage_are_invalid_tokens() {
+    let acc = acceptor();
+    // AUTHENTICATE first.
+    let mut ctx = acc.new_context();
+    let mut m = wire::SIGNATURE.to_vec();
+    m.extend(3u32.to_le_bytes());
+    m.resize(88, 0);
+    assert_eq!(ctx.step(Scheme::Ntlm, &m, None).unwrap_err().status(), 400);
+    for garbage in [&b""[..], b"NTLMSSP\0", b"hello world", &[0u8; 200]] {
+        let mut ctx = acc.new_context();
+        assert_eq!(
+            ctx.step(Scheme::Ntlm, garbage, None).unwrap_err().status(),
+            400,
+            "{garbage:?}"
+        );
+    }
+    // SPNEGO is not this backend's.
+    let mut ctx = acc.new_context();
+    assert!(matches!(
+        ctx.step(Scheme::Negotiate, &[0x60, 0x03, 0, 0, 0], None),
+        Err(AuthError::Unsupported(_))
+    ));
+    // A completed context refuses more tokens.
+    let mut ctx = acc.new_context();
+    let mut client = alice();
+    let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+        panic!()
+    };
+    let auth = client.authenticate(&ch).unwrap();
+    assert!(ctx.step(Scheme::Ntlm, &auth, None).is_ok());
+    assert_eq!(
+        ctx.step(Scheme::Ntlm, &auth, None).unwrap_err().status(),
+        400
+    );
+}
+
+#[test]
+fn a_challenge_is_used_once_replay_on_a_new_context_fails() {
+    let acc = acceptor();
+    let mut ctx = acc.new_context();
+    let mut client = alice();
+    let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+        panic!()
+    };
+    let auth = client.authenticate(&ch).unwrap();
+    assert!(ctx.step(Scheme::Ntlm, &auth, None).is_ok());
+    // The attacker replays the AUTHENTICATE against a fresh exchange (new random challenge).
+    let mut ctx2 = acc.new_context();
+    let Ok(Step::Continue(_)) = ctx2.step(Scheme::Ntlm, &client.negotiate(), None) else {
+        panic!()
+    };
+    assert_eq!(
+        ctx2.step(Scheme::Ntlm, &auth, None).unwrap_err().status(),
+        401
+    );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_tokens_never_panic(first in proptest::collection::vec(any::<u8>(), 0..300),
+                                        second in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let acc = acceptor();
+            let mut ctx = acc.new_context();
+            let _ = ctx.step(Scheme::Ntlm, &first, None);
+            let _ = ctx.step(Scheme::Ntlm, &second, Some(&expected()));
+        }
+
+        #[test]
+        fn mutated_authenticate_never_panics_and_never_accepts_a_wrong_binding(
+            index in 0usize..400, byte in any::<u8>()
+        ) {
+            let acc = acceptor();
+            let e = expected();
+            let mut ctx = acc.new_context();
+            let mut client = alice().binding(ClientBinding::Hash([9; 16]));
+            let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), Some(&e)) else { panic!() };
+            let mut auth = client.authenticate(&ch).unwrap();
+            let i = index % auth.len();
+            auth[i] = byte;
+            if let Ok(Step::Complete(c)) = ctx.step(Scheme::Ntlm, &auth, Some(&e)) {
+                prop_assert_ne!(c.channel_binding, BindingObservation::Match);
+            }
+        }
+    }
+}
