@@ -13,12 +13,15 @@ fn criterion_dir() -> PathBuf {
     target.join("criterion")
 }
 
-/// Median time in nanoseconds of `group/function/parameter` from this run's estimates.
+/// Time per iteration in nanoseconds of `group/function/parameter` from this run's estimates:
+/// the regression slope criterion prints as `time:`, or the median when there is no slope.
 pub fn median_ns(id: &str) -> Option<f64> {
     let path = criterion_dir().join(id).join("new").join("estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
+    v["slope"]["point_estimate"]
+        .as_f64()
+        .or_else(|| v["median"]["point_estimate"].as_f64())
 }
 
 /// Prints `name: a / b = ratio (goal ≤ goal)`, and whether the goal holds.

@@ -28,17 +28,12 @@
 //!
 //! Unknown keys are errors, so a typo cannot silently change a policy.
 
+use epa_core::config::{ConfigError, PolicyTable};
 use epa_core::decide::{
-    BindingObservation, ClientServiceName, Decision, Mechanism, Profile, RequestFacts,
-    ServerPolicy, Transport, decide,
+    BindingObservation, ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy,
+    Transport, decide,
 };
-use epa_core::policy::{
-    ExtendedProtectionPolicy, IisExtendedProtection, IisFlags, PolicyEnforcement, PolicyError,
-    ProtectionScenario, TokenChecking,
-};
-use epa_core::prefix::{PrefixError, StaticResolver, default_service_names};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use thiserror::Error;
 
 /// A scenario file that cannot be used.
@@ -48,15 +43,9 @@ pub enum ScenarioError {
     /// Not valid TOML, or not the expected shape (the message carries line and column).
     #[error("invalid scenario file: {0}")]
     Toml(String),
-    /// The policy is invalid.
-    #[error("invalid policy: {0}")]
-    Policy(#[from] PolicyError),
-    /// A listener prefix is invalid.
-    #[error("invalid listener prefix: {0}")]
-    Prefix(#[from] PrefixError),
-    /// Both the .NET form and the IIS form, or neither.
-    #[error("{0}")]
-    Form(&'static str),
+    /// The `[policy]` table does not give a usable policy.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A case is inconsistent.
     #[error("case '{name}': {problem}")]
     Case {
@@ -65,33 +54,6 @@ pub enum ScenarioError {
         /// What is wrong.
         problem: &'static str,
     },
-}
-
-/// The `[policy]` table.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyTable {
-    /// .NET form: enforcement.
-    pub enforcement: Option<PolicyEnforcement>,
-    /// .NET form: scenario (default transport-selected).
-    pub scenario: Option<ProtectionScenario>,
-    /// Custom service names (.NET `CustomServiceNames`, IIS `<spn>`).
-    #[serde(alias = "spns")]
-    pub service_names: Option<Vec<String>>,
-    /// Listener prefixes, from which the default names are derived.
-    #[serde(default)]
-    pub prefixes: Vec<String>,
-    /// Which implementation to reproduce.
-    pub profile: Option<Profile>,
-    /// IIS form: `tokenChecking`.
-    pub token_checking: Option<TokenChecking>,
-    /// IIS form: `flags`.
-    pub flags: Option<Vec<String>>,
-    /// What wildcard and IP-literal prefixes resolve to (`Dns.GetHostEntry("")`).
-    pub machine_name: Option<String>,
-    /// Canonical names of dotless prefix hosts.
-    #[serde(default)]
-    pub hosts: HashMap<String, String>,
 }
 
 /// Accept or reject.
@@ -172,80 +134,6 @@ pub struct CaseResult {
     pub reason: String,
     /// The sentence.
     pub message: String,
-}
-
-impl PolicyTable {
-    /// Builds the server policy: the listener's default names from `prefixes`, the policy from
-    /// the .NET or IIS form, validated as .NET and http.sys validate.
-    pub fn build(&self) -> Result<ServerPolicy, ScenarioError> {
-        let resolver = StaticResolver {
-            machine: self.machine_name.clone(),
-            hosts: self
-                .hosts
-                .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
-        };
-        let defaults = default_service_names(&self.prefixes, &resolver)?;
-        let iis_form = self.token_checking.is_some() || self.flags.is_some();
-        let (policy, default_profile) = match (self.enforcement, iis_form) {
-            (Some(_), true) => {
-                return Err(ScenarioError::Form(
-                    "give either enforcement/scenario (.NET form) or token_checking/flags (IIS form), not both",
-                ));
-            }
-            (None, false) => {
-                return Err(ScenarioError::Form(
-                    "the [policy] table needs enforcement (never | when-supported | always) or token_checking (none | allow | require)",
-                ));
-            }
-            (Some(pe), false) => (self.dotnet_policy(pe)?, Profile::Documented),
-            (None, true) => {
-                if self.scenario.is_some() {
-                    return Err(ScenarioError::Form(
-                        "the IIS form sets the scenario with the 'proxy' flag, not with scenario",
-                    ));
-                }
-                let mut flags = IisFlags::default();
-                for f in self.flags.iter().flatten() {
-                    flags.set(f)?;
-                }
-                let iis = IisExtendedProtection {
-                    token_checking: self.token_checking.unwrap_or(TokenChecking::None),
-                    flags,
-                    spns: self.service_names.clone().unwrap_or_default(),
-                };
-                (iis.to_policy()?, Profile::HttpSys)
-            }
-        };
-        Ok(ServerPolicy::new(
-            policy,
-            &defaults,
-            self.profile.unwrap_or(default_profile),
-        )?)
-    }
-
-    /// The .NET constructors: names are validated first (as .NET builds the collection first),
-    /// then `Never` must come alone.
-    fn dotnet_policy(
-        &self,
-        pe: PolicyEnforcement,
-    ) -> Result<ExtendedProtectionPolicy, PolicyError> {
-        let names = match &self.service_names {
-            Some(list) => Some(epa_core::ServiceNameCollection::new(list)?),
-            None => None,
-        };
-        if pe == PolicyEnforcement::Never {
-            let single_argument = names.is_none()
-                && self.scenario.unwrap_or_default() == ProtectionScenario::TransportSelected;
-            return if single_argument {
-                Ok(ExtendedProtectionPolicy::never())
-            } else {
-                Err(PolicyError::NeverTakesNoArguments)
-            };
-        }
-        ExtendedProtectionPolicy::new(pe, self.scenario.unwrap_or_default(), names)
-    }
 }
 
 impl Case {
@@ -389,6 +277,8 @@ fn located(text: &str, e: &toml::de::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use epa_core::decide::Profile;
+    use epa_core::policy::{PolicyError, ProtectionScenario};
 
     const BASE: &str = r#"
 [policy]
@@ -436,17 +326,23 @@ expect_status = 401
         let never_with_names = BASE.replace("\"always\"", "\"never\"");
         assert!(matches!(
             Scenario::parse(&never_with_names),
-            Err(ScenarioError::Policy(PolicyError::NeverTakesNoArguments))
+            Err(ScenarioError::Config(ConfigError::Policy(
+                PolicyError::NeverTakesNoArguments
+            )))
         ));
         let empty = BASE.replace("[\"HTTP/www.contoso.com\"]", "[]");
         assert!(matches!(
             Scenario::parse(&empty),
-            Err(ScenarioError::Policy(PolicyError::EmptyServiceNames))
+            Err(ScenarioError::Config(ConfigError::Policy(
+                PolicyError::EmptyServiceNames
+            )))
         ));
         let empty_item = BASE.replace("[\"HTTP/www.contoso.com\"]", "[\"\"]");
         assert!(matches!(
             Scenario::parse(&empty_item),
-            Err(ScenarioError::Policy(PolicyError::ServiceName(_)))
+            Err(ScenarioError::Config(ConfigError::Policy(
+                PolicyError::ServiceName(_)
+            )))
         ));
         let both = BASE.replace(
             "enforcement = \"always\"",
@@ -454,7 +350,7 @@ expect_status = 401
         );
         assert!(matches!(
             Scenario::parse(&both),
-            Err(ScenarioError::Form(_))
+            Err(ScenarioError::Config(ConfigError::Form(_)))
         ));
         let typo = BASE.replace("service_names", "service_name");
         assert!(matches!(
@@ -473,12 +369,14 @@ expect_status = 401
         let bad_prefix = "[policy]\nenforcement = \"always\"\nprefixes = [\"ftp://x/\"]\n";
         assert!(matches!(
             Scenario::parse(bad_prefix),
-            Err(ScenarioError::Prefix(_))
+            Err(ScenarioError::Config(ConfigError::Prefix(_)))
         ));
         let no_names = "[policy]\nenforcement = \"always\"\n";
         assert!(matches!(
             Scenario::parse(no_names),
-            Err(ScenarioError::Policy(PolicyError::NoServiceNames))
+            Err(ScenarioError::Config(ConfigError::Policy(
+                PolicyError::NoServiceNames
+            )))
         ));
     }
 
@@ -499,9 +397,9 @@ spns = ["HTTP/www.contoso.com"]
         let cohost_alone = text.replace("\"proxy\", ", "");
         assert!(matches!(
             Scenario::parse(&cohost_alone),
-            Err(ScenarioError::Policy(
+            Err(ScenarioError::Config(ConfigError::Policy(
                 PolicyError::ProxyCohostingWithoutProxy
-            ))
+            )))
         ));
     }
 

@@ -168,6 +168,7 @@ pub struct RequestFacts {
 pub struct ServerPolicy {
     policy: ExtendedProtectionPolicy,
     profile: Profile,
+    verify_proxy_binding: bool,
     /// The names the SPN check compares against (custom names, or the defaults; .NET 8+ adds
     /// `HTTP/localhost` to the defaults).
     acceptable: ServiceNameCollection,
@@ -220,8 +221,23 @@ impl ServerPolicy {
         Ok(Self {
             policy,
             profile,
+            verify_proxy_binding: false,
             acceptable,
         })
+    }
+
+    /// Beyond IIS: under `TrustedProxy`, the backend is handed the binding of the proxy's own
+    /// certificate, so a client binding that does not match it is refused (`binding-mismatch`)
+    /// instead of merely being checked to be non-zero. Clients that reach the proxy through
+    /// another TLS terminator (a relay) are then refused too.
+    pub fn with_proxy_binding_verification(mut self) -> Self {
+        self.verify_proxy_binding = true;
+        self
+    }
+
+    /// Whether [`ServerPolicy::with_proxy_binding_verification`] is on.
+    pub fn verifies_proxy_binding(&self) -> bool {
+        self.verify_proxy_binding
     }
 
     /// The policy.
@@ -487,6 +503,7 @@ fn check_binding(server: &ServerPolicy, facts: &RequestFacts) -> Result<BindingP
         // ASC_REQ_PROXY_BINDINGS (+ ALLOW_MISSING under WhenSupported): any non-zero binding
         // passes; all-zero fails unless http.sys ProxyCohosting; absent fails under Always.
         (ProtectionScenario::TrustedProxy, _) => match facts.channel_binding {
+            Mismatch if server.verify_proxy_binding => Err(Reason::BindingMismatch),
             Match | Mismatch => Ok(BindingPass::NotCompared),
             Unbound => {
                 if server.profile == Profile::HttpSys

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cbt;
+pub mod config;
 pub mod decide;
 pub mod der;
 pub mod gss;

@@ -609,6 +609,25 @@ mod httplistener {
     }
 
     #[test]
+    fn row_13_extension_proxy_certificate_named_mismatch_is_refused() {
+        for p in [LEGACY, NET8, Profile::Documented] {
+            for pe in [Pe::WhenSupported, Pe::Always] {
+                let s = server(p, pe, Ps::TrustedProxy, true).with_proxy_binding_verification();
+                rejects(
+                    decide(&s, &facts(Http, Cb::Mismatch, Some(LISTED))),
+                    401,
+                    "binding-mismatch",
+                );
+                accepts(
+                    decide(&s, &facts(Http, Cb::Match, Some(LISTED))),
+                    "service-name-matched",
+                    Some(LISTED),
+                );
+            }
+        }
+    }
+
+    #[test]
     fn row_14_kerberos_skips_spn_check_binding_still_enforced() {
         for p in [LEGACY, NET8, Profile::Documented, Profile::HttpSys] {
             let s = server(p, Pe::Always, Ps::TransportSelected, true);

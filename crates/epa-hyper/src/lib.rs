@@ -1,9 +1,46 @@
 //! Extended Protection for hyper servers.
 //!
+//! * [`ExtendedProtection`]: the tower `Layer` that runs Negotiate/NTLM and enforces the policy
+//!   through [`epa_core::decide`];
+//! * [`TlsAcceptor`]: tokio-rustls glue that records each connection's [`ChannelFacts`];
+//! * [`serve_connection`]: serves one connection with its own security context;
 //! * [`authenticator`]: the trait every backend implements;
 //! * [`ntlm`]: the embedded NTLMv2 acceptor (the default backend, no system service).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use epa_core::{decide::Profile, ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario};
+//! use epa_core::{ServerPolicy, ServiceNameCollection};
+//! use epa_hyper::{ExtendedProtection, TlsAcceptor, ntlm::{NtlmAcceptor, UserDb}};
+//!
+//! let users = UserDb::parse("EXAMPLE:alice:alice-password")?;
+//! let policy = ExtendedProtectionPolicy::with_service_names(
+//!     PolicyEnforcement::Always, ProtectionScenario::TransportSelected, ["HTTP/www.example.com"])?;
+//! let policy = ServerPolicy::new(policy, &ServiceNameCollection::default(), Profile::Documented)?;
+//! let layer = ExtendedProtection::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
+//! # let tls_config: rustls::ServerConfig = unimplemented!();
+//! let acceptor = TlsAcceptor::new(tls_config);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let (tls, facts) = acceptor.accept(tcp).await?;
+//!     let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
+//!     tokio::spawn(epa_hyper::serve_connection(tls, facts, app));
+//! }
+//! # }
+//! # async fn hello(_: http::Request<hyper::body::Incoming>) -> Result<http::Response<String>, std::convert::Infallible> { unimplemented!() }
+//! ```
 
 #![deny(unsafe_code)]
 
 pub mod authenticator;
+pub mod layer;
 pub mod ntlm;
+mod serve;
+pub mod tls;
+
+pub use layer::{
+    AuthenticatedUser, ConnectionContext, ExtendedProtection, ExtendedProtectionService, Limits,
+};
+pub use serve::serve_connection;
+pub use tls::{ChannelFacts, TlsAcceptor, TlsError};

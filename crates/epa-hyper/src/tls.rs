@@ -1,0 +1,199 @@
+//! TLS glue around tokio-rustls that records, once per connection, the facts Extended
+//! Protection needs: the leaf certificate the server actually presented (also when a resolver
+//! picks it by SNI), its `tls-server-end-point` binding (cached per certificate), the TLS version,
+//! the RFC 9266 exporter value and the ALPN protocol.
+//!
+//! rustls does not expose the certificate a server connection chose, so the acceptor reads the
+//! ClientHello first ([`tokio_rustls::LazyConfigAcceptor`]), asks the configured resolver itself,
+//! and completes the handshake with exactly that certificate.
+//!
+//! ALPN is restricted to `http/1.1`: NTLM and Negotiate authenticate a *connection*, which
+//! HTTP/2 multiplexing breaks (RFC 4559 §6; Windows answers HTTP/2 with `HTTP_1_1_REQUIRED`).
+//! Offering only `http/1.1` means a client never gets HTTP/2 on this listener.
+
+use crate::authenticator::ExpectedBindings;
+use epa_core::cbt::{self, ChannelBinding, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN};
+use epa_core::decide::Transport;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{ProtocolVersion, ServerConfig};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+use tokio::net::TcpStream;
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// What a connection's transport tells Extended Protection. Built once per connection.
+#[derive(Debug, Clone)]
+pub struct ChannelFacts {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// HTTPS (TLS ends here) or HTTP.
+    pub transport: Transport,
+    /// The TLS version, if TLS.
+    pub tls_version: Option<ProtocolVersion>,
+    /// `tls-server-end-point` of the certificate this connection presented, with every form a
+    /// backend compares against.
+    pub server_end_point: Option<ExpectedBindings>,
+    /// The RFC 9266 `tls-exporter` value.
+    pub exporter: Option<[u8; TLS_EXPORTER_LEN]>,
+    /// The negotiated ALPN protocol.
+    pub alpn: Option<Vec<u8>>,
+}
+
+impl ChannelFacts {
+    /// A plain-HTTP connection.
+    pub fn plain(peer: SocketAddr) -> Self {
+        Self {
+            peer,
+            transport: Transport::Http,
+            tls_version: None,
+            server_end_point: None,
+            exporter: None,
+            alpn: None,
+        }
+    }
+
+    /// A TLS connection terminated by another stack: supply the server certificate's DER (as
+    /// sent in the Certificate message) and, if known, the exporter value.
+    pub fn tls(
+        peer: SocketAddr,
+        server_certificate_der: &[u8],
+        exporter: Option<[u8; TLS_EXPORTER_LEN]>,
+    ) -> Result<Self, TlsError> {
+        let ep = cbt::tls_server_end_point(server_certificate_der)
+            .map_err(|e| TlsError::Certificate(e.to_string()))?;
+        Ok(Self {
+            peer,
+            transport: Transport::Https,
+            tls_version: None,
+            server_end_point: Some(ExpectedBindings::new(ep.binding)),
+            exporter,
+            alpn: None,
+        })
+    }
+
+    /// The `tls-exporter` binding, if the exporter was recorded.
+    pub fn tls_exporter_binding(&self) -> Option<ChannelBinding> {
+        self.exporter.as_ref().map(ChannelBinding::tls_exporter)
+    }
+}
+
+/// A TLS accept that failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The handshake or the socket failed.
+    #[error("TLS handshake failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The resolver has no certificate for this ClientHello (e.g. unknown SNI).
+    #[error("no server certificate for this client hello (SNI {sni:?})")]
+    NoCertificate {
+        /// The server name the client asked for.
+        sni: Option<String>,
+    },
+    /// The certificate yields no channel binding.
+    #[error("server certificate gives no channel binding: {0}")]
+    Certificate(String),
+}
+
+/// Always presents one already-chosen certificate.
+#[derive(Debug)]
+struct Chosen(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Chosen {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// Accepts TLS connections and records their [`ChannelFacts`].
+pub struct TlsAcceptor {
+    config: ServerConfig,
+    resolver: Arc<dyn ResolvesServerCert>,
+    /// Bindings per certificate, so each is hashed once (a server has a handful).
+    bindings: Mutex<Vec<(Arc<CertifiedKey>, ExpectedBindings)>>,
+}
+
+impl std::fmt::Debug for TlsAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsAcceptor").finish_non_exhaustive()
+    }
+}
+
+impl TlsAcceptor {
+    /// Wraps a rustls server configuration; its ALPN list is replaced by `["http/1.1"]`.
+    pub fn new(mut config: ServerConfig) -> Self {
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let resolver = config.cert_resolver.clone();
+        Self {
+            config,
+            resolver,
+            bindings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The configuration used for handshakes.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Runs the handshake and returns the stream with its facts.
+    pub async fn accept(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<(TlsStream<TcpStream>, ChannelFacts), TlsError> {
+        let peer = tcp.peer_addr()?;
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
+        let hello = start.client_hello();
+        let sni = hello.server_name().map(str::to_owned);
+        let key = self
+            .resolver
+            .resolve(hello)
+            .ok_or(TlsError::NoCertificate { sni })?;
+        let binding = self.binding_for(&key)?;
+        let mut config = self.config.clone();
+        config.cert_resolver = Arc::new(Chosen(key));
+        let stream = start.into_stream(Arc::new(config)).await?;
+        let conn = stream.get_ref().1;
+        let mut exporter = [0u8; TLS_EXPORTER_LEN];
+        let exporter = conn
+            .export_keying_material(&mut exporter, TLS_EXPORTER_LABEL, None)
+            .ok()
+            .copied();
+        let facts = ChannelFacts {
+            peer,
+            transport: Transport::Https,
+            tls_version: conn.protocol_version(),
+            server_end_point: Some(binding),
+            exporter,
+            alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+        };
+        Ok((stream, facts))
+    }
+
+    fn binding_for(&self, key: &Arc<CertifiedKey>) -> Result<ExpectedBindings, TlsError> {
+        let mut cache = self
+            .bindings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, b)) = cache.iter().find(|(k, _)| Arc::ptr_eq(k, key)) {
+            return Ok(b.clone());
+        }
+        let leaf = key
+            .cert
+            .first()
+            .ok_or_else(|| TlsError::Certificate("empty certificate chain".into()))?;
+        let ep = cbt::tls_server_end_point(leaf.as_ref())
+            .map_err(|e| TlsError::Certificate(e.to_string()))?;
+        let b = ExpectedBindings::new(ep.binding);
+        // A resolver that mints certificates on the fly would grow this without bound; keep the
+        // most recent few.
+        if cache.len() >= 64 {
+            cache.remove(0);
+        }
+        cache.push((key.clone(), b.clone()));
+        Ok(b)
+    }
+}
