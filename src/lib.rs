@@ -13,3 +13,4 @@ pub struct ReadmeDoctests;
 
 pub use epa_core as core;
 pub use epa_core::*;
+pub use epa_hyper as hyper;

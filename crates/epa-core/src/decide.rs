@@ -80,6 +80,17 @@ pub enum Mechanism {
     Other,
 }
 
+impl Mechanism {
+    /// `ntlm`, `kerberos` or `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ntlm => "ntlm",
+            Self::Kerberos => "kerberos",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// What the backend observed of the client's channel binding (reference §4.5: M, X, A, Z).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -96,6 +107,19 @@ pub enum BindingObservation {
     Unbound,
     /// The backend did not, or could not, check (e.g. the server had no binding to give it).
     NotChecked,
+}
+
+impl BindingObservation {
+    /// `match`, `mismatch`, `absent`, `unbound` or `not-checked` (the scenario-file spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Match => "match",
+            Self::Mismatch => "mismatch",
+            Self::Absent => "absent",
+            Self::Unbound => "unbound",
+            Self::NotChecked => "not-checked",
+        }
+    }
 }
 
 /// The client-specified service name as the security package reports it (.NET

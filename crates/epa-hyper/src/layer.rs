@@ -56,9 +56,21 @@ impl Default for Limits {
     }
 }
 
-/// The authenticated caller, placed in the request extensions.
+/// The authenticated caller, placed in the request extensions. A cheap handle (one `Arc`), so
+/// that authenticated keep-alive requests do not copy the identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthenticatedUser {
+pub struct AuthenticatedUser(Arc<Authenticated>);
+
+impl std::ops::Deref for AuthenticatedUser {
+    type Target = Authenticated;
+    fn deref(&self) -> &Authenticated {
+        &self.0
+    }
+}
+
+/// What [`AuthenticatedUser`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
     /// User and domain or realm.
     pub identity: Identity,
     /// NTLM or Kerberos.
@@ -251,14 +263,15 @@ where
                 Outcome::Pass { user, token } => {
                     req.extensions_mut().insert(user);
                     let mut response = inner.call(req).await?;
-                    if let Some((scheme, token)) = token {
-                        if let Ok(v) = HeaderValue::from_str(&format!(
+                    // Mutual authentication: the last token goes back on the success (RFC 4559 §5).
+                    if let Some((scheme, token)) = token
+                        && let Ok(v) = HeaderValue::from_str(&format!(
                             "{} {}",
                             scheme.name(),
                             STANDARD.encode(token)
-                        )) {
-                            response.headers_mut().append(header::WWW_AUTHENTICATE, v);
-                        }
+                        ))
+                    {
+                        response.headers_mut().append(header::WWW_AUTHENTICATE, v);
                     }
                     Ok(response)
                 }
@@ -453,9 +466,9 @@ impl Shared {
             target: "epa",
             decision = if decision.is_accept() { "accept" } else { "reject" },
             reason = reason.code(),
-            mechanism = ?done.mechanism,
-            channel_binding = ?done.channel_binding,
-            client_spn = ?done.client_spn.as_option(),
+            mechanism = done.mechanism.name(),
+            channel_binding = done.channel_binding.name(),
+            client_spn = done.client_spn.as_option(),
             peer = %facts.peer,
             principal = %done.identity,
             "{}",
@@ -466,12 +479,12 @@ impl Shared {
                 service_name,
                 reason,
             } => Outcome::Pass {
-                user: AuthenticatedUser {
+                user: AuthenticatedUser(Arc::new(Authenticated {
                     identity: done.identity,
                     mechanism: done.mechanism,
                     service_name,
                     reason: reason.code(),
-                },
+                })),
                 token: done.response_token.map(|t| (scheme, t)),
             },
             Decision::Reject { status: 500, .. } => self.plain(StatusCode::INTERNAL_SERVER_ERROR),

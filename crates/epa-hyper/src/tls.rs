@@ -108,12 +108,19 @@ impl ResolvesServerCert for Chosen {
     }
 }
 
+struct PerCertificate {
+    key: Arc<CertifiedKey>,
+    binding: ExpectedBindings,
+    config: Arc<ServerConfig>,
+}
+
 /// Accepts TLS connections and records their [`ChannelFacts`].
 pub struct TlsAcceptor {
     config: ServerConfig,
     resolver: Arc<dyn ResolvesServerCert>,
-    /// Bindings per certificate, so each is hashed once (a server has a handful).
-    bindings: Mutex<Vec<(Arc<CertifiedKey>, ExpectedBindings)>>,
+    /// Per certificate: its binding (hashed once) and a configuration that presents exactly it
+    /// (built once). A server has a handful of certificates.
+    per_certificate: Mutex<Vec<PerCertificate>>,
 }
 
 impl std::fmt::Debug for TlsAcceptor {
@@ -130,7 +137,7 @@ impl TlsAcceptor {
         Self {
             config,
             resolver,
-            bindings: Mutex::new(Vec::new()),
+            per_certificate: Mutex::new(Vec::new()),
         }
     }
 
@@ -152,10 +159,8 @@ impl TlsAcceptor {
             .resolver
             .resolve(hello)
             .ok_or(TlsError::NoCertificate { sni })?;
-        let binding = self.binding_for(&key)?;
-        let mut config = self.config.clone();
-        config.cert_resolver = Arc::new(Chosen(key));
-        let stream = start.into_stream(Arc::new(config)).await?;
+        let (binding, config) = self.for_certificate(&key)?;
+        let stream = start.into_stream(config).await?;
         let conn = stream.get_ref().1;
         let mut exporter = [0u8; TLS_EXPORTER_LEN];
         let exporter = conn
@@ -173,13 +178,16 @@ impl TlsAcceptor {
         Ok((stream, facts))
     }
 
-    fn binding_for(&self, key: &Arc<CertifiedKey>) -> Result<ExpectedBindings, TlsError> {
+    fn for_certificate(
+        &self,
+        key: &Arc<CertifiedKey>,
+    ) -> Result<(ExpectedBindings, Arc<ServerConfig>), TlsError> {
         let mut cache = self
-            .bindings
+            .per_certificate
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, b)) = cache.iter().find(|(k, _)| Arc::ptr_eq(k, key)) {
-            return Ok(b.clone());
+        if let Some(c) = cache.iter().find(|c| Arc::ptr_eq(&c.key, key)) {
+            return Ok((c.binding.clone(), c.config.clone()));
         }
         let leaf = key
             .cert
@@ -187,13 +195,20 @@ impl TlsAcceptor {
             .ok_or_else(|| TlsError::Certificate("empty certificate chain".into()))?;
         let ep = cbt::tls_server_end_point(leaf.as_ref())
             .map_err(|e| TlsError::Certificate(e.to_string()))?;
-        let b = ExpectedBindings::new(ep.binding);
+        let binding = ExpectedBindings::new(ep.binding);
+        let mut config = self.config.clone();
+        config.cert_resolver = Arc::new(Chosen(key.clone()));
+        let config = Arc::new(config);
         // A resolver that mints certificates on the fly would grow this without bound; keep the
         // most recent few.
         if cache.len() >= 64 {
             cache.remove(0);
         }
-        cache.push((key.clone(), b.clone()));
-        Ok(b)
+        cache.push(PerCertificate {
+            key: key.clone(),
+            binding: binding.clone(),
+            config: config.clone(),
+        });
+        Ok((binding, config))
     }
 }

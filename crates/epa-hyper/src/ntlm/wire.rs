@@ -136,7 +136,7 @@ pub fn utf16le(s: &str) -> Vec<u8> {
 
 /// Decodes UTF-16LE, refusing odd lengths and unpaired surrogates.
 pub fn from_utf16le(b: &[u8], what: &'static str) -> Result<String, NtlmError> {
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(NtlmError::Malformed(what));
     }
     let units: Vec<u16> = b

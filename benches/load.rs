@@ -1,0 +1,361 @@
+//! Load benchmark of the adapter, against its physical limit measured in the same run: the same
+//! hyper + rustls server without the layer. `cargo bench --bench load`.
+//!
+//! Reports:
+//! 1. requests/s on authenticated keep-alive connections, with the layer / without (goal ≥ 0.90);
+//! 2. the cost of a full new connection — TLS + the NTLM exchange (anonymous 401, NEGOTIATE,
+//!    AUTHENTICATE) + the channel-binding check — against TLS + one plain request;
+//! 3. memory retained per connection by the authentication state (a counting allocator: live
+//!    bytes with N idle authenticated connections minus N idle plain ones, over N).
+//!
+//! Client and servers share the machine (loopback), so absolute numbers are low; the ratios are
+//! the result. No assertion: this is a measurement.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use epa::decide::Profile;
+use epa::hyper::ntlm::client::{ClientBinding, NtlmClient};
+use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
+use epa::hyper::{ExtendedProtection, TlsAcceptor};
+use epa::{
+    ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
+    ServiceNameCollection,
+};
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::alloc::System;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+// Live heap bytes, counted by the `stats_alloc` crate's instrumented system allocator.
+#[global_allocator]
+static GLOBAL: &stats_alloc::StatsAlloc<System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+fn live_bytes() -> isize {
+    let s = GLOBAL.stats();
+    s.bytes_allocated as isize - s.bytes_deallocated as isize + s.bytes_reallocated
+}
+
+const CONNECTIONS: usize = 16;
+const RUN: Duration = Duration::from_secs(5);
+
+async fn hello(
+    _: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<Full<bytes::Bytes>>, std::convert::Infallible> {
+    Ok(http::Response::new(Full::new(bytes::Bytes::from_static(
+        b"hello\n",
+    ))))
+}
+
+fn tls_config() -> (rustls::ServerConfig, Vec<u8>) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
+    let der = cert.cert.der().to_vec();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .expect("config");
+    (config, der)
+}
+
+async fn spawn_layered(config: rustls::ServerConfig) -> SocketAddr {
+    let mut users = UserDb::default();
+    for i in 0..CONNECTIONS * 4 {
+        users.add_password("BENCH", &format!("user{i}"), "pw");
+    }
+    let policy = ExtendedProtectionPolicy::with_service_names(
+        PolicyEnforcement::Always,
+        ProtectionScenario::TransportSelected,
+        ["HTTP/localhost"],
+    )
+    .expect("policy");
+    let policy = ServerPolicy::new(
+        policy,
+        &ServiceNameCollection::default(),
+        Profile::Documented,
+    )
+    .expect("policy");
+    let layer = ExtendedProtection::new(NtlmAcceptor::new(users, "BENCH", "SRV"), policy);
+    let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
+    let acceptor = Arc::new(TlsAcceptor::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                if let Ok((tls, facts)) = acceptor.accept(tcp).await {
+                    let _ = epa::hyper::serve_connection(tls, facts, app).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn spawn_plain(mut config: rustls::ServerConfig) -> SocketAddr {
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), hyper::service::service_fn(hello))
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn client_config() -> Arc<rustls::ClientConfig> {
+    #[derive(Debug)]
+    struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+    impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut c = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(c)
+}
+
+type Sender = http1::SendRequest<Empty<bytes::Bytes>>;
+
+async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Sender {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+            tcp,
+        )
+        .await
+        .expect("tls");
+    let (sender, conn) = http1::handshake(TokioIo::new(tls)).await.expect("http1");
+    tokio::spawn(conn);
+    sender
+}
+
+async fn get(sender: &mut Sender, auth: Option<String>) -> (u16, Option<String>) {
+    let mut req = http::Request::get("/").header("host", "localhost");
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    sender.ready().await.expect("connection ready");
+    let resp = sender
+        .send_request(req.body(Empty::new()).expect("request"))
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let www = resp
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let _ = resp.into_body().collect().await;
+    (status, www)
+}
+
+/// Anonymous request, NEGOTIATE, AUTHENTICATE: the three legs a browser makes.
+async fn authenticate(sender: &mut Sender, user: usize, binding: [u8; 16]) {
+    let (status, _) = get(sender, None).await;
+    assert_eq!(status, 401);
+    let mut client = NtlmClient::new("BENCH", &format!("user{user}"), "pw")
+        .binding(ClientBinding::Hash(binding))
+        .target_name(Some("HTTP/localhost"));
+    let (_, www) = get(
+        sender,
+        Some(format!("NTLM {}", STANDARD.encode(client.negotiate()))),
+    )
+    .await;
+    let challenge = STANDARD
+        .decode(www.expect("challenge").trim_start_matches("NTLM "))
+        .expect("base64");
+    let auth = client.authenticate(&challenge).expect("authenticate");
+    let (status, _) = get(sender, Some(format!("NTLM {}", STANDARD.encode(auth)))).await;
+    assert_eq!(status, 200);
+}
+
+async fn throughput(addr: SocketAddr, binding: Option<[u8; 16]>) -> f64 {
+    let config = client_config();
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..CONNECTIONS {
+        let (config, stop, count) = (config.clone(), stop.clone(), count.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr, config).await;
+            if let Some(b) = binding {
+                authenticate(&mut sender, i, b).await;
+            }
+            while !stop.load(Ordering::Relaxed) {
+                let (status, _) = get(&mut sender, None).await;
+                assert_eq!(status, 200);
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start_count = count.load(Ordering::Relaxed);
+    let start = Instant::now();
+    tokio::time::sleep(RUN).await;
+    let done = count.load(Ordering::Relaxed) - start_count;
+    let secs = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    done as f64 / secs
+}
+
+async fn new_connection_cost(addr: SocketAddr, binding: Option<[u8; 16]>, n: usize) -> Duration {
+    let config = client_config();
+    let start = Instant::now();
+    for i in 0..n {
+        let mut sender = connect(addr, config.clone()).await;
+        match binding {
+            Some(b) => authenticate(&mut sender, i % (CONNECTIONS * 4), b).await,
+            None => assert_eq!(get(&mut sender, None).await.0, 200),
+        }
+    }
+    start.elapsed() / n as u32
+}
+
+async fn retained_per_connection(addr: SocketAddr, binding: Option<[u8; 16]>, n: usize) -> f64 {
+    let config = client_config();
+    let before = live_bytes();
+    let mut held = Vec::new();
+    for i in 0..n {
+        let mut sender = connect(addr, config.clone()).await;
+        match binding {
+            Some(b) => authenticate(&mut sender, i % (CONNECTIONS * 4), b).await,
+            None => {
+                // The same three requests with headers of the same sizes as the NTLM legs, so
+                // that connection buffers grow alike and only the layer's state differs.
+                for header in [None, Some("x".repeat(60)), Some("x".repeat(600))] {
+                    assert_eq!(
+                        get(&mut sender, header.map(|h| format!("Dummy {h}")))
+                            .await
+                            .0,
+                        200
+                    );
+                }
+            }
+        }
+        held.push(sender);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = live_bytes();
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    (after - before) as f64 / n as f64
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test` runs benches once in test mode: nothing to measure there.
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (config, der) = tls_config();
+        let binding = epa::GssChannelBindings::from(&epa::tls_server_end_point(&der).expect("cbt").binding)
+            .md5()
+            .expect("md5")
+            .0;
+        let layered = spawn_layered(config.clone()).await;
+        let plain = spawn_plain(config).await;
+
+        let without = throughput(plain, None).await;
+        let with = throughput(layered, Some(binding)).await;
+        println!("load/keepalive/plain        {without:>10.0} req/s ({CONNECTIONS} connections, {RUN:?})");
+        println!("load/keepalive/layer        {with:>10.0} req/s");
+        println!("ratio load/keepalive: layer / plain = {:.3} (goal >= 0.90)", with / without);
+
+        let n = 300;
+        let plain_conn = new_connection_cost(plain, None, n).await;
+        let layer_conn = new_connection_cost(layered, Some(binding), n).await;
+        println!("load/new_connection/plain   {plain_conn:>10.2?} (TLS + 1 request)");
+        println!("load/new_connection/layer   {layer_conn:>10.2?} (TLS + anonymous 401 + NEGOTIATE + AUTHENTICATE + CBT check)");
+        println!(
+            "ratio load/new_connection: layer / plain = {:.3}",
+            layer_conn.as_secs_f64() / plain_conn.as_secs_f64()
+        );
+
+        let n = 200;
+        let plain_mem = retained_per_connection(plain, None, n).await;
+        let layer_mem = retained_per_connection(layered, Some(binding), n).await;
+        println!("load/memory/plain           {plain_mem:>10.0} bytes per idle connection (client and server)");
+        println!("load/memory/layer           {layer_mem:>10.0} bytes per idle authenticated connection");
+        println!("load/memory/auth_state      {:>10.0} bytes per connection attributable to the layer", layer_mem - plain_mem);
+    });
+}

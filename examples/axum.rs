@@ -1,0 +1,64 @@
+//! Extended Protection in an axum application: `cargo run --example axum`.
+//!
+//! axum's `serve` hides connections, and Negotiate/NTLM authenticate a connection, so the accept
+//! loop is written out: each TLS connection gets its facts and its own security context from
+//! `serve_connection`, and the router (with the layer on its routes) serves it.
+
+use axum::{Extension, Router, routing::get};
+use epa::decide::Profile;
+use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
+use epa::hyper::{AuthenticatedUser, ExtendedProtection, TlsAcceptor};
+use epa::{
+    ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
+    ServiceNameCollection,
+};
+
+async fn whoami(Extension(user): Extension<AuthenticatedUser>) -> String {
+    format!(
+        "hello {} ({}, {})\n",
+        user.identity,
+        user.mechanism.name(),
+        user.reason
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let users = UserDb::parse("EXAMPLE:alice:alice-password")?;
+    let policy = ExtendedProtectionPolicy::with_service_names(
+        PolicyEnforcement::Always,
+        ProtectionScenario::TransportSelected,
+        ["HTTP/localhost"],
+    )?;
+    let policy = ServerPolicy::new(
+        policy,
+        &ServiceNameCollection::default(),
+        Profile::Documented,
+    )?;
+    let layer = ExtendedProtection::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
+    let app = Router::new().route("/", get(whoami)).layer(layer);
+
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())?;
+    let tls = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)?;
+    let acceptor = std::sync::Arc::new(TlsAcceptor::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:8444").await?;
+    println!(
+        "listening on https://{}  (curl -k --ntlm -u 'EXAMPLE\\alice:alice-password' https://localhost:8444/)",
+        listener.local_addr()?
+    );
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            if let Ok((tls, facts)) = acceptor.accept(tcp).await {
+                let _ = epa::hyper::serve_connection(tls, facts, app).await;
+            }
+        });
+    }
+}

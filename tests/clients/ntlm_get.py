@@ -1,0 +1,18 @@
+"""GET a URL with requests + requests-ntlm (a client nobody on this project wrote).
+
+usage: ntlm_get.py URL DOMAIN\\USER PASSWORD [--no-cbt]
+Prints one JSON object: {"status": int, "body": str}. requests-ntlm sends the
+tls-server-end-point channel binding over HTTPS unless --no-cbt.
+"""
+import json
+import sys
+
+import requests
+import urllib3
+from requests_ntlm import HttpNtlmAuth
+
+urllib3.disable_warnings()
+url, user, password = sys.argv[1:4]
+auth = HttpNtlmAuth(user, password, send_cbt="--no-cbt" not in sys.argv[4:])
+r = requests.get(url, auth=auth, verify=False, timeout=30)
+print(json.dumps({"status": r.status_code, "body": r.text}))

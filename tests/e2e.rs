@@ -1,0 +1,667 @@
+//! End to end: the example server (`examples/server.rs`) run as a process, real TLS, and clients
+//! nobody here wrote — Python `requests` + `requests-ntlm` (sends the channel binding) and curl
+//! `--ntlm` (sends none) — plus a live relay: a TLS-terminating man in the middle with its own
+//! certificate that forwards the NTLM exchange to the server.
+//!
+//! Needs the Python venv and curl that `./scripts/test` installs (`target/pyenv`, or
+//! `EPA_TEST_PYTHON`). Every server and relay is started and stopped by the test itself, on
+//! 127.0.0.1 only.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+const VECTORS: &str = include_str!("data/channel-binding-vectors.json");
+const USERS: usize = 200;
+
+fn workdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("epa-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The rsa-sha256 vector's certificate and throwaway key, as PEM files.
+fn cert_files() -> (PathBuf, PathBuf, Vec<u8>) {
+    let all: serde_json::Value = serde_json::from_str(VECTORS).unwrap();
+    let v = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "rsa-sha256")
+        .unwrap();
+    let der = STANDARD.decode(v["der_b64"].as_str().unwrap()).unwrap();
+    let b64 = STANDARD.encode(&der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    );
+    let dir = workdir();
+    let cert = dir.join("server.crt");
+    let key = dir.join("server.key");
+    std::fs::write(&cert, pem).unwrap();
+    std::fs::write(&key, v["private_key_pem"].as_str().unwrap()).unwrap();
+    (cert, key, der)
+}
+
+fn users_file() -> PathBuf {
+    let mut text = String::from("TESTDOM:alice:userpw\n");
+    for i in 0..USERS {
+        text.push_str(&format!("TESTDOM:user{i}:pw-{i}\n"));
+    }
+    let path = workdir().join("users");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn example_binary() -> PathBuf {
+    // `cargo test --test e2e` does not rebuild examples: build it (a no-op when up to date).
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = std::env::current_exe()
+            .unwrap()
+            .components()
+            .any(|c| c.as_os_str() == "release");
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--example", "server"])
+            .args(release.then_some("--release"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building examples/server failed");
+    });
+    // target/<profile>/deps/e2e-HASH → target/<profile>/examples/server
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join("server");
+    assert!(
+        path.exists(),
+        "{} missing: cargo test builds examples",
+        path.display()
+    );
+    path
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+    http: bool,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Self {
+        let (cert, key, _) = cert_files();
+        let log = workdir().join(format!("server-{}.log", rand_suffix()));
+        let mut child = Command::new(example_binary())
+            .args(["--listen", "127.0.0.1:0", "--users"])
+            .arg(users_file())
+            .args(["--cert"])
+            .arg(&cert)
+            .args(["--key"])
+            .arg(&key)
+            .args(["--domain", "TESTDOM"])
+            .args(extra)
+            .env("RUST_LOG", "epa=info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "server exited: {}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+            if let Some(rest) = line.trim().strip_prefix("listening on ") {
+                break rest.split("://").nth(1).unwrap().parse().unwrap();
+            }
+        };
+        Server {
+            child,
+            addr,
+            log,
+            http: extra.contains(&"--http"),
+        }
+    }
+
+    fn url(&self, host: &str) -> String {
+        let scheme = if self.http { "http" } else { "https" };
+        format!("{scheme}://{host}:{}/", self.addr.port())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_http(extra: &[&str]) -> Server {
+    Server::start(&[&["--http"], extra].concat())
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("EPA_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
+    assert!(
+        p.exists(),
+        "{} missing: run ./scripts/test, which creates the venv with requests-ntlm",
+        p.display()
+    );
+    p
+}
+
+/// requests-ntlm: (status, body).
+fn requests_ntlm(url: &str, user: &str, password: &str, cbt: bool) -> (u16, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/ntlm_get.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(script).args([url, user, password]);
+    if !cbt {
+        cmd.arg("--no-cbt");
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["status"].as_u64().unwrap() as u16,
+        v["body"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// curl --ntlm (Debian 12's curl sends no channel binding): (status, body).
+fn curl_ntlm(url: &str, user: &str, password: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "--ntlm",
+            "-u",
+            &format!("{user}:{password}"),
+            "-w",
+            "\n%{http_code}",
+            url,
+        ])
+        .output()
+        .expect("curl is installed by ./scripts/test");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn requests_ntlm_with_binding_gets_200_under_always() {
+    let s = Server::start(&["--enforcement", "always"]);
+    let (status, body) = requests_ntlm(&s.url("localhost"), "TESTDOM\\alice", "userpw", true);
+    assert_eq!(status, 200, "{}", s.log());
+    assert!(body.contains("hello TESTDOM\\alice"), "{body}");
+    assert!(body.contains("reason: binding-verified"), "{body}");
+    assert!(s.log().contains("channel_binding=\"match\""), "{}", s.log());
+}
+
+#[test]
+fn requests_ntlm_without_binding_when_supported_200_always_401() {
+    let ws = Server::start(&["--enforcement", "when-supported"]);
+    let (status, body) = requests_ntlm(&ws.url("localhost"), "TESTDOM\\alice", "userpw", false);
+    assert_eq!(status, 200, "{}", ws.log());
+    assert!(body.contains("reason: binding-absent-allowed"), "{body}");
+    let always = Server::start(&["--enforcement", "always"]);
+    let (status, _) = requests_ntlm(&always.url("localhost"), "TESTDOM\\alice", "userpw", false);
+    assert_eq!(status, 401);
+    assert!(
+        always.log().contains("reason=\"binding-absent\""),
+        "{}",
+        always.log()
+    );
+}
+
+#[test]
+fn curl_without_binding_when_supported_200_always_401() {
+    let ws = Server::start(&["--enforcement", "when-supported"]);
+    let (status, body) = curl_ntlm(&ws.url("localhost"), "TESTDOM\\alice", "userpw");
+    assert_eq!(status, 200, "{}", ws.log());
+    assert!(body.contains("hello TESTDOM\\alice"));
+    let always = Server::start(&["--enforcement", "always"]);
+    let (status, body) = curl_ntlm(&always.url("localhost"), "TESTDOM\\alice", "userpw");
+    assert_eq!(status, 401);
+    assert!(body.is_empty(), "a 401 has no body: {body:?}");
+    assert!(always.log().contains("reason=\"binding-absent\""));
+}
+
+#[test]
+fn wrong_password_is_401_and_the_password_is_never_logged() {
+    let s = Server::start(&["--enforcement", "always"]);
+    let (status, _) = requests_ntlm(
+        &s.url("localhost"),
+        "TESTDOM\\alice",
+        "not-the-password",
+        true,
+    );
+    assert_eq!(status, 401);
+    let (status, _) = requests_ntlm(&s.url("localhost"), "TESTDOM\\alice", "userpw", true);
+    assert_eq!(status, 200);
+    let log = s.log();
+    assert!(log.contains("unknown user or wrong password"));
+    for secret in ["userpw", "not-the-password", "TlRMTVNTUAAB", "TlRMTVNTUAAD"] {
+        assert!(!log.contains(secret), "log contains {secret}: {log}");
+    }
+}
+
+// ---- the relay ------------------------------------------------------------------------------
+
+mod relay {
+    use super::*;
+    use tokio::io::copy_bidirectional;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A TLS-terminating man in the middle: its own certificate towards the client, a new TLS
+    /// connection to the real server for each client connection, bytes copied both ways.
+    pub fn start(upstream: SocketAddr) -> SocketAddr {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+                let key =
+                    rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())
+                        .unwrap();
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_no_client_auth()
+                    .with_single_cert(vec![cert.cert.der().clone()], key)
+                    .unwrap();
+                let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+                let connector = tokio_rustls::TlsConnector::from(Arc::new(insecure_client()));
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    let (tcp, _) = listener.accept().await.unwrap();
+                    let (acceptor, connector) = (acceptor.clone(), connector.clone());
+                    tokio::spawn(async move {
+                        let Ok(mut client_side) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let up = TcpStream::connect(upstream).await.unwrap();
+                        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                        let mut server_side = connector.connect(name, up).await.unwrap();
+                        let _ = copy_bidirectional(&mut client_side, &mut server_side).await;
+                    });
+                }
+            });
+        });
+        rx.recv().unwrap()
+    }
+
+    #[test]
+    fn relay_succeeds_under_never_and_is_refused_with_binding_mismatch_otherwise() {
+        // Under `never` the attacker's relayed credential gets in: the attack is real.
+        let never = Server::start(&["--enforcement", "never"]);
+        let mitm = start(never.addr);
+        let (status, body) = requests_ntlm(
+            &format!("https://localhost:{}/", mitm.port()),
+            "TESTDOM\\alice",
+            "userpw",
+            true,
+        );
+        assert_eq!(status, 200, "{}", never.log());
+        assert!(body.contains("hello TESTDOM\\alice"));
+
+        for enforcement in ["when-supported", "always"] {
+            let s = Server::start(&["--enforcement", enforcement]);
+            let mitm = start(s.addr);
+            let (status, body) = requests_ntlm(
+                &format!("https://localhost:{}/", mitm.port()),
+                "TESTDOM\\alice",
+                "userpw",
+                true,
+            );
+            assert_eq!(status, 401, "{enforcement}: {body}");
+            let log = s.log();
+            assert!(
+                log.contains("reason=\"binding-mismatch\""),
+                "{enforcement}: {log}"
+            );
+            assert!(
+                log.contains("channel_binding=\"mismatch\""),
+                "{enforcement}: {log}"
+            );
+            // The same client straight to the server gets in.
+            let (status, _) = requests_ntlm(&s.url("localhost"), "TESTDOM\\alice", "userpw", true);
+            assert_eq!(status, 200, "{enforcement}");
+        }
+    }
+}
+
+/// A TLS client that accepts any server certificate (the tests pin nothing; the relay is the point).
+pub fn insecure_client() -> rustls::ClientConfig {
+    #[derive(Debug)]
+    struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+    impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth()
+}
+
+// ---- plain HTTP: the service-name binding ---------------------------------------------------
+
+#[test]
+fn plain_http_checks_the_service_name() {
+    // requests-ntlm names HTTP/<host of the URL>; the server accepts HTTP/localhost.
+    for enforcement in ["when-supported", "always"] {
+        let s = start_http(&[
+            "--enforcement",
+            enforcement,
+            "--service-name",
+            "HTTP/localhost",
+        ]);
+        let (status, body) = requests_ntlm(&s.url("localhost"), "TESTDOM\\alice", "userpw", true);
+        assert_eq!(status, 200, "{enforcement}: {}", s.log());
+        assert!(body.contains("reason: service-name-matched"), "{body}");
+        // Same server reached as 127.0.0.1: the client names HTTP/127.0.0.1, which is not listed.
+        let (status, _) = requests_ntlm(&s.url("127.0.0.1"), "TESTDOM\\alice", "userpw", true);
+        assert_eq!(status, 401, "{enforcement}");
+        assert!(s.log().contains("reason=\"service-name-not-in-list\""));
+    }
+    // curl names no SPN: allowed under when-supported, refused under always.
+    let ws = start_http(&[
+        "--enforcement",
+        "when-supported",
+        "--service-name",
+        "HTTP/localhost",
+    ]);
+    assert_eq!(
+        curl_ntlm(&ws.url("localhost"), "TESTDOM\\alice", "userpw").0,
+        200
+    );
+    let always = start_http(&[
+        "--enforcement",
+        "always",
+        "--service-name",
+        "HTTP/localhost",
+    ]);
+    assert_eq!(
+        curl_ntlm(&always.url("localhost"), "TESTDOM\\alice", "userpw").0,
+        401
+    );
+    assert!(
+        always
+            .log()
+            .contains("reason=\"service-name-not-provided\"")
+    );
+}
+
+// ---- HTTP/1.1 only ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn alpn_offers_only_http11() {
+    let s = Server::start(&["--enforcement", "always"]);
+    let mut config = insecure_client();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let tls = connector
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    // Only h2 offered: no common protocol, the handshake fails rather than falling to HTTP/2.
+    let mut config = insecure_client();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    assert!(
+        connector
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp
+            )
+            .await
+            .is_err()
+    );
+}
+
+// ---- 200 concurrent connections, 200 users --------------------------------------------------
+
+mod concurrency {
+    use super::*;
+    use epa::hyper::ntlm::client::{ClientBinding, NtlmClient};
+    use http_body_util::{BodyExt as _, Empty};
+    use hyper::client::conn::http1;
+    use hyper_util::rt::TokioIo;
+
+    async fn leg(
+        sender: &mut http1::SendRequest<Empty<bytes::Bytes>>,
+        auth: Option<String>,
+    ) -> (u16, Option<String>, String) {
+        let mut req = http::Request::get("/").header("host", "localhost");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        sender.ready().await.unwrap();
+        let resp = sender
+            .send_request(req.body(Empty::new()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let www = resp
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = String::from_utf8(
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        (status, www, body)
+    }
+
+    /// One connection, one user: NEGOTIATE, AUTHENTICATE, then a second request on the same
+    /// connection without Authorization (connection-based authentication).
+    async fn authenticate(addr: SocketAddr, i: usize, binding: [u8; 16]) -> (String, String) {
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(insecure_client()));
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let tls = connector
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+        let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(conn);
+        let mut client = NtlmClient::new("TESTDOM", &format!("user{i}"), &format!("pw-{i}"))
+            .binding(ClientBinding::Hash(binding))
+            .target_name(Some("HTTP/localhost"));
+        let (status, www, _) = leg(
+            &mut sender,
+            Some(format!("NTLM {}", STANDARD.encode(client.negotiate()))),
+        )
+        .await;
+        assert_eq!(status, 401);
+        let challenge = STANDARD
+            .decode(www.unwrap().strip_prefix("NTLM ").unwrap())
+            .unwrap();
+        let auth = client.authenticate(&challenge).unwrap();
+        let (status, _, first) =
+            leg(&mut sender, Some(format!("NTLM {}", STANDARD.encode(auth)))).await;
+        assert_eq!(status, 200, "user{i}");
+        let (status, _, second) = leg(&mut sender, None).await;
+        assert_eq!(status, 200, "user{i} second request");
+        (first, second)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_hundred_connections_each_see_only_their_own_user() {
+        let s = Server::start(&["--enforcement", "always"]);
+        let (_, _, der) = cert_files();
+        let binding = epa::tls_server_end_point(&der).unwrap().binding;
+        let md5 = epa::GssChannelBindings::from(&binding).md5().unwrap().0;
+        let tasks: Vec<_> = (0..USERS)
+            .map(|i| tokio::spawn(authenticate(s.addr, i, md5)))
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let (first, second) = t.await.unwrap();
+            let me = format!("hello TESTDOM\\user{i}\n");
+            assert!(first.starts_with(&me), "connection {i} got {first:?}");
+            assert!(
+                second.starts_with(&me),
+                "connection {i} second request got {second:?}"
+            );
+        }
+        let log = s.log();
+        assert_eq!(
+            log.matches("reason=\"binding-verified\"").count(),
+            USERS,
+            "{log}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_does_not_inherit_authentication() {
+        let s = Server::start(&["--enforcement", "always"]);
+        let (_, _, der) = cert_files();
+        let md5 = epa::GssChannelBindings::from(&epa::tls_server_end_point(&der).unwrap().binding)
+            .md5()
+            .unwrap()
+            .0;
+        authenticate(s.addr, 1, md5).await;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(insecure_client()));
+        let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let tls = connector
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+        let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.unwrap();
+        tokio::spawn(conn);
+        let (status, www, body) = leg(&mut sender, None).await;
+        assert_eq!(status, 401);
+        assert_eq!(www.as_deref(), Some("Negotiate"));
+        assert!(body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn malformed_authorization_headers() {
+        let s = Server::start(&["--enforcement", "always"]);
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(insecure_client()));
+        let cases: Vec<(String, u16)> = vec![
+            ("NTLM !!!not-base64!!!".into(), 400),
+            ("NTLM ".into(), 401),
+            ("Basic YWxpY2U6dXNlcnB3".into(), 401),
+            (
+                format!("NTLM {}", STANDARD.encode(b"not an ntlm message")),
+                400,
+            ),
+            (format!("NTLM {}", "A".repeat(70 * 1024)), 400),
+            (
+                format!(
+                    "Negotiate {}",
+                    STANDARD.encode([0x60, 0x03, 0x06, 0x01, 0x00])
+                ),
+                401,
+            ),
+        ];
+        for (header, want) in cases {
+            let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+            let tls = connector
+                .connect(
+                    rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                    tcp,
+                )
+                .await
+                .unwrap();
+            let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.unwrap();
+            tokio::spawn(conn);
+            let (status, _, body) = leg(&mut sender, Some(header.clone())).await;
+            assert_eq!(status, want, "{}", &header[..header.len().min(40)]);
+            assert!(body.is_empty());
+        }
+    }
+}
