@@ -189,12 +189,12 @@ pub fn signature_algorithm(der: &[u8]) -> Result<SignatureAlgorithmRef<'_>, DerE
     let mut input = Reader::new(der);
     let mut cert = input.enter(tag::SEQUENCE, "Certificate")?;
     input.finish("Certificate")?;
-    cert.expect(tag::SEQUENCE, "tbsCertificate")?;
+    cert.take(tag::SEQUENCE, "tbsCertificate")?;
     let mut alg = cert.enter(tag::SEQUENCE, "signatureAlgorithm")?;
-    cert.expect(tag::BIT_STRING, "signatureValue")?;
+    cert.take(tag::BIT_STRING, "signatureValue")?;
     cert.finish("Certificate")?;
 
-    let oid = alg.expect(tag::OID, "signatureAlgorithm OID")?.value;
+    let oid = alg.take(tag::OID, "signatureAlgorithm OID")?.value;
     if oid.is_empty() {
         return Err(DerError::InvalidValue {
             what: "signatureAlgorithm OID",

@@ -126,7 +126,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one TLV whose tag must be `expected`.
-    pub fn expect(&mut self, expected: u8, what: &'static str) -> Result<Tlv<'a>, DerError> {
+    pub fn take(&mut self, expected: u8, what: &'static str) -> Result<Tlv<'a>, DerError> {
         let start = self.offset;
         let tlv = self.read(what)?;
         if tlv.tag != expected {
@@ -142,7 +142,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a constructed TLV with tag `expected` and returns a reader over its contents.
     pub fn enter(&mut self, expected: u8, what: &'static str) -> Result<Reader<'a>, DerError> {
-        let tlv = self.expect(expected, what)?;
+        let tlv = self.take(expected, what)?;
         // `self.offset` now points just past the value, so the contents start `len` bytes back.
         Ok(Reader::nested(tlv.value, self.offset - tlv.value.len()))
     }
@@ -327,9 +327,9 @@ mod tests {
         let bytes = [0x30, 0x04, 0x05, 0x00, 0x31, 0x00];
         let mut outer = Reader::new(&bytes);
         let mut inner = outer.enter(tag::SEQUENCE, "seq").unwrap();
-        inner.expect(tag::NULL, "null").unwrap();
+        inner.take(tag::NULL, "null").unwrap();
         assert_eq!(
-            inner.expect(tag::OID, "oid").unwrap_err(),
+            inner.take(tag::OID, "oid").unwrap_err(),
             DerError::WrongTag {
                 what: "oid",
                 offset: 4,

@@ -358,13 +358,13 @@ impl PssHashes {
             let mut r = Reader::new(t.value);
             let mut alg = r.enter(tag::SEQUENCE, "maskGenAlgorithm")?;
             r.finish("maskGenAlgorithm")?;
-            let mgf = alg.expect(tag::OID, "maskGenAlgorithm OID")?;
+            let mgf = alg.take(tag::OID, "maskGenAlgorithm OID")?;
             if mgf.value != MGF1.as_bytes() {
                 return Err(SignatureError::UnknownAlgorithm {
                     oid: describe_oid(mgf.value),
                 });
             }
-            let inner = alg.expect(tag::SEQUENCE, "MGF1 hash")?;
+            let inner = alg.take(tag::SEQUENCE, "MGF1 hash")?;
             alg.finish("maskGenAlgorithm")?;
             out.mask_hash = hash_of_fields(inner.value, "MGF1 hash")?;
         }
@@ -381,7 +381,7 @@ fn hash_of_algorithm_identifier(
     what: &'static str,
 ) -> Result<NamedHash, SignatureError> {
     let mut r = Reader::new(explicit);
-    let alg = r.expect(tag::SEQUENCE, what)?;
+    let alg = r.take(tag::SEQUENCE, what)?;
     r.finish(what)?;
     hash_of_fields(alg.value, what)
 }
@@ -389,7 +389,7 @@ fn hash_of_algorithm_identifier(
 /// The fields of a hash AlgorithmIdentifier: OID, then optional NULL parameters.
 fn hash_of_fields(fields: &[u8], what: &'static str) -> Result<NamedHash, SignatureError> {
     let mut r = Reader::new(fields);
-    let o = r.expect(tag::OID, what)?;
+    let o = r.take(tag::OID, what)?;
     r.optional(tag::NULL, what)?;
     r.finish(what)?;
     lookup(HASHES, o.value).ok_or_else(|| SignatureError::UnknownHash {
