@@ -26,8 +26,14 @@ fn workdir() -> PathBuf {
     dir
 }
 
-/// The rsa-sha256 vector's certificate and throwaway key, as PEM files.
+/// The rsa-sha256 vector's certificate and throwaway key, as PEM files (written once: tests run
+/// in parallel and must not rewrite a file a starting server is reading).
 fn cert_files() -> (PathBuf, PathBuf, Vec<u8>) {
+    static FILES: std::sync::OnceLock<(PathBuf, PathBuf, Vec<u8>)> = std::sync::OnceLock::new();
+    FILES.get_or_init(write_cert_files).clone()
+}
+
+fn write_cert_files() -> (PathBuf, PathBuf, Vec<u8>) {
     let all: serde_json::Value = serde_json::from_str(VECTORS).unwrap();
     let v = all
         .as_array()
@@ -55,6 +61,11 @@ fn cert_files() -> (PathBuf, PathBuf, Vec<u8>) {
 }
 
 fn users_file() -> PathBuf {
+    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(write_users_file).clone()
+}
+
+fn write_users_file() -> PathBuf {
     let mut text = String::from("TESTDOM:alice:userpw\n");
     for i in 0..USERS {
         text.push_str(&format!("TESTDOM:user{i}:pw-{i}\n"));
@@ -368,56 +379,9 @@ mod relay {
 
 /// A TLS client that accepts any server certificate (the tests pin nothing; the relay is the point).
 pub fn insecure_client() -> rustls::ClientConfig {
-    #[derive(Debug)]
-    struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-    impl rustls::client::danger::ServerCertVerifier for AcceptAny {
-        fn verify_server_cert(
-            &self,
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &[rustls::pki_types::CertificateDer<'_>],
-            _: &rustls::pki_types::ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &rustls::pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth()
+    let mut c = epa::hyper::testing::insecure_client_config(rustls::DEFAULT_VERSIONS).unwrap();
+    c.alpn_protocols.clear();
+    c
 }
 
 // ---- plain HTTP: the service-name binding ---------------------------------------------------

@@ -81,6 +81,22 @@ fn rejects(d: Decision, status: u16, code: &str) {
 
 use Transport::{Http, Https};
 
+/// One table row over the four client states M, X, A, Z with a listed SPN, so that only the
+/// binding layer decides: `None` = accepted, `Some(code)` = 401 with that reason.
+#[track_caller]
+fn assert_cells(s: &ServerPolicy, transport: Transport, expected: [Option<&str>; 4]) {
+    for (cb, want) in [Cb::Match, Cb::Mismatch, Cb::Absent, Cb::Unbound]
+        .into_iter()
+        .zip(expected)
+    {
+        let d = decide(s, &facts(transport, cb, Some(LISTED)));
+        match want {
+            None => assert!(d.is_accept(), "{cb:?}: {d:?}"),
+            Some(code) => rejects(d, 401, code),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // §4.8 The documented contract (profile `documented`).
 // ---------------------------------------------------------------------------------------------
@@ -240,17 +256,7 @@ mod sspi_table {
     /// `expected`: `None` = OK, `Some(code)` = SEC_E_BAD_BINDINGS with that reason.
     #[track_caller]
     fn row(pe: Pe, ps: Ps, transport: Transport, expected: [Option<&str>; 4]) {
-        let s = server(P, pe, ps, true);
-        for (cb, want) in [Cb::Match, Cb::Mismatch, Cb::Absent, Cb::Unbound]
-            .into_iter()
-            .zip(expected)
-        {
-            let d = decide(&s, &facts(transport, cb, Some(LISTED)));
-            match want {
-                None => assert!(d.is_accept(), "{cb:?}: {d:?}"),
-                Some(code) => rejects(d, 401, code),
-            }
-        }
+        assert_cells(&server(P, pe, ps, true), transport, expected);
     }
 
     #[test]
@@ -721,19 +727,7 @@ mod iis_matrix {
         ServerPolicy::new(policy, &ServiceNameCollection::default(), Profile::HttpSys).unwrap()
     }
 
-    #[track_caller]
-    fn cells(s: &ServerPolicy, t: Transport, expected: [Option<&str>; 4]) {
-        for (cb, want) in [Cb::Match, Cb::Mismatch, Cb::Absent, Cb::Unbound]
-            .into_iter()
-            .zip(expected)
-        {
-            let d = decide(s, &facts(t, cb, Some(LISTED)));
-            match want {
-                None => assert!(d.is_accept(), "{cb:?}: {d:?}"),
-                Some(code) => rejects(d, 401, code),
-            }
-        }
-    }
+    use super::assert_cells as cells;
 
     #[test]
     fn legacy_none_accepts_all() {

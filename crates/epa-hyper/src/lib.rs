@@ -37,6 +37,8 @@ pub mod authenticator;
 pub mod layer;
 pub mod ntlm;
 mod serve;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod tls;
 
 pub use layer::{
