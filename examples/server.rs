@@ -31,8 +31,9 @@ struct Args {
     /// Without it a demo user with a random password is created and printed.
     #[arg(long)]
     users: Option<PathBuf>,
-    /// Authentication backend.
-    #[arg(long, default_value = "embedded", value_parser = ["embedded"])]
+    /// Authentication backend: `embedded` (NTLMv2, no system service) or `gssapi` (MIT Kerberos,
+    /// SPNEGO and gss-ntlmssp; keytab from KRB5_KTNAME; needs `--features gssapi`).
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "gssapi"])]
     backend: String,
     /// Server certificate chain (PEM). Without --cert/--key one is generated for localhost.
     #[arg(long, requires = "key")]
@@ -154,6 +155,22 @@ fn tls_config(args: &Args) -> Result<rustls::ServerConfig, BoxError> {
         .with_single_cert(chain, key)?)
 }
 
+#[cfg(feature = "gssapi")]
+fn gssapi_layer(policy: ServerPolicy) -> Result<ExtendedProtection, BoxError> {
+    let backend = epa::hyper::gssapi::GssapiAcceptor::new();
+    backend.check()?;
+    println!(
+        "backend: gssapi (keytab {})",
+        std::env::var("KRB5_KTNAME").unwrap_or_else(|_| "default".into())
+    );
+    Ok(ExtendedProtection::new(backend, policy))
+}
+
+#[cfg(not(feature = "gssapi"))]
+fn gssapi_layer(_: ServerPolicy) -> Result<ExtendedProtection, BoxError> {
+    Err("this server was built without the gssapi backend: cargo run --features gssapi --example server -- --backend gssapi".into())
+}
+
 async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
     let Some(user) = req.extensions().get::<AuthenticatedUser>() else {
         // Unreachable behind the layer, which refuses unauthenticated requests.
@@ -205,8 +222,13 @@ async fn run() -> Result<(), BoxError> {
         server_policy.policy(),
         server_policy.profile().name()
     );
-    let backend = NtlmAcceptor::new(users(&args)?, &args.domain, "EPA-SERVER");
-    let mut layer = ExtendedProtection::new(backend, server_policy);
+    let mut layer = match args.backend.as_str() {
+        "gssapi" => gssapi_layer(server_policy)?,
+        _ => ExtendedProtection::new(
+            NtlmAcceptor::new(users(&args)?, &args.domain, "EPA-SERVER"),
+            server_policy,
+        ),
+    };
     if !args.trusted_proxies.is_empty() {
         layer = layer.trusted_proxies(args.trusted_proxies.clone());
     }

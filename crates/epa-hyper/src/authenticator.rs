@@ -85,15 +85,43 @@ pub struct Identity {
     pub user: String,
     /// The NTLM domain or the Kerberos realm.
     pub domain: String,
+    /// The principal as the mechanism writes it: `DOMAIN\user` (NTLM), `user@REALM` (Kerberos).
+    pub principal: String,
+}
+
+impl Identity {
+    /// An NTLM identity, `DOMAIN\user`.
+    pub fn ntlm(domain: &str, user: &str) -> Self {
+        let principal = if domain.is_empty() {
+            user.to_owned()
+        } else {
+            format!("{domain}\\{user}")
+        };
+        Self {
+            user: user.to_owned(),
+            domain: domain.to_owned(),
+            principal,
+        }
+    }
+
+    /// A Kerberos identity, `user@REALM`.
+    pub fn kerberos(user: &str, realm: &str) -> Self {
+        let principal = if realm.is_empty() {
+            user.to_owned()
+        } else {
+            format!("{user}@{realm}")
+        };
+        Self {
+            user: user.to_owned(),
+            domain: realm.to_owned(),
+            principal,
+        }
+    }
 }
 
 impl std::fmt::Display for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.domain.is_empty() {
-            f.write_str(&self.user)
-        } else {
-            write!(f, "{}\\{}", self.domain, self.user)
-        }
+        f.write_str(&self.principal)
     }
 }
 
@@ -139,6 +167,15 @@ pub enum AuthError {
     /// The mechanism is not supported by this backend.
     #[error("unsupported mechanism: {0}")]
     Unsupported(String),
+    /// The security package itself refused the client's channel binding (GSSAPI
+    /// `GSS_S_BAD_BINDINGS`) before the exchange completed, so there is no identity. The layer
+    /// still runs the decision with a mismatching binding, so the refusal is reported as a
+    /// binding failure; it never accepts.
+    #[error("the security package refused the channel binding")]
+    BadBindings {
+        /// The mechanism, as far as it is known.
+        mechanism: Mechanism,
+    },
 }
 
 impl AuthError {
@@ -146,7 +183,7 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidToken(_) => 400,
-            Self::LogonDenied(_) | Self::Unsupported(_) => 401,
+            Self::LogonDenied(_) | Self::Unsupported(_) | Self::BadBindings { .. } => 401,
         }
     }
 }

@@ -25,7 +25,8 @@ use crate::tls::ChannelFacts;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use epa_core::decide::{
-    ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy, Transport, decide,
+    BindingObservation, ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy,
+    Transport, decide,
 };
 use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -441,6 +442,29 @@ impl Shared {
                     auth.authenticated = Some(user.clone());
                 }
                 outcome
+            }
+            Err(AuthError::BadBindings { mechanism }) => {
+                // The package refused the binding before completing: decide with a mismatch so
+                // the refusal carries the decision's reason. There is no identity: never accept.
+                let request_facts = RequestFacts {
+                    transport: facts.transport,
+                    mechanism,
+                    server_supports_ep: true,
+                    channel_binding: BindingObservation::Mismatch,
+                    client_spn: ClientServiceName::Missing,
+                };
+                let decision = decide(&self.policy, &request_facts);
+                tracing::info!(
+                    target: "epa",
+                    decision = "reject",
+                    reason = decision.reason().code(),
+                    mechanism = mechanism.name(),
+                    channel_binding = "mismatch",
+                    peer = %facts.peer,
+                    "{}",
+                    decision.reason().message()
+                );
+                self.challenge()
             }
             Err(e) => {
                 log_failure(facts, &e);

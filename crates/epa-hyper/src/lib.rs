@@ -34,6 +34,8 @@
 #![deny(unsafe_code)]
 
 pub mod authenticator;
+#[cfg(feature = "gssapi")]
+pub mod gssapi;
 pub mod layer;
 pub mod ntlm;
 mod serve;

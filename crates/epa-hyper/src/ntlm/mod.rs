@@ -356,14 +356,14 @@ impl NtlmContext {
             }
         };
         Ok(Completion {
-            identity: Identity {
-                user: account.user.clone(),
-                domain: if account.domain.is_empty() {
-                    auth.domain.clone()
+            identity: Identity::ntlm(
+                if account.domain.is_empty() {
+                    &auth.domain
                 } else {
-                    account.domain.clone()
+                    &account.domain
                 },
-            },
+                &account.user,
+            ),
             mechanism: Mechanism::Ntlm,
             channel_binding,
             client_spn,

@@ -46,13 +46,8 @@ fn matching_binding_is_reported_as_match() {
     )
     .unwrap();
     assert_eq!(c.channel_binding, BindingObservation::Match);
-    assert_eq!(
-        c.identity,
-        Identity {
-            user: "alice".into(),
-            domain: "TESTDOM".into()
-        }
-    );
+    assert_eq!(c.identity, Identity::ntlm("TESTDOM", "alice"));
+    assert_eq!(c.identity.to_string(), "TESTDOM\\alice");
     assert_eq!(c.mechanism, Mechanism::Ntlm);
 }
 
