@@ -9,226 +9,13 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod support;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-
-const VECTORS: &str = include_str!("data/channel-binding-vectors.json");
-const USERS: usize = 200;
-
-fn workdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("epa-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The rsa-sha256 vector's certificate and throwaway key, as PEM files (written once: tests run
-/// in parallel and must not rewrite a file a starting server is reading).
-fn cert_files() -> (PathBuf, PathBuf, Vec<u8>) {
-    static FILES: std::sync::OnceLock<(PathBuf, PathBuf, Vec<u8>)> = std::sync::OnceLock::new();
-    FILES.get_or_init(write_cert_files).clone()
-}
-
-fn write_cert_files() -> (PathBuf, PathBuf, Vec<u8>) {
-    let all: serde_json::Value = serde_json::from_str(VECTORS).unwrap();
-    let v = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["id"] == "rsa-sha256")
-        .unwrap();
-    let der = STANDARD.decode(v["der_b64"].as_str().unwrap()).unwrap();
-    let b64 = STANDARD.encode(&der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    let pem = format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    );
-    let dir = workdir();
-    let cert = dir.join("server.crt");
-    let key = dir.join("server.key");
-    std::fs::write(&cert, pem).unwrap();
-    std::fs::write(&key, v["private_key_pem"].as_str().unwrap()).unwrap();
-    (cert, key, der)
-}
-
-fn users_file() -> PathBuf {
-    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    FILE.get_or_init(write_users_file).clone()
-}
-
-fn write_users_file() -> PathBuf {
-    let mut text = String::from("TESTDOM:alice:userpw\n");
-    for i in 0..USERS {
-        text.push_str(&format!("TESTDOM:user{i}:pw-{i}\n"));
-    }
-    let path = workdir().join("users");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn example_binary() -> PathBuf {
-    // `cargo test --test e2e` does not rebuild examples: build it (a no-op when up to date).
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let release = std::env::current_exe()
-            .unwrap()
-            .components()
-            .any(|c| c.as_os_str() == "release");
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--example", "server"])
-            .args(release.then_some("--release"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building examples/server failed");
-    });
-    // target/<profile>/deps/e2e-HASH → target/<profile>/examples/server
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("examples").join("server");
-    assert!(
-        path.exists(),
-        "{} missing: cargo test builds examples",
-        path.display()
-    );
-    path
-}
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-    http: bool,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Self {
-        let (cert, key, _) = cert_files();
-        let log = workdir().join(format!("server-{}.log", rand_suffix()));
-        let mut child = Command::new(example_binary())
-            .args(["--listen", "127.0.0.1:0", "--users"])
-            .arg(users_file())
-            .args(["--cert"])
-            .arg(&cert)
-            .args(["--key"])
-            .arg(&key)
-            .args(["--domain", "TESTDOM"])
-            .args(extra)
-            .env("RUST_LOG", "epa=info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let addr = loop {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "server exited: {}",
-                std::fs::read_to_string(&log).unwrap()
-            );
-            if let Some(rest) = line.trim().strip_prefix("listening on ") {
-                break rest.split("://").nth(1).unwrap().parse().unwrap();
-            }
-        };
-        Server {
-            child,
-            addr,
-            log,
-            http: extra.contains(&"--http"),
-        }
-    }
-
-    fn url(&self, host: &str) -> String {
-        let scheme = if self.http { "http" } else { "https" };
-        format!("{scheme}://{host}:{}/", self.addr.port())
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_http(extra: &[&str]) -> Server {
-    Server::start(&[&["--http"], extra].concat())
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::SeqCst)
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("EPA_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run ./scripts/test, which creates the venv with requests-ntlm",
-        p.display()
-    );
-    p
-}
-
-/// requests-ntlm: (status, body).
-fn requests_ntlm(url: &str, user: &str, password: &str, cbt: bool) -> (u16, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/ntlm_get.py");
-    let mut cmd = Command::new(python());
-    cmd.arg(script).args([url, user, password]);
-    if !cbt {
-        cmd.arg("--no-cbt");
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        v["status"].as_u64().unwrap() as u16,
-        v["body"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// curl --ntlm (Debian 12's curl sends no channel binding): (status, body).
-fn curl_ntlm(url: &str, user: &str, password: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args([
-            "-sk",
-            "--ntlm",
-            "-u",
-            &format!("{user}:{password}"),
-            "-w",
-            "\n%{http_code}",
-            url,
-        ])
-        .output()
-        .expect("curl is installed by ./scripts/test");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_owned())
-}
+use support::*;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -292,56 +79,14 @@ fn wrong_password_is_401_and_the_password_is_never_logged() {
 
 // ---- the relay ------------------------------------------------------------------------------
 
-mod relay {
+mod relay_attack {
     use super::*;
-    use tokio::io::copy_bidirectional;
-    use tokio::net::{TcpListener, TcpStream};
-
-    /// A TLS-terminating man in the middle: its own certificate towards the client, a new TLS
-    /// connection to the real server for each client connection, bytes copied both ways.
-    pub fn start(upstream: SocketAddr) -> SocketAddr {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async move {
-                let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-                let key =
-                    rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())
-                        .unwrap();
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-                    .with_safe_default_protocol_versions()
-                    .unwrap()
-                    .with_no_client_auth()
-                    .with_single_cert(vec![cert.cert.der().clone()], key)
-                    .unwrap();
-                let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-                let connector = tokio_rustls::TlsConnector::from(Arc::new(insecure_client()));
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                loop {
-                    let (tcp, _) = listener.accept().await.unwrap();
-                    let (acceptor, connector) = (acceptor.clone(), connector.clone());
-                    tokio::spawn(async move {
-                        let Ok(mut client_side) = acceptor.accept(tcp).await else {
-                            return;
-                        };
-                        let up = TcpStream::connect(upstream).await.unwrap();
-                        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-                        let mut server_side = connector.connect(name, up).await.unwrap();
-                        let _ = copy_bidirectional(&mut client_side, &mut server_side).await;
-                    });
-                }
-            });
-        });
-        rx.recv().unwrap()
-    }
 
     #[test]
     fn relay_succeeds_under_never_and_is_refused_with_binding_mismatch_otherwise() {
         // Under `never` the attacker's relayed credential gets in: the attack is real.
         let never = Server::start(&["--enforcement", "never"]);
-        let mitm = start(never.addr);
+        let mitm = relay::start(never.addr);
         let (status, body) = requests_ntlm(
             &format!("https://localhost:{}/", mitm.port()),
             "TESTDOM\\alice",
@@ -353,7 +98,7 @@ mod relay {
 
         for enforcement in ["when-supported", "always"] {
             let s = Server::start(&["--enforcement", enforcement]);
-            let mitm = start(s.addr);
+            let mitm = relay::start(s.addr);
             let (status, body) = requests_ntlm(
                 &format!("https://localhost:{}/", mitm.port()),
                 "TESTDOM\\alice",
@@ -375,13 +120,6 @@ mod relay {
             assert_eq!(status, 200, "{enforcement}");
         }
     }
-}
-
-/// A TLS client that accepts any server certificate (the tests pin nothing; the relay is the point).
-pub fn insecure_client() -> rustls::ClientConfig {
-    let mut c = epa::hyper::testing::insecure_client_config(rustls::DEFAULT_VERSIONS).unwrap();
-    c.alpn_protocols.clear();
-    c
 }
 
 // ---- plain HTTP: the service-name binding ---------------------------------------------------

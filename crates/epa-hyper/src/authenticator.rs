@@ -175,6 +175,9 @@ pub enum AuthError {
     BadBindings {
         /// The mechanism, as far as it is known.
         mechanism: Mechanism,
+        /// What the binding was, as far as it is known (`Mismatch` when the package only said
+        /// "bad bindings").
+        observation: BindingObservation,
     },
 }
 

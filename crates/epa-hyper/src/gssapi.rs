@@ -113,11 +113,29 @@ impl SecurityContext for GssapiContext {
         expected: Option<&ExpectedBindings>,
     ) -> Result<Step, AuthError> {
         let app_data = expected.map(|e| e.gss().application_data.clone());
+        // gss-ntlmssp reports neither the binding it saw nor the target name, and refuses a
+        // mismatching binding as a defective token; a raw NTLMSSP AUTHENTICATE says both, and is
+        // read here (trusted only after gss-ntlmssp has verified it; on failure it only names
+        // the reason of a refusal).
+        let ntlm = crate::ntlm::inspect_authenticate(token, expected);
         let out = match self.ctx.step(token, app_data.as_deref()) {
             Ok(out) => out,
             Err(e) if routine_error(e.major) == MajorFlags::GSS_S_BAD_BINDINGS.bits() => {
                 return Err(AuthError::BadBindings {
                     mechanism: mechanism_of(&self.ctx),
+                    observation: BindingObservation::Mismatch,
+                });
+            }
+            Err(_)
+                if expected.is_some()
+                    && let Some((
+                        observation @ (BindingObservation::Mismatch | BindingObservation::Unbound),
+                        _,
+                    )) = ntlm =>
+            {
+                return Err(AuthError::BadBindings {
+                    mechanism: Mechanism::Ntlm,
+                    observation,
                 });
             }
             Err(e) if routine_error(e.major) == MajorFlags::GSS_S_DEFECTIVE_TOKEN.bits() => {
@@ -137,22 +155,32 @@ impl SecurityContext for GssapiContext {
             .ctx
             .flags()
             .map_err(|e| AuthError::LogonDenied(format!("GSSAPI flags: {e}")))?;
-        let channel_binding = match expected {
-            None => BindingObservation::NotChecked,
-            Some(_) if flags.bits() & GSS_C_CHANNEL_BOUND_FLAG != 0 => BindingObservation::Match,
-            Some(_) => BindingObservation::Absent,
+        let mechanism = mechanism_of(&self.ctx);
+        let channel_binding = match (expected, &ntlm) {
+            (None, _) => BindingObservation::NotChecked,
+            (Some(_), _) if flags.bits() & GSS_C_CHANNEL_BOUND_FLAG != 0 => {
+                BindingObservation::Match
+            }
+            // gss-ntlmssp completed and verified the message: its AV pairs are the client's.
+            (Some(_), Some((observed, _))) if mechanism == Mechanism::Ntlm => *observed,
+            (Some(_), _) => BindingObservation::Absent,
         };
         let source = self
             .ctx
             .source_name()
             .map_err(|e| AuthError::LogonDenied(format!("GSSAPI source name: {e}")))?;
-        let mechanism = mechanism_of(&self.ctx);
         // For Kerberos the ticket names the service: report it as the client-specified SPN.
-        let client_spn = match (mechanism, self.ctx.target_name()) {
-            (Mechanism::Kerberos, Ok(target)) => {
-                ClientServiceName::Value(target.to_string().trim_end_matches('\0').to_owned())
-            }
-            _ => ClientServiceName::Missing,
+        // Only ask Kerberos: gss-ntlmssp 1.2.0 crashes (strdup(NULL)) when an acceptor context is
+        // asked for its target name, so that call must never reach it.
+        let client_spn = match mechanism {
+            Mechanism::Kerberos => match self.ctx.target_name() {
+                Ok(target) => {
+                    ClientServiceName::Value(target.to_string().trim_end_matches('\0').to_owned())
+                }
+                Err(_) => ClientServiceName::Missing,
+            },
+            Mechanism::Ntlm => ntlm.map(|(_, spn)| spn).unwrap_or_default(),
+            Mechanism::Other => ClientServiceName::Missing,
         };
         Ok(Step::Complete(Completion {
             identity: identity_of(&source.to_string()),

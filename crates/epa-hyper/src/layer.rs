@@ -25,8 +25,7 @@ use crate::tls::ChannelFacts;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use epa_core::decide::{
-    BindingObservation, ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy,
-    Transport, decide,
+    ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy, Transport, decide,
 };
 use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -443,14 +442,17 @@ impl Shared {
                 }
                 outcome
             }
-            Err(AuthError::BadBindings { mechanism }) => {
+            Err(AuthError::BadBindings {
+                mechanism,
+                observation,
+            }) => {
                 // The package refused the binding before completing: decide with a mismatch so
                 // the refusal carries the decision's reason. There is no identity: never accept.
                 let request_facts = RequestFacts {
                     transport: facts.transport,
                     mechanism,
                     server_supports_ep: true,
-                    channel_binding: BindingObservation::Mismatch,
+                    channel_binding: observation,
                     client_spn: ClientServiceName::Missing,
                 };
                 let decision = decide(&self.policy, &request_facts);
@@ -459,7 +461,7 @@ impl Shared {
                     decision = "reject",
                     reason = decision.reason().code(),
                     mechanism = mechanism.name(),
-                    channel_binding = "mismatch",
+                    channel_binding = observation.name(),
                     peer = %facts.peer,
                     "{}",
                     decision.reason().message()

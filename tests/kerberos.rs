@@ -1,0 +1,315 @@
+//! Kerberos and SPNEGO through the GSSAPI backend (feature `gssapi`), end to end: a throwaway MIT
+//! KDC on loopback (started and stopped by each test), the example server with
+//! `--backend gssapi`, and clients nobody here wrote: Python `requests-gssapi` (with and without
+//! the channel binding), curl `--negotiate` (never a binding), and `requests-ntlm` against
+//! gss-ntlmssp as the NTLM acceptor.
+
+#![cfg(feature = "gssapi")]
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+/// A realm EXAMPLE.TEST with its own KDC, killed on drop.
+struct Realm {
+    dir: PathBuf,
+}
+
+impl Realm {
+    fn start() -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kdc/setup-kdc.sh");
+        for attempt in 0..5u16 {
+            let dir = workdir().join(format!("realm-{}", rand_suffix()));
+            // A port per attempt; a port in use makes krb5kdc fail and we try the next.
+            let port = 20_000
+                + (std::process::id() as u16 % 20_000)
+                + attempt * 97
+                + (rand_suffix() as u16 % 50) * 7;
+            let out = Command::new("bash")
+                .arg(&script)
+                .arg(&dir)
+                .arg(port.to_string())
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return Self { dir };
+            }
+            eprintln!(
+                "KDC attempt {attempt} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        panic!(
+            "could not start a KDC (are krb5-kdc and krb5-admin-server installed? ./scripts/test installs them)"
+        );
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+
+    /// The server's environment: its keytab and the realm's configuration.
+    fn server_env(&self, keytab: &str) -> Vec<(String, String)> {
+        vec![
+            ("KRB5_CONFIG".into(), self.path("krb5.conf")),
+            ("KRB5_KTNAME".into(), format!("FILE:{}", self.path(keytab))),
+            ("KRB5RCACHEDIR".into(), self.path("")),
+            ("NTLM_USER_FILE".into(), self.path("ntlm-users")),
+        ]
+    }
+
+    /// A client's environment: alice's ticket cache and the given krb5.conf.
+    fn client_env(&self, conf: &str) -> Vec<(String, String)> {
+        vec![
+            ("KRB5_CONFIG".into(), self.path(conf)),
+            ("KRB5CCNAME".into(), format!("FILE:{}", self.path("ccache"))),
+        ]
+    }
+
+    fn server(&self, enforcement: &str, keytab: &str) -> Server {
+        std::fs::write(self.dir.join("ntlm-users"), "TESTDOM:alice:userpw\n").unwrap();
+        Server::start_with_env(
+            &["--backend", "gssapi", "--enforcement", enforcement],
+            &self.server_env(keytab),
+        )
+    }
+}
+
+impl Drop for Realm {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("kdc.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// requests-gssapi: (status, body); status 0 when the client itself failed.
+fn requests_gssapi(
+    realm: &Realm,
+    url: &str,
+    cbt: bool,
+    conf: &str,
+    target: Option<&str>,
+) -> (u16, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/gssapi_get.py");
+    let mut cmd = Command::new(python());
+    cmd.arg(script).arg(url).envs(realm.client_env(conf));
+    if cbt {
+        cmd.arg("--cbt");
+    }
+    if let Some(t) = target {
+        cmd.args(["--target", t]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["status"].as_u64().unwrap() as u16,
+        v["body"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn curl_negotiate(realm: &Realm, url: &str) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "--negotiate",
+            "-u",
+            ":",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            url,
+        ])
+        .envs(realm.client_env("krb5.conf"))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn requests_gssapi_binding_table() {
+    let realm = Realm::start();
+    let always = realm.server("always", "http.keytab");
+    let (status, body) = requests_gssapi(&realm, &always.url("localhost"), true, "krb5.conf", None);
+    assert_eq!(status, 200, "{body} {}", always.log());
+    assert!(body.contains("hello alice@EXAMPLE.TEST"), "{body}");
+    assert!(body.contains("mechanism: kerberos"), "{body}");
+    assert!(
+        body.contains("service name: \"HTTP/localhost@EXAMPLE.TEST\""),
+        "{body}"
+    );
+    assert!(
+        always.log().contains("channel_binding=\"match\""),
+        "{}",
+        always.log()
+    );
+    // No binding: refused under always...
+    let (status, _) = requests_gssapi(&realm, &always.url("localhost"), false, "krb5.conf", None);
+    assert_eq!(status, 401);
+    assert!(
+        always.log().contains("reason=\"binding-absent\""),
+        "{}",
+        always.log()
+    );
+    // ...accepted under when-supported.
+    let ws = realm.server("when-supported", "http.keytab");
+    let (status, _) = requests_gssapi(&realm, &ws.url("localhost"), false, "krb5.conf", None);
+    assert_eq!(status, 200, "{}", ws.log());
+}
+
+#[test]
+fn curl_negotiate_sends_no_binding() {
+    let realm = Realm::start();
+    let ws = realm.server("when-supported", "http.keytab");
+    assert_eq!(
+        curl_negotiate(&realm, &ws.url("localhost")),
+        200,
+        "{}",
+        ws.log()
+    );
+    let always = realm.server("always", "http.keytab");
+    assert_eq!(curl_negotiate(&realm, &always.url("localhost")), 401);
+    assert!(always.log().contains("reason=\"binding-absent\""));
+}
+
+#[test]
+fn relayed_kerberos_is_refused_with_binding_mismatch() {
+    let realm = Realm::start();
+    let never = realm.server("never", "http.keytab");
+    let mitm = relay::start(never.addr);
+    let (status, _) = requests_gssapi(
+        &realm,
+        &format!("https://localhost:{}/", mitm.port()),
+        true,
+        "krb5.conf",
+        None,
+    );
+    assert_eq!(
+        status,
+        200,
+        "under never the relayed ticket gets in: {}",
+        never.log()
+    );
+    for enforcement in ["when-supported", "always"] {
+        let s = realm.server(enforcement, "http.keytab");
+        let mitm = relay::start(s.addr);
+        let (status, _) = requests_gssapi(
+            &realm,
+            &format!("https://localhost:{}/", mitm.port()),
+            true,
+            "krb5.conf",
+            None,
+        );
+        assert_eq!(status, 401, "{enforcement}");
+        assert!(
+            s.log().contains("reason=\"binding-mismatch\""),
+            "{enforcement}: {}",
+            s.log()
+        );
+    }
+}
+
+#[test]
+fn aware_client_without_binding_is_refused_by_mit_as_a_binding_failure() {
+    // client_aware_channel_bindings: the client announces binding support (KERB_AP_OPTIONS_CBT)
+    // and sends none; MIT refuses with GSS_S_BAD_BINDINGS, even under when-supported.
+    let realm = Realm::start();
+    let ws = realm.server("when-supported", "http.keytab");
+    let (status, _) = requests_gssapi(&realm, &ws.url("localhost"), false, "krb5-aware.conf", None);
+    assert_eq!(status, 401, "{}", ws.log());
+    let log = ws.log();
+    assert!(log.contains("reason=\"binding-mismatch\""), "{log}");
+    assert!(
+        !log.contains("authentication-failed"),
+        "a binding failure, not a generic error: {log}"
+    );
+}
+
+#[test]
+fn wrong_keytab_and_ticket_for_another_service_are_401_with_a_reason() {
+    let realm = Realm::start();
+    // The server holds only HTTP/other.example's key; the client's ticket is for HTTP/localhost.
+    let wrong_keytab = realm.server("when-supported", "other.keytab");
+    let (status, _) = requests_gssapi(
+        &realm,
+        &wrong_keytab.url("localhost"),
+        true,
+        "krb5.conf",
+        None,
+    );
+    assert_eq!(status, 401);
+    assert!(
+        wrong_keytab.log().contains("GSSAPI"),
+        "{}",
+        wrong_keytab.log()
+    );
+    // The server is HTTP/localhost; the client asks for a ticket to HTTP/other.example.
+    let s = realm.server("when-supported", "http.keytab");
+    let (status, _) = requests_gssapi(
+        &realm,
+        &s.url("localhost"),
+        true,
+        "krb5.conf",
+        Some("HTTP@other.example"),
+    );
+    assert_eq!(status, 401);
+    assert!(
+        s.log().contains("reason=\"authentication-failed\""),
+        "{}",
+        s.log()
+    );
+    // And the right ticket still works on the same server.
+    assert_eq!(
+        requests_gssapi(&realm, &s.url("localhost"), true, "krb5.conf", None).0,
+        200
+    );
+}
+
+#[test]
+fn gss_ntlmssp_is_the_ntlm_acceptor_for_requests_ntlm() {
+    let realm = Realm::start();
+    let always = realm.server("always", "http.keytab");
+    let (status, body) = requests_ntlm(&always.url("localhost"), "TESTDOM\\alice", "userpw", true);
+    assert_eq!(status, 200, "{}", always.log());
+    assert!(body.contains("mechanism: ntlm"), "{body}");
+    assert_eq!(
+        requests_ntlm(&always.url("localhost"), "TESTDOM\\alice", "userpw", false).0,
+        401
+    );
+    assert_eq!(
+        requests_ntlm(&always.url("localhost"), "TESTDOM\\alice", "wrong", true).0,
+        401
+    );
+    let ws = realm.server("when-supported", "http.keytab");
+    assert_eq!(
+        requests_ntlm(&ws.url("localhost"), "TESTDOM\\alice", "userpw", false).0,
+        200
+    );
+    // Through the relay: gss-ntlmssp sees the attacker's binding.
+    let mitm = relay::start(ws.addr);
+    let (status, _) = requests_ntlm(
+        &format!("https://localhost:{}/", mitm.port()),
+        "TESTDOM\\alice",
+        "userpw",
+        true,
+    );
+    assert_eq!(status, 401, "{}", ws.log());
+    assert!(
+        ws.log().contains("reason=\"binding-mismatch\""),
+        "{}",
+        ws.log()
+    );
+}
