@@ -143,6 +143,7 @@ fn curl_negotiate(realm: &Realm, url: &str) -> u16 {
 fn requests_gssapi_binding_table() {
     let realm = Realm::start();
     let always = realm.server("always", "http.keytab");
+    // requests-gssapi requires mutual authentication: this 200 carried the server's AP-REP.
     let (status, body) = requests_gssapi(&realm, &always.url("localhost"), true, "krb5.conf", None);
     assert_eq!(status, 200, "{body} {}", always.log());
     assert!(body.contains("hello alice@EXAMPLE.TEST"), "{body}");

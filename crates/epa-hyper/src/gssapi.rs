@@ -30,6 +30,10 @@ use libgssapi::credential::{Cred, CredUsage};
 use libgssapi::error::MajorFlags;
 use libgssapi::oid::{GSS_MECH_KRB5, Oid};
 
+/// The `libgssapi` crate this backend is built on, for callers that need a GSSAPI initiator
+/// (tests, load generators) without depending on it separately.
+pub use libgssapi;
+
 /// `GSS_C_CHANNEL_BOUND_FLAG` (MIT krb5 ≥ 1.19, `gssapi_ext.h`): libgssapi has no constant.
 const GSS_C_CHANNEL_BOUND_FLAG: u32 = 0x800;
 

@@ -1,0 +1,215 @@
+//! Kerberos handshake cost through the layer (feature `gssapi`): a new TLS connection + one
+//! SPNEGO leg carrying a Kerberos AP-REQ with the channel binding + the CBT check, against a new
+//! TLS connection + one plain request, in one run. `cargo bench --features gssapi --bench kerberos`.
+//!
+//! The bench starts its own throwaway KDC (tests/kdc/setup-kdc.sh), re-runs itself with the
+//! realm's environment (so no environment is mutated in-process), and stops the KDC at the end.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use epa::decide::Profile;
+use epa::hyper::gssapi::GssapiAcceptor;
+use epa::hyper::gssapi::libgssapi::context::{ClientCtx, CtxFlags};
+use epa::hyper::gssapi::libgssapi::name::Name;
+use epa::hyper::gssapi::libgssapi::oid::{GSS_MECH_SPNEGO, GSS_NT_HOSTBASED_SERVICE};
+use epa::hyper::{ExtendedProtection, TlsAcceptor};
+use epa::{
+    ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
+    ServiceNameCollection,
+};
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CONNECTIONS: u32 = 200;
+
+async fn hello(
+    _: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<Full<bytes::Bytes>>, std::convert::Infallible> {
+    Ok(http::Response::new(Full::new(bytes::Bytes::from_static(
+        b"hello\n",
+    ))))
+}
+
+fn tls_config() -> (rustls::ServerConfig, Vec<u8>) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
+    let der = cert.cert.der().to_vec();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .expect("config");
+    (config, der)
+}
+
+async fn spawn_kerberos(config: rustls::ServerConfig) -> SocketAddr {
+    let policy = ExtendedProtectionPolicy::new(
+        PolicyEnforcement::Always,
+        ProtectionScenario::TransportSelected,
+        None,
+    )
+    .expect("policy");
+    let names = ServiceNameCollection::new(["HTTP/localhost"]).expect("names");
+    let policy = ServerPolicy::new(policy, &names, Profile::Documented).expect("policy");
+    let backend = GssapiAcceptor::new();
+    backend.check().expect("keytab");
+    let layer = ExtendedProtection::new(backend, policy);
+    let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
+    let acceptor = Arc::new(TlsAcceptor::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                if let Ok((tls, facts)) = acceptor.accept(tcp).await {
+                    let _ = epa::hyper::serve_connection(tls, facts, app).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn spawn_plain(mut config: rustls::ServerConfig) -> SocketAddr {
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), hyper::service::service_fn(hello))
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// One new connection; with `binding`, one SPNEGO leg (Kerberos AP-REQ carrying it).
+async fn one_connection(addr: SocketAddr, binding: Option<&[u8]>) {
+    let config = Arc::new(
+        epa::hyper::testing::insecure_client_config(rustls::DEFAULT_VERSIONS)
+            .expect("client config"),
+    );
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+            tcp,
+        )
+        .await
+        .expect("tls");
+    let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.expect("http1");
+    tokio::spawn(conn);
+    let mut req = http::Request::get("/").header("host", "localhost");
+    if let Some(app_data) = binding {
+        let target = Name::new(b"HTTP@localhost", Some(GSS_NT_HOSTBASED_SERVICE)).expect("name");
+        let mut ctx = ClientCtx::new(None, target, CtxFlags::empty(), Some(GSS_MECH_SPNEGO));
+        let token = ctx
+            .step(None, Some(app_data))
+            .expect("init")
+            .expect("token");
+        req = req.header(
+            "authorization",
+            format!("Negotiate {}", STANDARD.encode(&*token)),
+        );
+    }
+    sender.ready().await.expect("ready");
+    let resp = sender
+        .send_request(req.body(Empty::<bytes::Bytes>::new()).expect("req"))
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let _ = resp.into_body().collect().await;
+}
+
+async fn cost(addr: SocketAddr, binding: Option<&[u8]>) -> Duration {
+    // Warm up (and get the service ticket into the cache once).
+    one_connection(addr, binding).await;
+    let start = Instant::now();
+    for _ in 0..CONNECTIONS {
+        one_connection(addr, binding).await;
+    }
+    start.elapsed() / CONNECTIONS
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // `cargo test` mode: nothing to measure.
+    }
+    let Ok(realm) = std::env::var("EPA_BENCH_REALM") else {
+        // Parent: start a KDC, re-run with its environment, stop it.
+        let dir = std::env::temp_dir().join(format!("epa-bench-realm-{}", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kdc/setup-kdc.sh");
+        let port = 30_000 + (std::process::id() % 20_000);
+        let ok = Command::new("bash")
+            .arg(script)
+            .arg(&dir)
+            .arg(port.to_string())
+            .status()
+            .expect("bash");
+        assert!(
+            ok.success(),
+            "KDC set-up failed (krb5-kdc installed? ./scripts/test installs it)"
+        );
+        let d = dir.display();
+        let status = Command::new(std::env::current_exe().expect("exe"))
+            .args(std::env::args().skip(1))
+            .env("EPA_BENCH_REALM", &dir)
+            .env("KRB5_CONFIG", format!("{d}/krb5.conf"))
+            .env("KRB5CCNAME", format!("FILE:{d}/ccache"))
+            .env("KRB5_KTNAME", format!("FILE:{d}/http.keytab"))
+            .env("KRB5RCACHEDIR", format!("{d}"))
+            .status()
+            .expect("re-run");
+        if let Ok(pid) = std::fs::read_to_string(dir.join("kdc.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+        std::process::exit(status.code().unwrap_or(1));
+    };
+    let _ = realm;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (config, der) = tls_config();
+        let binding = epa::tls_server_end_point(&der).expect("cbt").binding.application_data();
+        let kerberos = spawn_kerberos(config.clone()).await;
+        let plain = spawn_plain(config).await;
+        let plain_cost = cost(plain, None).await;
+        let kerberos_cost = cost(kerberos, Some(&binding)).await;
+        println!("kerberos/new_connection/plain     {plain_cost:>10.2?} (TLS + 1 request)");
+        println!("kerberos/new_connection/negotiate {kerberos_cost:>10.2?} (TLS + SPNEGO/Kerberos leg with channel binding + CBT check; client token made in-process)");
+        println!(
+            "ratio kerberos/new_connection: negotiate / plain = {:.3}",
+            kerberos_cost.as_secs_f64() / plain_cost.as_secs_f64()
+        );
+    });
+}
