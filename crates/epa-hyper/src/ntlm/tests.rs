@@ -295,3 +295,29 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn inspect_authenticate_reads_what_the_client_claims() {
+    let e = expected();
+    let acc = acceptor();
+    for (binding, want) in [
+        (ClientBinding::Hash(e.md5().0), BindingObservation::Match),
+        (ClientBinding::Hash([5; 16]), BindingObservation::Mismatch),
+        (ClientBinding::Absent, BindingObservation::Absent),
+        (ClientBinding::Unbound, BindingObservation::Unbound),
+    ] {
+        let mut ctx = acc.new_context();
+        let mut client = alice()
+            .binding(binding)
+            .target_name(Some("HTTP/www.contoso.com"));
+        let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+            panic!()
+        };
+        let auth = client.authenticate(&ch).unwrap();
+        let (observed, spn) = inspect_authenticate(&auth, Some(&e)).unwrap();
+        assert_eq!(observed, want);
+        assert_eq!(spn, ClientServiceName::Value("HTTP/www.contoso.com".into()));
+    }
+    assert!(inspect_authenticate(b"NTLMSSP\0\x01\0\0\0", Some(&e)).is_none());
+    assert!(inspect_authenticate(b"", None).is_none());
+}
