@@ -17,7 +17,7 @@ use epa::{
     ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
     ServiceNameCollection,
 };
-use http_body_util::{BodyExt as _, Empty, Full};
+use http_body_util::{BodyExt as _, Empty};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -26,31 +26,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "support/servers.rs"]
+mod servers;
+use servers::{hello, spawn_plain, tls_config};
+
 const CONNECTIONS: u32 = 200;
-
-async fn hello(
-    _: http::Request<hyper::body::Incoming>,
-) -> Result<http::Response<Full<bytes::Bytes>>, std::convert::Infallible> {
-    Ok(http::Response::new(Full::new(bytes::Bytes::from_static(
-        b"hello\n",
-    ))))
-}
-
-fn tls_config() -> (rustls::ServerConfig, Vec<u8>) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
-    let der = cert.cert.der().to_vec();
-    let key =
-        rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).expect("key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .expect("config");
-    (config, der)
-}
 
 async fn spawn_kerberos(config: rustls::ServerConfig) -> SocketAddr {
     let policy = ExtendedProtectionPolicy::new(
@@ -79,31 +59,6 @@ async fn spawn_kerberos(config: rustls::ServerConfig) -> SocketAddr {
             tokio::spawn(async move {
                 if let Ok((tls, facts)) = acceptor.accept(tcp).await {
                     let _ = epa::hyper::serve_connection(tls, facts, app).await;
-                }
-            });
-        }
-    });
-    addr
-}
-
-async fn spawn_plain(mut config: rustls::ServerConfig) -> SocketAddr {
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(tcp).await {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), hyper::service::service_fn(hello))
-                        .await;
                 }
             });
         }

@@ -8,27 +8,31 @@
 //! * [`ntlm`]: the embedded NTLMv2 acceptor (the default backend, no system service).
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use epa_core::{decide::Profile, ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario};
 //! use epa_core::{ServerPolicy, ServiceNameCollection};
 //! use epa_hyper::{ExtendedProtection, TlsAcceptor, ntlm::{NtlmAcceptor, UserDb}};
 //!
-//! let users = UserDb::parse("EXAMPLE:alice:alice-password")?;
-//! let policy = ExtendedProtectionPolicy::with_service_names(
-//!     PolicyEnforcement::Always, ProtectionScenario::TransportSelected, ["HTTP/www.example.com"])?;
-//! let policy = ServerPolicy::new(policy, &ServiceNameCollection::default(), Profile::Documented)?;
-//! let layer = ExtendedProtection::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
-//! # let tls_config: rustls::ServerConfig = unimplemented!();
-//! let acceptor = TlsAcceptor::new(tls_config);
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
-//! loop {
-//!     let (tcp, _) = listener.accept().await?;
-//!     let (tls, facts) = acceptor.accept(tcp).await?;
-//!     let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
-//!     tokio::spawn(epa_hyper::serve_connection(tls, facts, app));
+//! async fn hello(
+//!     _: http::Request<hyper::body::Incoming>,
+//! ) -> Result<http::Response<String>, std::convert::Infallible> {
+//!     Ok(http::Response::new("hello".into()))
 //! }
-//! # }
-//! # async fn hello(_: http::Request<hyper::body::Incoming>) -> Result<http::Response<String>, std::convert::Infallible> { unimplemented!() }
+//!
+//! async fn run(tls_config: rustls::ServerConfig) -> Result<(), Box<dyn std::error::Error>> {
+//!     let users = UserDb::parse("EXAMPLE:alice:alice-password")?;
+//!     let policy = ExtendedProtectionPolicy::with_service_names(
+//!         PolicyEnforcement::Always, ProtectionScenario::TransportSelected, ["HTTP/www.example.com"])?;
+//!     let policy = ServerPolicy::new(policy, &ServiceNameCollection::default(), Profile::Documented)?;
+//!     let layer = ExtendedProtection::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
+//!     let acceptor = TlsAcceptor::new(tls_config);
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//!     loop {
+//!         let (tcp, _) = listener.accept().await?;
+//!         let (tls, facts) = acceptor.accept(tcp).await?;
+//!         let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
+//!         tokio::spawn(epa_hyper::serve_connection(tls, facts, app));
+//!     }
+//! }
 //! ```
 
 #![deny(unsafe_code)]

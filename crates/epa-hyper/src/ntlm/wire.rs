@@ -248,7 +248,7 @@ mod tests {
             Err(NtlmError::Malformed(_))
         ));
         assert!(matches!(
-            message_type(b"XXXXXXXX\x01\0\0\0"),
+            message_type(b"BADSIGN!\x01\0\0\0"),
             Err(NtlmError::Malformed(_))
         ));
         let mut neg = SIGNATURE.to_vec();
