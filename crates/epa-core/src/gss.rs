@@ -36,6 +36,38 @@ impl AddressType {
     pub const NULLADDR: Self = Self(255);
 }
 
+/// A Windows `SEC_CHANNEL_BINDINGS` blob that cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SecChannelBindingsError {
+    /// Shorter than the 32-byte header.
+    #[error("SEC_CHANNEL_BINDINGS blob is {len} bytes, shorter than its 32-byte header")]
+    TooShort {
+        /// The blob's length.
+        len: usize,
+    },
+    /// A field's offset and length point outside the blob (or into the header).
+    #[error(
+        "SEC_CHANNEL_BINDINGS {field} (offset {offset}, length {len}) lies outside the {total}-byte blob"
+    )]
+    OutOfBounds {
+        /// The field.
+        field: &'static str,
+        /// Its offset.
+        offset: u32,
+        /// Its length.
+        len: u32,
+        /// The blob's length.
+        total: usize,
+    },
+    /// A field too long for a `u32` (encoding only).
+    #[error("{field} is too long for SEC_CHANNEL_BINDINGS")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+    },
+}
+
 /// A flattened struct that cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -192,6 +224,99 @@ impl GssChannelBindings {
     }
 }
 
+/// Size of the Windows `SEC_CHANNEL_BINDINGS` header: eight little-endian `u32`s.
+pub const SEC_CHANNEL_BINDINGS_HEADER: usize = 32;
+
+impl GssChannelBindings {
+    /// The Windows `SEC_CHANNEL_BINDINGS` layout (sspi.h; reference §5.1) that SSPI's
+    /// `SECBUFFER_CHANNEL_BINDINGS` and http.sys' `HTTP_REQUEST_CHANNEL_BIND_STATUS` carry: a
+    /// 32-byte header of (type, length, offset) triples, then the data. Empty fields get offset
+    /// 0, as Schannel writes them; the application data starts right after the header.
+    pub fn to_sec_channel_bindings(&self) -> Result<Vec<u8>, SecChannelBindingsError> {
+        let fields = [
+            &self.initiator_address,
+            &self.acceptor_address,
+            &self.application_data,
+        ];
+        let names = ["initiator_address", "acceptor_address", "application_data"];
+        let mut offsets = [0u32; 3];
+        let mut at = SEC_CHANNEL_BINDINGS_HEADER;
+        for i in [2, 0, 1] {
+            // Application data first (offset 32 in every blob Windows makes), then addresses.
+            if !fields[i].is_empty() || i == 2 {
+                offsets[i] = u32::try_from(at)
+                    .map_err(|_| SecChannelBindingsError::TooLong { field: names[i] })?;
+                at += fields[i].len();
+            }
+        }
+        let len = |i: usize| {
+            u32::try_from(fields[i].len())
+                .map_err(|_| SecChannelBindingsError::TooLong { field: names[i] })
+        };
+        let mut out = Vec::with_capacity(at);
+        for v in [
+            self.initiator_addrtype.0,
+            len(0)?,
+            offsets[0],
+            self.acceptor_addrtype.0,
+            len(1)?,
+            offsets[1],
+            len(2)?,
+            offsets[2],
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.application_data);
+        out.extend_from_slice(&self.initiator_address);
+        out.extend_from_slice(&self.acceptor_address);
+        Ok(out)
+    }
+
+    /// Decodes a Windows `SEC_CHANNEL_BINDINGS` blob: every (offset, length) must lie after the
+    /// header and inside the blob; a zero length is an empty field whatever its offset.
+    pub fn from_sec_channel_bindings(blob: &[u8]) -> Result<Self, SecChannelBindingsError> {
+        if blob.len() < SEC_CHANNEL_BINDINGS_HEADER {
+            return Err(SecChannelBindingsError::TooShort { len: blob.len() });
+        }
+        let word = |i: usize| {
+            u32::from_le_bytes([
+                blob[4 * i],
+                blob[4 * i + 1],
+                blob[4 * i + 2],
+                blob[4 * i + 3],
+            ])
+        };
+        let field = |field: &'static str,
+                     len: u32,
+                     offset: u32|
+         -> Result<Vec<u8>, SecChannelBindingsError> {
+            if len == 0 {
+                return Ok(Vec::new());
+            }
+            let start = offset as usize;
+            let end = start.checked_add(len as usize);
+            match end {
+                Some(end) if start >= SEC_CHANNEL_BINDINGS_HEADER && end <= blob.len() => {
+                    Ok(blob[start..end].to_vec())
+                }
+                _ => Err(SecChannelBindingsError::OutOfBounds {
+                    field,
+                    offset,
+                    len,
+                    total: blob.len(),
+                }),
+            }
+        };
+        Ok(Self {
+            initiator_addrtype: AddressType(word(0)),
+            initiator_address: field("initiator_address", word(1), word(2))?,
+            acceptor_addrtype: AddressType(word(3)),
+            acceptor_address: field("acceptor_address", word(4), word(5))?,
+            application_data: field("application_data", word(6), word(7))?,
+        })
+    }
+}
+
 struct Cursor<'a> {
     input: &'a [u8],
     offset: usize,
@@ -282,6 +407,59 @@ mod tests {
         );
         assert!(!empty.md5().unwrap().is_unbound());
         assert!(ChannelBindingsHash::UNBOUND.is_unbound());
+    }
+
+    #[test]
+    fn windows_layout_matches_the_reference_blob() {
+        // dotnet-iis-epa.md §5.5: `00×24 35000000 20000000 || app` for the SHA-256 endpoint case.
+        let hash: Vec<u8> = (0u8..32).collect();
+        let s = GssChannelBindings::from(&ChannelBinding::tls_server_end_point_from_hash(&hash));
+        let blob = s.to_sec_channel_bindings().unwrap();
+        assert_eq!(&blob[..24], &[0u8; 24]);
+        assert_eq!(&blob[24..32], &[0x35, 0, 0, 0, 0x20, 0, 0, 0]);
+        assert_eq!(&blob[32..], s.application_data.as_slice());
+        assert_eq!(
+            GssChannelBindings::from_sec_channel_bindings(&blob).unwrap(),
+            s
+        );
+    }
+
+    #[test]
+    fn windows_layout_with_addresses_round_trips_and_rejects_bad_offsets() {
+        let s = GssChannelBindings {
+            initiator_addrtype: AddressType::INET,
+            initiator_address: vec![127, 0, 0, 1],
+            acceptor_addrtype: AddressType::INET,
+            acceptor_address: vec![10, 0, 0, 1],
+            application_data: b"tls-unique:xyz".to_vec(),
+        };
+        let blob = s.to_sec_channel_bindings().unwrap();
+        assert_eq!(
+            GssChannelBindings::from_sec_channel_bindings(&blob).unwrap(),
+            s
+        );
+        assert_eq!(
+            GssChannelBindings::from_sec_channel_bindings(&blob[..31]),
+            Err(SecChannelBindingsError::TooShort { len: 31 })
+        );
+        // Application data pointing into the header.
+        let mut bad = blob.clone();
+        bad[28..32].copy_from_slice(&4u32.to_le_bytes());
+        assert!(matches!(
+            GssChannelBindings::from_sec_channel_bindings(&bad),
+            Err(SecChannelBindingsError::OutOfBounds {
+                field: "application_data",
+                ..
+            })
+        ));
+        // Length past the end; offset + length overflowing.
+        let mut bad = blob.clone();
+        bad[24..28].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(GssChannelBindings::from_sec_channel_bindings(&bad).is_err());
+        let mut bad = blob;
+        bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        bad[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(GssChannelBindings::from_sec_channel_bindings(&bad).is_err());
     }
 
     #[test]

@@ -42,7 +42,11 @@ proptest! {
     #[test]
     fn gss_struct_decoder_total_and_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
         if let Ok(s) = GssChannelBindings::from_bytes(&bytes) {
-            prop_assert_eq!(s.to_bytes().unwrap(), bytes);
+            prop_assert_eq!(s.to_bytes().unwrap(), bytes.clone());
+        }
+        if let Ok(s) = GssChannelBindings::from_sec_channel_bindings(&bytes) {
+            let again = GssChannelBindings::from_sec_channel_bindings(&s.to_sec_channel_bindings().unwrap()).unwrap();
+            prop_assert_eq!(again, s);
         }
     }
 
