@@ -7,6 +7,8 @@
 //! * [`spn`]: service principal names with .NET's `ServiceNameCollection` rules.
 //! * [`prefix`]: default service names derived from listener prefixes, as `HttpListener` does.
 //! * [`policy`]: `ExtendedProtectionPolicy` with .NET's validation, and the IIS form.
+//! * [`authenticator`]: the trait every authentication backend implements (pure: backends with
+//!   I/O live in `epa-hyper` and `epa-sspi`).
 //! * [`decide`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
 //!
@@ -14,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authenticator;
 pub mod cbt;
 pub mod config;
 pub mod decide;

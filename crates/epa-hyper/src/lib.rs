@@ -37,7 +37,8 @@
 
 #![deny(unsafe_code)]
 
-pub mod authenticator;
+/// The backend trait, defined in `epa-core` so that backends need nothing else.
+pub use epa_core::authenticator;
 #[cfg(feature = "gssapi")]
 pub mod gssapi;
 pub mod layer;

@@ -3,15 +3,15 @@
 //! A backend runs the token exchange of one mechanism family and reports what it observed:
 //! the identity, the mechanism, what the client's channel binding was compared with the expected
 //! one ([`BindingObservation`]), and the client-specified service name. It never decides whether
-//! Extended Protection lets the request in: that is [`epa_core::decide`]'s job.
+//! Extended Protection lets the request in: that is [`crate::decide::decide`]'s job.
 //!
 //! Contexts are per connection (NTLM and Kerberos-with-continuation are connection-oriented);
 //! the layer creates one with [`Authenticator::new_context`] when a connection starts an
 //! exchange and drops it when the exchange ends or the connection closes.
 
-use epa_core::ChannelBinding;
-use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
-use epa_core::gss::{ChannelBindingsHash, GssChannelBindings};
+use crate::ChannelBinding;
+use crate::decide::{BindingObservation, ClientServiceName, Mechanism};
+use crate::gss::{ChannelBindingsHash, GssChannelBindings};
 use thiserror::Error;
 
 /// An HTTP authentication scheme (RFC 4559 `Negotiate`, and `NTLM`).
