@@ -280,6 +280,65 @@ fn wrong_keytab_and_ticket_for_another_service_are_401_with_a_reason() {
 }
 
 #[test]
+fn an_expired_ticket_is_401_with_a_reason() {
+    let realm = Realm::start();
+    // The server tolerates 1 s of clock skew instead of 5 minutes, so a 2-second ticket expires
+    // within the test.
+    let conf = std::fs::read_to_string(realm.path("krb5.conf")).unwrap();
+    std::fs::write(
+        realm.path("krb5-skew.conf"),
+        conf.replace("[libdefaults]", "[libdefaults]\n  clockskew = 1"),
+    )
+    .unwrap();
+    let mut env = realm.server_env("http.keytab");
+    env[0].1 = realm.path("krb5-skew.conf");
+    std::fs::write(realm.path("ntlm-users"), "").unwrap();
+    let s = Server::start_with_env(
+        &["--backend", "gssapi", "--enforcement", "when-supported"],
+        &env,
+    );
+    // A TGT and service ticket that live 2 seconds, in their own cache.
+    let short = format!("FILE:{}", realm.path("short.ccache"));
+    let mut kinit = Command::new("kinit")
+        .args(["-l", "2s", "-c", &short, "alice@EXAMPLE.TEST"])
+        .env("KRB5_CONFIG", realm.path("krb5.conf"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    kinit.stdin.take().unwrap().write_all(b"userpw\n").unwrap();
+    assert!(kinit.wait().unwrap().success());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/gssapi_token.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg("HTTP@localhost")
+        .env("KRB5_CONFIG", realm.path("krb5.conf"))
+        .env("KRB5CCNAME", &short)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let out = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg(format!("Authorization: Negotiate {}", token.trim()))
+        .arg(s.url("localhost"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "401", "{}", s.log());
+    let log = s.log();
+    assert!(log.contains("reason=\"authentication-failed\""), "{log}");
+    assert!(
+        log.to_lowercase().contains("expired"),
+        "the reason names the expiry: {log}"
+    );
+}
+
+#[test]
 fn gss_ntlmssp_is_the_ntlm_acceptor_for_requests_ntlm() {
     let realm = Realm::start();
     let always = realm.server("always", "http.keytab");
