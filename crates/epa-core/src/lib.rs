@@ -9,6 +9,8 @@
 //! * [`policy`]: `ExtendedProtectionPolicy` with .NET's validation, and the IIS form.
 //! * [`authenticator`]: the trait every authentication backend implements (pure: backends with
 //!   I/O live in `epa-hyper` and `epa-sspi`).
+//! * [`client_cert`]: client-certificate modes (first handshake only), revocation modes, the
+//!   acceptable-CA list size, and the per-route 403.x outcome.
 //! * [`decide`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
 //!
@@ -18,6 +20,7 @@
 
 pub mod authenticator;
 pub mod cbt;
+pub mod client_cert;
 pub mod config;
 pub mod decide;
 pub mod der;
