@@ -8,11 +8,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use epa::decide::Profile;
+use epa::hyper::ExtendedProtection;
 use epa::hyper::gssapi::GssapiAcceptor;
 use epa::hyper::gssapi::libgssapi::context::{ClientCtx, CtxFlags};
 use epa::hyper::gssapi::libgssapi::name::Name;
 use epa::hyper::gssapi::libgssapi::oid::{GSS_MECH_SPNEGO, GSS_NT_HOSTBASED_SERVICE};
-use epa::hyper::{ExtendedProtection, TlsAcceptor};
 use epa::{
     ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
     ServiceNameCollection,
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/servers.rs"]
 mod servers;
-use servers::{hello, spawn_plain, tls_config};
+use servers::{spawn_plain, tls_config};
 
 const CONNECTIONS: u32 = 200;
 
@@ -44,26 +44,7 @@ async fn spawn_kerberos(config: rustls::ServerConfig) -> SocketAddr {
     let backend = GssapiAcceptor::new();
     backend.check().expect("keytab");
     let layer = ExtendedProtection::new(backend, policy);
-    let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
-    let acceptor = Arc::new(TlsAcceptor::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let (acceptor, app) = (acceptor.clone(), app.clone());
-            tokio::spawn(async move {
-                if let Ok((tls, facts)) = acceptor.accept(tcp).await {
-                    let _ = epa::hyper::serve_connection(tls, facts, app).await;
-                }
-            });
-        }
-    });
-    addr
+    servers::spawn_layered(config, layer).await
 }
 
 /// One new connection; with `binding`, one SPNEGO leg (Kerberos AP-REQ carrying it).

@@ -14,9 +14,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use epa::decide::Profile;
+use epa::hyper::ExtendedProtection;
 use epa::hyper::ntlm::client::{ClientBinding, NtlmClient};
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
-use epa::hyper::{ExtendedProtection, TlsAcceptor};
 use epa::{
     ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
     ServiceNameCollection,
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/servers.rs"]
 mod servers;
-use servers::{hello, spawn_plain, tls_config};
+use servers::{spawn_plain, tls_config};
 
 // Live heap bytes, counted by the `stats_alloc` crate's instrumented system allocator.
 #[global_allocator]
@@ -64,26 +64,7 @@ async fn spawn_layered(config: rustls::ServerConfig) -> SocketAddr {
     )
     .expect("policy");
     let layer = ExtendedProtection::new(NtlmAcceptor::new(users, "BENCH", "SRV"), policy);
-    let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
-    let acceptor = Arc::new(TlsAcceptor::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let (acceptor, app) = (acceptor.clone(), app.clone());
-            tokio::spawn(async move {
-                if let Ok((tls, facts)) = acceptor.accept(tcp).await {
-                    let _ = epa::hyper::serve_connection(tls, facts, app).await;
-                }
-            });
-        }
-    });
-    addr
+    servers::spawn_layered(config, layer).await
 }
 
 fn client_config() -> Arc<rustls::ClientConfig> {

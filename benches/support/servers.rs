@@ -57,3 +57,31 @@ pub async fn spawn_plain(mut config: rustls::ServerConfig) -> SocketAddr {
     });
     addr
 }
+
+/// The same server with the Extended Protection layer: [`epa::hyper::TlsAcceptor`] and one
+/// security context per connection.
+pub async fn spawn_layered(
+    config: rustls::ServerConfig,
+    layer: epa::hyper::ExtendedProtection,
+) -> SocketAddr {
+    let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
+    let acceptor = Arc::new(epa::hyper::TlsAcceptor::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                if let Ok((tls, facts)) = acceptor.accept(tcp).await {
+                    let _ = epa::hyper::serve_connection(tls, facts, app).await;
+                }
+            });
+        }
+    });
+    addr
+}
