@@ -18,8 +18,6 @@ use epa::{
     ServiceNameCollection,
 };
 use http_body_util::{BodyExt as _, Empty};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -53,16 +51,7 @@ async fn one_connection(addr: SocketAddr, binding: Option<&[u8]>) {
         epa::hyper::testing::insecure_client_config(rustls::DEFAULT_VERSIONS)
             .expect("client config"),
     );
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
-            tcp,
-        )
-        .await
-        .expect("tls");
-    let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.expect("http1");
-    tokio::spawn(conn);
+    let mut sender = servers::connect(addr, config).await;
     let mut req = http::Request::get("/").header("host", "localhost");
     if let Some(app_data) = binding {
         let target = Name::new(b"HTTP@localhost", Some(GSS_NT_HOSTBASED_SERVICE)).expect("name");

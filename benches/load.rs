@@ -22,8 +22,6 @@ use epa::{
     ServiceNameCollection,
 };
 use http_body_util::{BodyExt as _, Empty};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use std::alloc::System;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +30,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/servers.rs"]
 mod servers;
-use servers::{spawn_plain, tls_config};
+use servers::{Sender, connect, spawn_plain, tls_config};
 
 // Live heap bytes, counted by the `stats_alloc` crate's instrumented system allocator.
 #[global_allocator]
@@ -72,22 +70,6 @@ fn client_config() -> Arc<rustls::ClientConfig> {
         epa::hyper::testing::insecure_client_config(rustls::DEFAULT_VERSIONS)
             .expect("client config"),
     )
-}
-
-type Sender = http1::SendRequest<Empty<bytes::Bytes>>;
-
-async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Sender {
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
-            tcp,
-        )
-        .await
-        .expect("tls");
-    let (sender, conn) = http1::handshake(TokioIo::new(tls)).await.expect("http1");
-    tokio::spawn(conn);
-    sender
 }
 
 async fn get(sender: &mut Sender, auth: Option<String>) -> (u16, Option<String>) {

@@ -85,3 +85,23 @@ pub async fn spawn_layered(
     });
     addr
 }
+
+/// An HTTP/1.1 client connection.
+pub type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>;
+
+/// A new TLS connection to `addr` (SNI `localhost`) with an HTTP/1.1 client on it.
+pub async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Sender {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+            tcp,
+        )
+        .await
+        .expect("tls");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("http1");
+    tokio::spawn(conn);
+    sender
+}
