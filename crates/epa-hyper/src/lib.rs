@@ -5,6 +5,7 @@
 //! * [`TlsAcceptor`]: tokio-rustls glue that records each connection's [`ChannelFacts`];
 //! * [`serve_connection`]: serves one connection with its own security context;
 //! * [`authenticator`]: the trait every backend implements;
+//! * [`client_cert`]: client certificates asked for in the first handshake, required per route;
 //! * [`ntlm`]: the embedded NTLMv2 acceptor (the default backend, no system service).
 //!
 //! ```no_run
@@ -39,6 +40,7 @@
 
 /// The backend trait, defined in `epa-core` so that backends need nothing else.
 pub use epa_core::authenticator;
+pub mod client_cert;
 #[cfg(feature = "gssapi")]
 pub mod gssapi;
 pub mod layer;
@@ -48,6 +50,10 @@ mod serve;
 pub mod testing;
 pub mod tls;
 
+pub use client_cert::{
+    ClientCertificate, ClientCertificateSettings, ClientCertificateVerifier, PeerCertificate,
+    RequireClientCertificate,
+};
 pub use layer::{
     AuthenticatedUser, ConnectionContext, ExtendedProtection, ExtendedProtectionService, Limits,
 };

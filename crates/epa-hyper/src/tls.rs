@@ -12,6 +12,7 @@
 //! Offering only `http/1.1` means a client never gets HTTP/2 on this listener.
 
 use crate::authenticator::ExpectedBindings;
+use crate::client_cert::{ClientCertificateVerifier, PeerCertificate};
 use epa_core::cbt::{self, ChannelBinding, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN};
 use epa_core::decide::Transport;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -40,6 +41,9 @@ pub struct ChannelFacts {
     pub exporter: Option<[u8; TLS_EXPORTER_LEN]>,
     /// The negotiated ALPN protocol.
     pub alpn: Option<Vec<u8>>,
+    /// The client certificate's verdict, when the listener asks for one
+    /// ([`TlsAcceptor::with_client_certificates`]); `None` when it does not ask.
+    pub client_certificate: Option<PeerCertificate>,
 }
 
 impl ChannelFacts {
@@ -52,6 +56,7 @@ impl ChannelFacts {
             server_end_point: None,
             exporter: None,
             alpn: None,
+            client_certificate: None,
         }
     }
 
@@ -71,6 +76,7 @@ impl ChannelFacts {
             server_end_point: Some(ExpectedBindings::new(ep.binding)),
             exporter,
             alpn: None,
+            client_certificate: None,
         })
     }
 
@@ -118,6 +124,7 @@ struct PerCertificate {
 pub struct TlsAcceptor {
     config: ServerConfig,
     resolver: Arc<dyn ResolvesServerCert>,
+    client_certificates: Option<Arc<ClientCertificateVerifier>>,
     /// Per certificate: its binding (hashed once) and a configuration that presents exactly it
     /// (built once). A server has a handful of certificates.
     per_certificate: Mutex<Vec<PerCertificate>>,
@@ -137,8 +144,22 @@ impl TlsAcceptor {
         Self {
             config,
             resolver,
+            client_certificates: None,
             per_certificate: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Like [`Self::new`] for a listener that asks for client certificates in the first
+    /// handshake. `config` must have been built with this verifier
+    /// (`.with_client_cert_verifier(verifier.clone())`); every connection's
+    /// [`ChannelFacts::client_certificate`] is then judged by it right after the handshake.
+    pub fn with_client_certificates(
+        config: ServerConfig,
+        verifier: Arc<ClientCertificateVerifier>,
+    ) -> Self {
+        let mut acceptor = Self::new(config);
+        acceptor.client_certificates = Some(verifier);
+        acceptor
     }
 
     /// The configuration used for handshakes.
@@ -174,6 +195,10 @@ impl TlsAcceptor {
             server_end_point: Some(binding),
             exporter,
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+            client_certificate: self
+                .client_certificates
+                .as_ref()
+                .map(|v| v.status(conn.peer_certificates())),
         };
         Ok((stream, facts))
     }
