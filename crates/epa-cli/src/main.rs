@@ -37,6 +37,16 @@ enum Command {
     /// Evaluate an Extended Protection policy against cases in a TOML scenario file.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Check a server configuration file (TOML; the example server's --config) for mistakes
+    /// that cause outages or weaken security. Exit 1 when an error-level finding exists, 2 when
+    /// the file cannot be read or parsed.
+    Lint {
+        /// The server configuration file.
+        file: PathBuf,
+        /// Print one JSON object: {"findings": [...], "errors": N, "warnings": N, "infos": N}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -128,6 +138,7 @@ fn main() -> ExitCode {
         }) => run_check(&names, &prefixes, machine_name, &spn),
         Command::Policy(PolicyCommand::Eval { file, json }) => run_eval(&file, json),
         Command::Policy(PolicyCommand::Test { file }) => run_test(&file),
+        Command::Lint { file, json } => run_lint(&file, json),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -136,6 +147,89 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+fn run_lint(path: &Path, json: bool) -> Result<u8, Failure> {
+    use epa_core::lint::{Severity, lint};
+    let unusable = |message: String| Failure { message, code: 2 };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| unusable(format!("cannot read {}: {e}", path.display())))?;
+    let mut config: epa_core::config::ServerConfig = toml::from_str(&text).map_err(|e| {
+        unusable(format!(
+            "{}: invalid server configuration: {}",
+            path.display(),
+            epa_cli::scenario::located(&text, &e)
+        ))
+    })?;
+    config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+    let ca = ca_files(&config.client_certificates);
+    let findings = lint(&config, ca.as_ref());
+    let count = |s| findings.iter().filter(|f| f.severity == s).count();
+    let (errors, warnings, infos) = (
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info),
+    );
+    if json {
+        let report = serde_json::json!({
+            "file": path.display().to_string(),
+            "findings": findings,
+            "errors": errors,
+            "warnings": warnings,
+            "infos": infos,
+        });
+        println!("{report}");
+    } else {
+        for f in &findings {
+            println!("{}[{}]: {}", f.severity.name(), f.code, f.why);
+            println!("  fix: {}", f.fix);
+        }
+        println!(
+            "{}: {errors} error(s), {warnings} warning(s), {infos} info",
+            path.display()
+        );
+    }
+    Ok(u8::from(errors > 0))
+}
+
+/// Reads the CA files a configuration names and sizes the acceptable-CA list they make.
+fn ca_files(table: &epa_core::config::ClientCertificateTable) -> Option<epa_core::lint::CaFiles> {
+    use epa_core::client_cert::{ca_hint_size, certificate_subject};
+    use epa_core::config::HintChoice;
+    use epa_core::lint::CaFiles;
+    if table.ca_files.is_empty() {
+        return None;
+    }
+    let load = |files: &[PathBuf]| -> Result<Vec<Vec<u8>>, String> {
+        let mut subjects = Vec::new();
+        for file in files {
+            let bytes =
+                std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let certs = epa_core::pem::decode_certificates(&bytes)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            for (i, der) in certs.iter().enumerate() {
+                let subject = certificate_subject(der)
+                    .map_err(|e| format!("{}: certificate #{}: {e}", file.display(), i + 1))?;
+                subjects.push(subject.to_vec());
+            }
+        }
+        Ok(subjects)
+    };
+    if let Err(e) = load(&table.ca_files) {
+        return Some(CaFiles::Unreadable(e));
+    }
+    let hinted = match table.hints {
+        HintChoice::All => load(&table.ca_files),
+        HintChoice::None => Ok(Vec::new()),
+        HintChoice::Subset => load(&table.hint_ca_files),
+    };
+    Some(match hinted {
+        Err(e) => CaFiles::Unreadable(e),
+        Ok(subjects) => match ca_hint_size(subjects.iter().map(Vec::as_slice)) {
+            Ok(size) => CaFiles::Hints(size),
+            Err(e) => CaFiles::HintError(e),
+        },
+    })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {

@@ -261,7 +261,7 @@ pub fn result(name: &str, d: &Decision) -> CaseResult {
 
 /// TOML errors span several lines (a source excerpt); the CLI promises one line, so keep the
 /// message and say where.
-fn located(text: &str, e: &toml::de::Error) -> String {
+pub fn located(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim().replace('\n', " ");
     match e.span() {
         Some(span) => {

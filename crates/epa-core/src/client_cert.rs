@@ -8,8 +8,30 @@
 //! the acceptable-CA list a `CertificateRequest` carries, and the per-route outcome with the IIS
 //! 403 sub-status. The TLS enforcement lives in the adapter.
 
+use crate::der::{DerError, Reader, tag};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+/// The DER `subject` Name of a certificate, outer SEQUENCE included: the bytes a
+/// `CertificateRequest` lists for a CA (RFC 5280 §4.1.2.6; RFC 8446 §4.2.4).
+pub fn certificate_subject(der: &[u8]) -> Result<&[u8], DerError> {
+    if der.is_empty() {
+        return Err(DerError::Empty);
+    }
+    let mut input = Reader::new(der);
+    let mut cert = input.enter(tag::SEQUENCE, "Certificate")?;
+    input.finish("Certificate")?;
+    let mut tbs = cert.enter(tag::SEQUENCE, "tbsCertificate")?;
+    tbs.optional(tag::CONTEXT_0, "version")?;
+    tbs.take(tag::INTEGER, "serialNumber")?;
+    tbs.take(tag::SEQUENCE, "signature")?;
+    tbs.take(tag::SEQUENCE, "issuer")?;
+    tbs.take(tag::SEQUENCE, "validity")?;
+    let before = tbs.rest();
+    tbs.take(tag::SEQUENCE, "subject")?;
+    let after = tbs.rest().len();
+    Ok(&before[..before.len() - after])
+}
 
 /// When the listener asks for a client certificate (in the first handshake, always).
 ///
@@ -298,6 +320,31 @@ mod tests {
                 .to_string()
                 .contains("65,535")
         );
+    }
+
+    #[test]
+    fn subjects_are_read_with_their_sequence() {
+        // A minimal certificate: tbs { [0]{INTEGER 2}, INTEGER 1, SEQ{}, issuer SEQ{}, validity
+        // SEQ{}, subject SEQ{ SET{...} } , ...}.
+        let subject = [0x30, 0x05, 0x31, 0x03, 0x0c, 0x01, b'a'];
+        let mut tbs = vec![
+            0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00,
+        ];
+        tbs.extend_from_slice(&subject);
+        let mut body = vec![0x30, tbs.len() as u8];
+        body.extend_from_slice(&tbs);
+        body.extend_from_slice(&[0x30, 0x00, 0x03, 0x01, 0x00]);
+        let mut cert = vec![0x30, body.len() as u8];
+        cert.extend_from_slice(&body);
+        assert_eq!(certificate_subject(&cert), Ok(&subject[..]));
+        assert_eq!(certificate_subject(&[]), Err(DerError::Empty));
+        assert!(certificate_subject(&cert[..cert.len() - 1]).is_err());
+        let mut trailing = cert.clone();
+        trailing.push(0);
+        assert!(matches!(
+            certificate_subject(&trailing),
+            Err(DerError::TrailingData { .. })
+        ));
     }
 
     #[test]

@@ -141,3 +141,190 @@ impl PolicyTable {
         ExtendedProtectionPolicy::new(pe, self.scenario.unwrap_or_default(), names)
     }
 }
+
+/// A server configuration file: the listener, its client-certificate settings and its
+/// Extended Protection policy. `epa lint` reads it; the example server runs it (`--config`).
+///
+/// ```toml
+/// [listener]
+/// transport = "https"          # https | http
+/// negotiate = true             # run Negotiate/NTLM with Extended Protection
+/// trusted_proxies = []         # peers allowed under trusted-proxy
+///
+/// [client_certificates]
+/// mode = "request"             # ignore | request | require (default: request when ca_files is set)
+/// ca_files = ["clients-ca.pem"]
+/// crl_files = ["clients-ca.crl"]
+/// revocation = "check"         # check | allow-unknown | end-entity-only | off
+/// hints = "all"                # all | none | subset (then hint_ca_files)
+/// required_paths = ["/cert"]   # routes that need a certificate (path prefixes)
+///
+/// [policy]
+/// enforcement = "always"
+/// ```
+/// Relative file names are relative to the configuration file. Unknown keys are errors.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The listener.
+    #[serde(default)]
+    pub listener: ListenerTable,
+    /// Client certificates.
+    #[serde(default)]
+    pub client_certificates: ClientCertificateTable,
+    /// Extended Protection (needed when the listener runs Negotiate).
+    pub policy: Option<PolicyTable>,
+}
+
+/// The `[listener]` table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTable {
+    /// HTTPS (default) or HTTP.
+    #[serde(default = "https")]
+    pub transport: crate::decide::Transport,
+    /// Whether Negotiate/NTLM runs (default true).
+    #[serde(default = "yes")]
+    pub negotiate: bool,
+    /// Peers trusted as the TLS-terminating proxy.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+fn https() -> crate::decide::Transport {
+    crate::decide::Transport::Https
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ListenerTable {
+    fn default() -> Self {
+        Self {
+            transport: https(),
+            negotiate: true,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Which CA names the `CertificateRequest` carries, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HintChoice {
+    /// Every trusted CA.
+    #[default]
+    All,
+    /// None.
+    None,
+    /// The CAs of `hint_ca_files`.
+    Subset,
+}
+
+/// The `[client_certificates]` table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertificateTable {
+    /// The mode; default `request` when `ca_files` is set, else `ignore`.
+    pub mode: Option<crate::client_cert::ClientCertificateMode>,
+    /// PEM bundles of trusted CAs.
+    #[serde(default)]
+    pub ca_files: Vec<std::path::PathBuf>,
+    /// CRL files (PEM or DER).
+    #[serde(default)]
+    pub crl_files: Vec<std::path::PathBuf>,
+    /// Revocation mode (default `check`).
+    #[serde(default)]
+    pub revocation: crate::client_cert::RevocationMode,
+    /// Which CA names to send.
+    #[serde(default)]
+    pub hints: HintChoice,
+    /// With `hints = "subset"`: PEM files of the CAs to name.
+    #[serde(default)]
+    pub hint_ca_files: Vec<std::path::PathBuf>,
+    /// Path prefixes that need a client certificate (403.7 without one).
+    #[serde(default)]
+    pub required_paths: Vec<String>,
+}
+
+impl ClientCertificateTable {
+    /// The effective mode.
+    pub fn effective_mode(&self) -> crate::client_cert::ClientCertificateMode {
+        self.mode.unwrap_or(if self.ca_files.is_empty() {
+            crate::client_cert::ClientCertificateMode::Ignore
+        } else {
+            crate::client_cert::ClientCertificateMode::Request
+        })
+    }
+
+    /// Whether a request path needs a certificate (prefix match on whole segments).
+    pub fn requires(&self, path: &str) -> bool {
+        self.required_paths.iter().any(|p| {
+            let p = p.trim_end_matches('/');
+            p.is_empty()
+                || path == p
+                || path
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
+}
+
+impl ServerConfig {
+    /// Makes relative file names relative to `base` (the configuration file's directory).
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        let c = &mut self.client_certificates;
+        for p in c
+            .ca_files
+            .iter_mut()
+            .chain(c.crl_files.iter_mut())
+            .chain(c.hint_ca_files.iter_mut())
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod server_config_tests {
+    use super::*;
+    use crate::client_cert::ClientCertificateMode;
+
+    #[test]
+    fn defaults_and_paths() {
+        let c = toml::from_str::<ServerConfig>("").unwrap();
+        assert!(c.listener.negotiate);
+        assert_eq!(c.listener.transport, crate::decide::Transport::Https);
+        assert_eq!(
+            c.client_certificates.effective_mode(),
+            ClientCertificateMode::Ignore
+        );
+        let mut c = toml::from_str::<ServerConfig>(
+            "[client_certificates]\nca_files = [\"ca.pem\", \"/etc/ca.pem\"]\nrequired_paths = [\"/cert\", \"/admin/\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.client_certificates.effective_mode(),
+            ClientCertificateMode::Request
+        );
+        c.resolve_paths(std::path::Path::new("/srv/epa"));
+        assert_eq!(
+            c.client_certificates.ca_files,
+            vec![
+                std::path::PathBuf::from("/srv/epa/ca.pem"),
+                "/etc/ca.pem".into()
+            ]
+        );
+        let t = &c.client_certificates;
+        assert!(t.requires("/cert") && t.requires("/cert/x") && t.requires("/admin"));
+        assert!(!t.requires("/certificate") && !t.requires("/") && !t.requires("/administrator"));
+        assert!(toml::from_str::<ServerConfig>("[listener]\nnegotiat = true\n").is_err());
+        assert!(
+            toml::from_str::<ServerConfig>("[client_certificates]\nmode = \"sometimes\"\n")
+                .is_err()
+        );
+    }
+}

@@ -230,6 +230,7 @@ impl<'a> Reader<'a> {
 /// DER tags used by the certificate and algorithm-identifier readers.
 pub(crate) mod tag {
     pub const SEQUENCE: u8 = 0x30;
+    pub const INTEGER: u8 = 0x02;
     pub const OID: u8 = 0x06;
     pub const NULL: u8 = 0x05;
     pub const BIT_STRING: u8 = 0x03;

@@ -11,6 +11,7 @@
 //!   I/O live in `epa-hyper` and `epa-sspi`).
 //! * [`client_cert`]: client-certificate modes (first handshake only), revocation modes, the
 //!   acceptable-CA list size, and the per-route 403.x outcome.
+//! * [`lint`]: configuration findings (`epa lint`), each with severity, reason and fix.
 //! * [`decide`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
 //!
@@ -25,6 +26,7 @@ pub mod config;
 pub mod decide;
 pub mod der;
 pub mod gss;
+pub mod lint;
 pub mod pem;
 pub mod policy;
 pub mod prefix;

@@ -49,10 +49,38 @@ pub fn looks_like_pem(input: &[u8]) -> bool {
 
 /// Decodes the first `CERTIFICATE` block of PEM text into DER bytes.
 pub fn decode_certificate(input: &[u8]) -> Result<Vec<u8>, PemError> {
-    let text = std::str::from_utf8(input).map_err(|e| PemError::NotUtf8 {
+    let text = utf8(input)?;
+    let (der, _) = next_block(text)?.ok_or(PemError::MissingBegin)?;
+    Ok(der)
+}
+
+/// Decodes every `CERTIFICATE` block of a PEM bundle (text between blocks is ignored, as
+/// OpenSSL does); at least one must be present.
+pub fn decode_certificates(input: &[u8]) -> Result<Vec<Vec<u8>>, PemError> {
+    let mut text = utf8(input)?;
+    let mut out = Vec::new();
+    while let Some((der, rest)) = next_block(text)? {
+        out.push(der);
+        text = rest;
+    }
+    if out.is_empty() {
+        return Err(PemError::MissingBegin);
+    }
+    Ok(out)
+}
+
+fn utf8(input: &[u8]) -> Result<&str, PemError> {
+    std::str::from_utf8(input).map_err(|e| PemError::NotUtf8 {
         valid_up_to: e.valid_up_to(),
-    })?;
-    let start = text.find(BEGIN).ok_or(PemError::MissingBegin)? + BEGIN.len();
+    })
+}
+
+/// The next block's DER and the text after it; `None` when no BEGIN line is left.
+fn next_block(text: &str) -> Result<Option<(Vec<u8>, &str)>, PemError> {
+    let Some(begin) = text.find(BEGIN) else {
+        return Ok(None);
+    };
+    let start = begin + BEGIN.len();
     let body_len = text[start..].find(END).ok_or(PemError::MissingEnd)?;
     let body: String = text[start..start + body_len]
         .chars()
@@ -61,7 +89,7 @@ pub fn decode_certificate(input: &[u8]) -> Result<Vec<u8>, PemError> {
     if body.is_empty() {
         return Err(PemError::EmptyBody);
     }
-    STANDARD
+    let der = STANDARD
         .decode(body.as_bytes())
         .map_err(|e| PemError::BadBase64 {
             detail: match e {
@@ -71,12 +99,37 @@ pub fn decode_certificate(input: &[u8]) -> Result<Vec<u8>, PemError> {
                 ),
                 other => other.to_string(),
             },
-        })
+        })?;
+    Ok(Some((der, &text[start + body_len + END.len()..])))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bundles_decode_every_block() {
+        let one = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        let two = format!("subject=a\n{one}junk\n{one}");
+        assert_eq!(
+            decode_certificates(two.as_bytes()).unwrap(),
+            vec![vec![0x30, 0], vec![0x30, 0]]
+        );
+        assert_eq!(
+            decode_certificates(b"no blocks"),
+            Err(PemError::MissingBegin)
+        );
+        let broken = format!("{one}-----BEGIN CERTIFICATE-----\nM!A=\n-----END CERTIFICATE-----\n");
+        assert!(matches!(
+            decode_certificates(broken.as_bytes()),
+            Err(PemError::BadBase64 { .. })
+        ));
+        let open = format!("{one}-----BEGIN CERTIFICATE-----\nMAA=\n");
+        assert_eq!(
+            decode_certificates(open.as_bytes()),
+            Err(PemError::MissingEnd)
+        );
+    }
 
     fn armour(body: &str, eol: &str) -> String {
         format!("{BEGIN}{eol}{body}{eol}{END}{eol}")

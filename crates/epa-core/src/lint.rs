@@ -1,0 +1,316 @@
+//! `epa lint`: the configuration mistakes that cause outages or silent weakness, each with its
+//! severity, why it fails, and the fix. Pure: the caller reads the CA files and passes the size
+//! of the acceptable-CA list they make.
+
+use crate::client_cert::{CaHintError, CaHintSize, ClientCertificateMode, RevocationMode};
+use crate::config::{HintChoice, ServerConfig};
+use crate::decide::Transport;
+use crate::policy::{PolicyEnforcement, ProtectionScenario};
+use serde::Serialize;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// A better configuration exists.
+    Info,
+    /// Works, but weakens security or will break some clients.
+    Warning,
+    /// Will not work as intended, or is unsafe.
+    Error,
+}
+
+impl Severity {
+    /// `error`, `warning`, `info`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// One problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// How bad.
+    pub severity: Severity,
+    /// A stable code, e.g. `ca-hints-over-schannel-limit`.
+    pub code: &'static str,
+    /// Why it fails.
+    pub why: String,
+    /// What to change.
+    pub fix: String,
+}
+
+fn finding(severity: Severity, code: &'static str, why: String, fix: &str) -> Finding {
+    Finding {
+        severity,
+        code,
+        why,
+        fix: fix.to_owned(),
+    }
+}
+
+/// What the caller learned from the CA files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaFiles {
+    /// The hinted CAs make a list of this size.
+    Hints(CaHintSize),
+    /// Their list cannot be sent.
+    HintError(CaHintError),
+    /// A file could not be read or holds no certificate.
+    Unreadable(String),
+}
+
+/// Lints a server configuration. `ca_files` is `None` when no CA file is configured.
+pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
+    use Severity::*;
+    let mut out = Vec::new();
+    let cc = &config.client_certificates;
+    let mode = cc.effective_mode();
+    let https = config.listener.transport == Transport::Https;
+
+    // Client certificates.
+    if mode != ClientCertificateMode::Ignore {
+        if !https {
+            out.push(finding(Error, "client-certificates-on-http",
+                "client certificates are configured on a plain-HTTP listener, where there is no TLS handshake to carry them".into(),
+                "serve HTTPS ([listener] transport = \"https\") or set [client_certificates] mode = \"ignore\""));
+        }
+        if cc.ca_files.is_empty() {
+            out.push(finding(Error, "client-certificates-without-ca",
+                format!("mode {mode:?} asks for client certificates but no CA is trusted, so none can be valid"),
+                "list the issuing CAs in [client_certificates] ca_files"));
+        }
+        match cc.revocation {
+            RevocationMode::Off => out.push(finding(Warning, "revocation-off",
+                "revocation checking is off: a revoked or stolen client certificate is accepted until it expires (Windows: verifyclientcertrevocation=disable)".into(),
+                "give the CA's CRL in crl_files with revocation = \"check\"; if the CRL is sometimes unreachable, \"allow-unknown\" still refuses listed certificates")),
+            RevocationMode::Check | RevocationMode::EndEntityOnly if cc.crl_files.is_empty() => {
+                out.push(finding(Error, "revocation-without-crl",
+                    format!("revocation {:?} needs a CRL and none is configured: the server refuses to start", cc.revocation),
+                    "add the CA's CRL to crl_files, or choose revocation = \"off\" explicitly"));
+            }
+            _ => {}
+        }
+        if mode == ClientCertificateMode::Require {
+            out.push(finding(Info, "require-instead-of-request",
+                "mode require makes every client present a valid certificate in the handshake: clients without one get a TLS alert they cannot explain, and routes that need no certificate are unreachable to them".into(),
+                "use mode = \"request\" with required_paths for the routes that need a certificate: they answer 403.7 \"client certificate required\" instead"));
+        }
+        match ca_files {
+            Some(CaFiles::Hints(CaHintSize::OverSchannelLimit { size })) => out.push(finding(Warning, "ca-hints-over-schannel-limit",
+                format!("the acceptable-CA list is {size} bytes; above 16,384 Windows (Schannel) clients send no client certificate at all"),
+                "send fewer names (hints = \"subset\" with hint_ca_files) or none (hints = \"none\")")),
+            Some(CaFiles::HintError(e)) => out.push(finding(Error, "ca-hints-over-tls-limit",
+                format!("{e}"),
+                "send a subset (hints = \"subset\" with hint_ca_files) or no hints (hints = \"none\")")),
+            Some(CaFiles::Unreadable(e)) => out.push(finding(Error, "ca-file-unreadable", e.clone(),
+                "fix the path or the file: each must be a PEM bundle with at least one CERTIFICATE")),
+            Some(CaFiles::Hints(CaHintSize::Fine { .. })) | None => {}
+        }
+        if cc.hints == HintChoice::Subset && cc.hint_ca_files.is_empty() {
+            out.push(finding(Error, "hint-subset-empty",
+                "hints = \"subset\" with no hint_ca_files sends no names; say so with hints = \"none\"".into(),
+                "list the CAs to name in hint_ca_files, or set hints = \"none\""));
+        }
+    } else if !cc.required_paths.is_empty() {
+        out.push(finding(Error, "required-paths-without-request",
+            format!("required_paths {:?} need a client certificate but the listener never asks for one: every request there answers 403.7", cc.required_paths),
+            "set [client_certificates] mode = \"request\" with ca_files"));
+    }
+
+    // Extended Protection.
+    if config.listener.negotiate {
+        match &config.policy {
+            None => out.push(finding(Error, "negotiate-without-policy",
+                "the listener runs Negotiate but the file has no [policy] table".into(),
+                "add [policy] with enforcement = \"always\" (or \"when-supported\" while legacy clients remain)")),
+            Some(table) => match table.build() {
+                Err(e) => out.push(finding(Error, "policy-invalid", e.to_string(),
+                    "correct the [policy] table (epa policy eval shows its effect)")),
+                Ok(server) => {
+                    let policy = server.policy();
+                    if https && policy.enforcement() == PolicyEnforcement::Never {
+                        out.push(finding(Warning, "extended-protection-never",
+                            "Extended Protection is never on an HTTPS listener that runs Negotiate: a credential relayed through a man in the middle (NTLM relay) is accepted".into(),
+                            "set enforcement = \"when-supported\" now and \"always\" once no client sends unbound tokens (IIS: tokenChecking=\"Allow\", then \"Require\")"));
+                    }
+                    if policy.scenario() == ProtectionScenario::TrustedProxy
+                        && config.listener.trusted_proxies.is_empty()
+                    {
+                        out.push(finding(Error, "trusted-proxy-without-addresses",
+                            "the policy trusts a TLS-terminating proxy but no proxy address is listed: any client that reaches the listener directly is treated as the proxy".into(),
+                            "list the proxy's addresses in [listener] trusted_proxies"));
+                    }
+                    let allow_dotless = policy.http_sys_flags().allow_dotless_spn;
+                    if let Some(names) = policy.custom_service_names()
+                        && let Some(dotless) = names.first_dotless()
+                        && !allow_dotless
+                    {
+                        out.push(finding(Warning, "dotless-spn",
+                            format!("service name '{}' is dotless: Kerberos clients ask for the fully qualified name, and http.sys refuses dotless names unless AllowDotlessSpn is set", dotless.as_str()),
+                            "use the fully qualified name (HTTP/web01.corp.example); if NetBIOS names are really used, add the flag allow-dotless-spn (IIS form)"));
+                    }
+                }
+            },
+        }
+    }
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> ServerConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    fn codes(text: &str, ca: Option<&CaFiles>) -> Vec<&'static str> {
+        lint(&config(text), ca).iter().map(|f| f.code).collect()
+    }
+
+    const GOOD: &str = r#"
+[client_certificates]
+ca_files = ["ca.pem"]
+crl_files = ["ca.crl"]
+required_paths = ["/cert"]
+[policy]
+enforcement = "always"
+service_names = ["HTTP/www.example.com"]
+"#;
+
+    const FINE: CaFiles = CaFiles::Hints(CaHintSize::Fine { size: 100 });
+
+    #[test]
+    fn a_good_configuration_has_no_findings() {
+        assert_eq!(codes(GOOD, Some(&FINE)), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn each_finding_has_a_trigger_and_a_non_trigger() {
+        let big = CaFiles::Hints(CaHintSize::OverSchannelLimit { size: 20_000 });
+        let too_big = CaFiles::HintError(CaHintError::TooLarge { size: 70_000 });
+        assert_eq!(codes(GOOD, Some(&big)), ["ca-hints-over-schannel-limit"]);
+        assert!(lint(&config(GOOD), Some(&big))[0].why.contains("20000"));
+        assert_eq!(codes(GOOD, Some(&too_big)), ["ca-hints-over-tls-limit"]);
+        assert_eq!(
+            codes(GOOD, Some(&CaFiles::Unreadable("x".into()))),
+            ["ca-file-unreadable"]
+        );
+        let with = |extra: &str| GOOD.replace("[policy]", &format!("{extra}\n[policy]"));
+        assert_eq!(
+            codes(&with("revocation = \"off\""), Some(&FINE)),
+            ["revocation-off"]
+        );
+        assert_eq!(
+            codes(&GOOD.replace("crl_files = [\"ca.crl\"]", ""), Some(&FINE)),
+            ["revocation-without-crl"]
+        );
+        assert_eq!(
+            codes(
+                &GOOD.replace("crl_files = [\"ca.crl\"]", "revocation = \"allow-unknown\""),
+                Some(&FINE)
+            ),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&with("mode = \"require\""), Some(&FINE)),
+            ["require-instead-of-request"]
+        );
+        assert_eq!(
+            codes(&with("hints = \"subset\""), Some(&FINE)),
+            ["hint-subset-empty"]
+        );
+        assert_eq!(
+            codes(&with("hints = \"none\""), Some(&FINE)),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&GOOD.replace("ca_files = [\"ca.pem\"]", ""), None),
+            ["required-paths-without-request"]
+        );
+        assert_eq!(
+            codes(
+                &format!("[listener]\ntransport = \"http\"\n{GOOD}"),
+                Some(&FINE)
+            ),
+            ["client-certificates-on-http"]
+        );
+        assert_eq!(
+            codes(
+                "[client_certificates]\nmode = \"request\"\nrevocation = \"off\"\n[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/a.example\"]",
+                None
+            ),
+            ["client-certificates-without-ca", "revocation-off"]
+        );
+    }
+
+    #[test]
+    fn extended_protection_findings() {
+        assert_eq!(codes("", None), ["negotiate-without-policy"]);
+        assert_eq!(
+            codes("[listener]\nnegotiate = false", None),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes("[policy]\nenforcement = \"never\"", None),
+            ["extended-protection-never"]
+        );
+        // Plain HTTP with never: service-name binding is off too, but there is no TLS to bind.
+        assert_eq!(
+            codes(
+                "[listener]\ntransport = \"http\"\n[policy]\nenforcement = \"never\"",
+                None
+            ),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(
+                "[policy]\nenforcement = \"always\"\nscenario = \"trusted-proxy\"\nservice_names = [\"HTTP/www.example.com\"]",
+                None
+            ),
+            ["trusted-proxy-without-addresses"]
+        );
+        assert_eq!(
+            codes(
+                "[listener]\ntrusted_proxies = [\"10.0.0.1\"]\n[policy]\nenforcement = \"always\"\nscenario = \"trusted-proxy\"\nservice_names = [\"HTTP/www.example.com\"]",
+                None
+            ),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(
+                "[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/web01\"]",
+                None
+            ),
+            ["dotless-spn"]
+        );
+        assert_eq!(
+            codes(
+                "[policy]\ntoken_checking = \"require\"\nflags = [\"allow-dotless-spn\"]\nspns = [\"HTTP/web01\"]",
+                None
+            ),
+            Vec::<&str>::new()
+        );
+        // The IIS form refuses dotless names without the flag: the policy itself is invalid.
+        assert_eq!(
+            codes(
+                "[policy]\ntoken_checking = \"require\"\nspns = [\"HTTP/web01\"]",
+                None
+            ),
+            ["policy-invalid"]
+        );
+        assert_eq!(
+            codes("[policy]\ntoken_checking = \"none\"", None),
+            ["extended-protection-never"]
+        );
+        let f = &lint(&config("[policy]\nenforcement = \"never\""), None)[0];
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(!f.why.is_empty() && !f.fix.is_empty());
+    }
+}
