@@ -4,13 +4,26 @@
 //! embedded NTLM backend with a demo user it prints (or `--users FILE`), and enforcement
 //! `when-supported`. `GET /` answers an authenticated user with 200 and a body naming the user
 //! and the decision's service name. Decisions are logged to stderr (`RUST_LOG=epa=debug`).
+//!
+//! Client certificates (`--client-ca FILE`): asked for in the first handshake (`request` by
+//! default, so `/` still serves clients without one), verified against the CA bundle and the
+//! CRLs (`--crl`, re-read when they change); `/cert` requires one and answers with its subject,
+//! or 403 with the IIS sub-status (403.7 none, 403.13 revoked, 403.16 untrusted, 403.17
+//! expired). `--no-negotiate` serves client certificates alone; `--config FILE` reads the
+//! server configuration file that `epa lint` checks.
 
 use axum::body::Body;
 use clap::Parser;
+use epa::client_cert::{CaHints, ClientCertificateMode, RevocationMode};
 use epa::config::PolicyTable;
+use epa::config::{HintChoice, ServerConfig};
 use epa::decide::Profile;
+use epa::hyper::client_cert::{ClientCertificate, RequireClientCertificate};
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
-use epa::hyper::{AuthenticatedUser, ChannelFacts, ExtendedProtection, TlsAcceptor};
+use epa::hyper::{
+    AuthenticatedUser, ChannelFacts, ClientCertificateSettings, ClientCertificateVerifier,
+    ExtendedProtection, TlsAcceptor,
+};
 use epa::{PolicyEnforcement, ServerPolicy};
 use http::{Request, Response, StatusCode};
 use std::convert::Infallible;
@@ -62,6 +75,29 @@ struct Args {
     /// NTLM domain announced in challenges.
     #[arg(long, default_value = "EXAMPLE")]
     domain: String,
+    /// Trusted CAs for client certificates (PEM bundle).
+    #[arg(long)]
+    client_ca: Option<PathBuf>,
+    /// When to ask for a client certificate, always in the first handshake (default: request
+    /// with --client-ca, else ignore).
+    #[arg(long, value_parser = ["ignore", "request", "require"])]
+    client_cert: Option<String>,
+    /// A CRL file, PEM or DER (repeatable); re-read when it changes.
+    #[arg(long = "crl", value_name = "FILE")]
+    crls: Vec<PathBuf>,
+    /// Revocation checking of client certificates.
+    #[arg(long, default_value = "check", value_parser = ["check", "allow-unknown", "end-entity-only", "off"])]
+    revocation: String,
+    /// Which CA names the CertificateRequest carries.
+    #[arg(long, default_value = "all", value_parser = ["all", "none"])]
+    ca_hints: String,
+    /// Serve without Negotiate/NTLM (client certificates only).
+    #[arg(long)]
+    no_negotiate: bool,
+    /// A server configuration file ([listener], [client_certificates], [policy]; see `epa
+    /// lint`). Replaces the client-certificate flags, --policy and --no-negotiate.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -71,7 +107,90 @@ struct PolicyFile {
     policy: PolicyTable,
 }
 
-fn policy(args: &Args) -> Result<ServerPolicy, BoxError> {
+/// The server configuration: the file of --config, or one made from the flags.
+fn server_config(args: &Args) -> Result<ServerConfig, BoxError> {
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut config: ServerConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+        config.resolve_paths(path.parent().unwrap_or(std::path::Path::new(".")));
+        return Ok(config);
+    }
+    let mut config = ServerConfig::default();
+    config.listener.negotiate = !args.no_negotiate;
+    if args.http {
+        config.listener.transport = epa::Transport::Http;
+    }
+    let cc = &mut config.client_certificates;
+    cc.ca_files = args.client_ca.iter().cloned().collect();
+    cc.mode = args.client_cert.as_deref().map(|m| match m {
+        "require" => ClientCertificateMode::Require,
+        "request" => ClientCertificateMode::Request,
+        _ => ClientCertificateMode::Ignore,
+    });
+    cc.crl_files = args.crls.clone();
+    cc.revocation = match args.revocation.as_str() {
+        "allow-unknown" => RevocationMode::AllowUnknown,
+        "end-entity-only" => RevocationMode::EndEntityOnly,
+        "off" => RevocationMode::Off,
+        _ => RevocationMode::Check,
+    };
+    cc.hints = if args.ca_hints == "none" {
+        HintChoice::None
+    } else {
+        HintChoice::All
+    };
+    cc.required_paths = vec!["/cert".into()];
+    Ok(config)
+}
+
+/// The client-certificate verifier the configuration asks for, if any.
+fn client_certificates(
+    config: &ServerConfig,
+) -> Result<Option<std::sync::Arc<ClientCertificateVerifier>>, BoxError> {
+    let table = &config.client_certificates;
+    let mode = table.effective_mode();
+    if mode == ClientCertificateMode::Ignore {
+        return Ok(None);
+    }
+    let mut roots = Vec::new();
+    for file in &table.ca_files {
+        roots.extend(epa::hyper::client_cert::read_ca_bundle(file)?);
+    }
+    let mut settings = ClientCertificateSettings::new(mode, roots);
+    settings.crl_files = table.crl_files.clone();
+    settings.revocation = table.revocation;
+    settings.hints = match table.hints {
+        HintChoice::All => CaHints::All,
+        HintChoice::None => CaHints::None,
+        HintChoice::Subset => {
+            let mut names = Vec::new();
+            for file in &table.hint_ca_files {
+                for der in epa::hyper::client_cert::read_ca_bundle(file)? {
+                    names.push(epa::client_cert::certificate_subject(&der)?.to_vec());
+                }
+            }
+            CaHints::Subset(names)
+        }
+    };
+    let verifier = settings.build()?;
+    for w in verifier.warnings() {
+        println!("warning: {w}");
+    }
+    println!(
+        "client certificates: {mode:?} (IIS sslFlags \"{}\" with Negotiate Client Certificate enabled), revocation {:?}, acceptable-CA list {:?}",
+        mode.iis_ssl_flags(),
+        table.revocation,
+        verifier.hint_size()
+    );
+    Ok(Some(verifier))
+}
+
+fn policy(args: &Args, config: &ServerConfig) -> Result<ServerPolicy, BoxError> {
+    if let Some(table) = &config.policy {
+        return Ok(table.build()?);
+    }
     if let Some(path) = &args.policy {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -123,7 +242,10 @@ fn users(args: &Args) -> Result<UserDb, BoxError> {
     Ok(UserDb::parse(&line)?)
 }
 
-fn tls_config(args: &Args) -> Result<rustls::ServerConfig, BoxError> {
+fn tls_config(
+    args: &Args,
+    client: Option<&std::sync::Arc<ClientCertificateVerifier>>,
+) -> Result<rustls::ServerConfig, BoxError> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let (chain, key) = match (&args.cert, &args.key) {
@@ -149,10 +271,13 @@ fn tls_config(args: &Args) -> Result<rustls::ServerConfig, BoxError> {
         }
     };
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?)
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?;
+    let builder = match client {
+        Some(verifier) => builder.with_client_cert_verifier(verifier.clone()),
+        None => builder.with_no_client_auth(),
+    };
+    Ok(builder.with_single_cert(chain, key)?)
 }
 
 #[cfg(feature = "gssapi")]
@@ -171,31 +296,104 @@ fn gssapi_layer(_: ServerPolicy) -> Result<ExtendedProtection, BoxError> {
     Err("this server was built without the gssapi backend: cargo run --features gssapi --example server -- --backend gssapi".into())
 }
 
+/// `/`: who the caller is. `/cert` (behind the client-certificate requirement): the
+/// certificate's subject, and the user when Negotiate also ran.
 async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
-    let Some(user) = req.extensions().get::<AuthenticatedUser>() else {
-        // Unreachable behind the layer, which refuses unauthenticated requests.
-        return Ok(Response::builder()
-            .status(StatusCode::UNAUTHORIZED)
-            .body(Body::empty())
-            .unwrap_or_default());
+    let user = req.extensions().get::<AuthenticatedUser>();
+    let certificate = req.extensions().get::<std::sync::Arc<ClientCertificate>>();
+    let body = match (req.uri().path(), certificate) {
+        ("/cert", Some(c)) => {
+            let mut body = format!(
+                "subject: {}\nissuer: {}\nsha256: {}\n",
+                c.subject,
+                c.issuer,
+                c.fingerprint()
+            );
+            if let Some(user) = user {
+                body.push_str(&format!("user: {}\n", user.identity));
+            }
+            body
+        }
+        ("/", _) => match user {
+            Some(user) => {
+                let service_name = match user.service_name.as_option() {
+                    None => "none".to_owned(),
+                    Some(s) => format!("{s:?}"),
+                };
+                format!(
+                    "hello {}\nmechanism: {}\nservice name: {service_name}\nreason: {}\n",
+                    user.identity,
+                    user.mechanism.name(),
+                    user.reason
+                )
+            }
+            None => "hello (no Negotiate on this listener)\n".to_owned(),
+        },
+        _ => {
+            return Ok(Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .body(Body::empty())
+                .unwrap_or_default());
+        }
     };
-    if req.uri().path() != "/" {
-        return Ok(Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .body(Body::empty())
-            .unwrap_or_default());
-    }
-    let service_name = match user.service_name.as_option() {
-        None => "none".to_owned(),
-        Some(s) => format!("{s:?}"),
-    };
-    let body = format!(
-        "hello {}\nmechanism: {}\nservice name: {service_name}\nreason: {}\n",
-        user.identity,
-        user.mechanism.name(),
-        user.reason
-    );
     Ok(Response::new(Body::from(body)))
+}
+
+type App = tower::util::BoxCloneService<Request<hyper::body::Incoming>, Response<Body>, Infallible>;
+
+/// Routes that need a client certificate go through [`RequireClientCertificate`] first (403.x
+/// before any Negotiate leg), then the same Negotiate-protected handler.
+fn app(layer: Option<ExtendedProtection>, config: &ServerConfig) -> App {
+    use tower::ServiceExt as _;
+    let inner: App = match layer {
+        Some(layer) => App::new(tower_layer::Layer::layer(&layer, tower::service_fn(hello))),
+        None => App::new(tower::service_fn(hello)),
+    };
+    let with_cert: App = App::new(tower_layer::Layer::layer(
+        &RequireClientCertificate,
+        inner.clone(),
+    ));
+    let table = config.client_certificates.clone();
+    App::new(tower::service_fn(
+        move |req: Request<hyper::body::Incoming>| {
+            let route = if table.requires(req.uri().path()) {
+                with_cert.clone()
+            } else {
+                inner.clone()
+            };
+            route.oneshot(req)
+        },
+    ))
+}
+
+fn negotiate_layer(args: &Args, config: &ServerConfig) -> Result<ExtendedProtection, BoxError> {
+    let server_policy = policy(args, config)?;
+    println!(
+        "policy: {} (profile {})",
+        server_policy.policy(),
+        server_policy.profile().name()
+    );
+    let mut layer = match args.backend.as_str() {
+        "gssapi" => gssapi_layer(server_policy)?,
+        _ => ExtendedProtection::new(
+            NtlmAcceptor::new(users(args)?, &args.domain, "EPA-SERVER"),
+            server_policy,
+        ),
+    };
+    let proxies: Vec<IpAddr> = args
+        .trusted_proxies
+        .iter()
+        .chain(&config.listener.trusted_proxies)
+        .copied()
+        .collect();
+    if !proxies.is_empty() {
+        layer = layer.trusted_proxies(proxies);
+    }
+    if let Some(path) = &args.proxy_cert {
+        let der = epa::cbt::certificate_der(&std::fs::read(path)?)?;
+        layer = layer.proxy_certificate(&der)?;
+    }
+    Ok(layer)
 }
 
 #[tokio::main]
@@ -216,37 +414,30 @@ async fn run() -> Result<(), BoxError> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    let server_policy = policy(&args)?;
-    println!(
-        "policy: {} (profile {})",
-        server_policy.policy(),
-        server_policy.profile().name()
-    );
-    let mut layer = match args.backend.as_str() {
-        "gssapi" => gssapi_layer(server_policy)?,
-        _ => ExtendedProtection::new(
-            NtlmAcceptor::new(users(&args)?, &args.domain, "EPA-SERVER"),
-            server_policy,
-        ),
+    let config = server_config(&args)?;
+    let layer = if config.listener.negotiate {
+        Some(negotiate_layer(&args, &config)?)
+    } else {
+        println!("negotiate: off (client certificates only)");
+        None
     };
-    if !args.trusted_proxies.is_empty() {
-        layer = layer.trusted_proxies(args.trusted_proxies.clone());
-    }
-    if let Some(path) = &args.proxy_cert {
-        let der = epa::cbt::certificate_der(&std::fs::read(path)?)?;
-        layer = layer.proxy_certificate(&der)?;
-    }
-    let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
+    let client = client_certificates(&config)?;
+    let app = app(layer, &config);
     let listener = TcpListener::bind(args.listen).await?;
     let local = listener.local_addr()?;
-    let acceptor = if args.http {
+    let http = config.listener.transport == epa::Transport::Http;
+    let acceptor = if http {
         None
     } else {
-        Some(std::sync::Arc::new(TlsAcceptor::new(tls_config(&args)?)))
+        let tls = tls_config(&args, client.as_ref())?;
+        Some(std::sync::Arc::new(match client {
+            Some(verifier) => TlsAcceptor::with_client_certificates(tls, verifier),
+            None => TlsAcceptor::new(tls),
+        }))
     };
     println!(
         "listening on {}://{local}",
-        if args.http { "http" } else { "https" }
+        if http { "http" } else { "https" }
     );
     loop {
         let (tcp, peer) = listener.accept().await?;
