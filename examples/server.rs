@@ -179,10 +179,13 @@ fn client_certificates(
         println!("warning: {w}");
     }
     println!(
-        "client certificates: {mode:?} (IIS sslFlags \"{}\" with Negotiate Client Certificate enabled), revocation {:?}, acceptable-CA list {:?}",
+        "client certificates: {mode:?} (IIS sslFlags \"{}\" with Negotiate Client Certificate enabled), revocation {:?}, acceptable-CA list {} bytes",
         mode.iis_ssl_flags(),
         table.revocation,
-        verifier.hint_size()
+        match verifier.hint_size() {
+            epa::client_cert::CaHintSize::Fine { size }
+            | epa::client_cert::CaHintSize::OverSchannelLimit { size } => size,
+        }
     );
     Ok(Some(verifier))
 }

@@ -121,6 +121,8 @@ pub fn example_binary() -> PathBuf {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// What the server printed on stdout before "listening on".
+    pub banner: String,
     log: PathBuf,
     http: bool,
 }
@@ -151,7 +153,9 @@ impl Server {
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
+        let mut banner = String::new();
         let addr = loop {
+            banner.push_str(&line);
             line.clear();
             assert!(
                 out.read_line(&mut line).unwrap() > 0,
@@ -165,6 +169,7 @@ impl Server {
         Server {
             child,
             addr,
+            banner,
             log,
             http: extra.contains(&"--http"),
         }

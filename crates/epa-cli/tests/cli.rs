@@ -340,3 +340,180 @@ fn help_explains_each_command() {
     let r = epa(&["cbt", "--help"]);
     assert!(r.stdout.contains("RFC 5929"));
 }
+
+/// A CA certificate (PEM) with a long subject, made by openssl.
+fn long_subject_ca() -> String {
+    static PEM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PEM.get_or_init(|| {
+        let key = scratch("lint-ca.key");
+        let cert = scratch("lint-ca.pem");
+        // Attribute values are limited to 64 characters (RFC 5280 upper bounds): many OUs.
+        let long = "Certification Authority With A Deliberately Long Name 0123";
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "30",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .args([
+                "-subj",
+                &format!("/CN={long}/O={long}{}", format!("/OU={long}").repeat(4)),
+            ])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(status.success());
+        std::fs::read_to_string(&cert).unwrap()
+    })
+    .clone()
+}
+
+fn lint_file(name: &str, toml: &str) -> PathBuf {
+    write(name, toml.as_bytes())
+}
+
+#[test]
+fn lint_reports_findings_with_fix_and_exit_status() {
+    let pem = long_subject_ca();
+    write("lint-one.pem", pem.as_bytes());
+    write("lint-big.pem", pem.repeat(50).as_bytes());
+    write("lint.crl", b"unused by lint");
+    let good = "[client_certificates]\nca_files = [\"lint-one.pem\"]\ncrl_files = [\"lint.crl\"]\nrequired_paths = [\"/cert\"]\n[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/www.example.com\"]\n";
+    let r = epa(&["lint", lint_file("good.toml", good).to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("0 error(s), 0 warning(s), 0 info"),
+        "{}",
+        r.stdout
+    );
+
+    // Over 16 KiB of CA names: a warning naming the size; exit 0 (a warning is not an error).
+    let big = good.replace("lint-one.pem", "lint-big.pem");
+    let r = epa(&[
+        "lint",
+        "--json",
+        lint_file("big.toml", &big).to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["warnings"], 1);
+    let f = &v["findings"][0];
+    assert_eq!(f["code"], "ca-hints-over-schannel-limit");
+    assert_eq!(f["severity"], "warning");
+    let size: usize = f["why"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap();
+    assert!(size > 16_384 && size < 65_535, "{size}");
+    assert!(f["fix"].as_str().unwrap().contains("hints"));
+    // The same bundle with no hints: no finding.
+    let none = big.replace("required_paths", "hints = \"none\"\nrequired_paths");
+    let r = epa(&["lint", lint_file("none.toml", &none).to_str().unwrap()]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("0 warning(s)"), "{}", r.stdout);
+    // 200 copies: over the TLS limit, an error, exit 1.
+    write("lint-huge.pem", pem.repeat(200).as_bytes());
+    let r = epa(&[
+        "lint",
+        lint_file("huge.toml", &good.replace("lint-one.pem", "lint-huge.pem"))
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("error[ca-hints-over-tls-limit]"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("  fix: "), "{}", r.stdout);
+
+    // Error-level findings exit 1: a trusted proxy without addresses; a missing CA file.
+    let proxy = "[listener]\nnegotiate = true\n[policy]\nenforcement = \"always\"\nscenario = \"trusted-proxy\"\nservice_names = [\"HTTP/www.example.com\"]\n";
+    let r = epa(&["lint", lint_file("proxy.toml", proxy).to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("error[trusted-proxy-without-addresses]"),
+        "{}",
+        r.stdout
+    );
+    let missing = good.replace("lint-one.pem", "no-such.pem");
+    let r = epa(&[
+        "lint",
+        lint_file("missing.toml", &missing).to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("error[ca-file-unreadable]") && r.stdout.contains("no-such.pem"),
+        "{}",
+        r.stdout
+    );
+    let garbage = write(
+        "lint-garbage.pem",
+        b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n",
+    );
+    let r = epa(&[
+        "lint",
+        lint_file(
+            "garbage.toml",
+            &good.replace(
+                "lint-one.pem",
+                garbage.file_name().unwrap().to_str().unwrap(),
+            ),
+        )
+        .to_str()
+        .unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("certificate #1"), "{}", r.stdout);
+}
+
+#[test]
+fn lint_refuses_unusable_files_with_exit_2() {
+    for (name, text, mentions) in [
+        ("typo.toml", "[listener]\nnegociate = true\n", "negociate"),
+        (
+            "badmode.toml",
+            "[client_certificates]\nmode = \"sometimes\"\n",
+            "sometimes",
+        ),
+        ("notoml.toml", "[listener\n", "line 1"),
+    ] {
+        let r = epa(&["lint", lint_file(name, text).to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(r.stdout.is_empty());
+        assert!(
+            r.stderr.starts_with("error: ") && r.stderr.contains(mentions),
+            "{name}: {}",
+            r.stderr
+        );
+    }
+    let r = epa(&["lint", "/nonexistent/epa.toml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cannot read"));
+}
+
+#[test]
+fn the_example_configuration_lints_clean_but_for_its_absent_files() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/config/server.toml");
+    let r = epa(&["lint", "--json", path.to_str().unwrap()]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["ca-file-unreadable"], "{}", r.stdout);
+}
