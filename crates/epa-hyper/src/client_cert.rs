@@ -197,6 +197,7 @@ impl ClientCertificateSettings {
                 stamps: crls.stamps,
             }),
             last_check: Mutex::new(Instant::now()),
+            recent: Mutex::new(RecentlyValid::default()),
         }))
     }
 }
@@ -311,6 +312,34 @@ pub struct ClientCertificateVerifier {
     reload_interval: Duration,
     current: RwLock<Current>,
     last_check: Mutex<Instant>,
+    recent: Mutex<RecentlyValid>,
+}
+
+/// Chains found valid in the last second, so that `require` mode — which verifies in the
+/// handshake — does not verify the same chain again right after it (with a large CRL each
+/// verification re-checks the CRL's signature, i.e. hashes the whole list). Only `Valid`
+/// verdicts are kept; an entry is tied to the CRL generation it was made under, so a reload
+/// makes every entry stale at once.
+#[derive(Default)]
+struct RecentlyValid {
+    generation: u64,
+    entries: std::collections::VecDeque<([u8; 32], Instant)>,
+}
+
+/// How long a `Valid` verdict is reused: a certificate that expires meanwhile is accepted for
+/// at most this long.
+const RECENT_TTL: Duration = Duration::from_secs(1);
+const RECENT_CAPACITY: usize = 128;
+
+fn chain_key(leaf: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for c in std::iter::once(leaf).chain(intermediates) {
+        ctx.update(&(c.as_ref().len() as u64).to_be_bytes());
+        ctx.update(c.as_ref());
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
 }
 
 impl fmt::Debug for ClientCertificateVerifier {
@@ -375,6 +404,11 @@ impl ClientCertificateVerifier {
             webpki,
             stamps: crls.stamps,
         };
+        drop(current);
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.generation += 1;
+        recent.entries.clear();
+        drop(recent);
         tracing::info!(target: "epa", files = ?self.crl_files, "CRLs reloaded");
         Ok(true)
     }
@@ -401,16 +435,67 @@ impl ClientCertificateVerifier {
             .clone()
     }
 
-    /// Judges the certificates a peer sent (leaf first), at `now`.
+    /// Verifies a chain with the current WebPKI verifier at `now`; with `reuse`, a `Valid`
+    /// verdict of the last second counts.
+    fn verify(
+        &self,
+        leaf: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        reuse: bool,
+    ) -> Result<(), rustls::Error> {
+        let webpki = self.webpki();
+        if !reuse {
+            return webpki
+                .verify_client_cert(leaf, intermediates, now)
+                .map(|_| ());
+        }
+        let key = chain_key(leaf, intermediates);
+        let generation = {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            recent.entries.retain(|(_, at)| at.elapsed() < RECENT_TTL);
+            if recent.entries.iter().any(|(k, _)| k == &key) {
+                return Ok(());
+            }
+            recent.generation
+        };
+        webpki.verify_client_cert(leaf, intermediates, now)?;
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        // A reload in between: the verdict was made under the old lists, do not keep it.
+        if recent.generation == generation {
+            if recent.entries.len() >= RECENT_CAPACITY {
+                recent.entries.pop_front();
+            }
+            recent.entries.push_back((key, Instant::now()));
+        }
+        Ok(())
+    }
+
+    /// Judges the certificates a peer sent (leaf first), at `now` (always a full verification).
     pub fn status_at(&self, peer: Option<&[CertificateDer<'_>]>, now: UnixTime) -> PeerCertificate {
+        self.judge(peer, now, false)
+    }
+
+    /// Judges the certificates a peer sent, now. A chain found valid in the last second (by
+    /// the handshake under `require`, or by an earlier connection) is not verified again.
+    pub fn status(&self, peer: Option<&[CertificateDer<'_>]>) -> PeerCertificate {
+        self.judge(peer, UnixTime::now(), true)
+    }
+
+    fn judge(
+        &self,
+        peer: Option<&[CertificateDer<'_>]>,
+        now: UnixTime,
+        reuse: bool,
+    ) -> PeerCertificate {
         let Some((leaf, intermediates)) = peer.and_then(<[_]>::split_first) else {
             return PeerCertificate {
                 status: CertificateStatus::NotPresented,
                 certificate: None,
             };
         };
-        let status = match self.webpki().verify_client_cert(leaf, intermediates, now) {
-            Ok(_) => CertificateStatus::Valid,
+        let status = match self.verify(leaf, intermediates, now, reuse) {
+            Ok(()) => CertificateStatus::Valid,
             Err(rustls::Error::InvalidCertificate(e)) => status_of(&e),
             Err(_) => CertificateStatus::Untrusted,
         };
@@ -424,11 +509,6 @@ impl ClientCertificateVerifier {
             },
             certificate: certificate.map(Arc::new),
         }
-    }
-
-    /// [`Self::status_at`] now.
-    pub fn status(&self, peer: Option<&[CertificateDer<'_>]>) -> PeerCertificate {
-        self.status_at(peer, UnixTime::now())
     }
 }
 
@@ -471,10 +551,9 @@ impl ClientCertVerifier for ClientCertificateVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         match self.mode {
-            ClientCertificateMode::Require => {
-                self.webpki()
-                    .verify_client_cert(end_entity, intermediates, now)
-            }
+            ClientCertificateMode::Require => self
+                .verify(end_entity, intermediates, now, true)
+                .map(|()| ClientCertVerified::assertion()),
             // Judged after the handshake (PeerCertificate), so that routes without the
             // requirement still serve this client. The CertificateVerify signature is still
             // checked below: the client proves it holds the key.

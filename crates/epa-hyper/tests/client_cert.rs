@@ -140,11 +140,14 @@ fn crl_replaced_on_disk_takes_effect_and_a_broken_one_keeps_the_old() {
     .unwrap();
     assert_eq!(status(&v, &alice), CertificateStatus::Valid);
     assert!(!v.reload_crls().unwrap(), "nothing changed");
+    // A Valid verdict kept for reuse must not outlive the CRL it was made under.
+    assert_eq!(v.status(Some(&alice.0)).status, CertificateStatus::Valid);
 
     // Replace atomically (as a CRL fetcher would): write elsewhere, rename over.
     let next = write(&dir, "ca.crl.new", &ca.crl([7]).unwrap());
     std::fs::rename(&next, &crl).unwrap();
     assert!(v.reload_crls().unwrap());
+    assert_eq!(v.status(Some(&alice.0)).status, CertificateStatus::Revoked);
     assert_eq!(status(&v, &alice), CertificateStatus::Revoked);
 
     // A broken file: an error naming it, and the previous lists stay in force.
@@ -569,7 +572,7 @@ fn a_client_without_the_key_is_refused_in_request_mode() {
     }
 }
 
-async fn route(facts: ChannelFacts) -> (http::StatusCode, String, Option<Arc<ClientCertificate>>) {
+async fn route(facts: ChannelFacts) -> (http::StatusCode, String) {
     let svc = tower::ServiceBuilder::new()
         .layer(RequireClientCertificate)
         .service_fn(|req: http::Request<String>| async move {
@@ -580,7 +583,7 @@ async fn route(facts: ChannelFacts) -> (http::StatusCode, String, Option<Arc<Cli
     let mut req = http::Request::new(String::new());
     req.extensions_mut().insert(ConnectionContext::new(facts));
     let r = svc.oneshot(req).await.unwrap();
-    (r.status(), r.into_body(), None)
+    (r.status(), r.into_body())
 }
 
 #[tokio::test]
@@ -600,19 +603,19 @@ async fn routes_answer_403_with_the_iis_substatus() {
         f.client_certificate = Some(v.status(chain.map(|c| c.0.as_slice())));
         f
     };
-    let (s, body, _) = route(facts_with(None)).await;
+    let (s, body) = route(facts_with(None)).await;
     assert_eq!(s, 403);
     assert_eq!(
         body,
         "{\"status\":403,\"substatus\":7,\"reason\":\"client-certificate-required\",\"message\":\"client certificate required\"}\n"
     );
-    let (s, body, _) = route(facts_with(Some(
+    let (s, body) = route(facts_with(Some(
         &ca.issue("old", 4, Validity::Expired).unwrap(),
     )))
     .await;
     assert_eq!(s, 403);
     assert!(body.contains("\"substatus\":17"), "{body}");
-    let (s, body, _) = route(facts_with(Some(
+    let (s, body) = route(facts_with(Some(
         &TestCa::new("x")
             .unwrap()
             .issue("eve", 4, Validity::Current)
@@ -621,13 +624,13 @@ async fn routes_answer_403_with_the_iis_substatus() {
     .await;
     assert_eq!(s, 403);
     assert!(body.contains("\"substatus\":16"), "{body}");
-    let (s, body, _) = route(facts_with(Some(
+    let (s, body) = route(facts_with(Some(
         &ca.issue("alice", 4, Validity::Current).unwrap(),
     )))
     .await;
     assert_eq!((s, body.as_str()), (http::StatusCode::OK, "CN=alice"));
     // A listener that never asks: the route refuses as "required".
-    let (s, body, _) = route(ChannelFacts::plain(peer)).await;
+    let (s, body) = route(ChannelFacts::plain(peer)).await;
     assert_eq!(s, 403);
     assert!(body.contains("\"substatus\":7"), "{body}");
     // Without a ConnectionContext: 500, never a pass.
