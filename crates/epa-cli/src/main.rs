@@ -399,6 +399,9 @@ fn run_eval(file: &Path, json: bool) -> Result<u8, Failure> {
         scenario.server.policy(),
         scenario.server.profile().name()
     );
+    if let Some(target) = &scenario.target {
+        println!("audit target: {}", target.policy());
+    }
     for r in &results {
         println!("{}", human(r));
     }
@@ -415,17 +418,33 @@ fn human(r: &CaseResult) -> String {
         None => "none".to_owned(),
         Some(s) => format!("{s:?}"),
     };
-    format!(
+    let mut text = format!(
         "{:<10} {}\n           reason {}: {}\n           service name: {}",
         outcome, r.name, r.reason, r.message, name
-    )
+    );
+    if let Some(t) = &r.target {
+        text.push_str(&format!(
+            "\n           target: {} ({}){}",
+            match t.decision {
+                Expectation::Accept => "accept",
+                Expectation::Reject => "reject",
+            },
+            t.reason,
+            if t.would_reject {
+                " — would-be rejection"
+            } else {
+                ""
+            }
+        ));
+    }
+    text
 }
 
 fn run_test(file: &Path) -> Result<u8, Failure> {
     let scenario = load(file)?;
     if let Some(case) = scenario.cases_without_expectation().next() {
         return Err(Failure::from(format!(
-            "{}: case '{}' has no expect, expect_service_name, expect_no_service_name, expect_reason or expect_status",
+            "{}: case '{}' has no expect, expect_service_name, expect_no_service_name, expect_reason, expect_status or expect_target*",
             file.display(),
             case.name
         )));

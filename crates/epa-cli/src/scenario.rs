@@ -26,12 +26,18 @@
 //! expect_service_name = "HTTP/evil.example"
 //! ```
 //!
+//! Audit mode: `target_enforcement` (or `target_token_checking` in the IIS form) in `[policy]`
+//! names the policy to observe; each result then also carries the target's decision and
+//! whether it is a would-be rejection, and cases may say `expect_target = "reject"`,
+//! `expect_target_reason = "binding-absent"`, `expect_would_reject = true`.
+//!
 //! Unknown keys are errors, so a typo cannot silently change a policy.
 
+use epa_core::audit::decide_audited;
 use epa_core::config::{ConfigError, PolicyTable};
 use epa_core::decide::{
     BindingObservation, ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy,
-    Transport, decide,
+    Transport,
 };
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -96,6 +102,12 @@ pub struct Case {
     pub expect_reason: Option<String>,
     /// For `policy test`: the expected status of a rejection.
     pub expect_status: Option<u16>,
+    /// For `policy test` in audit mode: the target's expected decision.
+    pub expect_target: Option<Expectation>,
+    /// For `policy test` in audit mode: the target's expected reason code.
+    pub expect_target_reason: Option<String>,
+    /// For `policy test` in audit mode: whether this is a would-be rejection.
+    pub expect_would_reject: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -115,6 +127,8 @@ struct File {
 pub struct Scenario {
     /// The policy bound to its listener.
     pub server: ServerPolicy,
+    /// The audit target, if any.
+    pub target: Option<ServerPolicy>,
     /// The cases, in file order.
     pub cases: Vec<Case>,
 }
@@ -134,6 +148,20 @@ pub struct CaseResult {
     pub reason: String,
     /// The sentence.
     pub message: String,
+    /// In audit mode: the target's decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetResult>,
+}
+
+/// The target's decision of a case, in audit mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetResult {
+    /// `accept` or `reject`.
+    pub decision: Expectation,
+    /// The target's reason code.
+    pub reason: String,
+    /// The target refuses what the current policy accepts.
+    pub would_reject: bool,
 }
 
 impl Case {
@@ -184,6 +212,40 @@ impl Case {
         {
             out.push(format!("expected status {want}, got {:?}", result.status));
         }
+        let wants_target = self.expect_target.is_some()
+            || self.expect_target_reason.is_some()
+            || self.expect_would_reject.is_some();
+        match &result.target {
+            None if wants_target => {
+                out.push("expects an audit target, but [policy] has no target_enforcement".into())
+            }
+            None => {}
+            Some(t) => {
+                if let Some(e) = self.expect_target
+                    && e != t.decision
+                {
+                    out.push(format!(
+                        "expected the target to {}, got {} ({})",
+                        word(e),
+                        word(t.decision),
+                        t.reason
+                    ));
+                }
+                if let Some(want) = &self.expect_target_reason
+                    && *want != t.reason
+                {
+                    out.push(format!("expected target reason {want}, got {}", t.reason));
+                }
+                if let Some(want) = self.expect_would_reject
+                    && want != t.would_reject
+                {
+                    out.push(format!(
+                        "expected would_reject {want}, got {}",
+                        t.would_reject
+                    ));
+                }
+            }
+        }
         out
     }
 
@@ -193,6 +255,9 @@ impl Case {
             || self.expect_no_service_name
             || self.expect_reason.is_some()
             || self.expect_status.is_some()
+            || self.expect_target.is_some()
+            || self.expect_target_reason.is_some()
+            || self.expect_would_reject.is_some()
     }
 }
 
@@ -225,6 +290,7 @@ impl Scenario {
         }
         Ok(Self {
             server: file.policy.build()?,
+            target: file.policy.build_target()?,
             cases: file.cases,
         })
     }
@@ -233,7 +299,20 @@ impl Scenario {
     pub fn evaluate(&self) -> Vec<CaseResult> {
         self.cases
             .iter()
-            .map(|case| result(&case.name, &decide(&self.server, &case.facts())))
+            .map(|case| {
+                let d = decide_audited(&self.server, self.target.as_ref(), &case.facts());
+                let mut r = result(&case.name, &d.enforced);
+                r.target = d.target.as_ref().map(|t| TargetResult {
+                    decision: if t.is_accept() {
+                        Expectation::Accept
+                    } else {
+                        Expectation::Reject
+                    },
+                    reason: t.reason().code().to_owned(),
+                    would_reject: d.would_reject().is_some(),
+                });
+                r
+            })
             .collect()
     }
 
@@ -256,6 +335,7 @@ pub fn result(name: &str, d: &Decision) -> CaseResult {
         service_name: d.service_name().as_option().map(str::to_owned),
         reason: d.reason().code().to_owned(),
         message: d.reason().message(),
+        target: None,
     }
 }
 

@@ -66,11 +66,51 @@ pub struct PolicyTable {
     /// Canonical names of dotless prefix hosts.
     #[serde(default)]
     pub hosts: HashMap<String, String>,
+    /// Audit mode, .NET form: the enforcement to observe while `enforcement` is enforced.
+    pub target_enforcement: Option<PolicyEnforcement>,
+    /// Audit mode, IIS form: the `tokenChecking` to observe.
+    pub target_token_checking: Option<TokenChecking>,
 }
 
 impl PolicyTable {
+    /// The audit target (`target_enforcement` / `target_token_checking`): the same table with
+    /// the target's enforcement, built and validated the same way. `None` without audit.
+    pub fn build_target(&self) -> Result<Option<ServerPolicy>, ConfigError> {
+        let iis_form = self.token_checking.is_some() || self.flags.is_some();
+        match (
+            self.target_enforcement,
+            self.target_token_checking,
+            iis_form,
+        ) {
+            (None, None, _) => Ok(None),
+            (Some(_), Some(_), _) => Err(ConfigError::Form(
+                "give target_enforcement (.NET form) or target_token_checking (IIS form), not both",
+            )),
+            (Some(pe), None, false) => {
+                let mut t = self.clone();
+                t.enforcement = Some(pe);
+                t.target_enforcement = None;
+                t.build().map(Some)
+            }
+            (None, Some(tc), true) => {
+                let mut t = self.clone();
+                t.token_checking = Some(tc);
+                t.target_token_checking = None;
+                t.build().map(Some)
+            }
+            (Some(_), None, true) => Err(ConfigError::Form(
+                "the IIS form observes a target with target_token_checking, not target_enforcement",
+            )),
+            (None, Some(_), false) => Err(ConfigError::Form(
+                "the .NET form observes a target with target_enforcement, not target_token_checking",
+            )),
+        }
+    }
+
     /// Builds the server policy: the listener's default names from `prefixes`, the policy from
-    /// the .NET or IIS form, validated as .NET and http.sys validate.
+    /// the .NET or IIS form, validated as .NET and http.sys validate. In audit mode
+    /// (`target_enforcement`) a current `never` ignores the names and scenario, which belong to
+    /// the target (.NET's `Never` takes no arguments).
     pub fn build(&self) -> Result<ServerPolicy, ConfigError> {
         let resolver = StaticResolver {
             machine: self.machine_name.clone(),
@@ -125,6 +165,9 @@ impl PolicyTable {
         &self,
         pe: PolicyEnforcement,
     ) -> Result<ExtendedProtectionPolicy, PolicyError> {
+        if pe == PolicyEnforcement::Never && self.target_enforcement.is_some() {
+            return Ok(ExtendedProtectionPolicy::never());
+        }
         let names = match &self.service_names {
             Some(list) => Some(crate::spn::ServiceNameCollection::new(list)?),
             None => None,
@@ -292,6 +335,55 @@ impl ServerConfig {
 mod server_config_tests {
     use super::*;
     use crate::client_cert::ClientCertificateMode;
+
+    #[test]
+    fn audit_targets() {
+        let table = |text: &str| -> PolicyTable { toml::from_str(text).unwrap() };
+        let t = table(
+            "enforcement = \"when-supported\"\ntarget_enforcement = \"always\"\nservice_names = [\"HTTP/a.example\"]",
+        );
+        assert_eq!(
+            t.build().unwrap().policy().enforcement(),
+            PolicyEnforcement::WhenSupported
+        );
+        let target = t.build_target().unwrap().unwrap();
+        assert_eq!(target.policy().enforcement(), PolicyEnforcement::Always);
+        // never + names is refused by .NET, but in audit the names are the target's.
+        let t = table(
+            "enforcement = \"never\"\ntarget_enforcement = \"always\"\nservice_names = [\"HTTP/a.example\"]",
+        );
+        assert_eq!(
+            t.build().unwrap().policy().enforcement(),
+            PolicyEnforcement::Never
+        );
+        assert_eq!(
+            t.build_target().unwrap().unwrap().policy().enforcement(),
+            PolicyEnforcement::Always
+        );
+        let t = table(
+            "token_checking = \"allow\"\ntarget_token_checking = \"require\"\nspns = [\"HTTP/a.example\"]",
+        );
+        assert_eq!(
+            t.build_target().unwrap().unwrap().policy().enforcement(),
+            PolicyEnforcement::Always
+        );
+        assert!(
+            table("enforcement = \"always\"")
+                .build_target()
+                .unwrap()
+                .is_none()
+        );
+        for bad in [
+            "enforcement = \"always\"\ntarget_token_checking = \"require\"",
+            "token_checking = \"allow\"\ntarget_enforcement = \"always\"",
+            "enforcement = \"always\"\ntarget_enforcement = \"always\"\ntarget_token_checking = \"allow\"",
+        ] {
+            assert!(
+                matches!(table(bad).build_target(), Err(ConfigError::Form(_))),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn defaults_and_paths() {

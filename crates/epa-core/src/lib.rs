@@ -11,6 +11,7 @@
 //!   I/O live in `epa-hyper` and `epa-sspi`).
 //! * [`client_cert`]: client-certificate modes (first handshake only), revocation modes, the
 //!   acceptable-CA list size, and the per-route 403.x outcome.
+//! * [`audit`]: audit mode — decide under a target policy as well, enforce the current one.
 //! * [`lint`]: configuration findings (`epa lint`), each with severity, reason and fix.
 //! * [`decide`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
@@ -19,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod authenticator;
 pub mod cbt;
 pub mod client_cert;
