@@ -98,6 +98,20 @@ struct Args {
     /// lint`). Replaces the client-certificate flags, --policy and --no-negotiate.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Audit mode: also decide under this enforcement, log and count the requests it would
+    /// refuse; responses follow --enforcement.
+    #[arg(long, value_parser = ["never", "when-supported", "always"])]
+    target_enforcement: Option<String>,
+    /// Observe the client-certificate requirement of /cert without enforcing it.
+    #[arg(long)]
+    client_cert_audit: bool,
+    /// Serve Prometheus metrics at /metrics (no authentication on that path).
+    #[arg(long)]
+    metrics: bool,
+    /// Log format on stderr: `text` or `json` (one JSON object per line; what `epa
+    /// audit-report` reads).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -142,6 +156,7 @@ fn server_config(args: &Args) -> Result<ServerConfig, BoxError> {
         HintChoice::All
     };
     cc.required_paths = vec!["/cert".into()];
+    cc.audit_only = args.client_cert_audit;
     Ok(config)
 }
 
@@ -190,28 +205,28 @@ fn client_certificates(
     Ok(Some(verifier))
 }
 
-fn policy(args: &Args, config: &ServerConfig) -> Result<ServerPolicy, BoxError> {
+/// The `[policy]` table: the configuration file's, --policy's, or one made from the flags.
+fn policy_table(args: &Args, config: &ServerConfig) -> Result<PolicyTable, BoxError> {
     if let Some(table) = &config.policy {
-        return Ok(table.build()?);
+        return Ok(table.clone());
     }
     if let Some(path) = &args.policy {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let file: PolicyFile =
             toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-        return Ok(file.policy.build()?);
+        return Ok(file.policy);
     }
-    let enforcement = match args.enforcement.as_str() {
-        "never" => PolicyEnforcement::Never,
-        "always" => PolicyEnforcement::Always,
-        _ => PolicyEnforcement::WhenSupported,
-    };
+    let pe = enforcement(&args.enforcement);
+    let target = args.target_enforcement.as_deref().map(enforcement);
     let scheme = if args.http { "http" } else { "https" };
-    let table = PolicyTable {
-        enforcement: Some(enforcement),
-        service_names: (!args.service_names.is_empty() && enforcement != PolicyEnforcement::Never)
-            .then(|| args.service_names.clone()),
+    Ok(PolicyTable {
+        enforcement: Some(pe),
+        service_names: (!args.service_names.is_empty()
+            && (pe != PolicyEnforcement::Never || target.is_some()))
+        .then(|| args.service_names.clone()),
         prefixes: vec![format!("{scheme}://localhost:{}/", args.listen.port())],
+        target_enforcement: target,
         profile: Some(match args.profile.as_str() {
             "dotnet-legacy" => Profile::DotnetLegacy,
             "dotnet8" => Profile::Dotnet8,
@@ -219,8 +234,15 @@ fn policy(args: &Args, config: &ServerConfig) -> Result<ServerPolicy, BoxError> 
             _ => Profile::Documented,
         }),
         ..PolicyTable::default()
-    };
-    Ok(table.build()?)
+    })
+}
+
+fn enforcement(name: &str) -> PolicyEnforcement {
+    match name {
+        "never" => PolicyEnforcement::Never,
+        "always" => PolicyEnforcement::Always,
+        _ => PolicyEnforcement::WhenSupported,
+    }
 }
 
 fn users(args: &Args) -> Result<UserDb, BoxError> {
@@ -346,23 +368,44 @@ type App = tower::util::BoxCloneService<Request<hyper::body::Incoming>, Response
 
 /// Routes that need a client certificate go through [`RequireClientCertificate`] first (403.x
 /// before any Negotiate leg), then the same Negotiate-protected handler.
-fn app(layer: Option<ExtendedProtection>, config: &ServerConfig) -> App {
+fn app(
+    layer: Option<ExtendedProtection>,
+    config: &ServerConfig,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> App {
     use tower::ServiceExt as _;
     let inner: App = match layer {
         Some(layer) => App::new(tower_layer::Layer::layer(&layer, tower::service_fn(hello))),
         None => App::new(tower::service_fn(hello)),
     };
-    let with_cert: App = App::new(tower_layer::Layer::layer(
-        &RequireClientCertificate,
-        inner.clone(),
-    ));
+    let requirement = if config.client_certificates.audit_only {
+        RequireClientCertificate::audit_only()
+    } else {
+        RequireClientCertificate::enforced()
+    };
+    let with_cert: App = App::new(tower_layer::Layer::layer(&requirement, inner.clone()));
     let table = config.client_certificates.clone();
+    // /metrics, when on, answers before any authentication (an operations endpoint).
+    let metrics: Option<App> = metrics.map(|handle| {
+        App::new(tower::service_fn(
+            move |_: Request<hyper::body::Incoming>| {
+                let body = handle.render();
+                async move {
+                    Ok(Response::builder()
+                        .header("content-type", "text/plain; version=0.0.4")
+                        .body(Body::from(body))
+                        .unwrap_or_default())
+                }
+            },
+        ))
+    });
     App::new(tower::service_fn(
         move |req: Request<hyper::body::Incoming>| {
-            let route = if table.requires(req.uri().path()) {
-                with_cert.clone()
-            } else {
-                inner.clone()
+            let path = req.uri().path();
+            let route = match &metrics {
+                Some(m) if path == "/metrics" => m.clone(),
+                _ if table.requires(path) => with_cert.clone(),
+                _ => inner.clone(),
             };
             route.oneshot(req)
         },
@@ -370,12 +413,17 @@ fn app(layer: Option<ExtendedProtection>, config: &ServerConfig) -> App {
 }
 
 fn negotiate_layer(args: &Args, config: &ServerConfig) -> Result<ExtendedProtection, BoxError> {
-    let server_policy = policy(args, config)?;
+    let table = policy_table(args, config)?;
+    let server_policy = table.build()?;
+    let target = table.build_target()?;
     println!(
         "policy: {} (profile {})",
         server_policy.policy(),
         server_policy.profile().name()
     );
+    if let Some(target) = &target {
+        println!("audit: observing {}", target.policy());
+    }
     let mut layer = match args.backend.as_str() {
         "gssapi" => gssapi_layer(server_policy)?,
         _ => ExtendedProtection::new(
@@ -391,6 +439,9 @@ fn negotiate_layer(args: &Args, config: &ServerConfig) -> Result<ExtendedProtect
         .collect();
     if !proxies.is_empty() {
         layer = layer.trusted_proxies(proxies);
+    }
+    if let Some(target) = target {
+        layer = layer.audit(target);
     }
     if let Some(path) = &args.proxy_cert {
         let der = epa::cbt::certificate_der(&std::fs::read(path)?)?;
@@ -408,15 +459,31 @@ async fn main() {
 }
 
 async fn run() -> Result<(), BoxError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "epa=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let args = Args::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "epa=info".into());
+    if args.log_format == "json" {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
+    let metrics = if args.metrics {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| format!("metrics: {e}"))?;
+        println!("metrics: /metrics (Prometheus text format)");
+        Some(handle)
+    } else {
+        None
+    };
     let config = server_config(&args)?;
     let layer = if config.listener.negotiate {
         Some(negotiate_layer(&args, &config)?)
@@ -425,7 +492,7 @@ async fn run() -> Result<(), BoxError> {
         None
     };
     let client = client_certificates(&config)?;
-    let app = app(layer, &config);
+    let app = app(layer, &config, metrics);
     let listener = TcpListener::bind(args.listen).await?;
     let local = listener.local_addr()?;
     let http = config.listener.transport == epa::Transport::Http;

@@ -40,6 +40,16 @@ enum Command {
     /// Check a server configuration file (TOML; the example server's --config) for mistakes
     /// that cause outages or weaken security. Exit 1 when an error-level finding exists, 2 when
     /// the file cannot be read or parsed.
+    /// Summarise who would break under an audited target policy, from the JSON decision log
+    /// (`--log-format json` of the example server; tracing-subscriber JSON): would-be
+    /// rejections by reason, by client address and by user, most affected first.
+    AuditReport {
+        /// The log file (JSON lines; other lines are counted and skipped).
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     Lint {
         /// The server configuration file.
         file: PathBuf,
@@ -139,6 +149,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Eval { file, json }) => run_eval(&file, json),
         Command::Policy(PolicyCommand::Test { file }) => run_test(&file),
         Command::Lint { file, json } => run_lint(&file, json),
+        Command::AuditReport { file, json } => run_audit_report(&file, json),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -147,6 +158,34 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+fn run_audit_report(path: &Path, json: bool) -> Result<u8, Failure> {
+    let bytes = read(path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let report = epa_cli::audit_report::AuditReport::from_log(&text);
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(0);
+    }
+    println!(
+        "{} would-be rejection(s) in {} decision(s), {} of them audited ({} line(s), {} not JSON)",
+        report.would_reject, report.decisions, report.audited, report.lines, report.not_json
+    );
+    for (title, rows) in [
+        ("by reason", &report.by_reason),
+        ("by client address", &report.by_client),
+        ("by user", &report.by_user),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        println!("{title}:");
+        for row in rows {
+            println!("  {:>7}  {}", row.count, row.key);
+        }
+    }
+    Ok(0)
 }
 
 fn run_lint(path: &Path, json: bool) -> Result<u8, Failure> {

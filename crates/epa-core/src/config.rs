@@ -201,6 +201,7 @@ impl PolicyTable {
 /// revocation = "check"         # check | allow-unknown | end-entity-only | off
 /// hints = "all"                # all | none | subset (then hint_ca_files)
 /// required_paths = ["/cert"]   # routes that need a certificate (path prefixes)
+/// audit_only = false           # true: log and count would-be refusals, refuse nothing
 ///
 /// [policy]
 /// enforcement = "always"
@@ -289,6 +290,10 @@ pub struct ClientCertificateTable {
     /// Path prefixes that need a client certificate (403.7 without one).
     #[serde(default)]
     pub required_paths: Vec<String>,
+    /// Audit: observe the requirement of `required_paths` (log and count would-be refusals)
+    /// without enforcing it.
+    #[serde(default)]
+    pub audit_only: bool,
 }
 
 impl ClientCertificateTable {

@@ -15,9 +15,10 @@
 //!   settings, so that a configuration mistake elsewhere cannot turn into a `Valid`.
 
 use crate::layer::ConnectionContext;
+use epa_core::audit::route_outcome_audited;
 use epa_core::client_cert::{
     CaHintError, CaHintSize, CaHints, CertificateRefusal, CertificateStatus, ClientCertificateMode,
-    RevocationMode, RouteOutcome, ca_hint_size, route_outcome,
+    RevocationMode, RouteOutcome, ca_hint_size,
 };
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use rustls::client::danger::HandshakeSignatureValid;
@@ -717,13 +718,35 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8])> {
 /// Requires a valid client certificate on the routes it wraps (the per-route half of
 /// `request` mode): 403 with the IIS sub-status and a JSON reason otherwise; the verified
 /// certificate is put in the request extensions as `Arc<ClientCertificate>`.
+///
+/// [`RequireClientCertificate::audit_only`] observes the requirement without enforcing it
+/// (enforce "optional", observe "required"): every request passes, and each one the
+/// requirement would have refused is logged (`audit = "would-reject"`) and counted
+/// (`epa_audit_client_certificate_would_refuse_total`).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequireClientCertificate;
+pub struct RequireClientCertificate {
+    audit_only: bool,
+}
+
+impl RequireClientCertificate {
+    /// Enforce the requirement.
+    pub const fn enforced() -> Self {
+        Self { audit_only: false }
+    }
+
+    /// Observe the requirement, enforce nothing.
+    pub const fn audit_only() -> Self {
+        Self { audit_only: true }
+    }
+}
 
 impl<S> Layer<S> for RequireClientCertificate {
     type Service = RequireClientCertificateService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RequireClientCertificateService { inner }
+        RequireClientCertificateService {
+            inner,
+            audit_only: self.audit_only,
+        }
     }
 }
 
@@ -731,6 +754,7 @@ impl<S> Layer<S> for RequireClientCertificate {
 #[derive(Debug, Clone)]
 pub struct RequireClientCertificateService<S> {
     inner: S,
+    audit_only: bool,
 }
 
 /// The 403 body: `{"status":403,"substatus":7,"reason":"client-certificate-required",
@@ -770,14 +794,31 @@ where
             Some(p) => (p.status, p.certificate.clone()),
             None => (CertificateStatus::NotPresented, None),
         };
-        match route_outcome(true, status) {
+        let (enforced, would_refuse) = route_outcome_audited(!self.audit_only, true, status);
+        if let Some(refusal) = would_refuse {
+            crate::telemetry::client_certificate_refusal(refusal, true);
+            tracing::info!(
+                target: "epa",
+                decision = "accept",
+                reason = "client-certificate-not-enforced",
+                audit = "would-reject",
+                audit_reason = refusal.code(),
+                substatus = refusal.iis_substatus(),
+                peer = %facts.peer,
+                subject = certificate.as_ref().map(|c| c.subject.as_str()),
+                "client certificate requirement observed, not enforced: {}",
+                refusal.message()
+            );
+        }
+        match enforced {
             RouteOutcome::Allow => {
-                if let Some(c) = certificate {
+                if let Some(c) = certificate.filter(|_| status == CertificateStatus::Valid) {
                     req.extensions_mut().insert(c);
                 }
                 Box::pin(self.inner.call(req))
             }
             RouteOutcome::Forbid(refusal) => {
+                crate::telemetry::client_certificate_refusal(refusal, false);
                 tracing::info!(
                     target: "epa",
                     decision = "reject",

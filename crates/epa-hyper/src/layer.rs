@@ -24,8 +24,9 @@ use crate::authenticator::{
 use crate::tls::ChannelFacts;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use epa_core::audit::decide_audited;
 use epa_core::decide::{
-    ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy, Transport, decide,
+    ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy, Transport,
 };
 use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -121,11 +122,13 @@ struct Exchange {
     scheme: Scheme,
     context: Box<dyn SecurityContext>,
     legs: u32,
+    started: std::time::Instant,
 }
 
 struct Shared {
     authenticator: Arc<dyn Authenticator>,
     policy: ServerPolicy,
+    target: Option<ServerPolicy>,
     limits: Limits,
     trusted_proxies: Option<Vec<IpAddr>>,
     proxy_binding: Option<ExpectedBindings>,
@@ -160,6 +163,7 @@ impl ExtendedProtection {
             shared: Arc::new(Shared {
                 authenticator: Arc::new(authenticator),
                 policy,
+                target: None,
                 limits: Limits::default(),
                 trusted_proxies: None,
                 proxy_binding: None,
@@ -178,6 +182,7 @@ impl ExtendedProtection {
                 let mut copy = Shared {
                     authenticator: s.authenticator.clone(),
                     policy: s.policy.clone(),
+                    target: s.target.clone(),
                     limits: s.limits,
                     trusted_proxies: s.trusted_proxies.clone(),
                     proxy_binding: s.proxy_binding.clone(),
@@ -208,7 +213,31 @@ impl ExtendedProtection {
         Ok(self.edit(|s| {
             s.proxy_binding = Some(ExpectedBindings::new(ep.binding));
             s.policy = s.policy.clone().with_proxy_binding_verification();
+            s.target = s
+                .target
+                .take()
+                .map(ServerPolicy::with_proxy_binding_verification);
         }))
+    }
+
+    /// Audit mode: decide every completed exchange under `target` as well. The response
+    /// follows the layer's own policy; where the target would refuse what that policy accepts,
+    /// the decision event says `audit = "would-reject"` with the target's reason, and
+    /// `epa_audit_would_reject_total` counts it.
+    ///
+    /// The backend is given the binding whenever either policy needs it, so that the target
+    /// is decided on a real observation. The embedded NTLM backend only reports what it saw;
+    /// the GSSAPI backend (MIT) refuses a mismatching binding itself, so with it a relayed
+    /// credential is refused even when the current policy is `never` — the safe direction.
+    pub fn audit(self, target: ServerPolicy) -> Self {
+        self.edit(|s| {
+            let target = if s.policy.verifies_proxy_binding() {
+                target.with_proxy_binding_verification()
+            } else {
+                target
+            };
+            s.target = Some(target);
+        })
     }
 
     /// Require the exchange on every request instead of once per connection.
@@ -323,10 +352,24 @@ impl Shared {
         })
     }
 
-    /// The binding the backend compares against (reference §4.3: none under `Never`, on plain
-    /// HTTP, or under `TrustedProxy` unless the proxy's certificate is named).
-    fn expected<'a>(&'a self, facts: &'a ChannelFacts) -> Option<ExpectedBindings> {
-        let policy = self.policy.policy();
+    /// The binding the backend compares against: the current policy's, or in audit mode the
+    /// target's when the current policy needs none.
+    fn expected(&self, facts: &ChannelFacts) -> Option<ExpectedBindings> {
+        self.expected_under(&self.policy, facts).or_else(|| {
+            self.target
+                .as_ref()
+                .and_then(|t| self.expected_under(t, facts))
+        })
+    }
+
+    /// The binding the backend compares against under `policy` (reference §4.3: none under
+    /// `Never`, on plain HTTP, or under `TrustedProxy` unless the proxy's certificate is named).
+    fn expected_under(
+        &self,
+        policy: &ServerPolicy,
+        facts: &ChannelFacts,
+    ) -> Option<ExpectedBindings> {
+        let policy = policy.policy();
         if policy.enforcement() == PolicyEnforcement::Never {
             return None;
         }
@@ -412,6 +455,7 @@ impl Shared {
                 scheme,
                 context: self.authenticator.new_context(),
                 legs: 0,
+                started: std::time::Instant::now(),
             },
         };
         let mut exchange = exchange;
@@ -434,6 +478,7 @@ impl Shared {
                 }
             }
             Ok(Step::Complete(done)) => {
+                crate::telemetry::authentication_time(done.mechanism, exchange.started.elapsed());
                 let outcome = self.decide(facts, scheme, done);
                 if let Outcome::Pass { user, .. } = &outcome
                     && self.persist
@@ -455,16 +500,26 @@ impl Shared {
                     channel_binding: observation,
                     client_spn: ClientServiceName::Missing,
                 };
-                let decision = decide(&self.policy, &request_facts);
+                let audited = decide_audited(&self.policy, self.target.as_ref(), &request_facts);
+                // Under audit the binding may have been handed over for the target alone; the
+                // refusal is then the target's.
+                let reason = match &audited.target {
+                    Some(t) if audited.enforced.is_accept() => t.reason(),
+                    _ => audited.enforced.reason(),
+                };
+                crate::telemetry::decision(false, reason.code(), mechanism, observation, None);
                 tracing::info!(
                     target: "epa",
                     decision = "reject",
-                    reason = decision.reason().code(),
+                    reason = reason.code(),
+                    status = 401,
                     mechanism = mechanism.name(),
                     channel_binding = observation.name(),
                     peer = %facts.peer,
+                    audit = self.target.as_ref().map(|_| "pass"),
+                    audit_reason = audited.target.as_ref().map(|t| t.reason().code()),
                     "{}",
-                    decision.reason().message()
+                    reason.message()
                 );
                 self.challenge()
             }
@@ -486,17 +541,29 @@ impl Shared {
             channel_binding: done.channel_binding,
             client_spn: done.client_spn.clone(),
         };
-        let decision = decide(&self.policy, &request_facts);
+        let audited = decide_audited(&self.policy, self.target.as_ref(), &request_facts);
+        let would_reject = audited.would_reject().map(|r| r.code());
+        let decision = audited.enforced;
         let reason = decision.reason();
+        crate::telemetry::decision(
+            decision.is_accept(),
+            reason.code(),
+            done.mechanism,
+            done.channel_binding,
+            would_reject,
+        );
         tracing::info!(
             target: "epa",
             decision = if decision.is_accept() { "accept" } else { "reject" },
             reason = reason.code(),
+            status = decision.status(),
             mechanism = done.mechanism.name(),
             channel_binding = done.channel_binding.name(),
             client_spn = done.client_spn.as_option(),
             peer = %facts.peer,
             principal = %done.identity,
+            audit = self.target.as_ref().map(|_| if would_reject.is_some() { "would-reject" } else { "pass" }),
+            audit_reason = audited.target.as_ref().map(|t| t.reason().code()),
             "{}",
             reason.message()
         );
@@ -521,5 +588,6 @@ impl Shared {
 
 fn log_failure(facts: &ChannelFacts, e: &AuthError) {
     // The error text names the user and the check that failed, never token bytes or keys.
+    crate::telemetry::authentication_failed();
     tracing::info!(target: "epa", decision = "reject", reason = "authentication-failed", peer = %facts.peer, status = e.status(), "{e}");
 }

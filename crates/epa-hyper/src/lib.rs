@@ -6,6 +6,7 @@
 //! * [`serve_connection`]: serves one connection with its own security context;
 //! * [`authenticator`]: the trait every backend implements;
 //! * [`client_cert`]: client certificates asked for in the first handshake, required per route;
+//! * [`telemetry`]: the decision event's fields and the metric names (an interface);
 //! * [`ntlm`]: the embedded NTLMv2 acceptor (the default backend, no system service).
 //!
 //! ```no_run
@@ -46,6 +47,7 @@ pub mod gssapi;
 pub mod layer;
 pub mod ntlm;
 mod serve;
+pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod tls;

@@ -173,6 +173,7 @@ impl TlsAcceptor {
         tcp: TcpStream,
     ) -> Result<(TlsStream<TcpStream>, ChannelFacts), TlsError> {
         let peer = tcp.peer_addr()?;
+        let began = std::time::Instant::now();
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
         let hello = start.client_hello();
         let sni = hello.server_name().map(str::to_owned);
@@ -195,11 +196,13 @@ impl TlsAcceptor {
             server_end_point: Some(binding),
             exporter,
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
-            client_certificate: self
-                .client_certificates
-                .as_ref()
-                .map(|v| v.status(conn.peer_certificates())),
+            client_certificate: self.client_certificates.as_ref().map(|v| {
+                let judged = v.status(conn.peer_certificates());
+                crate::telemetry::client_certificate(judged.status);
+                judged
+            }),
         };
+        crate::telemetry::tls_handshake(facts.tls_version, began.elapsed());
         Ok((stream, facts))
     }
 

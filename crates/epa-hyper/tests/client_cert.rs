@@ -574,7 +574,7 @@ fn a_client_without_the_key_is_refused_in_request_mode() {
 
 async fn route(facts: ChannelFacts) -> (http::StatusCode, String) {
     let svc = tower::ServiceBuilder::new()
-        .layer(RequireClientCertificate)
+        .layer(RequireClientCertificate::enforced())
         .service_fn(|req: http::Request<String>| async move {
             let cert = req.extensions().get::<Arc<ClientCertificate>>().cloned();
             let body = cert.as_ref().map(|c| c.subject.clone()).unwrap_or_default();
@@ -635,7 +635,7 @@ async fn routes_answer_403_with_the_iis_substatus() {
     assert!(body.contains("\"substatus\":7"), "{body}");
     // Without a ConnectionContext: 500, never a pass.
     let svc = tower::ServiceBuilder::new()
-        .layer(RequireClientCertificate)
+        .layer(RequireClientCertificate::enforced())
         .service_fn(|_: http::Request<String>| async {
             Ok::<_, std::convert::Infallible>(http::Response::new(String::from("reached")))
         });
