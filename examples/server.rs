@@ -339,6 +339,10 @@ async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, In
             }
             body
         }
+        // Reached without a valid certificate only when the requirement is audited.
+        ("/cert", None) => {
+            "no valid client certificate (requirement observed, not enforced)\n".to_owned()
+        }
         ("/", _) => match user {
             Some(user) => {
                 let service_name = match user.service_name.as_option() {
