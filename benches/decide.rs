@@ -2,6 +2,10 @@
 //!
 //! Names: `decide/spn_list/<n>`. Goal: 10,000 names within 1.5x of 1 name (the SPN lookup is a
 //! hash probe, not a scan). The ratio is printed at the end of the run.
+//!
+//! Also `decide/audit_single`, `decide/audit_audited`: one decision against audit mode's two (the same facts
+//! under `when-supported` and observed `always`, HTTPS, binding absent: a would-be rejection).
+//! Reported without a goal: the per-request goal is measured end to end by `benches/load.rs`.
 
 use criterion::{BenchmarkId, Criterion};
 use epa::decide::{BindingObservation, ClientServiceName, Mechanism, Profile, Transport};
@@ -50,6 +54,42 @@ fn bench(c: &mut Criterion) {
             b.iter(|| decide(black_box(s), black_box(f)))
         });
     }
+    let https = |pe| {
+        let p = ExtendedProtectionPolicy::with_service_names(
+            pe,
+            ProtectionScenario::TransportSelected,
+            ["HTTP/www.example.com"],
+        )
+        .expect("valid policy");
+        ServerPolicy::new(p, &ServiceNameCollection::default(), Profile::Documented)
+            .expect("valid server policy")
+    };
+    let (current, target) = (
+        https(PolicyEnforcement::WhenSupported),
+        https(PolicyEnforcement::Always),
+    );
+    let facts = RequestFacts {
+        transport: Transport::Https,
+        mechanism: Mechanism::Ntlm,
+        server_supports_ep: true,
+        channel_binding: BindingObservation::Absent,
+        client_spn: ClientServiceName::Missing,
+    };
+    let audited = epa::audit::decide_audited(&current, Some(&target), &facts);
+    assert!(audited.would_reject().is_some());
+    group.bench_function("audit_single", |b| {
+        b.iter(|| decide(black_box(&current), black_box(&facts)))
+    });
+    group.bench_function("audit_audited", |b| {
+        b.iter(|| {
+            let d = epa::audit::decide_audited(
+                black_box(&current),
+                Some(black_box(&target)),
+                black_box(&facts),
+            );
+            black_box(d.would_reject().is_some())
+        })
+    });
     group.finish();
 }
 
@@ -69,4 +109,10 @@ fn main() {
             1.5,
         );
     }
+    ratio::report(
+        "decide/audit",
+        "decide/audit_audited",
+        "decide/audit_single",
+        f64::INFINITY,
+    );
 }

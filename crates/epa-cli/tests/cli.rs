@@ -517,3 +517,123 @@ fn the_example_configuration_lints_clean_but_for_its_absent_files() {
         .collect();
     assert_eq!(codes, ["ca-file-unreadable"], "{}", r.stdout);
 }
+
+#[test]
+fn audit_report_counts_who_would_break() {
+    let line = |peer: &str, user: &str, reason: &str, audit: &str| {
+        format!(
+            r#"{{"timestamp":"t","level":"INFO","fields":{{"message":"m","decision":"accept","reason":"x","audit":"{audit}","audit_reason":"{reason}","peer":"{peer}","principal":"{user}"}},"target":"epa"}}"#
+        )
+    };
+    let log = [
+        line(
+            "10.0.0.5:1000",
+            "CORP\\\\bob",
+            "binding-absent",
+            "would-reject",
+        ),
+        line(
+            "10.0.0.5:1001",
+            "CORP\\\\bob",
+            "binding-absent",
+            "would-reject",
+        ),
+        line(
+            "10.0.0.9:1000",
+            "CORP\\\\amy",
+            "service-name-not-provided",
+            "would-reject",
+        ),
+        line("10.0.0.6:1000", "CORP\\\\cy", "binding-verified", "pass"),
+        "2026-11-22 some text line".to_owned(),
+    ]
+    .join("\n");
+    let path = write("decisions.jsonl", log.as_bytes());
+    let r = epa(&["audit-report", path.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with(
+            "3 would-be rejection(s) in 4 decision(s), 4 of them audited (5 line(s), 1 not JSON)"
+        ),
+        "{}",
+        r.stdout
+    );
+    let by_reason = r.stdout.split("by reason:").nth(1).unwrap();
+    let first = by_reason.lines().nth(1).unwrap();
+    assert!(
+        first.contains('2') && first.contains("binding-absent"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("CORP\\bob") && r.stdout.contains("10.0.0.5\n"),
+        "{}",
+        r.stdout
+    );
+
+    let r = epa(&["audit-report", "--json", path.to_str().unwrap()]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["would_reject"], 3);
+    assert_eq!(v["by_user"][0]["key"], "CORP\\bob");
+    assert_eq!(v["by_user"][0]["count"], 2);
+    assert_eq!(v["by_client"][1]["key"], "10.0.0.9");
+
+    // Binary garbage is counted, not a crash; a missing file is one error line.
+    let garbage = write("garbage.log", &[0xff, 0xfe, 0x00, b'\n', b'{', b'\n']);
+    let r = epa(&["audit-report", garbage.to_str().unwrap()]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout
+            .starts_with("0 would-be rejection(s) in 0 decision(s)"),
+        "{}",
+        r.stdout
+    );
+    assert_error_line(&epa(&["audit-report", "/nonexistent/log"]), "cannot read");
+}
+
+#[test]
+fn policy_test_checks_audit_expectations() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/audit-rollout.toml");
+    let r = epa(&["policy", "test", path.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("4 passed, 0 failed"), "{}", r.stdout);
+    // A wrong audit expectation fails, naming it.
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "expect_would_reject = true",
+        "expect_would_reject = false",
+        1,
+    );
+    let r = epa(&[
+        "policy",
+        "test",
+        write("audit-wrong.toml", text.as_bytes()).to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("expected would_reject false, got true"),
+        "{}",
+        r.stdout
+    );
+    // Expecting a target without one.
+    let no_target = "[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/a.example\"]\n[[case]]\nname = \"c\"\ntransport = \"https\"\nchannel_binding = \"absent\"\nexpect_target = \"reject\"\n";
+    let r = epa(&[
+        "policy",
+        "test",
+        write("no-target.toml", no_target.as_bytes())
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("no target_enforcement"), "{}", r.stdout);
+    // Target in the wrong form: a configuration error.
+    let wrong = "[policy]\ntoken_checking = \"allow\"\ntarget_enforcement = \"always\"\nspns = [\"HTTP/a.example\"]\n";
+    assert_error_line(
+        &epa(&[
+            "policy",
+            "eval",
+            write("wrong-form.toml", wrong.as_bytes()).to_str().unwrap(),
+        ]),
+        "target_token_checking",
+    );
+}
