@@ -360,11 +360,7 @@ async fn connect(
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        acceptor
-            .accept(tcp)
-            .await
-            .map(|(s, f)| (s, f))
-            .map_err(|e| e.to_string())
+        acceptor.accept(tcp).await.map_err(|e| e.to_string())
     });
     let config = insecure_client_config_with_cert(&[version], client).unwrap();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
