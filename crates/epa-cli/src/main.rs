@@ -40,6 +40,9 @@ enum Command {
     /// Check a server configuration file (TOML; the example server's --config) for mistakes
     /// that cause outages or weaken security. Exit 1 when an error-level finding exists, 2 when
     /// the file cannot be read or parsed.
+    /// IIS and http.sys configurations: import them as epa configuration, or check what breaks.
+    #[command(subcommand)]
+    Iis(IisCommand),
     /// Summarise who would break under an audited target policy, from the JSON decision log
     /// (`--log-format json` of the example server; tracing-subscriber JSON): would-be
     /// rejections by reason, by client address and by user, most affected first.
@@ -120,6 +123,31 @@ enum PolicyCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum IisCommand {
+    /// Print each location's settings as epa configuration: the [policy] table (IIS form, and
+    /// the .NET form commented) and the client-certificate mode. Exit 1 on unreadable input.
+    Import {
+        /// applicationHost.config, web.config (XML) and `netsh http show sslcert` output (text).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only this location (e.g. "Default Web Site/app"); its output is a scenario file.
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// Findings with severity, reason and fix: client certificates under TLS 1.3 and HTTP/2,
+    /// revocation, the acceptable-CA list, Extended Protection settings. Exit 1 when an
+    /// error-level finding exists, 2 on unreadable input.
+    Check {
+        /// applicationHost.config, web.config (XML) and `netsh http show sslcert` output (text).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// An error the command reports as one `error:` line.
 struct Failure {
     message: String,
@@ -150,6 +178,10 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Test { file }) => run_test(&file),
         Command::Lint { file, json } => run_lint(&file, json),
         Command::AuditReport { file, json } => run_audit_report(&file, json),
+        Command::Iis(IisCommand::Import { files, location }) => {
+            run_iis_import(&files, location.as_deref())
+        }
+        Command::Iis(IisCommand::Check { files, json }) => run_iis_check(&files, json),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -158,6 +190,82 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+fn read_iis(files: &[PathBuf], code: u8) -> Result<epa_cli::iis::Inputs, Failure> {
+    let fail = |message: String| Failure { message, code };
+    let mut texts = Vec::new();
+    for f in files {
+        let bytes =
+            std::fs::read(f).map_err(|e| fail(format!("cannot read {}: {e}", f.display())))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            fail(format!(
+                "{}: not UTF-8 (byte {})",
+                f.display(),
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        texts.push((f.display().to_string(), text));
+    }
+    epa_cli::iis::read(&texts).map_err(|e| fail(e.to_string()))
+}
+
+fn run_iis_import(files: &[PathBuf], location: Option<&str>) -> Result<u8, Failure> {
+    let inputs = read_iis(files, 1)?;
+    let config = &inputs.config;
+    let locations = config.locations();
+    let chosen: Vec<String> = match location {
+        Some(l) => {
+            let l = l.trim_matches('/');
+            if !locations.iter().any(|x| x.eq_ignore_ascii_case(l)) && config.site_of(l).is_none() {
+                return Err(Failure::from(format!(
+                    "no site or location {l:?} (known: {})",
+                    locations.join(", ")
+                )));
+            }
+            vec![l.to_owned()]
+        }
+        None => locations,
+    };
+    if chosen.is_empty() {
+        return Err(Failure::from("no site or location in the input".to_owned()));
+    }
+    let docs: Vec<String> = chosen
+        .iter()
+        .map(|l| epa_cli::iis::import::import(config, l))
+        .collect();
+    print!("{}", docs.join("\n# ---\n\n"));
+    Ok(0)
+}
+
+fn run_iis_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
+    use epa_core::lint::Severity;
+    let inputs = read_iis(files, 2)?;
+    let findings = epa_cli::iis::check::check(&inputs.config, inputs.netsh.as_deref());
+    let count = |s| findings.iter().filter(|f| f.severity == s).count();
+    let (errors, warnings, infos) = (
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info),
+    );
+    if json {
+        let report = serde_json::json!({
+            "findings": findings,
+            "errors": errors,
+            "warnings": warnings,
+            "infos": infos,
+        });
+        println!("{report}");
+    } else {
+        for f in &findings {
+            println!("{}[{}] {}: {}", f.severity.name(), f.code, f.subject, f.why);
+            for fix in &f.fix {
+                println!("  fix: {fix}");
+            }
+        }
+        println!("{errors} error(s), {warnings} warning(s), {infos} info");
+    }
+    Ok(u8::from(errors > 0))
 }
 
 fn run_audit_report(path: &Path, json: bool) -> Result<u8, Failure> {

@@ -1,0 +1,431 @@
+//! `epa iis check`: what will happen to an IIS site before it is deployed, and how to fix it.
+//! Each finding names the location or binding, says why in one paragraph, and gives the exact
+//! fix (`netsh http update sslcert …`, `appcmd set config …`).
+
+use super::config::{Effective, IisConfig, Site, SiteBinding};
+use super::netsh::{BindingKey, SslBinding, Switch, field};
+use epa_core::lint::Severity;
+use epa_core::policy::{IisExtendedProtection, IisFlags, TokenChecking};
+use serde::Serialize;
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IisFinding {
+    /// How bad.
+    pub severity: Severity,
+    /// A stable code.
+    pub code: &'static str,
+    /// The location (`Default Web Site/app`) or binding (`IP:port 0.0.0.0:443`).
+    pub subject: String,
+    /// Why, in one paragraph.
+    pub why: String,
+    /// The exact fix, in order of preference.
+    pub fix: Vec<String>,
+}
+
+/// The netsh binding that serves an IIS site binding, if the netsh output has it.
+pub fn netsh_binding_for<'a>(b: &SiteBinding, netsh: &'a [SslBinding]) -> Option<&'a SslBinding> {
+    let (ip, port, host) = b.parts()?;
+    let want = if b.ssl_flags & 2 != 0 {
+        BindingKey::CentralStore(port.to_owned())
+    } else if b.ssl_flags & 1 != 0 {
+        BindingKey::HostnamePort(format!("{host}:{port}"))
+    } else if ip == "*" || ip.is_empty() {
+        BindingKey::IpPort(format!("0.0.0.0:{port}"))
+    } else if ip.contains(':') {
+        BindingKey::IpPort(format!("[{ip}]:{port}"))
+    } else {
+        BindingKey::IpPort(format!("{ip}:{port}"))
+    };
+    let eq = |a: &BindingKey, b: &BindingKey| match (a, b) {
+        (BindingKey::IpPort(x), BindingKey::IpPort(y))
+        | (BindingKey::HostnamePort(x), BindingKey::HostnamePort(y))
+        | (BindingKey::CentralStore(x), BindingKey::CentralStore(y)) => x.eq_ignore_ascii_case(y),
+        _ => false,
+    };
+    netsh.iter().find(|n| eq(&n.key, &want)).or_else(|| {
+        // A specific IP falls back to the wildcard binding on its port, as http.sys does.
+        match &want {
+            BindingKey::IpPort(_) => netsh
+                .iter()
+                .find(|n| eq(&n.key, &BindingKey::IpPort(format!("0.0.0.0:{port}")))),
+            _ => None,
+        }
+    })
+}
+
+/// The `netsh http update sslcert` command for a binding with one setting changed. netsh needs
+/// the certificate hash and application ID again; they are taken from the output.
+pub fn netsh_update(b: &SslBinding, setting: &str) -> String {
+    format!(
+        "netsh http update sslcert {} certhash={} appid={} {setting}",
+        b.key.netsh_argument(),
+        b.get(field::CERTIFICATE_HASH)
+            .unwrap_or("<certificate hash>"),
+        b.get(field::APPLICATION_ID).unwrap_or("<application id>")
+    )
+}
+
+fn https_bindings(site: &Site) -> impl Iterator<Item = &SiteBinding> {
+    site.bindings.iter().filter(|b| b.protocol == "https")
+}
+
+/// Every finding for the configuration and (optionally) the netsh output.
+pub fn check(config: &IisConfig, netsh: Option<&[SslBinding]>) -> Vec<IisFinding> {
+    let mut out = Vec::new();
+    for location in config.locations() {
+        let e = config.effective(&location);
+        let site = config.site_of(&location);
+        client_certificates(&location, &e, site, netsh, &mut out);
+        extended_protection(&location, &e, site, &mut out);
+    }
+    if let Some(netsh) = netsh {
+        bindings(config, netsh, &mut out);
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.subject.cmp(&b.subject))
+            .then_with(|| a.code.cmp(b.code))
+    });
+    out.dedup();
+    out
+}
+
+fn client_certificates(
+    location: &str,
+    e: &Effective,
+    site: Option<&Site>,
+    netsh: Option<&[SslBinding]>,
+    out: &mut Vec<IisFinding>,
+) {
+    if !e.ssl_flags.wants_certificate() {
+        return;
+    }
+    let flags = e.ssl_flags.to_iis_string();
+    let Some(site) = site else { return };
+    let Some(netsh) = netsh else {
+        out.push(IisFinding {
+            severity: Severity::Warning,
+            code: "tls13-renegotiation-unknown",
+            subject: location.to_owned(),
+            why: format!(
+                "sslFlags \"{flags}\" asks for a client certificate. Whether that works under TLS 1.3 depends on the HTTPS binding's \"Negotiate Client Certificate\" and \"Disable TLS1.3\", which are in http.sys, not in this file."
+            ),
+            fix: vec!["run `netsh http show sslcert > sslcert.txt` on the server and pass the file to `epa iis check` with the XML".into()],
+        });
+        return;
+    };
+    for b in https_bindings(site) {
+        let Some(n) = netsh_binding_for(b, netsh) else {
+            out.push(IisFinding {
+                severity: Severity::Warning,
+                code: "binding-not-in-netsh",
+                subject: location.to_owned(),
+                why: format!(
+                    "the site binding {} (line {}) has no matching http.sys SSL binding in the netsh output, so its client-certificate behaviour cannot be checked",
+                    b.information, b.line
+                ),
+                fix: vec!["pass the netsh output of the server that hosts this site".into()],
+            });
+            continue;
+        };
+        let negotiates = n.switch(field::NEGOTIATE_CLIENT_CERT) == Switch::On;
+        if negotiates {
+            continue;
+        }
+        if n.switch(field::DISABLE_TLS13) != Switch::On {
+            out.push(IisFinding {
+                severity: Severity::Error,
+                code: "tls13-renegotiation",
+                subject: location.to_owned(),
+                why: format!(
+                    "sslFlags \"{flags}\" asks for a client certificate, and the binding {} does not negotiate client certificates in the first handshake (\"Negotiate Client Certificate: Disabled\"), so IIS asks later, by TLS renegotiation. TLS 1.3 has no renegotiation (RFC 8446) and the binding does not disable TLS 1.3: clients that negotiate TLS 1.3 (Windows 11 24H2, Windows Server 2022/2025, current browsers) get a connection reset, or on newer Windows HTTP 500 with 0x80070032 (ERROR_NOT_SUPPORTED).",
+                    n.key
+                ),
+                fix: vec![
+                    format!(
+                        "ask for the certificate in the first handshake: {}",
+                        netsh_update(n, "clientcertnegotiation=enable")
+                    ),
+                    format!(
+                        "stop-gap only, at a security cost (the binding loses TLS 1.3: no encrypted handshake, TLS 1.2 cipher suites): {}",
+                        netsh_update(n, "disabletls13=enable")
+                    ),
+                ],
+            });
+        }
+        if n.switch(field::DISABLE_HTTP2) != Switch::On {
+            out.push(IisFinding {
+                severity: Severity::Warning,
+                code: "client-certificate-http2",
+                subject: location.to_owned(),
+                why: format!(
+                    "sslFlags \"{flags}\" asks for a client certificate by renegotiation on {}, and HTTP/2 is not disabled there: HTTP/2 forbids renegotiation (RFC 9113 §9.2.1), so IIS answers HTTP/2 requests with HTTP_1_1_REQUIRED; browsers retry over HTTP/1.1, other clients fail.",
+                    n.key
+                ),
+                fix: vec![
+                    format!(
+                        "ask for the certificate in the first handshake: {}",
+                        netsh_update(n, "clientcertnegotiation=enable")
+                    ),
+                    format!("or keep this binding on HTTP/1.1: {}", netsh_update(n, "disablehttp2=enable")),
+                ],
+            });
+        }
+    }
+}
+
+fn extended_protection(
+    location: &str,
+    e: &Effective,
+    site: Option<&Site>,
+    out: &mut Vec<IisFinding>,
+) {
+    if !e.windows_authentication {
+        return;
+    }
+    let appcmd = |attr: &str| {
+        format!(
+            "appcmd set config \"{location}\" -section:system.webServer/security/authentication/windowsAuthentication /{attr} /commit:apphost"
+        )
+    };
+    let mut push = |severity, code, why: String, fix: Vec<String>| {
+        out.push(IisFinding {
+            severity,
+            code,
+            subject: location.to_owned(),
+            why,
+            fix,
+        })
+    };
+    let https = site.is_some_and(|s| https_bindings(s).next().is_some());
+    let tc = e.token_checking.to_ascii_lowercase();
+    if https && tc == "none" {
+        push(
+            Severity::Warning,
+            "ep-token-checking-none",
+            "Windows authentication is on over HTTPS with extendedProtection tokenChecking=\"None\": channel bindings are not checked, so a credential relayed through a man in the middle (NTLM relay) is accepted.".into(),
+            vec![
+                appcmd("extendedProtection.tokenChecking:\"Allow\""),
+                "then, once the logs show no client without channel binding, tokenChecking=\"Require\" (epa's audit mode shows who would break first)".into(),
+            ],
+        );
+    }
+    let mut flags = IisFlags::default();
+    let mut bad_flag = None;
+    for part in e.flags.split(',').filter(|p| !p.trim().is_empty()) {
+        if let Err(err) = flags.set(part) {
+            bad_flag = Some(err.to_string());
+        }
+    }
+    if let Some(b) = bad_flag {
+        push(
+            Severity::Error,
+            "ep-invalid",
+            b,
+            vec!["use None, Proxy, NoServiceNameCheck, AllowDotlessSpn, ProxyCohosting".into()],
+        );
+        return;
+    }
+    if flags.proxy_cohosting && !flags.proxy {
+        push(
+            Severity::Error,
+            "ep-proxy-cohosting-without-proxy",
+            "extendedProtection flags has ProxyCohosting without Proxy: http.sys requires Proxy with ProxyCohosting and refuses the configuration.".into(),
+            vec![appcmd("extendedProtection.flags:\"Proxy, ProxyCohosting\"")],
+        );
+    }
+    if tc == "require" && flags.proxy && e.spns.is_empty() {
+        push(
+            Severity::Error,
+            "ep-proxy-require-without-spn",
+            "tokenChecking=\"Require\" with flags Proxy checks the service name of every request, and no <spn> is configured: no client can name an acceptable service, so every Windows-authenticated request fails (401).".into(),
+            vec![format!(
+                "add the names clients use: appcmd set config \"{location}\" -section:system.webServer/security/authentication/windowsAuthentication /+\"extendedProtection.[name='HTTP/www.contoso.com']\" /commit:apphost"
+            )],
+        );
+    }
+    if flags.allow_dotless_spn {
+        push(
+            Severity::Warning,
+            "ep-allow-dotless-spn",
+            "extendedProtection flags has AllowDotlessSpn: NetBIOS-style names (HTTP/web01) are accepted, which Microsoft documents as \"not a secure scenario\" (a short name can resolve to another host in another DNS suffix).".into(),
+            vec!["list fully qualified names (HTTP/web01.corp.example) and remove AllowDotlessSpn".into()],
+        );
+    }
+    for spn in &e.spns {
+        let lower = spn.to_ascii_lowercase();
+        if !lower.starts_with("http/") {
+            push(
+                Severity::Warning,
+                "ep-spn-not-http",
+                format!(
+                    "the SPN {spn:?} does not start with HTTP/: browsers and HTTP clients ask for HTTP/<host>, so this entry never matches (IIS documents that each SPN \"must be prefixed with HTTP\")."
+                ),
+                vec![format!(
+                    "use HTTP/{}",
+                    spn.split_once('/').map_or(spn.as_str(), |(_, h)| h)
+                )],
+            );
+        }
+    }
+    // The policy http.sys would build: its own configuration errors (dotless names without the
+    // flag, names that are not service names).
+    let token_checking = match tc.as_str() {
+        "allow" => TokenChecking::Allow,
+        "require" => TokenChecking::Require,
+        _ => TokenChecking::None,
+    };
+    if let Err(err) = (IisExtendedProtection {
+        token_checking,
+        flags,
+        spns: e.spns.clone(),
+    })
+    .to_policy()
+    {
+        push(
+            Severity::Error,
+            "ep-invalid",
+            format!("http.sys refuses this extendedProtection configuration: {err}"),
+            vec!["correct the <extendedProtection> element (epa iis import shows the policy it makes)".into()],
+        );
+    }
+}
+
+/// Findings about the http.sys bindings themselves.
+fn bindings(config: &IisConfig, netsh: &[SslBinding], out: &mut Vec<IisFinding>) {
+    // Which bindings serve locations that ask for client certificates.
+    let mut with_certs: Vec<&BindingKey> = Vec::new();
+    for location in config.locations() {
+        let e = config.effective(&location);
+        if !(e.ssl_flags.wants_certificate() || e.certificate_mapping) {
+            continue;
+        }
+        if let Some(site) = config.site_of(&location) {
+            for b in https_bindings(site) {
+                if let Some(n) = netsh_binding_for(b, netsh)
+                    && !with_certs.contains(&&n.key)
+                {
+                    with_certs.push(&n.key);
+                }
+            }
+        }
+    }
+    for n in netsh {
+        let subject = n.key.to_string();
+        let certs = with_certs.contains(&&n.key) || config.sites.is_empty();
+        if certs && n.switch(field::VERIFY_REVOCATION) != Switch::Off {
+            out.push(IisFinding {
+                severity: Severity::Info,
+                code: "revocation-outage-risk",
+                subject: subject.clone(),
+                why: format!(
+                    "\"Verify Client Certificate Revocation\" is enabled on a binding that takes client certificates: when the server cannot fetch the CRL (or OCSP) named in a client certificate — a firewall, a proxy, an offline CA — every client certificate fails and the site is down for them. URL Retrieval Timeout is {}, Revocation Freshness Time {}.",
+                    n.get(field::URL_RETRIEVAL_TIMEOUT).unwrap_or("not shown"),
+                    n.get(field::REVOCATION_FRESHNESS).unwrap_or("not shown")
+                ),
+                fix: vec![
+                    "make sure the server reaches every CRL distribution point of the issuing CAs (certutil -verify -urlfetch client.cer)".into(),
+                    format!(
+                        "stop-gap only, at a security cost (revoked certificates are then accepted): {}",
+                        netsh_update(n, "verifyclientcertrevocation=disable")
+                    ),
+                ],
+            });
+        }
+        if certs {
+            let store = n.named(field::CTL_STORE_NAME);
+            let ctl = n.named(field::CTL_IDENTIFIER);
+            if store.is_some() || ctl.is_some() {
+                out.push(IisFinding {
+                    severity: if store.is_some_and(|s| s.eq_ignore_ascii_case("root") || s.eq_ignore_ascii_case("authroot")) {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
+                    code: "ca-hint-list",
+                    subject: subject.clone(),
+                    why: format!(
+                        "the binding names the acceptable-CA list (Ctl Store Name {}, Ctl Identifier {}). Schannel sends the subjects of every CA in it in the CertificateRequest; above 16 KiB of names Windows clients send no certificate at all, and a full trusted-root store is far above that.",
+                        store.unwrap_or("(null)"),
+                        ctl.unwrap_or("(null)")
+                    ),
+                    fix: vec![
+                        format!(
+                            "name a store holding only the issuing CAs: {}",
+                            netsh_update(n, "sslctlstorename=ClientAuthIssuer")
+                        ),
+                        "or send no list: registry HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL SendTrustedIssuerList=0 (DWORD), then restart".into(),
+                        "epa lint computes the exact size of a CA bundle's list".into(),
+                    ],
+                });
+            }
+        }
+    }
+    // Settings that differ from siblings on the same port: replacing a binding's certificate
+    // (netsh delete/add, IIS Manager) silently resets them to the defaults.
+    const COMPARED: [&str; 5] = [
+        field::VERIFY_REVOCATION,
+        field::NEGOTIATE_CLIENT_CERT,
+        field::DISABLE_TLS13,
+        field::DISABLE_HTTP2,
+        field::CTL_STORE_NAME,
+    ];
+    for n in netsh {
+        let siblings: Vec<&SslBinding> = netsh
+            .iter()
+            .filter(|o| !std::ptr::eq(*o, n) && o.key.port() == n.key.port())
+            .collect();
+        if siblings.len() < 2 {
+            continue;
+        }
+        for name in COMPARED {
+            let mine = n.get(name).unwrap_or("Not Set");
+            let same = siblings
+                .iter()
+                .filter(|o| o.get(name).unwrap_or("Not Set").eq_ignore_ascii_case(mine))
+                .count();
+            if same == 0 {
+                let theirs = siblings[0].get(name).unwrap_or("Not Set");
+                out.push(IisFinding {
+                    severity: Severity::Warning,
+                    code: "binding-differs-from-siblings",
+                    subject: n.key.to_string(),
+                    why: format!(
+                        "\"{name}\" is {mine} here and {theirs} on every other binding of port {} ({} of them). Replacing a binding's certificate (netsh delete/add, IIS Manager) silently resets it to the defaults — \"Verify Client Certificate Revocation\" back to Enabled, \"Negotiate Client Certificate\" back to Disabled — which is how one host name of many starts failing.",
+                        n.key.port(),
+                        siblings.len()
+                    ),
+                    fix: vec![if theirs.eq_ignore_ascii_case("(null)") {
+                        format!(
+                            "if the siblings are right, re-create the binding without it: netsh http delete sslcert {}, then netsh http add sslcert {} certhash={} appid={} with the siblings' other settings",
+                            n.key.netsh_argument(),
+                            n.key.netsh_argument(),
+                            n.get(field::CERTIFICATE_HASH).unwrap_or("<certificate hash>"),
+                            n.get(field::APPLICATION_ID).unwrap_or("<application id>")
+                        )
+                    } else {
+                        format!(
+                            "if the siblings are right: {}",
+                            netsh_update(n, &setting_argument(name, theirs))
+                        )
+                    }],
+                });
+            }
+        }
+    }
+}
+
+/// The `netsh http update sslcert` argument setting a compared field.
+fn setting_argument(name: &str, value: &str) -> String {
+    let on = matches!(value.to_ascii_lowercase().as_str(), "enabled" | "set");
+    let v = if on { "enable" } else { "disable" };
+    match name {
+        field::VERIFY_REVOCATION => format!("verifyclientcertrevocation={v}"),
+        field::NEGOTIATE_CLIENT_CERT => format!("clientcertnegotiation={v}"),
+        field::DISABLE_TLS13 => format!("disabletls13={v}"),
+        field::DISABLE_HTTP2 => format!("disablehttp2={v}"),
+        _ => format!("sslctlstorename={value}"),
+    }
+}

@@ -1,0 +1,538 @@
+//! IIS XML configuration (`applicationHost.config`, `web.config`), read with a real XML parser
+//! (roxmltree) into what Extended Protection and client certificates depend on:
+//!
+//! * sites and their `<bindings>` (`applicationHost.config`);
+//! * per scope — the server level, each `<location path>`, a `web.config`'s root —
+//!   `system.webServer/security/access/@sslFlags`, `windowsAuthentication/@enabled`, its
+//!   `<extendedProtection tokenChecking flags>` with `<spn>`, `<clearSpns>`, `<removeSpn>`,
+//!   `<providers>`, and the two client-certificate mapping modules' `@enabled`.
+//!
+//! Settings inherit as IIS applies them: the server level, then every location whose path is a
+//! prefix of the one asked about (by path segments, case-insensitively), shortest first. A
+//! `web.config` given on its own applies at the root of every site (its folder is not known
+//! from the file), after `applicationHost.config`.
+
+use roxmltree::{Document, Node};
+use thiserror::Error;
+
+/// XML that cannot be read, with the file and line.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{file}, line {line}: {problem}")]
+pub struct XmlError {
+    /// The file.
+    pub file: String,
+    /// The line (from 1).
+    pub line: u32,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// `access/@sslFlags`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SslFlags {
+    /// `Ssl`: HTTPS required.
+    pub ssl: bool,
+    /// `SslNegotiateCert`: a client certificate is asked for (accepted if sent).
+    pub negotiate_cert: bool,
+    /// `SslRequireCert`: a client certificate is required.
+    pub require_cert: bool,
+    /// `Ssl128`.
+    pub ssl128: bool,
+}
+
+impl SslFlags {
+    /// Parses `None`, `Ssl`, `Ssl, SslNegotiateCert`, … (comma list, any case, or the number).
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if let Ok(n) = value.trim().parse::<u32>() {
+            if n & !(8 | 32 | 64 | 256) != 0 {
+                return Err(format!("sslFlags {n} has unknown bits"));
+            }
+            return Ok(Self {
+                ssl: n & 8 != 0,
+                negotiate_cert: n & 32 != 0,
+                require_cert: n & 64 != 0,
+                ssl128: n & 256 != 0,
+            });
+        }
+        let mut f = Self::default();
+        for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.to_ascii_lowercase().as_str() {
+                "none" => {}
+                "ssl" => f.ssl = true,
+                "sslnegotiatecert" => f.negotiate_cert = true,
+                "sslrequirecert" => f.require_cert = true,
+                "ssl128" => f.ssl128 = true,
+                _ => {
+                    return Err(format!(
+                        "unknown sslFlags value {part:?} (expected None, Ssl, SslNegotiateCert, SslRequireCert, Ssl128)"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether a client certificate is asked for at all.
+    pub fn wants_certificate(&self) -> bool {
+        self.negotiate_cert || self.require_cert
+    }
+
+    /// As IIS writes it.
+    pub fn to_iis_string(&self) -> String {
+        let mut parts = Vec::new();
+        if self.ssl {
+            parts.push("Ssl");
+        }
+        if self.negotiate_cert {
+            parts.push("SslNegotiateCert");
+        }
+        if self.require_cert {
+            parts.push("SslRequireCert");
+        }
+        if self.ssl128 {
+            parts.push("Ssl128");
+        }
+        if parts.is_empty() {
+            "None".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// One edit of the SPN collection, in document order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpnEdit {
+    /// `<spn name>`.
+    Add(String),
+    /// `<removeSpn name>`.
+    Remove(String),
+    /// `<clearSpns/>`.
+    Clear,
+}
+
+/// What one scope sets (unset = inherited).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSettings {
+    /// `access/@sslFlags`.
+    pub ssl_flags: Option<SslFlags>,
+    /// `windowsAuthentication/@enabled`.
+    pub windows_authentication: Option<bool>,
+    /// `extendedProtection/@tokenChecking` as written (None | Allow | Require).
+    pub token_checking: Option<String>,
+    /// `extendedProtection/@flags` as written.
+    pub flags: Option<String>,
+    /// `<spn>`, `<removeSpn>`, `<clearSpns>`.
+    pub spn_edits: Vec<SpnEdit>,
+    /// `<providers>`: `Some` when the element has `<clear/>` or `<add>`s.
+    pub providers: Option<Vec<String>>,
+    /// `iisClientCertificateMappingAuthentication/@enabled`.
+    pub iis_certificate_mapping: Option<bool>,
+    /// `clientCertificateMappingAuthentication/@enabled`.
+    pub certificate_mapping: Option<bool>,
+}
+
+/// A `<location>` (or the server level, path ""), from one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The file it came from.
+    pub file: String,
+    /// The location path (`Default Web Site/app`); "" for the server level.
+    pub path: String,
+    /// The line of its element.
+    pub line: u32,
+    /// Whether the file is a `web.config` (applies to every site's root).
+    pub web_config: bool,
+    /// What it sets.
+    pub settings: ScopeSettings,
+}
+
+/// A site binding (`<binding protocol bindingInformation sslFlags>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteBinding {
+    /// `http` or `https` (others are kept, e.g. `net.tcp`).
+    pub protocol: String,
+    /// `IP:port:host` as written.
+    pub information: String,
+    /// `@sslFlags` of the binding: 1 = SNI, 2 = central certificate store.
+    pub ssl_flags: u32,
+    /// The line.
+    pub line: u32,
+}
+
+impl SiteBinding {
+    /// (ip, port, host) of `bindingInformation`; IPv6 addresses are in brackets.
+    pub fn parts(&self) -> Option<(&str, &str, &str)> {
+        let info = self.information.as_str();
+        let (ip, rest) = if let Some(rest) = info.strip_prefix('[') {
+            let (ip, rest) = rest.split_once(']')?;
+            (ip, rest.strip_prefix(':')?)
+        } else {
+            info.split_once(':')?
+        };
+        let (port, host) = rest.split_once(':')?;
+        Some((ip, port, host))
+    }
+}
+
+/// A `<site>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// `@name`.
+    pub name: String,
+    /// Its bindings.
+    pub bindings: Vec<SiteBinding>,
+    /// The line.
+    pub line: u32,
+}
+
+/// Everything read from the XML files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IisConfig {
+    /// Sites (from `applicationHost.config`).
+    pub sites: Vec<Site>,
+    /// Scopes in file order.
+    pub scopes: Vec<Scope>,
+}
+
+/// The effective settings of a location, after inheritance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effective {
+    /// `sslFlags` (default None).
+    pub ssl_flags: SslFlags,
+    /// Windows authentication (default off).
+    pub windows_authentication: bool,
+    /// `tokenChecking` (default `None`).
+    pub token_checking: String,
+    /// `flags` (default `None`).
+    pub flags: String,
+    /// The SPN list after every edit.
+    pub spns: Vec<String>,
+    /// The providers (default Negotiate, NTLM).
+    pub providers: Vec<String>,
+    /// Either certificate mapping module enabled.
+    pub certificate_mapping: bool,
+    /// Where each setting came from (`file:line`), for reports.
+    pub sources: Vec<String>,
+}
+
+impl IisConfig {
+    /// Reads one file's text into this configuration.
+    pub fn add_file(&mut self, file: &str, text: &str) -> Result<(), XmlError> {
+        let doc = Document::parse(text).map_err(|e| XmlError {
+            file: file.to_owned(),
+            line: e.pos().row,
+            problem: e.to_string(),
+        })?;
+        let root = doc.root_element();
+        let line = |n: Node| doc.text_pos_at(n.range().start).row;
+        if root.tag_name().name() != "configuration" {
+            return Err(XmlError {
+                file: file.to_owned(),
+                line: line(root),
+                problem: format!(
+                    "the root element is <{}>, not <configuration>",
+                    root.tag_name().name()
+                ),
+            });
+        }
+        let web_config = !root
+            .children()
+            .any(|c| c.has_tag_name("system.applicationHost"));
+        let err = |n: Node, problem: String| XmlError {
+            file: file.to_owned(),
+            line: line(n),
+            problem,
+        };
+        for child in root.children().filter(Node::is_element) {
+            match child.tag_name().name() {
+                "system.applicationHost" => {
+                    for sites in child.children().filter(|n| n.has_tag_name("sites")) {
+                        for site in sites.children().filter(|n| n.has_tag_name("site")) {
+                            self.sites.push(read_site(site, &err, &line)?);
+                        }
+                    }
+                }
+                "system.webServer" => {
+                    let settings = read_web_server(child, &err)?;
+                    self.scopes.push(Scope {
+                        file: file.to_owned(),
+                        path: String::new(),
+                        line: line(child),
+                        web_config,
+                        settings,
+                    });
+                }
+                "location" => {
+                    let path = child.attribute("path").unwrap_or("").trim_matches('/');
+                    for ws in child
+                        .children()
+                        .filter(|n| n.has_tag_name("system.webServer"))
+                    {
+                        let settings = read_web_server(ws, &err)?;
+                        self.scopes.push(Scope {
+                            file: file.to_owned(),
+                            path: path.to_owned(),
+                            line: line(child),
+                            web_config,
+                            settings,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Every location worth reporting: each site, and each location path below it.
+    pub fn locations(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.sites.iter().map(|s| s.name.clone()).collect();
+        for scope in &self.scopes {
+            if !scope.path.is_empty() && !out.iter().any(|p| p.eq_ignore_ascii_case(&scope.path)) {
+                out.push(scope.path.clone());
+            }
+        }
+        out
+    }
+
+    /// The site a location path belongs to (its first segment, or the longest site name that
+    /// prefixes it: site names may contain spaces but not '/').
+    pub fn site_of(&self, path: &str) -> Option<&Site> {
+        let first = path.split('/').next().unwrap_or(path);
+        self.sites
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(first))
+    }
+
+    /// The settings in force at `path`.
+    pub fn effective(&self, path: &str) -> Effective {
+        let mut e = Effective {
+            token_checking: "None".into(),
+            flags: "None".into(),
+            providers: vec!["Negotiate".into(), "NTLM".into()],
+            ..Effective::default()
+        };
+        let mut scopes: Vec<&Scope> = self
+            .scopes
+            .iter()
+            .filter(|s| s.path.is_empty() || is_prefix(&s.path, path))
+            .collect();
+        // The server level of applicationHost.config, then web.config roots, then longer
+        // paths; applicationHost before web.config among equals; file order within (stable).
+        scopes.sort_by_key(|s| (!s.path.is_empty(), s.path.split('/').count(), s.web_config));
+        let mut mapping = false;
+        for s in scopes {
+            let st = &s.settings;
+            let src = format!("{}:{}", s.file, s.line);
+            if let Some(f) = st.ssl_flags {
+                e.ssl_flags = f;
+                e.sources.push(format!("sslFlags from {src}"));
+            }
+            if let Some(w) = st.windows_authentication {
+                e.windows_authentication = w;
+            }
+            if let Some(t) = &st.token_checking {
+                e.token_checking = t.clone();
+                e.sources.push(format!("tokenChecking from {src}"));
+            }
+            if let Some(f) = &st.flags {
+                e.flags = f.clone();
+            }
+            for edit in &st.spn_edits {
+                match edit {
+                    SpnEdit::Add(n) => {
+                        if !e.spns.iter().any(|x| x.eq_ignore_ascii_case(n)) {
+                            e.spns.push(n.clone());
+                        }
+                    }
+                    SpnEdit::Remove(n) => e.spns.retain(|x| !x.eq_ignore_ascii_case(n)),
+                    SpnEdit::Clear => e.spns.clear(),
+                }
+            }
+            if let Some(p) = &st.providers {
+                e.providers = p.clone();
+            }
+            for m in [st.iis_certificate_mapping, st.certificate_mapping]
+                .into_iter()
+                .flatten()
+            {
+                mapping |= m;
+            }
+        }
+        e.certificate_mapping = mapping;
+        e
+    }
+}
+
+/// Whether location `prefix` covers `path` (whole segments, case-insensitive).
+fn is_prefix(prefix: &str, path: &str) -> bool {
+    let (p, q) = (prefix.to_ascii_lowercase(), path.to_ascii_lowercase());
+    q == p || q.starts_with(&format!("{p}/"))
+}
+
+fn read_site<'a>(
+    site: Node<'a, '_>,
+    err: &impl Fn(Node, String) -> XmlError,
+    line: &impl Fn(Node) -> u32,
+) -> Result<Site, XmlError> {
+    let name = site
+        .attribute("name")
+        .ok_or_else(|| err(site, "<site> without a name".into()))?;
+    let mut bindings = Vec::new();
+    for list in site.children().filter(|n| n.has_tag_name("bindings")) {
+        for b in list.children().filter(|n| n.has_tag_name("binding")) {
+            let protocol = b
+                .attribute("protocol")
+                .ok_or_else(|| err(b, "<binding> without a protocol".into()))?;
+            let information = b
+                .attribute("bindingInformation")
+                .ok_or_else(|| err(b, "<binding> without bindingInformation".into()))?;
+            let ssl_flags = match b.attribute("sslFlags") {
+                None => 0,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(b, format!("binding sslFlags {v:?} is not a number")))?,
+            };
+            let binding = SiteBinding {
+                protocol: protocol.to_ascii_lowercase(),
+                information: information.to_owned(),
+                ssl_flags,
+                line: line(b),
+            };
+            if matches!(binding.protocol.as_str(), "http" | "https") && binding.parts().is_none() {
+                return Err(err(
+                    b,
+                    format!("bindingInformation {information:?} is not IP:port:host"),
+                ));
+            }
+            bindings.push(binding);
+        }
+    }
+    Ok(Site {
+        name: name.to_owned(),
+        bindings,
+        line: line(site),
+    })
+}
+
+fn bool_attr(
+    n: Node,
+    name: &str,
+    err: &impl Fn(Node, String) -> XmlError,
+) -> Result<Option<bool>, XmlError> {
+    match n.attribute(name) {
+        None => Ok(None),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(err(n, format!("{name}={v:?} is not true or false"))),
+        },
+    }
+}
+
+fn read_web_server(
+    ws: Node,
+    err: &impl Fn(Node, String) -> XmlError,
+) -> Result<ScopeSettings, XmlError> {
+    let mut s = ScopeSettings::default();
+    let Some(security) = ws.children().find(|n| n.has_tag_name("security")) else {
+        return Ok(s);
+    };
+    if let Some(access) = security.children().find(|n| n.has_tag_name("access"))
+        && let Some(v) = access.attribute("sslFlags")
+    {
+        s.ssl_flags = Some(SslFlags::parse(v).map_err(|p| err(access, p))?);
+    }
+    let Some(auth) = security
+        .children()
+        .find(|n| n.has_tag_name("authentication"))
+    else {
+        return Ok(s);
+    };
+    for m in auth.children().filter(Node::is_element) {
+        match m.tag_name().name() {
+            "iisClientCertificateMappingAuthentication" => {
+                s.iis_certificate_mapping = bool_attr(m, "enabled", err)?;
+            }
+            "clientCertificateMappingAuthentication" => {
+                s.certificate_mapping = bool_attr(m, "enabled", err)?;
+            }
+            "windowsAuthentication" => {
+                s.windows_authentication = bool_attr(m, "enabled", err)?;
+                for c in m.children().filter(Node::is_element) {
+                    match c.tag_name().name() {
+                        "extendedProtection" => read_extended_protection(c, &mut s, err)?,
+                        "providers" => {
+                            let mut list = Vec::new();
+                            for p in c.children().filter(Node::is_element) {
+                                match p.tag_name().name() {
+                                    "clear" => list.clear(),
+                                    "add" => list.push(
+                                        p.attribute("value")
+                                            .ok_or_else(|| err(p, "<add> without a value".into()))?
+                                            .to_owned(),
+                                    ),
+                                    "remove" => {
+                                        let v = p.attribute("value").unwrap_or("");
+                                        list.retain(|x: &String| !x.eq_ignore_ascii_case(v));
+                                    }
+                                    _ => {}
+                                }
+                            }
+                            s.providers = Some(list);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+fn read_extended_protection(
+    ep: Node,
+    s: &mut ScopeSettings,
+    err: &impl Fn(Node, String) -> XmlError,
+) -> Result<(), XmlError> {
+    if let Some(t) = ep.attribute("tokenChecking") {
+        if !["none", "allow", "require"].contains(&t.trim().to_ascii_lowercase().as_str()) {
+            return Err(err(
+                ep,
+                format!("tokenChecking={t:?} (expected None, Allow or Require)"),
+            ));
+        }
+        s.token_checking = Some(t.trim().to_owned());
+    }
+    if let Some(f) = ep.attribute("flags") {
+        let mut check = epa_core::policy::IisFlags::default();
+        for part in f.split(',').filter(|p| !p.trim().is_empty()) {
+            check.set(part).map_err(|e| err(ep, e.to_string()))?;
+        }
+        s.flags = Some(f.trim().to_owned());
+    }
+    for c in ep.children().filter(Node::is_element) {
+        let name = || {
+            c.attribute("name")
+                .map(str::to_owned)
+                .ok_or_else(|| err(c, format!("<{}> without a name", c.tag_name().name())))
+        };
+        match c.tag_name().name() {
+            "spn" => s.spn_edits.push(SpnEdit::Add(name()?)),
+            "removeSpn" => s.spn_edits.push(SpnEdit::Remove(name()?)),
+            "clearSpns" => s.spn_edits.push(SpnEdit::Clear),
+            other => {
+                return Err(err(
+                    c,
+                    format!(
+                        "unexpected <{other}> in <extendedProtection> (expected spn, removeSpn, clearSpns)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
