@@ -138,17 +138,47 @@ async fn authenticate(sender: &mut Sender, user: usize, binding: [u8; 16]) {
     assert_eq!(status, 200);
 }
 
-/// Requests/s on keep-alive connections where every request authenticates (NEGOTIATE, then
-/// AUTHENTICATE carrying the binding; the second leg is the counted request).
-async fn reauthenticating_throughput(addr: SocketAddr, binding: [u8; 16]) -> f64 {
+/// Requests/s over `CONNECTIONS` keep-alive connections for `run` (after 0.5 s of warm-up):
+/// each connection runs `requests(i, sender, stop, count)`, which counts its requests until
+/// `stop`.
+async fn measure<F, Fut>(addr: SocketAddr, run: Duration, requests: F) -> f64
+where
+    F: Fn(usize, Sender, Arc<AtomicBool>, Arc<AtomicU64>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let config = client_config();
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for i in 0..CONNECTIONS {
-        let (config, stop, count) = (config.clone(), stop.clone(), count.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut sender = connect(addr, config).await;
+        let sender = connect(addr, config.clone()).await;
+        tasks.push(tokio::spawn(requests(
+            i,
+            sender,
+            stop.clone(),
+            count.clone(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start_count = count.load(Ordering::Relaxed);
+    let start = Instant::now();
+    tokio::time::sleep(run).await;
+    let done = count.load(Ordering::Relaxed) - start_count;
+    let secs = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    done as f64 / secs
+}
+
+/// Requests/s on keep-alive connections where every request authenticates (NEGOTIATE, then
+/// AUTHENTICATE carrying the binding; the second leg is the counted request).
+async fn reauthenticating_throughput(addr: SocketAddr, binding: [u8; 16]) -> f64 {
+    measure(
+        addr,
+        AUDIT_RUN,
+        move |i, mut sender, stop, count| async move {
             while !stop.load(Ordering::Relaxed) {
                 let mut client = NtlmClient::new("BENCH", &format!("user{i}"), "pw")
                     .binding(ClientBinding::Hash(binding))
@@ -167,19 +197,9 @@ async fn reauthenticating_throughput(addr: SocketAddr, binding: [u8; 16]) -> f64
                 assert_eq!(status, 200);
                 count.fetch_add(1, Ordering::Relaxed);
             }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let start_count = count.load(Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(AUDIT_RUN).await;
-    let done = count.load(Ordering::Relaxed) - start_count;
-    let secs = start.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    done as f64 / secs
+        },
+    )
+    .await
 }
 
 const AUDIT_RUN: Duration = Duration::from_secs(3);
@@ -190,36 +210,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Requests/s on keep-alive connections, authenticated once first when `binding` is given.
 async fn throughput(addr: SocketAddr, binding: Option<[u8; 16]>) -> f64 {
-    let config = client_config();
-    let stop = Arc::new(AtomicBool::new(false));
-    let count = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for i in 0..CONNECTIONS {
-        let (config, stop, count) = (config.clone(), stop.clone(), count.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut sender = connect(addr, config).await;
-            if let Some(b) = binding {
-                authenticate(&mut sender, i, b).await;
-            }
-            while !stop.load(Ordering::Relaxed) {
-                let (status, _) = get(&mut sender, None).await;
-                assert_eq!(status, 200);
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let start_count = count.load(Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(RUN).await;
-    let done = count.load(Ordering::Relaxed) - start_count;
-    let secs = start.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    done as f64 / secs
+    measure(addr, RUN, move |i, mut sender, stop, count| async move {
+        if let Some(b) = binding {
+            authenticate(&mut sender, i, b).await;
+        }
+        while !stop.load(Ordering::Relaxed) {
+            let (status, _) = get(&mut sender, None).await;
+            assert_eq!(status, 200);
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .await
 }
 
 async fn new_connection_cost(addr: SocketAddr, binding: Option<[u8; 16]>, n: usize) -> Duration {

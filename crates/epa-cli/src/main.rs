@@ -239,31 +239,53 @@ fn run_iis_import(files: &[PathBuf], location: Option<&str>) -> Result<u8, Failu
 }
 
 fn run_iis_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
-    use epa_core::lint::Severity;
     let inputs = read_iis(files, 2)?;
     let findings = epa_cli::iis::check::check(&inputs.config, inputs.netsh.as_deref());
-    let count = |s| findings.iter().filter(|f| f.severity == s).count();
+    let lines = findings.iter().map(|f| {
+        let mut text = format!("{}[{}] {}: {}", f.severity.name(), f.code, f.subject, f.why);
+        for fix in &f.fix {
+            text.push_str(&format!("\n  fix: {fix}"));
+        }
+        (f.severity, text)
+    });
+    print_findings(&findings, lines.collect(), None, json)
+}
+
+/// Prints findings as one JSON object (`findings`, `errors`, `warnings`, `infos`, and `file`
+/// when given) or as their text lines and a summary; the exit status is 1 when an error-level
+/// finding exists.
+fn print_findings<T: Serialize>(
+    findings: &[T],
+    lines: Vec<(epa_core::lint::Severity, String)>,
+    file: Option<&Path>,
+    json: bool,
+) -> Result<u8, Failure> {
+    use epa_core::lint::Severity;
+    let count = |s| lines.iter().filter(|(sev, _)| *sev == s).count();
     let (errors, warnings, infos) = (
         count(Severity::Error),
         count(Severity::Warning),
         count(Severity::Info),
     );
     if json {
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "findings": findings,
             "errors": errors,
             "warnings": warnings,
             "infos": infos,
         });
+        if let Some(f) = file {
+            report["file"] = serde_json::Value::String(f.display().to_string());
+        }
         println!("{report}");
     } else {
-        for f in &findings {
-            println!("{}[{}] {}: {}", f.severity.name(), f.code, f.subject, f.why);
-            for fix in &f.fix {
-                println!("  fix: {fix}");
-            }
+        for (_, text) in &lines {
+            println!("{text}");
         }
-        println!("{errors} error(s), {warnings} warning(s), {infos} info");
+        let prefix = file
+            .map(|f| format!("{}: ", f.display()))
+            .unwrap_or_default();
+        println!("{prefix}{errors} error(s), {warnings} warning(s), {infos} info");
     }
     Ok(u8::from(errors > 0))
 }
@@ -297,7 +319,7 @@ fn run_audit_report(path: &Path, json: bool) -> Result<u8, Failure> {
 }
 
 fn run_lint(path: &Path, json: bool) -> Result<u8, Failure> {
-    use epa_core::lint::{Severity, lint};
+    use epa_core::lint::lint;
     let unusable = |message: String| Failure { message, code: 2 };
     let text = std::fs::read_to_string(path)
         .map_err(|e| unusable(format!("cannot read {}: {e}", path.display())))?;
@@ -311,32 +333,19 @@ fn run_lint(path: &Path, json: bool) -> Result<u8, Failure> {
     config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
     let ca = ca_files(&config.client_certificates);
     let findings = lint(&config, ca.as_ref());
-    let count = |s| findings.iter().filter(|f| f.severity == s).count();
-    let (errors, warnings, infos) = (
-        count(Severity::Error),
-        count(Severity::Warning),
-        count(Severity::Info),
-    );
-    if json {
-        let report = serde_json::json!({
-            "file": path.display().to_string(),
-            "findings": findings,
-            "errors": errors,
-            "warnings": warnings,
-            "infos": infos,
-        });
-        println!("{report}");
-    } else {
-        for f in &findings {
-            println!("{}[{}]: {}", f.severity.name(), f.code, f.why);
-            println!("  fix: {}", f.fix);
-        }
-        println!(
-            "{}: {errors} error(s), {warnings} warning(s), {infos} info",
-            path.display()
-        );
-    }
-    Ok(u8::from(errors > 0))
+    let lines = findings.iter().map(|f| {
+        (
+            f.severity,
+            format!(
+                "{}[{}]: {}\n  fix: {}",
+                f.severity.name(),
+                f.code,
+                f.why,
+                f.fix
+            ),
+        )
+    });
+    print_findings(&findings, lines.collect(), Some(path), json)
 }
 
 /// Reads the CA files a configuration names and sizes the acceptable-CA list they make.

@@ -168,18 +168,7 @@ impl ClientCertificateSettings {
                 .collect(),
         };
         let hint_size = ca_hint_size(hints.iter().map(|h| h.as_ref()))?;
-        let crls = read_crls(&self.crl_files)?;
-        // Each CRL on its own first, so that an error names its file.
-        for (path, crl) in self.crl_files.iter().zip(&crls.lists) {
-            webpki_verifier(&roots, &provider, self.revocation, vec![crl.clone()]).map_err(
-                |e| ClientCertError::BadCrl {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                },
-            )?;
-        }
-        let webpki = webpki_verifier(&roots, &provider, self.revocation, crls.lists)
-            .map_err(|e| ClientCertError::Verifier(e.to_string()))?;
+        let current = load_crls(&roots, &provider, self.revocation, &self.crl_files)?;
         if let CaHintSize::OverSchannelLimit { size } = hint_size {
             tracing::warn!(target: "epa", size, "{}", schannel_warning(size));
         }
@@ -193,10 +182,7 @@ impl ClientCertificateSettings {
             provider,
             crl_files: self.crl_files,
             reload_interval: self.reload_interval,
-            current: RwLock::new(Current {
-                webpki,
-                stamps: crls.stamps,
-            }),
+            current: RwLock::new(current),
             last_check: Mutex::new(Instant::now()),
             recent: Mutex::new(RecentlyValid::default()),
         }))
@@ -236,39 +222,57 @@ fn stamp(path: &Path) -> Stamp {
     Some((m.modified().ok()?, m.len()))
 }
 
-struct Crls {
-    lists: Vec<CertificateRevocationListDer<'static>>,
-    stamps: Vec<Stamp>,
+/// Reads the CRL files, checks each on its own (so that an error names its file), and builds
+/// the verifier over all of them, with the files' stamps.
+fn load_crls(
+    roots: &Arc<RootCertStore>,
+    provider: &Arc<CryptoProvider>,
+    revocation: RevocationMode,
+    files: &[PathBuf],
+) -> Result<Current, ClientCertError> {
+    let mut all = Vec::new();
+    let mut stamps = Vec::with_capacity(files.len());
+    for path in files {
+        // Stamped before reading: a change in between is seen at the next check.
+        stamps.push(stamp(path));
+        let lists = read_crl_file(path)?;
+        webpki_verifier(roots, provider, revocation, lists.clone()).map_err(|e| {
+            ClientCertError::BadCrl {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        all.extend(lists);
+    }
+    let webpki = webpki_verifier(roots, provider, revocation, all)
+        .map_err(|e| ClientCertError::Verifier(e.to_string()))?;
+    Ok(Current { webpki, stamps })
 }
 
-fn read_crls(paths: &[PathBuf]) -> Result<Crls, ClientCertError> {
-    let mut lists = Vec::with_capacity(paths.len());
-    let mut stamps = Vec::with_capacity(paths.len());
-    for path in paths {
-        stamps.push(stamp(path));
-        let bytes = std::fs::read(path).map_err(|source| ClientCertError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        if bytes.starts_with(b"-----BEGIN") {
-            let found = CertificateRevocationListDer::pem_slice_iter(&bytes)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ClientCertError::Pem {
-                    what: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            if found.is_empty() {
-                return Err(ClientCertError::Pem {
-                    what: path.display().to_string(),
-                    reason: "no X509 CRL block".into(),
-                });
-            }
-            lists.extend(found);
-        } else {
-            lists.push(CertificateRevocationListDer::from(bytes));
-        }
+/// One CRL file: PEM (one or more `X509 CRL` blocks) or DER.
+fn read_crl_file(
+    path: &Path,
+) -> Result<Vec<CertificateRevocationListDer<'static>>, ClientCertError> {
+    let bytes = std::fs::read(path).map_err(|source| ClientCertError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !bytes.starts_with(b"-----BEGIN") {
+        return Ok(vec![CertificateRevocationListDer::from(bytes)]);
     }
-    Ok(Crls { lists, stamps })
+    let found = CertificateRevocationListDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientCertError::Pem {
+            what: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    if found.is_empty() {
+        return Err(ClientCertError::Pem {
+            what: path.display().to_string(),
+            reason: "no X509 CRL block".into(),
+        });
+    }
+    Ok(found)
 }
 
 /// Reads a PEM bundle of CA certificates.
@@ -385,26 +389,14 @@ impl ClientCertificateVerifier {
                 return Ok(false);
             }
         }
-        let crls = read_crls(&self.crl_files)?;
-        for (path, crl) in self.crl_files.iter().zip(&crls.lists) {
-            webpki_verifier(
-                &self.roots,
-                &self.provider,
-                self.revocation,
-                vec![crl.clone()],
-            )
-            .map_err(|e| ClientCertError::BadCrl {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        }
-        let webpki = webpki_verifier(&self.roots, &self.provider, self.revocation, crls.lists)
-            .map_err(|e| ClientCertError::Verifier(e.to_string()))?;
+        let loaded = load_crls(
+            &self.roots,
+            &self.provider,
+            self.revocation,
+            &self.crl_files,
+        )?;
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        *current = Current {
-            webpki,
-            stamps: crls.stamps,
-        };
+        *current = loaded;
         drop(current);
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.generation += 1;

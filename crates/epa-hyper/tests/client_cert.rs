@@ -642,3 +642,46 @@ async fn routes_answer_403_with_the_iis_substatus() {
     assert_eq!(r.status(), 500);
     assert_eq!(r.into_body(), "");
 }
+
+#[test]
+fn a_pem_file_may_hold_several_crls() {
+    use base64::Engine as _;
+    let dir = temp_dir("pem-crls");
+    let (a, b) = (
+        TestCa::new("PEM CA A").unwrap(),
+        TestCa::new("PEM CA B").unwrap(),
+    );
+    let pem = |der: Vec<u8>| {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n",
+            lines.join("\n")
+        )
+    };
+    let both = write(
+        &dir,
+        "both.pem",
+        format!("{}{}", pem(a.crl([1]).unwrap()), pem(b.crl([2]).unwrap())).as_bytes(),
+    );
+    let mut s =
+        ClientCertificateSettings::new(ClientCertificateMode::Request, vec![a.der(), b.der()]);
+    s.crl_files = vec![both];
+    let v = s.build().unwrap();
+    assert_eq!(
+        status(&v, &a.issue("x", 1, Validity::Current).unwrap()),
+        CertificateStatus::Revoked
+    );
+    assert_eq!(
+        status(&v, &b.issue("y", 2, Validity::Current).unwrap()),
+        CertificateStatus::Revoked
+    );
+    assert_eq!(
+        status(&v, &b.issue("z", 3, Validity::Current).unwrap()),
+        CertificateStatus::Valid
+    );
+}
