@@ -31,9 +31,18 @@
 //! whether it is a would-be rejection, and cases may say `expect_target = "reject"`,
 //! `expect_target_reason = "binding-absent"`, `expect_would_reject = true`.
 //!
+//! Client-certificate route rules: a case may give what the connection's certificate came to,
+//! `client_certificate = "valid" | "not-presented" | "untrusted" | "expired" | "not-yet-valid"
+//! | "revoked" | "revocation-unknown"`, whether the route requires one
+//! (`requires_certificate = true`, refused with 403.x before any Negotiate leg), and in audit
+//! whether the requirement is observed without being enforced (`observe_requires_certificate
+//! = true`): the case then expects e.g. `expect_would_reject = true`,
+//! `expect_target_reason = "client-certificate-required"`.
+//!
 //! Unknown keys are errors, so a typo cannot silently change a policy.
 
-use epa_core::audit::decide_audited;
+use epa_core::audit::{decide_audited, route_outcome_audited};
+use epa_core::client_cert::{CertificateRefusal, CertificateStatus, RouteOutcome};
 use epa_core::config::{ConfigError, PolicyTable};
 use epa_core::decide::{
     BindingObservation, ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy,
@@ -102,6 +111,14 @@ pub struct Case {
     pub expect_reason: Option<String>,
     /// For `policy test`: the expected status of a rejection.
     pub expect_status: Option<u16>,
+    /// What the connection's client certificate came to (omitted: the route rules do not apply).
+    pub client_certificate: Option<CertificateStatus>,
+    /// The route requires a valid client certificate (enforced).
+    #[serde(default)]
+    pub requires_certificate: bool,
+    /// The route's certificate requirement is observed (audit), not enforced.
+    #[serde(default)]
+    pub observe_requires_certificate: bool,
     /// For `policy test` in audit mode: the target's expected decision.
     pub expect_target: Option<Expectation>,
     /// For `policy test` in audit mode: the target's expected reason code.
@@ -281,6 +298,14 @@ impl Scenario {
         let file: File =
             toml::from_str(text).map_err(|e| ScenarioError::Toml(located(text, &e)))?;
         for case in &file.cases {
+            if (case.requires_certificate || case.observe_requires_certificate)
+                && case.client_certificate.is_none()
+            {
+                return Err(ScenarioError::Case {
+                    name: case.name.clone(),
+                    problem: "requires_certificate / observe_requires_certificate need client_certificate (what the connection's certificate came to)",
+                });
+            }
             if case.expect_no_service_name && case.expect_service_name.is_some() {
                 return Err(ScenarioError::Case {
                     name: case.name.clone(),
@@ -300,6 +325,9 @@ impl Scenario {
         self.cases
             .iter()
             .map(|case| {
+                if let Some(r) = certificate_result(case) {
+                    return r;
+                }
                 let d = decide_audited(&self.server, self.target.as_ref(), &case.facts());
                 let mut r = result(&case.name, &d.enforced);
                 r.target = d.target.as_ref().map(|t| TargetResult {
@@ -319,6 +347,46 @@ impl Scenario {
     /// Cases without any expectation (an error for `policy test`).
     pub fn cases_without_expectation(&self) -> impl Iterator<Item = &Case> {
         self.cases.iter().filter(|c| !c.has_expectation())
+    }
+}
+
+/// The route's certificate rules, checked before any Negotiate leg: a refusal (403.x), or an
+/// observed would-be refusal; `None` when neither applies and the decision goes on.
+fn certificate_result(case: &Case) -> Option<CaseResult> {
+    let status = case.client_certificate?;
+    let (enforced, observed) = route_outcome_audited(
+        case.requires_certificate,
+        case.requires_certificate || case.observe_requires_certificate,
+        status,
+    );
+    let refusal_row = |r: CertificateRefusal| CaseResult {
+        name: case.name.clone(),
+        decision: Expectation::Reject,
+        status: Some(403),
+        service_name: None,
+        reason: r.code().to_owned(),
+        message: format!("{} (IIS 403.{})", r.message(), r.iis_substatus()),
+        target: None,
+    };
+    match (enforced, observed) {
+        (RouteOutcome::Forbid(r), _) => Some(refusal_row(r)),
+        (RouteOutcome::Allow, Some(r)) => Some(CaseResult {
+            name: case.name.clone(),
+            decision: Expectation::Accept,
+            status: None,
+            service_name: None,
+            reason: "client-certificate-not-enforced".to_owned(),
+            message: format!(
+                "the route's certificate requirement is observed, not enforced: {}",
+                r.message()
+            ),
+            target: Some(TargetResult {
+                decision: Expectation::Reject,
+                reason: r.code().to_owned(),
+                would_reject: true,
+            }),
+        }),
+        (RouteOutcome::Allow, None) => None,
     }
 }
 

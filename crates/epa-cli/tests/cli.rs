@@ -597,7 +597,7 @@ fn policy_test_checks_audit_expectations() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/audit-rollout.toml");
     let r = epa(&["policy", "test", path.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("4 passed, 0 failed"), "{}", r.stdout);
+    assert!(r.stdout.contains("7 passed, 0 failed"), "{}", r.stdout);
     // A wrong audit expectation fails, naming it.
     let text = std::fs::read_to_string(&path).unwrap().replacen(
         "expect_would_reject = true",
@@ -626,6 +626,30 @@ fn policy_test_checks_audit_expectations() {
     ]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("no target_enforcement"), "{}", r.stdout);
+    // A route rule without the certificate's status: the case is refused.
+    let rule = "[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/a.example\"]\n[[case]]\nname = \"rule\"\ntransport = \"https\"\nchannel_binding = \"match\"\nrequires_certificate = true\nexpect = \"reject\"\n";
+    assert_error_line(
+        &epa(&[
+            "policy",
+            "test",
+            write("rule.toml", rule.as_bytes()).to_str().unwrap(),
+        ]),
+        "client_certificate",
+    );
+    let bad_status = rule.replace(
+        "requires_certificate = true",
+        "requires_certificate = true\nclient_certificate = \"stolen\"",
+    );
+    assert_error_line(
+        &epa(&[
+            "policy",
+            "test",
+            write("status.toml", bad_status.as_bytes())
+                .to_str()
+                .unwrap(),
+        ]),
+        "stolen",
+    );
     // Target in the wrong form: a configuration error.
     let wrong = "[policy]\ntoken_checking = \"allow\"\ntarget_enforcement = \"always\"\nspns = [\"HTTP/a.example\"]\n";
     assert_error_line(

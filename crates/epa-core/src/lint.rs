@@ -64,6 +64,14 @@ pub enum CaFiles {
     Unreadable(String),
 }
 
+fn rank(e: PolicyEnforcement) -> u8 {
+    match e {
+        PolicyEnforcement::Never => 0,
+        PolicyEnforcement::WhenSupported => 1,
+        PolicyEnforcement::Always => 2,
+    }
+}
+
 /// Lints a server configuration. `ca_files` is `None` when no CA file is configured.
 pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
     use Severity::*;
@@ -132,6 +140,16 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
                 Err(e) => out.push(finding(Error, "policy-invalid", e.to_string(),
                     "correct the [policy] table (epa policy eval shows its effect)")),
                 Ok(server) => {
+                    match table.build_target() {
+                        Err(e) => out.push(finding(Error, "policy-invalid", e.to_string(),
+                            "correct target_enforcement / target_token_checking in [policy]")),
+                        Ok(Some(target)) if rank(target.policy().enforcement()) <= rank(server.policy().enforcement()) => {
+                            out.push(finding(Info, "audit-target-not-stricter",
+                                format!("audit mode observes {:?} while enforcing {:?}: the target can never refuse what the enforced policy accepts, so nothing will be reported", target.policy().enforcement(), server.policy().enforcement()),
+                                "observe a stricter enforcement (target_enforcement = \"always\"), or remove target_enforcement"));
+                        }
+                        Ok(_) => {}
+                    }
                     let policy = server.policy();
                     if https && policy.enforcement() == PolicyEnforcement::Never {
                         out.push(finding(Warning, "extended-protection-never",
@@ -308,6 +326,20 @@ service_names = ["HTTP/www.example.com"]
         assert_eq!(
             codes("[policy]\ntoken_checking = \"none\"", None),
             ["extended-protection-never"]
+        );
+        let audit =
+            "[policy]\nenforcement = \"when-supported\"\nservice_names = [\"HTTP/a.example\"]\n";
+        assert!(codes(&format!("{audit}target_enforcement = \"always\""), None).is_empty());
+        assert_eq!(
+            codes(
+                &format!("{audit}target_enforcement = \"when-supported\""),
+                None
+            ),
+            ["audit-target-not-stricter"]
+        );
+        assert_eq!(
+            codes(&format!("{audit}target_token_checking = \"require\""), None),
+            ["policy-invalid"]
         );
         let f = &lint(&config("[policy]\nenforcement = \"never\""), None)[0];
         assert_eq!(f.severity, Severity::Warning);
