@@ -129,22 +129,30 @@ enum IisCommand {
     /// the .NET form commented) and the client-certificate mode. Exit 1 on unreadable input.
     Import {
         /// applicationHost.config, web.config (XML) and `netsh http show sslcert` output (text).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "web_configs")]
         files: Vec<PathBuf>,
         /// Only this location (e.g. "Default Web Site/app"); its output is a scenario file.
         #[arg(long)]
         location: Option<String>,
+        /// A web.config and where it lives: 'Default Web Site/app=path/to/web.config'
+        /// (repeatable). A web.config among FILE applies at every site's root.
+        #[arg(long = "web-config", value_name = "LOCATION=FILE")]
+        web_configs: Vec<String>,
     },
     /// Findings with severity, reason and fix: client certificates under TLS 1.3 and HTTP/2,
     /// revocation, the acceptable-CA list, Extended Protection settings. Exit 1 when an
     /// error-level finding exists, 2 on unreadable input.
     Check {
         /// applicationHost.config, web.config (XML) and `netsh http show sslcert` output (text).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "web_configs")]
         files: Vec<PathBuf>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// A web.config and where it lives: 'Default Web Site/app=path/to/web.config'
+        /// (repeatable).
+        #[arg(long = "web-config", value_name = "LOCATION=FILE")]
+        web_configs: Vec<String>,
     },
 }
 
@@ -178,10 +186,16 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Test { file }) => run_test(&file),
         Command::Lint { file, json } => run_lint(&file, json),
         Command::AuditReport { file, json } => run_audit_report(&file, json),
-        Command::Iis(IisCommand::Import { files, location }) => {
-            run_iis_import(&files, location.as_deref())
-        }
-        Command::Iis(IisCommand::Check { files, json }) => run_iis_check(&files, json),
+        Command::Iis(IisCommand::Import {
+            files,
+            location,
+            web_configs,
+        }) => run_iis_import(&files, &web_configs, location.as_deref()),
+        Command::Iis(IisCommand::Check {
+            files,
+            json,
+            web_configs,
+        }) => run_iis_check(&files, &web_configs, json),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -192,12 +206,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn read_iis(files: &[PathBuf], code: u8) -> Result<epa_cli::iis::Inputs, Failure> {
+fn read_iis(
+    files: &[PathBuf],
+    web_configs: &[String],
+    code: u8,
+) -> Result<epa_cli::iis::Inputs, Failure> {
     let fail = |message: String| Failure { message, code };
+    let mut placed: Vec<(PathBuf, Option<String>)> =
+        files.iter().map(|f| (f.clone(), None)).collect();
+    for w in web_configs {
+        let (at, file) = w.split_once('=').ok_or_else(|| {
+            fail(format!(
+                "--web-config {w:?}: expected LOCATION=FILE, e.g. 'Default Web Site/app=web.config'"
+            ))
+        })?;
+        placed.push((PathBuf::from(file), Some(at.to_owned())));
+    }
     let mut texts = Vec::new();
-    for f in files {
+    for (f, at) in placed {
         let bytes =
-            std::fs::read(f).map_err(|e| fail(format!("cannot read {}: {e}", f.display())))?;
+            std::fs::read(&f).map_err(|e| fail(format!("cannot read {}: {e}", f.display())))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             fail(format!(
                 "{}: not UTF-8 (byte {})",
@@ -205,13 +233,17 @@ fn read_iis(files: &[PathBuf], code: u8) -> Result<epa_cli::iis::Inputs, Failure
                 e.utf8_error().valid_up_to()
             ))
         })?;
-        texts.push((f.display().to_string(), text));
+        texts.push((f.display().to_string(), text, at));
     }
-    epa_cli::iis::read(&texts).map_err(|e| fail(e.to_string()))
+    epa_cli::iis::read_at(&texts).map_err(|e| fail(e.to_string()))
 }
 
-fn run_iis_import(files: &[PathBuf], location: Option<&str>) -> Result<u8, Failure> {
-    let inputs = read_iis(files, 1)?;
+fn run_iis_import(
+    files: &[PathBuf],
+    web_configs: &[String],
+    location: Option<&str>,
+) -> Result<u8, Failure> {
+    let inputs = read_iis(files, web_configs, 1)?;
     let config = &inputs.config;
     let locations = config.locations();
     let chosen: Vec<String> = match location {
@@ -238,8 +270,8 @@ fn run_iis_import(files: &[PathBuf], location: Option<&str>) -> Result<u8, Failu
     Ok(0)
 }
 
-fn run_iis_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
-    let inputs = read_iis(files, 2)?;
+fn run_iis_check(files: &[PathBuf], web_configs: &[String], json: bool) -> Result<u8, Failure> {
+    let inputs = read_iis(files, web_configs, 2)?;
     let findings = epa_cli::iis::check::check(&inputs.config, inputs.netsh.as_deref());
     let lines = findings.iter().map(|f| {
         let mut text = format!("{}[{}] {}: {}", f.severity.name(), f.code, f.subject, f.why);

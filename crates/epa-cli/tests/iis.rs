@@ -580,3 +580,78 @@ fn malformed_inputs_give_errors_naming_the_line() {
     assert_eq!(code, 2);
     assert!(err.contains("cannot read"), "{err}");
 }
+
+#[test]
+fn a_web_config_applies_where_it_lives() {
+    let placed = format!("Contoso/api={}", data("web.config"));
+    let (code, out, err) = epa(&[
+        "iis",
+        "import",
+        &data("applicationHost.config"),
+        "--web-config",
+        &placed,
+        "--location",
+        "Contoso/api/admin",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let toml: toml::Value = toml::from_str(&out).unwrap();
+    // tokenChecking from the web.config; its <clearSpns/> dropped the site's two names.
+    assert_eq!(toml["policy"]["token_checking"].as_str(), Some("require"));
+    assert_eq!(toml["policy"]["spns"].as_array().unwrap().len(), 1);
+    assert!(out.contains("# mode = \"request\""), "{out}");
+    // The site itself is untouched by it.
+    let (_, out, _) = epa(&[
+        "iis",
+        "import",
+        &data("applicationHost.config"),
+        "--web-config",
+        &placed,
+        "--location",
+        "Contoso",
+    ]);
+    assert!(out.contains("token_checking = \"allow\""), "{out}");
+    // check sees the web.config's client-certificate location too.
+    let (code, out, _) = epa(&[
+        "iis",
+        "check",
+        "--json",
+        &data("applicationHost.config"),
+        &data("sslcert.txt"),
+        "--web-config",
+        &placed,
+    ]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "tls13-renegotiation" && f["subject"] == "Contoso/api/admin"),
+        "{out}"
+    );
+    // A malformed placement is one error line.
+    let (code, _, err) = epa(&["iis", "check", "--web-config", "no-equals-sign"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("LOCATION=FILE"), "{err}");
+}
+
+#[test]
+fn ssl_flags_in_every_spelling() {
+    use epa_cli::iis::config::SslFlags;
+    let f = SslFlags::parse("Ssl, SslNegotiateCert, SslMapCert").unwrap();
+    assert!(f.ssl && f.negotiate_cert && !f.require_cert);
+    assert_eq!(
+        SslFlags::parse("ssl,sslrequirecert")
+            .unwrap()
+            .to_iis_string(),
+        "Ssl, SslRequireCert"
+    );
+    assert_eq!(
+        SslFlags::parse("104").unwrap(),
+        SslFlags::parse("Ssl, SslNegotiateCert, SslRequireCert").unwrap()
+    );
+    assert_eq!(SslFlags::parse("None").unwrap().to_iis_string(), "None");
+    assert!(SslFlags::parse("1").is_err());
+    assert!(SslFlags::parse("Ssl, Tls").unwrap_err().contains("Tls"));
+}

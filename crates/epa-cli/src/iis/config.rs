@@ -9,8 +9,9 @@
 //!
 //! Settings inherit as IIS applies them: the server level, then every location whose path is a
 //! prefix of the one asked about (by path segments, case-insensitively), shortest first. A
-//! `web.config` given on its own applies at the root of every site (its folder is not known
-//! from the file), after `applicationHost.config`.
+//! `web.config` applies where it lives: give that with [`IisConfig::add_file_at`] (`epa iis
+//! --web-config 'Site/app=web.config'`); given on its own it applies at the root of every site
+//! (its folder is not in the file), after `applicationHost.config`.
 
 use roxmltree::{Document, Node};
 use thiserror::Error;
@@ -44,7 +45,7 @@ impl SslFlags {
     /// Parses `None`, `Ssl`, `Ssl, SslNegotiateCert`, … (comma list, any case, or the number).
     pub fn parse(value: &str) -> Result<Self, String> {
         if let Ok(n) = value.trim().parse::<u32>() {
-            if n & !(8 | 32 | 64 | 256) != 0 {
+            if n & !(8 | 32 | 64 | 128 | 256) != 0 {
                 return Err(format!("sslFlags {n} has unknown bits"));
             }
             return Ok(Self {
@@ -62,9 +63,12 @@ impl SslFlags {
                 "sslnegotiatecert" => f.negotiate_cert = true,
                 "sslrequirecert" => f.require_cert = true,
                 "ssl128" => f.ssl128 = true,
+                // Client-certificate mapping by the Directory Service mapper: no effect on
+                // what is asked for in the handshake.
+                "sslmapcert" => {}
                 _ => {
                     return Err(format!(
-                        "unknown sslFlags value {part:?} (expected None, Ssl, SslNegotiateCert, SslRequireCert, Ssl128)"
+                        "unknown sslFlags value {part:?} (expected None, Ssl, SslNegotiateCert, SslRequireCert, SslMapCert, Ssl128)"
                     ));
                 }
             }
@@ -219,6 +223,17 @@ pub struct Effective {
 impl IisConfig {
     /// Reads one file's text into this configuration.
     pub fn add_file(&mut self, file: &str, text: &str) -> Result<(), XmlError> {
+        self.add_file_at(file, text, None)
+    }
+
+    /// Reads a `web.config` that lives at `at` (a location path, `Site/app`): its settings and
+    /// its `<location>`s apply there and below.
+    pub fn add_file_at(
+        &mut self,
+        file: &str,
+        text: &str,
+        at: Option<&str>,
+    ) -> Result<(), XmlError> {
         let doc = Document::parse(text).map_err(|e| XmlError {
             file: file.to_owned(),
             line: e.pos().row,
@@ -257,7 +272,9 @@ impl IisConfig {
                     let settings = read_web_server(child, &err)?;
                     self.scopes.push(Scope {
                         file: file.to_owned(),
-                        path: String::new(),
+                        path: at
+                            .map(|a| a.trim_matches('/').to_owned())
+                            .unwrap_or_default(),
                         line: line(child),
                         web_config,
                         settings,
@@ -265,6 +282,11 @@ impl IisConfig {
                 }
                 "location" => {
                     let path = child.attribute("path").unwrap_or("").trim_matches('/');
+                    let path = match at.map(|a| a.trim_matches('/')) {
+                        Some(base) if !path.is_empty() => format!("{base}/{path}"),
+                        Some(base) => base.to_owned(),
+                        None => path.to_owned(),
+                    };
                     for ws in child
                         .children()
                         .filter(|n| n.has_tag_name("system.webServer"))
@@ -272,7 +294,7 @@ impl IisConfig {
                         let settings = read_web_server(ws, &err)?;
                         self.scopes.push(Scope {
                             file: file.to_owned(),
-                            path: path.to_owned(),
+                            path: path.clone(),
                             line: line(child),
                             web_config,
                             settings,

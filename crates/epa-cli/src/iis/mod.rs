@@ -38,11 +38,21 @@ pub struct Inputs {
 /// Reads each `(name, text)`: XML when it starts with `<` (after a byte-order mark and
 /// whitespace), netsh output otherwise.
 pub fn read(files: &[(String, String)]) -> Result<Inputs, IisError> {
+    read_at(
+        &files
+            .iter()
+            .map(|(n, t)| (n.clone(), t.clone(), None))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// [`read`] with, per file, the location path a `web.config` lives at.
+pub fn read_at(files: &[(String, String, Option<String>)]) -> Result<Inputs, IisError> {
     let mut inputs = Inputs::default();
-    for (name, text) in files {
+    for (name, text, at) in files {
         let text = text.trim_start_matches('\u{feff}');
         if text.trim_start().starts_with('<') {
-            inputs.config.add_file(name, text)?;
+            inputs.config.add_file_at(name, text, at.as_deref())?;
         } else {
             let bindings = netsh::parse(text).map_err(|source| IisError::Netsh {
                 file: name.clone(),
