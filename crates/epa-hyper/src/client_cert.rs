@@ -75,6 +75,11 @@ pub enum ClientCertError {
         /// What webpki said.
         reason: String,
     },
+    /// `ignore` asks for nothing, so there is nothing to verify.
+    #[error(
+        "client certificate mode ignore needs no verifier: build the ServerConfig with with_no_client_auth() and use TlsAcceptor::new"
+    )]
+    NothingToVerify,
     /// `request` or `require` with no CA.
     #[error("client certificates are {mode:?} but no trusted CA is configured")]
     NoCa {
@@ -139,13 +144,15 @@ impl ClientCertificateSettings {
         self,
         provider: Arc<CryptoProvider>,
     ) -> Result<Arc<ClientCertificateVerifier>, ClientCertError> {
-        if self.mode != ClientCertificateMode::Ignore && self.roots.is_empty() {
+        if self.mode == ClientCertificateMode::Ignore {
+            return Err(ClientCertError::NothingToVerify);
+        }
+        if self.roots.is_empty() {
             return Err(ClientCertError::NoCa { mode: self.mode });
         }
         if self.revocation != RevocationMode::Off
             && self.revocation != RevocationMode::AllowUnknown
             && self.crl_files.is_empty()
-            && self.mode != ClientCertificateMode::Ignore
         {
             return Err(ClientCertError::NoCrl {
                 mode: self.revocation,

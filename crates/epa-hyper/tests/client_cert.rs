@@ -187,6 +187,14 @@ fn configuration_errors_name_what_is_wrong() {
     let ca = TestCa::new("Err CA").unwrap();
     let no_ca = ClientCertificateSettings::new(ClientCertificateMode::Request, vec![]).build();
     assert!(matches!(no_ca, Err(ClientCertError::NoCa { .. })));
+    let ignore = settings(
+        &ca,
+        ClientCertificateMode::Ignore,
+        RevocationMode::Off,
+        vec![],
+    )
+    .build();
+    assert!(matches!(ignore, Err(ClientCertError::NothingToVerify)));
 
     let no_crl = settings(
         &ca,
