@@ -8,7 +8,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use epa::decide::Profile;
-use epa::hyper::ExtendedProtection;
+use epa::hyper::ExtendedProtectionLayer;
 use epa::hyper::gssapi::GssapiAcceptor;
 use epa::hyper::gssapi::libgssapi::context::{ClientCtx, CtxFlags};
 use epa::hyper::gssapi::libgssapi::name::Name;
@@ -41,7 +41,7 @@ async fn spawn_kerberos(config: rustls::ServerConfig) -> SocketAddr {
     let policy = ServerPolicy::new(policy, &names, Profile::Documented).expect("policy");
     let backend = GssapiAcceptor::new();
     backend.check().expect("keytab");
-    let layer = ExtendedProtection::new(backend, policy);
+    let layer = ExtendedProtectionLayer::new(backend, policy);
     servers::spawn_layered(config, layer).await
 }
 

@@ -20,7 +20,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use epa::decide::Profile;
-use epa::hyper::ExtendedProtection;
+use epa::hyper::ExtendedProtectionLayer;
 use epa::hyper::ntlm::client::{ClientBinding, NtlmClient};
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
 use epa::{
@@ -78,7 +78,7 @@ async fn spawn_layered_with(
         )
         .expect("policy")
     };
-    let mut layer = ExtendedProtection::new(
+    let mut layer = ExtendedProtectionLayer::new(
         NtlmAcceptor::new(users, "BENCH", "SRV"),
         policy(enforcement),
     );

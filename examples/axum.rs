@@ -7,7 +7,7 @@
 use axum::{Extension, Router, routing::get};
 use epa::decide::Profile;
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
-use epa::hyper::{AuthenticatedUser, ExtendedProtection, TlsAcceptor};
+use epa::hyper::{AuthenticatedUser, ExtendedProtectionLayer, TlsAcceptor};
 use epa::{
     ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
     ServiceNameCollection,
@@ -35,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         &ServiceNameCollection::default(),
         Profile::Documented,
     )?;
-    let layer = ExtendedProtection::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
+    let layer = ExtendedProtectionLayer::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
     let app = Router::new().route("/", get(whoami)).layer(layer);
 
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;

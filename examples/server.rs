@@ -18,11 +18,11 @@ use epa::client_cert::{CaHints, ClientCertificateMode, RevocationMode};
 use epa::config::PolicyTable;
 use epa::config::{HintChoice, ServerConfig};
 use epa::decide::Profile;
-use epa::hyper::client_cert::{ClientCertificate, RequireClientCertificate};
+use epa::hyper::client_cert::{ClientCertificate, RequireClientCertificateLayer};
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
 use epa::hyper::{
     AuthenticatedUser, ChannelFacts, ClientCertificateSettings, ClientCertificateVerifier,
-    ExtendedProtection, TlsAcceptor,
+    ExtendedProtectionLayer, TlsAcceptor,
 };
 use epa::{PolicyEnforcement, ServerPolicy};
 use http::{Request, Response, StatusCode};
@@ -230,7 +230,7 @@ fn policy_table(args: &Args, config: &ServerConfig) -> Result<PolicyTable, BoxEr
         profile: Some(match args.profile.as_str() {
             "dotnet-legacy" => Profile::DotnetLegacy,
             "dotnet8" => Profile::Dotnet8,
-            "iis" => Profile::HttpSys,
+            "iis" => Profile::Iis,
             _ => Profile::Documented,
         }),
         ..PolicyTable::default()
@@ -306,18 +306,18 @@ fn tls_config(
 }
 
 #[cfg(feature = "gssapi")]
-fn gssapi_layer(policy: ServerPolicy) -> Result<ExtendedProtection, BoxError> {
+fn gssapi_layer(policy: ServerPolicy) -> Result<ExtendedProtectionLayer, BoxError> {
     let backend = epa::hyper::gssapi::GssapiAcceptor::new();
     backend.check()?;
     println!(
         "backend: gssapi (keytab {})",
         std::env::var("KRB5_KTNAME").unwrap_or_else(|_| "default".into())
     );
-    Ok(ExtendedProtection::new(backend, policy))
+    Ok(ExtendedProtectionLayer::new(backend, policy))
 }
 
 #[cfg(not(feature = "gssapi"))]
-fn gssapi_layer(_: ServerPolicy) -> Result<ExtendedProtection, BoxError> {
+fn gssapi_layer(_: ServerPolicy) -> Result<ExtendedProtectionLayer, BoxError> {
     Err("this server was built without the gssapi backend: cargo run --features gssapi --example server -- --backend gssapi".into())
 }
 
@@ -370,10 +370,10 @@ async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, In
 
 type App = tower::util::BoxCloneService<Request<hyper::body::Incoming>, Response<Body>, Infallible>;
 
-/// Routes that need a client certificate go through [`RequireClientCertificate`] first (403.x
+/// Routes that need a client certificate go through [`RequireClientCertificateLayer`] first (403.x
 /// before any Negotiate leg), then the same Negotiate-protected handler.
 fn app(
-    layer: Option<ExtendedProtection>,
+    layer: Option<ExtendedProtectionLayer>,
     config: &ServerConfig,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> App {
@@ -383,9 +383,9 @@ fn app(
         None => App::new(tower::service_fn(hello)),
     };
     let requirement = if config.client_certificates.audit_only {
-        RequireClientCertificate::audit_only()
+        RequireClientCertificateLayer::audit_only()
     } else {
-        RequireClientCertificate::enforced()
+        RequireClientCertificateLayer::enforced()
     };
     let with_cert: App = App::new(tower_layer::Layer::layer(&requirement, inner.clone()));
     let table = config.client_certificates.clone();
@@ -416,7 +416,10 @@ fn app(
     ))
 }
 
-fn negotiate_layer(args: &Args, config: &ServerConfig) -> Result<ExtendedProtection, BoxError> {
+fn negotiate_layer(
+    args: &Args,
+    config: &ServerConfig,
+) -> Result<ExtendedProtectionLayer, BoxError> {
     let table = policy_table(args, config)?;
     let server_policy = table.build()?;
     let target = table.build_target()?;
@@ -430,7 +433,7 @@ fn negotiate_layer(args: &Args, config: &ServerConfig) -> Result<ExtendedProtect
     }
     let mut layer = match args.backend.as_str() {
         "gssapi" => gssapi_layer(server_policy)?,
-        _ => ExtendedProtection::new(
+        _ => ExtendedProtectionLayer::new(
             NtlmAcceptor::new(users(args)?, &args.domain, "EPA-SERVER"),
             server_policy,
         ),

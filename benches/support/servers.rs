@@ -62,7 +62,7 @@ pub async fn spawn_plain(mut config: rustls::ServerConfig) -> SocketAddr {
 /// security context per connection.
 pub async fn spawn_layered(
     config: rustls::ServerConfig,
-    layer: epa::hyper::ExtendedProtection,
+    layer: epa::hyper::ExtendedProtectionLayer,
 ) -> SocketAddr {
     let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
     let acceptor = Arc::new(epa::hyper::TlsAcceptor::new(config));

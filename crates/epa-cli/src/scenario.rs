@@ -537,7 +537,7 @@ flags = ["proxy", "proxy-cohosting"]
 spns = ["HTTP/www.contoso.com"]
 "#;
         let s = Scenario::parse(text).unwrap();
-        assert_eq!(s.server.profile(), Profile::HttpSys);
+        assert_eq!(s.server.profile(), Profile::Iis);
         assert_eq!(
             s.server.policy().scenario(),
             ProtectionScenario::TrustedProxy

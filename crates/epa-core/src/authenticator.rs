@@ -210,4 +210,12 @@ pub trait Authenticator: Send + Sync + 'static {
     fn schemes(&self) -> &[Scheme];
     /// A fresh context for one connection's exchange.
     fn new_context(&self) -> Box<dyn SecurityContext>;
+
+    /// A fresh context for an exchange on a connection from `peer` (the TCP peer's address,
+    /// IPv4-mapped IPv6 already folded to IPv4). Backends that rate-limit failures per client
+    /// address override this; the default ignores the address.
+    fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
+        let _ = peer;
+        self.new_context()
+    }
 }

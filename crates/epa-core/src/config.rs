@@ -149,7 +149,7 @@ impl PolicyTable {
                     flags,
                     spns: self.service_names.clone().unwrap_or_default(),
                 };
-                (iis.to_policy()?, Profile::HttpSys)
+                (iis.to_policy()?, Profile::Iis)
             }
         };
         Ok(ServerPolicy::new(

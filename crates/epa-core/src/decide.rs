@@ -12,7 +12,7 @@
 //! | [`Profile::Documented`] (default) | the documented contract: Microsoft's "Integrated Windows Authentication with Extended Protection" (three HTTPS and four HTTP outcomes, reference §4.8), the SSPI channel-binding table (§4.5), Kerberos skipping the SPN check, the TrustedProxy rules (§4.6 row 13); where the documentation is silent, .NET 8+ |
 //! | [`Profile::DotnetLegacy`] | the code of `HttpListener.CheckSpn` in .NET Framework and .NET ≤ 7, row by row (§4.6), including the `http/localhost` exemption and the fail-open row 6 |
 //! | [`Profile::Dotnet8`] | the code of .NET 8+ `HttpListener` over `NegotiateAuthentication` (§4.6) |
-//! | [`Profile::HttpSys`] | the http.sys / IIS decision matrix (§6.2), with `NoServiceNameCheck` and `ProxyCohosting` |
+//! | [`Profile::Iis`] | the http.sys / IIS decision matrix (§6.2), with `NoServiceNameCheck` and `ProxyCohosting` |
 //!
 //! # The two layers
 //!
@@ -42,7 +42,7 @@ pub enum Profile {
     Dotnet8,
     /// http.sys / IIS `<extendedProtection>`.
     #[serde(rename = "iis")]
-    HttpSys,
+    Iis,
 }
 
 impl Profile {
@@ -52,7 +52,7 @@ impl Profile {
             Self::Documented => "documented",
             Self::DotnetLegacy => "dotnet-legacy",
             Self::Dotnet8 => "dotnet8",
-            Self::HttpSys => "iis",
+            Self::Iis => "iis",
         }
     }
 }
@@ -221,7 +221,7 @@ impl ServerPolicy {
                 profile: profile.name(),
             });
         }
-        if policy.http_sys_flags().any() && profile != Profile::HttpSys {
+        if policy.http_sys_flags().any() && profile != Profile::Iis {
             return Err(PolicyError::HttpSysFlagsNeedIisProfile {
                 profile: profile.name(),
             });
@@ -239,7 +239,7 @@ impl ServerPolicy {
                     // DefaultServiceNames.Merge("HTTP/localhost").
                     default_service_names.merge(["HTTP/localhost"])?
                 }
-                Profile::DotnetLegacy | Profile::HttpSys => default_service_names.clone(),
+                Profile::DotnetLegacy | Profile::Iis => default_service_names.clone(),
             },
         };
         Ok(Self {
@@ -491,7 +491,7 @@ pub fn decide(server: &ServerPolicy, facts: &RequestFacts) -> Decision {
         return match server.profile {
             // Documented outcome 1 (HTTPS and HTTP): 401, ServiceName null. http.sys always
             // supports EP; a backend that cannot is refused the same way (fail closed).
-            Profile::Documented | Profile::HttpSys => Decision::Reject {
+            Profile::Documented | Profile::Iis => Decision::Reject {
                 status: 401,
                 reason: Reason::ServerLacksExtendedProtection,
                 service_name: ClientServiceName::Missing,
@@ -530,8 +530,7 @@ fn check_binding(server: &ServerPolicy, facts: &RequestFacts) -> Result<BindingP
             Mismatch if server.verify_proxy_binding => Err(Reason::BindingMismatch),
             Match | Mismatch => Ok(BindingPass::NotCompared),
             Unbound => {
-                if server.profile == Profile::HttpSys
-                    && server.policy.http_sys_flags().proxy_cohosting
+                if server.profile == Profile::Iis && server.policy.http_sys_flags().proxy_cohosting
                 {
                     Ok(BindingPass::NotCompared)
                 } else {
@@ -555,7 +554,7 @@ fn check_binding(server: &ServerPolicy, facts: &RequestFacts) -> Result<BindingP
             Absent => Err(Reason::BindingAbsent),
             NotChecked => match server.profile {
                 // http.sys always has the TLS binding; a backend that did not check it fails.
-                Profile::HttpSys => Err(Reason::BindingNotChecked),
+                Profile::Iis => Err(Reason::BindingNotChecked),
                 // §4.6 row 6: .NET had no binding to pass; the SPN layer decides per profile.
                 _ => Ok(BindingPass::NoServerBinding),
             },
@@ -606,7 +605,7 @@ fn check_service_name(
                 return Ok(reason);
             }
         }
-        Profile::HttpSys => {
+        Profile::Iis => {
             if policy.http_sys_flags().no_service_name_check {
                 return Ok(Reason::ServiceNameCheckDisabled);
             }

@@ -39,7 +39,7 @@ pub enum ProtectionScenario {
 }
 
 /// The http.sys `HTTP_CHANNEL_BIND_INFO` flags that have no .NET counterpart (IIS `flags`).
-/// They take effect only under [`crate::decide::Profile::HttpSys`].
+/// They take effect only under [`crate::decide::Profile::Iis`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HttpSysFlags {
     /// `NoServiceNameCheck` (0x2): "SPN check always succeeds."

@@ -332,7 +332,7 @@ mod httplistener {
 
     #[test]
     fn row_01_never_accepts_everything_service_name_is_the_client_spn() {
-        for p in [LEGACY, NET8, Profile::Documented, Profile::HttpSys] {
+        for p in [LEGACY, NET8, Profile::Documented, Profile::Iis] {
             let s = server(p, Pe::Never, Ps::TransportSelected, false);
             for t in [Https, Http] {
                 for cb in [
@@ -635,7 +635,7 @@ mod httplistener {
 
     #[test]
     fn row_14_kerberos_skips_spn_check_binding_still_enforced() {
-        for p in [LEGACY, NET8, Profile::Documented, Profile::HttpSys] {
+        for p in [LEGACY, NET8, Profile::Documented, Profile::Iis] {
             let s = server(p, Pe::Always, Ps::TransportSelected, true);
             accepts(
                 decide(&s, &kerberos(facts(Http, Cb::NotChecked, Some(UNLISTED)))),
@@ -724,7 +724,7 @@ mod iis_matrix {
         }
         .to_policy()
         .unwrap();
-        ServerPolicy::new(policy, &ServiceNameCollection::default(), Profile::HttpSys).unwrap()
+        ServerPolicy::new(policy, &ServiceNameCollection::default(), Profile::Iis).unwrap()
     }
 
     use super::assert_cells as cells;
@@ -920,7 +920,7 @@ fn exhaustive_always_never_accepts_without_a_named_reason() {
         Profile::Documented,
         Profile::DotnetLegacy,
         Profile::Dotnet8,
-        Profile::HttpSys,
+        Profile::Iis,
     ] {
         for ps in [Ps::TransportSelected, Ps::TrustedProxy] {
             for custom in [true, false] {

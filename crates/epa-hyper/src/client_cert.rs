@@ -1,7 +1,7 @@
 //! Client-certificate authentication the TLS 1.3 way: the certificate is asked for in the
 //! *first* handshake ([`ClientCertificateMode`]), verified with rustls' `WebPkiClientVerifier`
 //! against CRLs that reload when their files change, and required per route by
-//! [`RequireClientCertificate`] — never by renegotiation (RFC 8446 removed it; RFC 9113 §9.2.1
+//! [`RequireClientCertificateLayer`] — never by renegotiation (RFC 8446 removed it; RFC 9113 §9.2.1
 //! forbids it under HTTP/2).
 //!
 //! How a connection's certificate is judged:
@@ -597,7 +597,7 @@ pub struct PeerCertificate {
 }
 
 /// A client certificate, as routes see it. A verified one is in the request extensions of a
-/// route behind [`RequireClientCertificate`].
+/// route behind [`RequireClientCertificateLayer`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
     /// The subject, RFC 4514 string form (e.g. `CN=alice, O=Example`).
@@ -718,16 +718,16 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8])> {
 /// `request` mode): 403 with the IIS sub-status and a JSON reason otherwise; the verified
 /// certificate is put in the request extensions as `Arc<ClientCertificate>`.
 ///
-/// [`RequireClientCertificate::audit_only`] observes the requirement without enforcing it
+/// [`RequireClientCertificateLayer::audit_only`] observes the requirement without enforcing it
 /// (enforce "optional", observe "required"): every request passes, and each one the
 /// requirement would have refused is logged (`audit = "would-reject"`) and counted
 /// (`epa_audit_client_certificate_would_refuse_total`).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequireClientCertificate {
+pub struct RequireClientCertificateLayer {
     audit_only: bool,
 }
 
-impl RequireClientCertificate {
+impl RequireClientCertificateLayer {
     /// Enforce the requirement.
     pub const fn enforced() -> Self {
         Self { audit_only: false }
@@ -739,19 +739,19 @@ impl RequireClientCertificate {
     }
 }
 
-impl<S> Layer<S> for RequireClientCertificate {
-    type Service = RequireClientCertificateService<S>;
+impl<S> Layer<S> for RequireClientCertificateLayer {
+    type Service = RequireClientCertificate<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RequireClientCertificateService {
+        RequireClientCertificate {
             inner,
             audit_only: self.audit_only,
         }
     }
 }
 
-/// The service [`RequireClientCertificate`] makes.
+/// The service [`RequireClientCertificateLayer`] makes.
 #[derive(Debug, Clone)]
-pub struct RequireClientCertificateService<S> {
+pub struct RequireClientCertificate<S> {
     inner: S,
     audit_only: bool,
 }
@@ -767,7 +767,7 @@ pub fn refusal_body(refusal: CertificateRefusal) -> String {
     )
 }
 
-impl<S, B, ResBody> Service<Request<B>> for RequireClientCertificateService<S>
+impl<S, B, ResBody> Service<Request<B>> for RequireClientCertificate<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
     S::Future: Send + 'static,

@@ -16,7 +16,7 @@
 //!
 //! After a successful exchange the connection stays authenticated for later requests without an
 //! `Authorization` header (connection-based authentication, as IIS does by default); turn that
-//! off with [`ExtendedProtection::authenticate_every_request`].
+//! off with [`ExtendedProtectionLayer::authenticate_every_request`].
 
 use crate::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
@@ -138,20 +138,20 @@ struct Shared {
 
 /// The Extended Protection layer.
 #[derive(Clone)]
-pub struct ExtendedProtection {
+pub struct ExtendedProtectionLayer {
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for ExtendedProtection {
+impl std::fmt::Debug for ExtendedProtectionLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExtendedProtection")
+        f.debug_struct("ExtendedProtectionLayer")
             .field("policy", self.shared.policy.policy())
             .field("profile", &self.shared.policy.profile())
             .finish_non_exhaustive()
     }
 }
 
-impl ExtendedProtection {
+impl ExtendedProtectionLayer {
     /// A layer that authenticates with `authenticator` and decides with `policy`.
     pub fn new(authenticator: impl Authenticator, policy: ServerPolicy) -> Self {
         let challenges = authenticator
@@ -246,27 +246,27 @@ impl ExtendedProtection {
     }
 }
 
-impl<S> Layer<S> for ExtendedProtection {
-    type Service = ExtendedProtectionService<S>;
+impl<S> Layer<S> for ExtendedProtectionLayer {
+    type Service = ExtendedProtection<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ExtendedProtectionService {
+        ExtendedProtection {
             inner,
             shared: self.shared.clone(),
         }
     }
 }
 
-/// The service produced by [`ExtendedProtection`].
+/// The service produced by [`ExtendedProtectionLayer`].
 #[derive(Clone)]
-pub struct ExtendedProtectionService<S> {
+pub struct ExtendedProtection<S> {
     inner: S,
     shared: Arc<Shared>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S, B, ResBody> Service<Request<B>> for ExtendedProtectionService<S>
+impl<S, B, ResBody> Service<Request<B>> for ExtendedProtection<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -453,7 +453,9 @@ impl Shared {
             Some(ex) if ex.scheme == scheme => ex,
             _ => Exchange {
                 scheme,
-                context: self.authenticator.new_context(),
+                context: self
+                    .authenticator
+                    .new_context_for(canonical_ip(facts.peer.ip())),
                 legs: 0,
                 started: std::time::Instant::now(),
             },
@@ -590,4 +592,13 @@ fn log_failure(facts: &ChannelFacts, e: &AuthError) {
     // The error text names the user and the check that failed, never token bytes or keys.
     crate::telemetry::authentication_failed();
     tracing::info!(target: "epa", decision = "reject", reason = "authentication-failed", peer = %facts.peer, status = e.status(), "{e}");
+}
+
+/// The peer address with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) folded to IPv4, so that
+/// allow-lists and per-address limits see one spelling of one client.
+pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
 }

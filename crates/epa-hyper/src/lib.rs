@@ -1,6 +1,6 @@
 //! Extended Protection for hyper servers.
 //!
-//! * [`ExtendedProtection`]: the tower `Layer` that runs Negotiate/NTLM and enforces the policy
+//! * [`ExtendedProtectionLayer`]: the tower `Layer` that runs Negotiate/NTLM and enforces the policy
 //!   through [`epa_core::decide`];
 //! * [`TlsAcceptor`]: tokio-rustls glue that records each connection's [`ChannelFacts`];
 //! * [`serve_connection`]: serves one connection with its own security context;
@@ -12,7 +12,7 @@
 //! ```no_run
 //! use epa_core::{decide::Profile, ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario};
 //! use epa_core::{ServerPolicy, ServiceNameCollection};
-//! use epa_hyper::{ExtendedProtection, TlsAcceptor, ntlm::{NtlmAcceptor, UserDb}};
+//! use epa_hyper::{ExtendedProtectionLayer, TlsAcceptor, ntlm::{NtlmAcceptor, UserDb}};
 //!
 //! async fn hello(
 //!     _: http::Request<hyper::body::Incoming>,
@@ -25,7 +25,7 @@
 //!     let policy = ExtendedProtectionPolicy::with_service_names(
 //!         PolicyEnforcement::Always, ProtectionScenario::TransportSelected, ["HTTP/www.example.com"])?;
 //!     let policy = ServerPolicy::new(policy, &ServiceNameCollection::default(), Profile::Documented)?;
-//!     let layer = ExtendedProtection::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
+//!     let layer = ExtendedProtectionLayer::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
 //!     let acceptor = TlsAcceptor::new(tls_config);
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
 //!     loop {
@@ -54,10 +54,10 @@ pub mod tls;
 
 pub use client_cert::{
     ClientCertificate, ClientCertificateSettings, ClientCertificateVerifier, PeerCertificate,
-    RequireClientCertificate,
+    RequireClientCertificateLayer,
 };
 pub use layer::{
-    AuthenticatedUser, ConnectionContext, ExtendedProtection, ExtendedProtectionService, Limits,
+    AuthenticatedUser, ConnectionContext, ExtendedProtection, ExtendedProtectionLayer, Limits,
 };
 pub use serve::serve_connection;
 pub use tls::{ChannelFacts, TlsAcceptor, TlsError};

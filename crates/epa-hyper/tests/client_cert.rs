@@ -7,7 +7,7 @@
 use epa_core::client_cert::{
     CaHintSize, CaHints, CertificateStatus, ClientCertificateMode, RevocationMode,
 };
-use epa_hyper::client_cert::{ClientCertError, ClientCertificate, RequireClientCertificate};
+use epa_hyper::client_cert::{ClientCertError, ClientCertificate, RequireClientCertificateLayer};
 use epa_hyper::testing::{TestCa, Validity, insecure_client_config_with_cert};
 use epa_hyper::{
     ChannelFacts, ClientCertificateSettings, ClientCertificateVerifier, ConnectionContext,
@@ -578,7 +578,7 @@ fn a_client_without_the_key_is_refused_in_request_mode() {
 
 async fn route(facts: ChannelFacts) -> (http::StatusCode, String) {
     let svc = tower::ServiceBuilder::new()
-        .layer(RequireClientCertificate::enforced())
+        .layer(RequireClientCertificateLayer::enforced())
         .service_fn(|req: http::Request<String>| async move {
             let cert = req.extensions().get::<Arc<ClientCertificate>>().cloned();
             let body = cert.as_ref().map(|c| c.subject.clone()).unwrap_or_default();
@@ -639,7 +639,7 @@ async fn routes_answer_403_with_the_iis_substatus() {
     assert!(body.contains("\"substatus\":7"), "{body}");
     // Without a ConnectionContext: 500, never a pass.
     let svc = tower::ServiceBuilder::new()
-        .layer(RequireClientCertificate::enforced())
+        .layer(RequireClientCertificateLayer::enforced())
         .service_fn(|_: http::Request<String>| async {
             Ok::<_, std::convert::Infallible>(http::Response::new(String::from("reached")))
         });

@@ -12,14 +12,16 @@ use epa_core::{
 };
 use epa_hyper::ntlm::client::{ClientBinding, NtlmClient};
 use epa_hyper::ntlm::{NtlmAcceptor, UserDb};
-use epa_hyper::{AuthenticatedUser, ChannelFacts, ConnectionContext, ExtendedProtection, Limits};
+use epa_hyper::{
+    AuthenticatedUser, ChannelFacts, ConnectionContext, ExtendedProtectionLayer, Limits,
+};
 use http::{Request, Response, StatusCode};
 use std::convert::Infallible;
 use tower::{Layer as _, Service as _, ServiceExt as _};
 
 const CERT: &[u8] = include_bytes!("../../../tests/data/rsa-sha256.der");
 
-fn layer(pe: PolicyEnforcement, ps: ProtectionScenario) -> ExtendedProtection {
+fn layer(pe: PolicyEnforcement, ps: ProtectionScenario) -> ExtendedProtectionLayer {
     let mut users = UserDb::default();
     users.add_password("D", "alice", "pw");
     users.add_password("D", "bob", "pw2");
@@ -31,7 +33,7 @@ fn layer(pe: PolicyEnforcement, ps: ProtectionScenario) -> ExtendedProtection {
         Profile::Documented,
     )
     .unwrap();
-    ExtendedProtection::new(NtlmAcceptor::new(users, "D", "SRV"), policy)
+    ExtendedProtectionLayer::new(NtlmAcceptor::new(users, "D", "SRV"), policy)
 }
 
 async fn app(req: Request<String>) -> Result<Response<String>, Infallible> {
@@ -55,7 +57,7 @@ fn request(ctx: Option<&ConnectionContext>, auth: Option<String>) -> Request<Str
     req
 }
 
-type Svc = epa_hyper::ExtendedProtectionService<
+type Svc = epa_hyper::ExtendedProtection<
     tower::util::ServiceFn<
         fn(
             Request<String>,
@@ -65,7 +67,7 @@ type Svc = epa_hyper::ExtendedProtectionService<
     >,
 >;
 
-fn service(l: &ExtendedProtection) -> Svc {
+fn service(l: &ExtendedProtectionLayer) -> Svc {
     fn boxed(
         r: Request<String>,
     ) -> std::pin::Pin<
