@@ -110,6 +110,17 @@ impl ConnectionContext {
     pub fn facts(&self) -> &ChannelFacts {
         &self.facts
     }
+
+    /// When the half-finished authentication exchange on this connection started, if one is
+    /// pending (a server closes such a connection once its exchange deadline passes).
+    pub fn pending_exchange_since(&self) -> Option<std::time::Instant> {
+        self.auth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .exchange
+            .as_ref()
+            .map(|e| e.started)
+    }
 }
 
 #[derive(Default)]
