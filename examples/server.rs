@@ -353,7 +353,7 @@ async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, In
                     "hello {}\nmechanism: {}\nservice name: {service_name}\nreason: {}\n",
                     user.identity,
                     user.mechanism.name(),
-                    user.reason
+                    user.reason.code()
                 )
             }
             None => "hello (no Negotiate on this listener)\n".to_owned(),

@@ -211,6 +211,13 @@ pub trait Authenticator: Send + Sync + 'static {
     /// A fresh context for one connection's exchange.
     fn new_context(&self) -> Box<dyn SecurityContext>;
 
+    /// Whether [`SecurityContext::step`] blocks the calling thread (a system library such as
+    /// MIT GSSAPI reading a keytab or a replay cache): the adapter then runs each leg on a
+    /// blocking-task thread instead of an async worker.
+    fn blocking(&self) -> bool {
+        false
+    }
+
     /// A fresh context for an exchange on a connection from `peer` (the TCP peer's address,
     /// IPv4-mapped IPv6 already folded to IPv4). Backends that rate-limit failures per client
     /// address override this; the default ignores the address.

@@ -70,6 +70,11 @@ pub struct PolicyTable {
     pub target_enforcement: Option<PolicyEnforcement>,
     /// Audit mode, IIS form: the `tokenChecking` to observe.
     pub target_token_checking: Option<TokenChecking>,
+    /// Whether an authenticated connection stays authenticated without an `Authorization`
+    /// header. Default: yes under `transport-selected` (IIS's connection-based
+    /// authentication), no under `trusted-proxy` (a proxy pools many clients' requests on one
+    /// connection, so a persisted identity would serve client A's identity to client B).
+    pub persist_identity: Option<bool>,
 }
 
 impl PolicyTable {

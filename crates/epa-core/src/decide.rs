@@ -23,6 +23,7 @@
 //!    so no binding is checked (inferred: with nothing to compare, the SSP checks nothing).
 //! 2. The service-binding layer is the SPN check (`CheckSpn`), which differs per profile.
 
+use crate::cbt::ChannelBinding;
 use crate::policy::{ExtendedProtectionPolicy, PolicyEnforcement, PolicyError, ProtectionScenario};
 use crate::spn::ServiceNameCollection;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -186,6 +187,17 @@ pub struct RequestFacts {
     pub client_spn: ClientServiceName,
 }
 
+/// The binding a backend is handed, as [`ServerPolicy::expected_binding`] chooses it.
+#[derive(Debug, Clone, Copy)]
+pub enum ExpectedBinding<'a> {
+    /// No binding: the backend reports what the client sent without comparing.
+    None,
+    /// The connection's own `tls-server-end-point` (the certificate this connection presented).
+    Connection,
+    /// A binding fixed by configuration: the policy's custom binding, or the proxy's certificate.
+    Configured(&'a ChannelBinding),
+}
+
 /// A policy bound to a listener: the policy, the listener's default service names and the
 /// profile, validated once and ready for [`decide`].
 #[derive(Debug, Clone)]
@@ -193,6 +205,8 @@ pub struct ServerPolicy {
     policy: ExtendedProtectionPolicy,
     profile: Profile,
     verify_proxy_binding: bool,
+    /// Under `TrustedProxy`: the proxy certificate's binding, when the configuration names it.
+    proxy_binding: Option<ChannelBinding>,
     /// The names the SPN check compares against (custom names, or the defaults; .NET 8+ adds
     /// `HTTP/localhost` to the defaults).
     acceptable: ServiceNameCollection,
@@ -246,6 +260,7 @@ impl ServerPolicy {
             policy,
             profile,
             verify_proxy_binding: false,
+            proxy_binding: None,
             acceptable,
         })
     }
@@ -257,6 +272,36 @@ impl ServerPolicy {
     pub fn with_proxy_binding_verification(mut self) -> Self {
         self.verify_proxy_binding = true;
         self
+    }
+
+    /// [`ServerPolicy::with_proxy_binding_verification`] with the binding of the proxy's own
+    /// certificate, which [`ServerPolicy::expected_binding`] then hands to the backend.
+    pub fn with_proxy_binding(mut self, binding: ChannelBinding) -> Self {
+        self.proxy_binding = Some(binding);
+        self.with_proxy_binding_verification()
+    }
+
+    /// Which channel binding the backend compares the client's with (docs/windows-semantics.md
+    /// §4.3): none under `Never` and on plain HTTP; under `TrustedProxy` the proxy certificate's
+    /// when it is named, else none (IIS only checks "present and not all-zero" there); otherwise
+    /// the policy's custom binding, or the connection's own `tls-server-end-point`.
+    pub fn expected_binding(&self, transport: Transport) -> ExpectedBinding<'_> {
+        if self.policy.enforcement() == PolicyEnforcement::Never {
+            return ExpectedBinding::None;
+        }
+        match (self.policy.scenario(), transport) {
+            (ProtectionScenario::TrustedProxy, _) => match &self.proxy_binding {
+                Some(b) => ExpectedBinding::Configured(b),
+                None => ExpectedBinding::None,
+            },
+            (ProtectionScenario::TransportSelected, Transport::Https) => {
+                match self.policy.custom_channel_binding() {
+                    Some(custom) => ExpectedBinding::Configured(custom),
+                    None => ExpectedBinding::Connection,
+                }
+            }
+            (ProtectionScenario::TransportSelected, Transport::Http) => ExpectedBinding::None,
+        }
     }
 
     /// Whether [`ServerPolicy::with_proxy_binding_verification`] is on.

@@ -163,6 +163,13 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
                             "the policy trusts a TLS-terminating proxy but no proxy address is listed: any client that reaches the listener directly is treated as the proxy".into(),
                             "list the proxy's addresses in [listener] trusted_proxies"));
                     }
+                    if policy.scenario() == ProtectionScenario::TrustedProxy
+                        && config.policy.as_ref().and_then(|p| p.persist_identity) == Some(true)
+                    {
+                        out.push(finding(Warning, "identity-persisted-behind-proxy",
+                            "persist_identity = true behind a trusted proxy: a proxy pools the requests of many clients on one connection, so the identity one client authenticated is served to the next request on that connection, whoever sent it".into(),
+                            "remove persist_identity (per-request authentication is the default under trusted-proxy), unless the proxy dedicates each upstream connection to one client connection"));
+                    }
                     let allow_dotless = policy.http_sys_flags().allow_dotless_spn;
                     if let Some(names) = policy.custom_service_names()
                         && let Some(dotless) = names.first_dotless()
@@ -297,6 +304,20 @@ service_names = ["HTTP/www.example.com"]
         assert_eq!(
             codes(
                 "[listener]\ntrusted_proxies = [\"10.0.0.1\"]\n[policy]\nenforcement = \"always\"\nscenario = \"trusted-proxy\"\nservice_names = [\"HTTP/www.example.com\"]",
+                None
+            ),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(
+                "[listener]\ntrusted_proxies = [\"10.0.0.1\"]\n[policy]\nenforcement = \"always\"\nscenario = \"trusted-proxy\"\npersist_identity = true\nservice_names = [\"HTTP/www.example.com\"]",
+                None
+            ),
+            ["identity-persisted-behind-proxy"]
+        );
+        assert_eq!(
+            codes(
+                "[policy]\nenforcement = \"always\"\npersist_identity = true\nservice_names = [\"HTTP/www.example.com\"]",
                 None
             ),
             Vec::<&str>::new()

@@ -14,7 +14,7 @@
 //!   handshake by this module from the certificates the peer sent and the *current* trust
 //!   settings, so that a configuration mistake elsewhere cannot turn into a `Valid`.
 
-use crate::layer::ConnectionContext;
+use crate::connection::ConnectionContext;
 use epa_core::audit::route_outcome_audited;
 use epa_core::client_cert::{
     CaHintError, CaHintSize, CaHints, CertificateRefusal, CertificateStatus, ClientCertificateMode,

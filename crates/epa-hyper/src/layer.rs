@@ -3,151 +3,81 @@
 //!
 //! Per request:
 //! 1. The connection's [`ConnectionContext`] (inserted by [`crate::serve_connection`], or by hand
-//!    for other stacks) gives the channel facts and the connection's security context. Without
-//!    it the layer answers 500: it never guesses a channel.
-//! 2. Under `TrustedProxy` with a proxy list, other peers get 403.
-//! 3. `Authorization: Negotiate|NTLM <base64>` runs one leg in the connection's context (created
-//!    on the first leg; never shared between connections). A continuation answers 401 with the
-//!    next token. A completed exchange goes to the decision; an accept puts
-//!    [`AuthenticatedUser`] in the request extensions and calls the inner service.
+//!    for other stacks) gives the channel facts and this layer's state on the connection.
+//!    Without it the layer answers 500: it never guesses a channel. An HTTPS connection without
+//!    a server certificate is a configuration error too (500).
+//! 2. Under `TrustedProxy` with a proxy list, other peers get 403 (IPv4-mapped IPv6 addresses
+//!    compare as IPv4).
+//! 3. `Authorization: Negotiate|NTLM <base64>` runs one leg in this layer's exchange on the
+//!    connection (created on the first leg; never shared between connections or layers). A
+//!    continuation answers 401 with the next token. A completed exchange goes to the decision;
+//!    an accept puts [`AuthenticatedUser`] in the request extensions and calls the inner service.
 //! 4. Failures answer 401 with fresh challenges (`WWW-Authenticate: Negotiate`, `NTLM`),
 //!    `Content-Length: 0`, never echoing the failed blob; malformed input answers 400 (bad
-//!    base64, oversize header or token, a token out of sequence — .NET's client-fault class).
+//!    base64, oversize header or token, two headers, a token out of sequence — .NET's
+//!    client-fault class). Any `Authorization` header that does not complete a new exchange
+//!    first clears the identity this layer holds for the connection.
 //!
 //! After a successful exchange the connection stays authenticated for later requests without an
-//! `Authorization` header (connection-based authentication, as IIS does by default); turn that
-//! off with [`ExtendedProtectionLayer::authenticate_every_request`].
+//! `Authorization` header (connection-based authentication, as IIS does by default) — except
+//! under `TrustedProxy`, where a proxy pools connections of many clients: there every request
+//! authenticates unless [`ExtendedProtectionLayer::persist_identity`] says otherwise.
 
-use crate::authenticator::{
-    AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
+use crate::authenticator::{AuthError, Authenticator, Completion, ExpectedBindings, Scheme, Step};
+use crate::connection::{
+    Authenticated, AuthenticatedUser, ChannelFacts, ConnectionContext, Exchange, LayerId,
 };
-use crate::tls::ChannelFacts;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use crate::header::{self, Authorization, Limits};
+use crate::telemetry::DecisionEvent;
 use epa_core::audit::decide_audited;
 use epa_core::decide::{
-    ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy, Transport,
+    BindingObservation, ClientServiceName, Decision, ExpectedBinding, Mechanism, RequestFacts,
+    ServerPolicy, Transport,
 };
 use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, StatusCode, header as http_header};
+use pin_project_lite::pin_project;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+use tokio::task::JoinHandle;
 use tower_layer::Layer;
 use tower_service::Service;
 
-/// Size and leg limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest `Authorization` header value accepted, in bytes (default 64 KiB: large
-    /// Kerberos tickets with many group SIDs exceed http.sys' 16 KiB default).
-    pub max_header_bytes: usize,
-    /// Most legs one exchange may take (default 4; NTLM takes 2, Kerberos 1–2).
-    pub max_legs: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_header_bytes: 64 * 1024,
-            max_legs: 4,
-        }
-    }
-}
-
-/// The authenticated caller, placed in the request extensions. A cheap handle (one `Arc`), so
-/// that authenticated keep-alive requests do not copy the identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthenticatedUser(Arc<Authenticated>);
-
-impl std::ops::Deref for AuthenticatedUser {
-    type Target = Authenticated;
-    fn deref(&self) -> &Authenticated {
-        &self.0
-    }
-}
-
-/// What [`AuthenticatedUser`] holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authenticated {
-    /// User and domain or realm.
-    pub identity: Identity,
-    /// NTLM or Kerberos.
-    pub mechanism: Mechanism,
-    /// The decision's service name (.NET `HttpListenerRequest.ServiceName`).
-    pub service_name: ClientServiceName,
-    /// The decision's reason code (e.g. `binding-verified`).
-    pub reason: &'static str,
-}
-
-/// One connection's state: its facts and its authentication state.
-#[derive(Clone)]
-pub struct ConnectionContext {
-    facts: Arc<ChannelFacts>,
-    auth: Arc<Mutex<ConnectionAuth>>,
-}
-
-impl std::fmt::Debug for ConnectionContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionContext")
-            .field("facts", &self.facts)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ConnectionContext {
-    /// A fresh context for a new connection. Create exactly one per connection.
-    pub fn new(facts: ChannelFacts) -> Self {
-        Self {
-            facts: Arc::new(facts),
-            auth: Arc::new(Mutex::new(ConnectionAuth::default())),
-        }
-    }
-
-    /// The connection's facts.
-    pub fn facts(&self) -> &ChannelFacts {
-        &self.facts
-    }
-
-    /// When the half-finished authentication exchange on this connection started, if one is
-    /// pending (a server closes such a connection once its exchange deadline passes).
-    pub fn pending_exchange_since(&self) -> Option<std::time::Instant> {
-        self.auth
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .exchange
-            .as_ref()
-            .map(|e| e.started)
-    }
-}
-
-#[derive(Default)]
-struct ConnectionAuth {
-    exchange: Option<Exchange>,
-    authenticated: Option<AuthenticatedUser>,
-}
-
-struct Exchange {
-    scheme: Scheme,
-    context: Box<dyn SecurityContext>,
-    legs: u32,
-    started: std::time::Instant,
-}
-
 struct Shared {
+    id: LayerId,
     authenticator: Arc<dyn Authenticator>,
     policy: ServerPolicy,
     target: Option<ServerPolicy>,
     limits: Limits,
     trusted_proxies: Option<Vec<IpAddr>>,
-    proxy_binding: Option<ExpectedBindings>,
-    persist: bool,
+    /// The configured binding (custom or proxy certificate) in every backend form, computed once.
+    configured_binding: Option<ExpectedBindings>,
+    persist: Option<bool>,
     challenges: Vec<HeaderValue>,
 }
 
-/// The Extended Protection layer.
+impl Shared {
+    /// A copy with a new identity: state made under the old settings is not this layer's.
+    fn reconfigured(&self) -> Self {
+        Self {
+            id: LayerId::fresh(),
+            authenticator: self.authenticator.clone(),
+            policy: self.policy.clone(),
+            target: self.target.clone(),
+            limits: self.limits,
+            trusted_proxies: self.trusted_proxies.clone(),
+            configured_binding: self.configured_binding.clone(),
+            persist: self.persist,
+            challenges: self.challenges.clone(),
+        }
+    }
+}
+
+/// Builds [`ExtendedProtection`] around a service: the Extended Protection layer.
 #[derive(Clone)]
 pub struct ExtendedProtectionLayer {
     shared: Arc<Shared>,
@@ -170,41 +100,32 @@ impl ExtendedProtectionLayer {
             .iter()
             .map(|s| HeaderValue::from_static(s.name()))
             .collect();
+        let configured_binding = configured(&policy);
         Self {
             shared: Arc::new(Shared {
+                id: LayerId::fresh(),
                 authenticator: Arc::new(authenticator),
                 policy,
                 target: None,
                 limits: Limits::default(),
                 trusted_proxies: None,
-                proxy_binding: None,
-                persist: true,
+                configured_binding,
+                persist: None,
                 challenges,
             }),
         }
     }
 
-    fn edit(mut self, f: impl FnOnce(&mut Shared)) -> Self {
-        match Arc::get_mut(&mut self.shared) {
-            Some(shared) => f(shared),
-            None => {
-                // Cloned already: rebuild from a copy of the settings.
-                let s = &self.shared;
-                let mut copy = Shared {
-                    authenticator: s.authenticator.clone(),
-                    policy: s.policy.clone(),
-                    target: s.target.clone(),
-                    limits: s.limits,
-                    trusted_proxies: s.trusted_proxies.clone(),
-                    proxy_binding: s.proxy_binding.clone(),
-                    persist: s.persist,
-                    challenges: s.challenges.clone(),
-                };
-                f(&mut copy);
-                self.shared = Arc::new(copy);
-            }
+    /// Every change makes a new layer identity, so that connection state made under the old
+    /// settings is never taken for this layer's.
+    fn edit(self, f: impl FnOnce(&mut Shared)) -> Self {
+        let mut copy = self.shared.reconfigured();
+        f(&mut copy);
+        copy.configured_binding =
+            configured(&copy.policy).or_else(|| copy.target.as_ref().and_then(configured));
+        Self {
+            shared: Arc::new(copy),
         }
-        self
     }
 
     /// Sets the limits.
@@ -213,8 +134,9 @@ impl ExtendedProtectionLayer {
     }
 
     /// `TrustedProxy`: accept requests only from these peer addresses (others get 403).
+    /// IPv4-mapped IPv6 addresses are compared as IPv4, on both sides.
     pub fn trusted_proxies(self, proxies: Vec<IpAddr>) -> Self {
-        self.edit(|s| s.trusted_proxies = Some(proxies))
+        self.edit(|s| s.trusted_proxies = Some(proxies.into_iter().map(canonical_ip).collect()))
     }
 
     /// `TrustedProxy`, beyond IIS: the proxy's own certificate (DER). Clients' bindings are
@@ -222,12 +144,11 @@ impl ExtendedProtectionLayer {
     pub fn proxy_certificate(self, der: &[u8]) -> Result<Self, epa_core::cbt::CertificateError> {
         let ep = epa_core::cbt::tls_server_end_point(der)?;
         Ok(self.edit(|s| {
-            s.proxy_binding = Some(ExpectedBindings::new(ep.binding));
-            s.policy = s.policy.clone().with_proxy_binding_verification();
+            s.policy = s.policy.clone().with_proxy_binding(ep.binding.clone());
             s.target = s
                 .target
                 .take()
-                .map(ServerPolicy::with_proxy_binding_verification);
+                .map(|t| t.with_proxy_binding(ep.binding.clone()));
         }))
     }
 
@@ -242,19 +163,39 @@ impl ExtendedProtectionLayer {
     /// credential is refused even when the current policy is `never` — the safe direction.
     pub fn audit(self, target: ServerPolicy) -> Self {
         self.edit(|s| {
-            let target = if s.policy.verifies_proxy_binding() {
-                target.with_proxy_binding_verification()
-            } else {
-                target
+            let target = match s.configured_binding.as_ref() {
+                Some(b) if s.policy.verifies_proxy_binding() => {
+                    target.with_proxy_binding(b.binding().clone())
+                }
+                _ => target,
             };
             s.target = Some(target);
         })
     }
 
-    /// Require the exchange on every request instead of once per connection.
-    pub fn authenticate_every_request(self) -> Self {
-        self.edit(|s| s.persist = false)
+    /// Whether an authenticated connection stays authenticated for later requests without an
+    /// `Authorization` header. Default: yes under `TransportSelected` (IIS's connection-based
+    /// authentication), no under `TrustedProxy` (a proxy pools many clients' requests on one
+    /// connection; `epa lint` flags turning it on there).
+    pub fn persist_identity(self, persist: bool) -> Self {
+        self.edit(|s| s.persist = Some(persist))
     }
+
+    /// Require the exchange on every request instead of once per connection
+    /// (`persist_identity(false)`).
+    pub fn authenticate_every_request(self) -> Self {
+        self.persist_identity(false)
+    }
+}
+
+/// The configured binding of `policy` (custom, or the proxy certificate's), in backend form.
+fn configured(policy: &ServerPolicy) -> Option<ExpectedBindings> {
+    [Transport::Https, Transport::Http]
+        .into_iter()
+        .find_map(|t| match policy.expected_binding(t) {
+            ExpectedBinding::Configured(b) => Some(ExpectedBindings::new(b.clone())),
+            _ => None,
+        })
 }
 
 impl<S> Layer<S> for ExtendedProtectionLayer {
@@ -268,63 +209,168 @@ impl<S> Layer<S> for ExtendedProtectionLayer {
     }
 }
 
-/// The service produced by [`ExtendedProtectionLayer`].
+/// A service behind Extended Protection, made by [`ExtendedProtectionLayer`].
 #[derive(Clone)]
 pub struct ExtendedProtection<S> {
     inner: S,
     shared: Arc<Shared>,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+impl<S> ExtendedProtection<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
 
 impl<S, B, ResBody> Service<Request<B>> for ExtendedProtection<S>
 where
-    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-    ResBody: Default + Send + 'static,
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
+    ResBody: Default,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response<ResBody>, S::Error>>;
+    type Future = ResponseFuture<S, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         // The clone that was driven to readiness serves this request (tower's usual pattern).
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        let outcome = shared.authenticate(&req);
-        Box::pin(async move {
-            match outcome {
-                Outcome::Pass { user, token } => {
-                    req.extensions_mut().insert(user);
-                    let mut response = inner.call(req).await?;
-                    // Mutual authentication: the last token goes back on the success (RFC 4559 §5).
-                    if let Some((scheme, token)) = token
-                        && let Ok(v) = HeaderValue::from_str(&format!(
-                            "{} {}",
-                            scheme.name(),
-                            STANDARD.encode(token)
-                        ))
-                    {
-                        response.headers_mut().append(header::WWW_AUTHENTICATE, v);
-                    }
-                    Ok(response)
+        let state = match shared.begin(&req) {
+            Begin::Done(outcome) => pass_or_reply(outcome, req, inner),
+            Begin::Blocking(job) => match tokio::runtime::Handle::try_current() {
+                Ok(handle) => State::Stepping {
+                    handle: handle.spawn_blocking(move || job.run()),
+                    pending: Some(Pending { req, inner, shared }),
+                },
+                // No runtime to lend a blocking thread: run the leg here.
+                Err(_) => {
+                    let outcome = shared.finish(job.run());
+                    pass_or_reply(outcome, req, inner)
                 }
-                Outcome::Respond(parts) => Ok(parts.into_response()),
+            },
+        };
+        ResponseFuture { state }
+    }
+}
+
+fn pass_or_reply<S, B, ResBody>(outcome: Outcome, mut req: Request<B>, mut inner: S) -> State<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    match outcome {
+        Outcome::Pass { user, token } => {
+            req.extensions_mut().insert(user);
+            State::Inner {
+                future: inner.call(req),
+                token,
             }
-        })
+        }
+        Outcome::Respond(reply) => State::Reply { reply: Some(reply) },
+    }
+}
+
+/// A request waiting for a blocking leg.
+struct Pending<S, B> {
+    req: Request<B>,
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+pin_project! {
+    /// The response future of [`ExtendedProtection`].
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        // The layer answers itself.
+        Reply { reply: Option<Reply> },
+        // A leg runs on a blocking thread.
+        Stepping { handle: JoinHandle<LegResult>, pending: Option<Pending<S, B>> },
+        // The inner service answers; `token` goes back in `WWW-Authenticate` (mutual auth).
+        Inner { #[pin] future: S::Future, token: Option<HeaderValue> },
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let next = match self.as_mut().project().state.project() {
+                StateProj::Reply { reply } => {
+                    let reply = reply
+                        .take()
+                        .unwrap_or_else(|| Reply::plain(StatusCode::INTERNAL_SERVER_ERROR));
+                    return Poll::Ready(Ok(reply.into_response()));
+                }
+                StateProj::Stepping { handle, pending } => {
+                    let joined = ready!(Pin::new(handle).poll(cx));
+                    let Some(Pending { req, inner, shared }) = pending.take() else {
+                        return Poll::Ready(Ok(
+                            Reply::plain(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+                        ));
+                    };
+                    let outcome = match joined {
+                        Ok(result) => shared.finish(result),
+                        // The backend panicked: the exchange is gone with it; never an accept.
+                        Err(_) => {
+                            tracing::error!(target: "epa", "an authentication leg panicked; answered 500");
+                            Outcome::Respond(Reply::plain(StatusCode::INTERNAL_SERVER_ERROR))
+                        }
+                    };
+                    pass_or_reply(outcome, req, inner)
+                }
+                StateProj::Inner { future, token } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    // Mutual authentication: the last token goes back on the success (RFC 4559 §5).
+                    if let Some(v) = token.take() {
+                        response
+                            .headers_mut()
+                            .append(http_header::WWW_AUTHENTICATE, v);
+                    }
+                    return Poll::Ready(Ok(response));
+                }
+            };
+            self.as_mut().project().state.set(next);
+        }
     }
 }
 
 enum Outcome {
     Pass {
         user: AuthenticatedUser,
-        token: Option<(Scheme, Vec<u8>)>,
+        token: Option<HeaderValue>,
     },
     Respond(Reply),
 }
@@ -336,26 +382,60 @@ struct Reply {
 }
 
 impl Reply {
+    fn plain(status: StatusCode) -> Self {
+        Self {
+            status,
+            www_authenticate: Vec::new(),
+        }
+    }
+
     fn into_response<ResBody: Default>(self) -> Response<ResBody> {
         let mut r = Response::new(ResBody::default());
         *r.status_mut() = self.status;
         r.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            .insert(http_header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         for v in self.www_authenticate {
-            r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+            r.headers_mut().append(http_header::WWW_AUTHENTICATE, v);
         }
         r
     }
 }
 
-impl Shared {
-    fn plain(&self, status: StatusCode) -> Outcome {
-        Outcome::Respond(Reply {
-            status,
-            www_authenticate: Vec::new(),
-        })
-    }
+/// What `call` found to do.
+enum Begin {
+    Done(Outcome),
+    Blocking(Leg),
+}
 
+/// One leg of an exchange, movable to a blocking thread.
+struct Leg {
+    conn: ConnectionContext,
+    exchange: Exchange,
+    token: Vec<u8>,
+    expected: Option<ExpectedBindings>,
+}
+
+struct LegResult {
+    conn: ConnectionContext,
+    exchange: Exchange,
+    result: Result<Step, AuthError>,
+}
+
+impl Leg {
+    fn run(mut self) -> LegResult {
+        let result =
+            self.exchange
+                .context
+                .step(self.exchange.scheme, &self.token, self.expected.as_ref());
+        LegResult {
+            conn: self.conn,
+            exchange: self.exchange,
+            result,
+        }
+    }
+}
+
+impl Shared {
     fn challenge(&self) -> Outcome {
         Outcome::Respond(Reply {
             status: StatusCode::UNAUTHORIZED,
@@ -363,140 +443,162 @@ impl Shared {
         })
     }
 
+    fn plain(status: StatusCode) -> Outcome {
+        Outcome::Respond(Reply::plain(status))
+    }
+
+    fn persists(&self) -> bool {
+        self.persist
+            .unwrap_or(self.policy.policy().scenario() == ProtectionScenario::TransportSelected)
+    }
+
     /// The binding the backend compares against: the current policy's, or in audit mode the
     /// target's when the current policy needs none.
     fn expected(&self, facts: &ChannelFacts) -> Option<ExpectedBindings> {
-        self.expected_under(&self.policy, facts).or_else(|| {
-            self.target
-                .as_ref()
-                .and_then(|t| self.expected_under(t, facts))
-        })
+        let under = |policy: &ServerPolicy| match policy.expected_binding(facts.transport) {
+            ExpectedBinding::None => None,
+            ExpectedBinding::Connection => facts.server_end_point.clone(),
+            ExpectedBinding::Configured(_) => self.configured_binding.clone(),
+        };
+        under(&self.policy).or_else(|| self.target.as_ref().and_then(under))
     }
 
-    /// The binding the backend compares against under `policy` (reference §4.3: none under
-    /// `Never`, on plain HTTP, or under `TrustedProxy` unless the proxy's certificate is named).
-    fn expected_under(
-        &self,
-        policy: &ServerPolicy,
-        facts: &ChannelFacts,
-    ) -> Option<ExpectedBindings> {
-        let policy = policy.policy();
-        if policy.enforcement() == PolicyEnforcement::Never {
-            return None;
-        }
-        match (policy.scenario(), facts.transport) {
-            (ProtectionScenario::TrustedProxy, _) => self.proxy_binding.clone(),
-            (ProtectionScenario::TransportSelected, Transport::Https) => {
-                match policy.custom_channel_binding() {
-                    Some(custom) => Some(ExpectedBindings::new(custom.clone())),
-                    None => facts.server_end_point.clone(),
-                }
-            }
-            (ProtectionScenario::TransportSelected, Transport::Http) => None,
-        }
+    /// An HTTPS connection whose facts carry no server certificate, where a policy needs one:
+    /// the stack that built the facts is misconfigured. Deciding would mean `NotChecked`.
+    fn lacks_server_binding(&self, facts: &ChannelFacts) -> bool {
+        facts.transport == Transport::Https
+            && facts.server_end_point.is_none()
+            && [Some(&self.policy), self.target.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|p| {
+                    p.policy().enforcement() != PolicyEnforcement::Never
+                        && matches!(
+                            p.expected_binding(Transport::Https),
+                            ExpectedBinding::Connection
+                        )
+                })
     }
 
-    fn authenticate<B>(&self, req: &Request<B>) -> Outcome {
+    fn begin<B>(&self, req: &Request<B>) -> Begin {
         let Some(conn) = req.extensions().get::<ConnectionContext>() else {
             tracing::error!(target: "epa", "no ConnectionContext in the request: serve connections with epa_hyper::serve_connection or insert one per connection");
-            return self.plain(StatusCode::INTERNAL_SERVER_ERROR);
+            return Begin::Done(Self::plain(StatusCode::INTERNAL_SERVER_ERROR));
         };
         let facts = conn.facts();
         if req.version() >= http::Version::HTTP_2 {
             // Connection-oriented authentication cannot work over a multiplexed connection.
-            return self.plain(StatusCode::HTTP_VERSION_NOT_SUPPORTED);
+            return Begin::Done(Self::plain(StatusCode::HTTP_VERSION_NOT_SUPPORTED));
+        }
+        if self.lacks_server_binding(facts) {
+            tracing::error!(target: "epa", reason = "https-without-server-certificate", peer = %facts.peer, "an HTTPS connection's facts carry no server certificate: build them with ChannelFacts::tls or TlsAcceptor");
+            return Begin::Done(Self::plain(StatusCode::INTERNAL_SERVER_ERROR));
         }
         if self.policy.policy().scenario() == ProtectionScenario::TrustedProxy
             && let Some(proxies) = &self.trusted_proxies
-            && !proxies.contains(&facts.peer.ip())
+            && !proxies.contains(&canonical_ip(facts.peer.ip()))
         {
             tracing::warn!(target: "epa", peer = %facts.peer, "request from an address that is not a trusted proxy");
-            return self.plain(StatusCode::FORBIDDEN);
+            return Begin::Done(Self::plain(StatusCode::FORBIDDEN));
         }
-        let mut auth = conn
-            .auth
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
 
-        let header_value = match req.headers().get_all(header::AUTHORIZATION).iter().count() {
-            0 => None,
-            1 => req.headers().get(header::AUTHORIZATION),
-            _ => return self.plain(StatusCode::BAD_REQUEST),
-        };
-        let Some(value) = header_value else {
-            return match (&auth.authenticated, self.persist) {
-                (Some(user), true) => Outcome::Pass {
-                    user: user.clone(),
-                    token: None,
-                },
-                _ => self.challenge(),
-            };
-        };
-        if value.len() > self.limits.max_header_bytes {
-            auth.exchange = None;
-            return self.plain(StatusCode::BAD_REQUEST);
-        }
-        let Ok(text) = value.to_str() else {
-            auth.exchange = None;
-            return self.plain(StatusCode::BAD_REQUEST);
-        };
-        let (scheme_name, token_text) = match text.trim().split_once(' ') {
-            Some((s, t)) => (s, t.trim()),
-            None => (text.trim(), ""),
-        };
-        let Some(scheme) =
-            Scheme::parse(scheme_name).filter(|s| self.challenges.iter().any(|c| c == s.name()))
-        else {
-            // Basic, Digest, Bearer...: not ours. Offer what we accept.
-            return self.challenge();
-        };
-        if token_text.is_empty() {
-            return self.challenge();
-        }
-        let Ok(token) = STANDARD.decode(token_text) else {
-            auth.exchange = None;
-            return self.plain(StatusCode::BAD_REQUEST);
+        let persist = self.persists();
+        let authorization =
+            header::authorization(req.headers(), &self.limits, self.authenticator.schemes());
+        let (scheme, token) = match authorization {
+            Authorization::Absent => {
+                let user = conn.with_layer(self.id, |s| s.identity.clone());
+                return Begin::Done(match user {
+                    Some(user) if persist => Outcome::Pass { user, token: None },
+                    _ => self.challenge(),
+                });
+            }
+            Authorization::NotOurs => {
+                // Basic, Bearer, a bare scheme: not ours, and not an identity either.
+                conn.with_layer(self.id, |s| *s = Default::default());
+                return Begin::Done(self.challenge());
+            }
+            Authorization::Malformed(why) => {
+                conn.with_layer(self.id, |s| *s = Default::default());
+                tracing::info!(target: "epa", decision = "reject", reason = why.code(), status = 400, peer = %facts.peer, "malformed Authorization header");
+                return Begin::Done(Self::plain(StatusCode::BAD_REQUEST));
+            }
+            Authorization::Token(scheme, token) => (scheme, token),
         };
 
         // A new Authorization restarts the connection's identity (re-authentication).
-        auth.authenticated = None;
-        let exchange = match auth.exchange.take() {
-            Some(ex) if ex.scheme == scheme => ex,
-            _ => Exchange {
-                scheme,
-                context: self
-                    .authenticator
-                    .new_context_for(canonical_ip(facts.peer.ip())),
-                legs: 0,
-                started: std::time::Instant::now(),
-            },
+        let previous = conn.with_layer(self.id, |s| {
+            s.identity = None;
+            s.exchange.take()
+        });
+        let mut exchange = match previous {
+            Some(ex)
+                if ex.scheme == scheme && ex.started.elapsed() <= self.limits.exchange_timeout =>
+            {
+                ex
+            }
+            Some(ex) if ex.scheme == scheme => {
+                tracing::info!(target: "epa", peer = %facts.peer, "a pending exchange passed its deadline; starting again");
+                self.new_exchange(facts, scheme)
+            }
+            _ => self.new_exchange(facts, scheme),
         };
-        let mut exchange = exchange;
         exchange.legs += 1;
         if exchange.legs > self.limits.max_legs {
             tracing::info!(target: "epa", peer = %facts.peer, legs = exchange.legs, "too many legs; exchange reset");
-            return self.challenge();
+            return Begin::Done(self.challenge());
         }
-        let expected = self.expected(facts);
-        match exchange.context.step(scheme, &token, expected.as_ref()) {
+        let leg = Leg {
+            conn: conn.clone(),
+            exchange,
+            token,
+            expected: self.expected(facts),
+        };
+        if self.authenticator.blocking() {
+            Begin::Blocking(leg)
+        } else {
+            Begin::Done(self.finish(leg.run()))
+        }
+    }
+
+    fn new_exchange(&self, facts: &ChannelFacts, scheme: Scheme) -> Exchange {
+        Exchange {
+            scheme,
+            context: self
+                .authenticator
+                .new_context_for(canonical_ip(facts.peer.ip())),
+            legs: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// After a leg: keep a continuing exchange, decide a completed one, answer a failure.
+    fn finish(&self, leg: LegResult) -> Outcome {
+        let LegResult {
+            conn,
+            exchange,
+            result,
+        } = leg;
+        let facts = conn.facts();
+        match result {
             Ok(Step::Continue(next)) => {
-                auth.exchange = Some(exchange);
-                match HeaderValue::from_str(&format!("{} {}", scheme.name(), STANDARD.encode(next)))
-                {
-                    Ok(v) => Outcome::Respond(Reply {
+                let scheme = exchange.scheme;
+                conn.with_layer(self.id, |s| s.exchange = Some(exchange));
+                match header::challenge_with_token(scheme, &next) {
+                    Some(v) => Outcome::Respond(Reply {
                         status: StatusCode::UNAUTHORIZED,
                         www_authenticate: vec![v],
                     }),
-                    Err(_) => self.plain(StatusCode::INTERNAL_SERVER_ERROR),
+                    None => Self::plain(StatusCode::INTERNAL_SERVER_ERROR),
                 }
             }
             Ok(Step::Complete(done)) => {
                 crate::telemetry::authentication_time(done.mechanism, exchange.started.elapsed());
-                let outcome = self.decide(facts, scheme, done);
+                let outcome = self.decide(facts, exchange.scheme, done);
                 if let Outcome::Pass { user, .. } = &outcome
-                    && self.persist
+                    && self.persists()
                 {
-                    auth.authenticated = Some(user.clone());
+                    conn.with_layer(self.id, |s| s.identity = Some(user.clone()));
                 }
                 outcome
             }
@@ -504,46 +606,53 @@ impl Shared {
                 mechanism,
                 observation,
             }) => {
-                // The package refused the binding before completing: decide with a mismatch so
-                // the refusal carries the decision's reason. There is no identity: never accept.
-                let request_facts = RequestFacts {
-                    transport: facts.transport,
-                    mechanism,
-                    server_supports_ep: true,
-                    channel_binding: observation,
-                    client_spn: ClientServiceName::Missing,
-                };
-                let audited = decide_audited(&self.policy, self.target.as_ref(), &request_facts);
-                // Under audit the binding may have been handed over for the target alone; the
-                // refusal is then the target's.
-                let reason = match &audited.target {
-                    Some(t) if audited.enforced.is_accept() => t.reason(),
-                    _ => audited.enforced.reason(),
-                };
-                crate::telemetry::decision(false, reason.code(), mechanism, observation, None);
-                tracing::info!(
-                    target: "epa",
-                    decision = "reject",
-                    reason = reason.code(),
-                    status = 401,
-                    mechanism = mechanism.name(),
-                    channel_binding = observation.name(),
-                    peer = %facts.peer,
-                    audit = self.target.as_ref().map(|_| "pass"),
-                    audit_reason = audited.target.as_ref().map(|t| t.reason().code()),
-                    "{}",
-                    reason.message()
-                );
+                self.refused_binding(facts, mechanism, observation);
                 self.challenge()
             }
             Err(e) => {
-                log_failure(facts, &e);
+                crate::telemetry::authentication_failed(facts.peer, e.status(), &e);
                 match e {
-                    AuthError::InvalidToken(_) => self.plain(StatusCode::BAD_REQUEST),
+                    AuthError::InvalidToken(_) => Self::plain(StatusCode::BAD_REQUEST),
                     _ => self.challenge(),
                 }
             }
         }
+    }
+
+    /// The package refused the binding before completing: decide with its observation so the
+    /// refusal carries the decision's reason. There is no identity: never an accept.
+    fn refused_binding(
+        &self,
+        facts: &ChannelFacts,
+        mechanism: Mechanism,
+        observation: BindingObservation,
+    ) {
+        let request_facts = RequestFacts {
+            transport: facts.transport,
+            mechanism,
+            server_supports_ep: true,
+            channel_binding: observation,
+            client_spn: ClientServiceName::Missing,
+        };
+        let audited = decide_audited(&self.policy, self.target.as_ref(), &request_facts);
+        // Under audit the binding may have been handed over for the target alone; the refusal
+        // is then the target's.
+        let decision = match &audited.target {
+            Some(t) if audited.enforced.is_accept() => t,
+            _ => &audited.enforced,
+        };
+        DecisionEvent {
+            accepted: false,
+            reason: decision.reason(),
+            status: 401,
+            mechanism,
+            observation,
+            client_spn: None,
+            peer: facts.peer,
+            principal: None,
+            audit: None,
+        }
+        .emit();
     }
 
     fn decide(&self, facts: &ChannelFacts, scheme: Scheme, done: Completion) -> Outcome {
@@ -555,31 +664,19 @@ impl Shared {
             client_spn: done.client_spn.clone(),
         };
         let audited = decide_audited(&self.policy, self.target.as_ref(), &request_facts);
-        let would_reject = audited.would_reject().map(|r| r.code());
         let decision = audited.enforced;
-        let reason = decision.reason();
-        crate::telemetry::decision(
-            decision.is_accept(),
-            reason.code(),
-            done.mechanism,
-            done.channel_binding,
-            would_reject,
-        );
-        tracing::info!(
-            target: "epa",
-            decision = if decision.is_accept() { "accept" } else { "reject" },
-            reason = reason.code(),
-            status = decision.status(),
-            mechanism = done.mechanism.name(),
-            channel_binding = done.channel_binding.name(),
-            client_spn = done.client_spn.as_option(),
-            peer = %facts.peer,
-            principal = %done.identity,
-            audit = self.target.as_ref().map(|_| if would_reject.is_some() { "would-reject" } else { "pass" }),
-            audit_reason = audited.target.as_ref().map(|t| t.reason().code()),
-            "{}",
-            reason.message()
-        );
+        DecisionEvent {
+            accepted: decision.is_accept(),
+            reason: decision.reason(),
+            status: decision.status().unwrap_or(200),
+            mechanism: done.mechanism,
+            observation: done.channel_binding,
+            client_spn: done.client_spn.as_option(),
+            peer: facts.peer,
+            principal: Some(&done.identity.principal),
+            audit: audited.target.as_ref(),
+        }
+        .emit();
         match decision {
             Decision::Accept {
                 service_name,
@@ -589,25 +686,21 @@ impl Shared {
                     identity: done.identity,
                     mechanism: done.mechanism,
                     service_name,
-                    reason: reason.code(),
+                    reason,
                 })),
-                token: done.response_token.map(|t| (scheme, t)),
+                token: done
+                    .response_token
+                    .and_then(|t| header::challenge_with_token(scheme, &t)),
             },
-            Decision::Reject { status: 500, .. } => self.plain(StatusCode::INTERNAL_SERVER_ERROR),
+            Decision::Reject { status: 500, .. } => Self::plain(StatusCode::INTERNAL_SERVER_ERROR),
             Decision::Reject { .. } => self.challenge(),
         }
     }
 }
 
-fn log_failure(facts: &ChannelFacts, e: &AuthError) {
-    // The error text names the user and the check that failed, never token bytes or keys.
-    crate::telemetry::authentication_failed();
-    tracing::info!(target: "epa", decision = "reject", reason = "authentication-failed", peer = %facts.peer, status = e.status(), "{e}");
-}
-
 /// The peer address with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) folded to IPv4, so that
 /// allow-lists and per-address limits see one spelling of one client.
-pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,

@@ -42,8 +42,10 @@
 /// The backend trait, defined in `epa-core` so that backends need nothing else.
 pub use epa_core::authenticator;
 pub mod client_cert;
+mod connection;
 #[cfg(feature = "gssapi")]
 pub mod gssapi;
+mod header;
 pub mod layer;
 pub mod ntlm;
 mod serve;
@@ -56,8 +58,8 @@ pub use client_cert::{
     ClientCertificate, ClientCertificateSettings, ClientCertificateVerifier, PeerCertificate,
     RequireClientCertificateLayer,
 };
-pub use layer::{
-    AuthenticatedUser, ConnectionContext, ExtendedProtection, ExtendedProtectionLayer, Limits,
-};
+pub use connection::{Authenticated, AuthenticatedUser, ChannelFacts, ConnectionContext};
+pub use header::Limits;
+pub use layer::{ExtendedProtection, ExtendedProtectionLayer, ResponseFuture};
 pub use serve::serve_connection;
-pub use tls::{ChannelFacts, TlsAcceptor, TlsError};
+pub use tls::{TlsAcceptor, TlsError};

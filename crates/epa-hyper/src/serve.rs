@@ -1,7 +1,6 @@
 //! Serving one connection with its own [`ConnectionContext`].
 
-use crate::layer::ConnectionContext;
-use crate::tls::ChannelFacts;
+use crate::connection::{ChannelFacts, ConnectionContext};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;

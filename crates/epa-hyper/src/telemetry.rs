@@ -33,39 +33,110 @@
 //! Metrics go through the [`metrics`] facade: without an installed recorder they cost a branch.
 
 use epa_core::client_cert::{CertificateRefusal, CertificateStatus};
-use epa_core::decide::{BindingObservation, Mechanism};
+use epa_core::decide::{BindingObservation, Decision, Mechanism, Reason};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-/// `epa_decisions_total` and, in audit mode, `epa_audit_would_reject_total`.
-pub(crate) fn decision(
-    accepted: bool,
-    reason: &'static str,
-    mechanism: Mechanism,
-    observation: BindingObservation,
-    would_reject: Option<&'static str>,
-) {
-    metrics::counter!(
-        "epa_decisions_total",
-        "decision" => if accepted { "accept" } else { "reject" },
-        "reason" => reason,
-        "mechanism" => mechanism.name(),
-        "channel_binding" => observation.name()
-    )
-    .increment(1);
-    if let Some(target_reason) = would_reject {
+/// Client-chosen text (user, domain, principal, SPN, an error naming them) as it may appear in
+/// a log line: control and bidirectional-override characters escaped (`\n`, `\u{1b}`), at
+/// most [`ClientText::MAX_CHARS`] characters, then `…(+N chars)`. A client can neither forge a
+/// log line nor fill the log with one name.
+pub struct ClientText<'a>(pub &'a str);
+
+impl ClientText<'_> {
+    /// Characters of client text kept in one field.
+    pub const MAX_CHARS: usize = 256;
+}
+
+impl std::fmt::Display for ClientText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        for (kept, c) in self.0.chars().enumerate() {
+            if kept == Self::MAX_CHARS {
+                let rest = self.0.chars().count() - kept;
+                return write!(f, "…(+{rest} chars)");
+            }
+            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                for e in c.escape_default() {
+                    f.write_char(e)?;
+                }
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for ClientText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// One completed authentication decision: the log event and the metrics, written once.
+pub(crate) struct DecisionEvent<'a> {
+    pub(crate) accepted: bool,
+    pub(crate) reason: &'a Reason,
+    pub(crate) status: u16,
+    pub(crate) mechanism: Mechanism,
+    pub(crate) observation: BindingObservation,
+    pub(crate) client_spn: Option<&'a str>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) principal: Option<&'a str>,
+    /// In audit mode: the target's decision.
+    pub(crate) audit: Option<&'a Decision>,
+}
+
+impl DecisionEvent<'_> {
+    /// `epa_decisions_total` (and in audit mode `epa_audit_would_reject_total`) and one `INFO`
+    /// event with the fields documented above.
+    pub(crate) fn emit(&self) {
+        let decision = if self.accepted { "accept" } else { "reject" };
         metrics::counter!(
-            "epa_audit_would_reject_total",
-            "reason" => target_reason,
-            "mechanism" => mechanism.name(),
-            "channel_binding" => observation.name()
+            "epa_decisions_total",
+            "decision" => decision,
+            "reason" => self.reason.code(),
+            "mechanism" => self.mechanism.name(),
+            "channel_binding" => self.observation.name()
         )
         .increment(1);
+        let would_reject = self
+            .audit
+            .filter(|target| self.accepted && !target.is_accept())
+            .map(|target| target.reason().code());
+        if let Some(target_reason) = would_reject {
+            metrics::counter!(
+                "epa_audit_would_reject_total",
+                "reason" => target_reason,
+                "mechanism" => self.mechanism.name(),
+                "channel_binding" => self.observation.name()
+            )
+            .increment(1);
+        }
+        tracing::info!(
+            target: "epa",
+            decision,
+            reason = self.reason.code(),
+            status = self.status,
+            mechanism = self.mechanism.name(),
+            channel_binding = self.observation.name(),
+            client_spn = self.client_spn.map(|s| tracing::field::display(ClientText(s))),
+            peer = %self.peer,
+            principal = self.principal.map(|s| tracing::field::display(ClientText(s))),
+            audit = self.audit.map(|_| if would_reject.is_some() { "would-reject" } else { "pass" }),
+            audit_reason = self.audit.map(|t| t.reason().code()),
+            "{}",
+            self.reason.message()
+        );
     }
 }
 
 /// A backend refusal (bad credentials, malformed token): `epa_decisions_total` with reason
-/// `authentication-failed`.
-pub(crate) fn authentication_failed() {
+/// `authentication-failed`, and the event naming the check that failed (the error text, which
+/// may hold the client's user name, escaped).
+pub(crate) fn authentication_failed(peer: SocketAddr, status: u16, error: &dyn std::fmt::Display) {
     metrics::counter!(
         "epa_decisions_total",
         "decision" => "reject",
@@ -74,6 +145,8 @@ pub(crate) fn authentication_failed() {
         "channel_binding" => "unknown"
     )
     .increment(1);
+    let text = error.to_string();
+    tracing::info!(target: "epa", decision = "reject", reason = "authentication-failed", peer = %peer, status, "{}", ClientText(&text));
 }
 
 /// `epa_authentication_seconds`.

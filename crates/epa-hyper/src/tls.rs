@@ -12,79 +12,19 @@
 //! Offering only `http/1.1` means a client never gets HTTP/2 on this listener.
 
 use crate::authenticator::ExpectedBindings;
-use crate::client_cert::{ClientCertificateVerifier, PeerCertificate};
-use epa_core::cbt::{self, ChannelBinding, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN};
+use crate::client_cert::ClientCertificateVerifier;
+use epa_core::cbt::{self, TLS_EXPORTER_LABEL, TLS_EXPORTER_LEN};
 use epa_core::decide::Transport;
+use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{ProtocolVersion, ServerConfig};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
-/// What a connection's transport tells Extended Protection. Built once per connection.
-#[derive(Debug, Clone)]
-pub struct ChannelFacts {
-    /// The peer's address.
-    pub peer: SocketAddr,
-    /// HTTPS (TLS ends here) or HTTP.
-    pub transport: Transport,
-    /// The TLS version, if TLS.
-    pub tls_version: Option<ProtocolVersion>,
-    /// `tls-server-end-point` of the certificate this connection presented, with every form a
-    /// backend compares against.
-    pub server_end_point: Option<ExpectedBindings>,
-    /// The RFC 9266 `tls-exporter` value.
-    pub exporter: Option<[u8; TLS_EXPORTER_LEN]>,
-    /// The negotiated ALPN protocol.
-    pub alpn: Option<Vec<u8>>,
-    /// The client certificate's verdict, when the listener asks for one
-    /// ([`TlsAcceptor::with_client_certificates`]); `None` when it does not ask.
-    pub client_certificate: Option<PeerCertificate>,
-}
-
-impl ChannelFacts {
-    /// A plain-HTTP connection.
-    pub fn plain(peer: SocketAddr) -> Self {
-        Self {
-            peer,
-            transport: Transport::Http,
-            tls_version: None,
-            server_end_point: None,
-            exporter: None,
-            alpn: None,
-            client_certificate: None,
-        }
-    }
-
-    /// A TLS connection terminated by another stack: supply the server certificate's DER (as
-    /// sent in the Certificate message) and, if known, the exporter value.
-    pub fn tls(
-        peer: SocketAddr,
-        server_certificate_der: &[u8],
-        exporter: Option<[u8; TLS_EXPORTER_LEN]>,
-    ) -> Result<Self, TlsError> {
-        let ep = cbt::tls_server_end_point(server_certificate_der)
-            .map_err(|e| TlsError::Certificate(e.to_string()))?;
-        Ok(Self {
-            peer,
-            transport: Transport::Https,
-            tls_version: None,
-            server_end_point: Some(ExpectedBindings::new(ep.binding)),
-            exporter,
-            alpn: None,
-            client_certificate: None,
-        })
-    }
-
-    /// The `tls-exporter` binding, if the exporter was recorded.
-    pub fn tls_exporter_binding(&self) -> Option<ChannelBinding> {
-        self.exporter.as_ref().map(ChannelBinding::tls_exporter)
-    }
-}
+pub use crate::connection::ChannelFacts;
 
 /// A TLS accept that failed.
 #[derive(Debug, Error)]
