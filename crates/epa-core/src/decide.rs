@@ -200,7 +200,8 @@ pub struct ServerPolicy {
 
 impl ServerPolicy {
     /// Binds `policy` to a listener whose default names are `default_service_names` (see
-    /// [`crate::prefix::default_service_names`]).
+    /// [`crate::prefix::default_service_names`]). Profile `iis` ignores them: http.sys uses only
+    /// the policy's own names (IIS `<spn>` entries).
     ///
     /// Errors, per profile:
     /// * `dotnet-legacy`, `dotnet8`: a custom channel binding (`HttpListener` refuses it).
@@ -239,7 +240,12 @@ impl ServerPolicy {
                     // DefaultServiceNames.Merge("HTTP/localhost").
                     default_service_names.merge(["HTTP/localhost"])?
                 }
-                Profile::DotnetLegacy | Profile::Iis => default_service_names.clone(),
+                Profile::DotnetLegacy => default_service_names.clone(),
+                // http.sys checks only the configured `<spn>` entries (HTTP_CHANNEL_BIND_INFO
+                // `ServiceNames`); it derives nothing from the URL reservations. Without entries
+                // the list is empty: under `Proxy` every SPN is refused, and on plain HTTP
+                // without `Proxy` no check runs (docs/windows-semantics.md §6.2).
+                Profile::Iis => ServiceNameCollection::default(),
             },
         };
         Ok(Self {

@@ -18,6 +18,8 @@ use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 
+pub mod casing;
+
 /// A service name that cannot be added to a collection.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -196,25 +198,11 @@ pub fn normalize(s: &str) -> String {
     }
 }
 
-/// .NET `OrdinalIgnoreCase` key: every UTF-16 code unit upper-cased with the invariant simple
-/// mapping. Characters whose upper case is more than one character (`ß`) or outside the BMP
-/// are kept as they are, as .NET does.
+/// .NET `OrdinalIgnoreCase` key: every UTF-16 code unit (or surrogate pair) upper-cased with
+/// .NET's ordinal casing ([`casing::ordinal_upper`]): Unicode's simple mapping, except that the
+/// dotless `ı` (U+0131) and the long `ſ` (U+017F) stay themselves. `ß` stays `ß`.
 pub fn fold_case(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii() {
-                return c.to_ascii_uppercase();
-            }
-            if (c as u32) > 0xffff {
-                return c;
-            }
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(u), None) if (u as u32) <= 0xffff => u,
-                _ => c,
-            }
-        })
-        .collect()
+    s.chars().map(casing::ordinal_upper).collect()
 }
 
 /// One service name: its stored spelling and its comparison key.
@@ -511,6 +499,23 @@ mod tests {
         let c = ServiceNameCollection::new(["HTTP/straße.example"]).unwrap();
         // UTS #46 maps ß to itself (nontransitional); SS is a different name, as in .NET.
         assert!(!c.contains("HTTP/STRASSE.example"));
+    }
+
+    // #11 item 2: .NET's ordinal casing keeps U+0131 and U+017F, so these are other names.
+    #[test]
+    fn ordinal_ignore_case_keeps_dotless_i_and_long_s() {
+        assert_eq!(fold_case("wıki"), "WıKI");
+        assert_eq!(fold_case("ſvc"), "ſVC");
+        let c = ServiceNameCollection::new(["HTTP/wiki.corp.example", "HTTP/host.example/svc"])
+            .unwrap();
+        assert!(!c.contains("HTTP/wıki.corp.example"));
+        assert!(!c.contains("HTTP/xn--wki-jua.corp.example"));
+        assert!(!c.contains("HTTP/host.example/ſvc"));
+        assert!(c.contains("HTTP/HOST.example/SVC"));
+        // Greek with ypogegrammeni: simple upper case is the prosgegrammeni form, so both
+        // spellings are one name in .NET.
+        let c = ServiceNameCollection::new(["HTTP/host.example/\u{1FB3}"]).unwrap();
+        assert!(c.contains("HTTP/host.example/\u{1FBC}"));
     }
 
     #[test]

@@ -108,15 +108,16 @@ pub fn import(config: &IisConfig, location: &str) -> String {
     if !e.spns.is_empty() {
         out.push_str(&format!("spns = {}\n", toml_list(&e.spns)));
     }
-    if !named.is_empty() {
-        out.push_str(&format!("prefixes = {}\n", toml_list(&named)));
-    }
-    for w in &wildcard {
-        out.push_str(&format!(
-            "# binding {w:?} is a wildcard: its default names come from the machine name (add machine_name = \"host.domain\")\n"
-        ));
-    }
+    // No `prefixes`: http.sys checks only the `<spn>` entries, never names derived from the
+    // site's bindings (docs/windows-semantics.md §6.2), and profile `iis` ignores them. Without
+    // entries, `Proxy` refuses every SPN; that is what this policy reproduces.
     out.push_str("profile = \"iis\"\n");
+    let checks_names = !f.iter().any(|x| x == "no-service-name-check");
+    if e.spns.is_empty() && f.iter().any(|x| x == "proxy") && checks_names && tc != "none" {
+        out.push_str(
+            "# no <spn> entries under Proxy: http.sys refuses every client service name (NTLM); add <spn name=\"HTTP/host\"/>\n",
+        );
+    }
 
     // The .NET HttpListener form.
     out.push_str("\n# The same policy in the .NET HttpListener form (ExtendedProtectionPolicy):\n");
@@ -132,6 +133,16 @@ pub fn import(config: &IisConfig, location: &str) -> String {
         }
         if !e.spns.is_empty() {
             out.push_str(&format!("# service_names = {}\n", toml_list(&e.spns)));
+        }
+        // HttpListener derives default names from its prefixes (docs/windows-semantics.md
+        // §4.2) when no names are given; http.sys does not.
+        if !named.is_empty() {
+            out.push_str(&format!("# prefixes = {}\n", toml_list(&named)));
+        }
+        for w in &wildcard {
+            out.push_str(&format!(
+                "# binding {w:?} is a wildcard: its default names come from the machine name (machine_name = \"host.domain\")\n"
+            ));
         }
         let no_equivalent: Vec<&String> = f.iter().filter(|x| *x != "proxy").collect();
         if !no_equivalent.is_empty() {
