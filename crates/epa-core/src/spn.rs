@@ -1,9 +1,10 @@
 //! Service principal names with exactly .NET's `ServiceNameCollection` rules.
 //!
 //! Reproduces dotnet/runtime `ServiceNameCollection.NormalizeServiceName` and `Contains`
-//! (reference `dotnet-iis-epa.md` §3):
+//! (docs/windows-semantics.md §3):
 //!
-//! * comparison is case-insensitive (`OrdinalIgnoreCase`: per UTF-16 unit simple upper-casing);
+//! * comparison is case-insensitive (`OrdinalIgnoreCase`: per UTF-16 unit simple upper-casing
+//!   with .NET's two exceptions, `ı` and `ſ`; docs/windows-semantics.md §3.3);
 //! * the only semantic normalisation is that a DNS host's IDN A-label (`xn--`) equals its U-label;
 //! * default ports (`:80`, `:443`) and trailing dots are **not** stripped, so `HTTP/host:80` and
 //!   `HTTP/host.` both differ from `HTTP/host`;
@@ -122,7 +123,7 @@ pub struct ServiceNameParts<'a> {
     pub host_kind: HostKind,
 }
 
-/// Splits a service name the way `NormalizeServiceName` does (reference §3.2 steps 2–5).
+/// Splits a service name the way `NormalizeServiceName` does (docs/windows-semantics.md §3.2 steps 2–5).
 /// `None` when .NET would return the input unchanged before looking at a host: no slash,
 /// whitespace after the slash, or a port that is not a `ushort`.
 pub fn parts(s: &str) -> Option<ServiceNameParts<'_>> {
@@ -167,7 +168,7 @@ pub fn parts(s: &str) -> Option<ServiceNameParts<'_>> {
     })
 }
 
-/// `NormalizeServiceName` (reference §3.2): the spelling a collection stores.
+/// `NormalizeServiceName` (docs/windows-semantics.md §3.2): the spelling a collection stores.
 ///
 /// Only a DNS host is rewritten: lower-cased, and IDN A-labels turned into U-labels (UTS #46
 /// through the `idna` crate, standing in for the platform IDN .NET uses). If the result differs
@@ -365,7 +366,7 @@ mod tests {
         c.iter().map(ServiceName::as_str).collect()
     }
 
-    // Every row of the reference §3.2 table.
+    // Every row of the docs/windows-semantics.md §3.2 table.
     #[test]
     fn normalize_table_case_only_difference_keeps_spelling() {
         assert_eq!(normalize("HTTP/www.Contoso.com"), "HTTP/www.Contoso.com");

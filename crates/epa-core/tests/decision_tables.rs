@@ -1,4 +1,5 @@
-//! Every row of every outcome table in `dotnet-iis-epa.md`, one test per row, named after it.
+//! Every row of every outcome table in `docs/windows-semantics.md`, one test per row, named after
+//! it.
 //!
 //! * §4.8 — the documented contract: HTTPS outcomes 1–3, HTTP outcomes 1–4 (profile `documented`);
 //! * §4.5 — the SSPI channel-binding table, 5 rows × M/X/A/Z;
