@@ -268,6 +268,27 @@ fn extended_protection_findings_trigger_and_do_not() {
         ["ep-proxy-require-without-spn"]
     );
     assert!(codes(&ep(r#"<extendedProtection tokenChecking="Require" flags="Proxy"><spn name="HTTP/www.example.com" /></extendedProtection>"#), None).is_empty());
+    // #11 item 8: under Allow, Proxy without <spn> refuses every client that names a service.
+    assert_eq!(
+        codes(
+            &ep(r#"<extendedProtection tokenChecking="Allow" flags="Proxy" />"#),
+            None
+        ),
+        ["ep-proxy-allow-without-spn"]
+    );
+    assert!(codes(&ep(r#"<extendedProtection tokenChecking="Allow" flags="Proxy"><spn name="HTTP/www.example.com" /></extendedProtection>"#), None).is_empty());
+    // NoServiceNameCheck: no name is compared, so no list is needed.
+    for tc in ["Allow", "Require"] {
+        assert!(
+            codes(
+                &ep(&format!(
+                    r#"<extendedProtection tokenChecking="{tc}" flags="Proxy, NoServiceNameCheck" />"#
+                )),
+                None
+            )
+            .is_empty()
+        );
+    }
     // ProxyCohosting without Proxy: invalid (http.sys refuses it too).
     let c = codes(
         &ep(

@@ -236,7 +236,18 @@ fn extended_protection(
             vec![appcmd("extendedProtection.flags:\"Proxy, ProxyCohosting\"")],
         );
     }
-    if tc == TokenChecking::Require && flags.proxy && e.spns.is_empty() {
+    let names_checked = flags.proxy && !flags.no_service_name_check;
+    if tc == TokenChecking::Allow && names_checked && e.spns.is_empty() {
+        push(
+            Severity::Warning,
+            "ep-proxy-allow-without-spn",
+            "tokenChecking=\"Allow\" with flags Proxy checks the service name of every client that sends one, and no <spn> is configured (http.sys does not use the site's bindings): every client with Extended Protection is refused (401), only legacy clients get in.".into(),
+            vec![format!(
+                "add the names clients use: appcmd set config \"{location}\" -section:system.webServer/security/authentication/windowsAuthentication /+\"extendedProtection.[name='HTTP/www.contoso.com']\" /commit:apphost"
+            )],
+        );
+    }
+    if tc == TokenChecking::Require && names_checked && e.spns.is_empty() {
         push(
             Severity::Error,
             "ep-proxy-require-without-spn",
