@@ -513,6 +513,16 @@ mod tests {
         assert!(!c.contains("HTTP/xn--wki-jua.corp.example"));
         assert!(!c.contains("HTTP/host.example/ſvc"));
         assert!(c.contains("HTTP/HOST.example/SVC"));
+        // In a DNS host, the IDN mapping (UTS #46) runs before any comparison: it maps `ſ` to
+        // `s` (the same DNS name), and keeps `ı` (a different DNS name, xn--wki-jua).
+        assert_eq!(
+            normalize("HTTP/ſerver.corp.example"),
+            "HTTP/server.corp.example"
+        );
+        assert_eq!(
+            normalize("HTTP/wıki.corp.example"),
+            "HTTP/wıki.corp.example"
+        );
         // Greek with ypogegrammeni: simple upper case is the prosgegrammeni form, so both
         // spellings are one name in .NET.
         let c = ServiceNameCollection::new(["HTTP/host.example/\u{1FB3}"]).unwrap();
