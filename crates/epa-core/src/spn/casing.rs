@@ -151,6 +151,20 @@ mod tests {
     }
 
     #[test]
+    fn upper_casing_keeps_the_utf16_length_of_every_character() {
+        // .NET compares unit by unit (a pair with a pair): a mapping that changed a character's
+        // UTF-16 length could not be reproduced by comparing folded strings.
+        for c in (0u32..=0x10_FFFF).filter_map(char::from_u32) {
+            assert_eq!(
+                ordinal_upper(c).len_utf16(),
+                c.len_utf16(),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
+
+    #[test]
     fn upper_case_letters_that_look_ascii_stay_themselves() {
         // KELVIN SIGN, ANGSTROM SIGN, LATIN CAPITAL I WITH DOT ABOVE: upper case already, so
         // upper-casing keeps them (a lower-casing comparison would map the first to `k`).
