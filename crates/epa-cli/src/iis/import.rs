@@ -141,10 +141,11 @@ pub fn import(config: &IisConfig, location: &str) -> String {
         }
         // HttpListener derives default names from its prefixes (docs/windows-semantics.md
         // §4.2) when no names are given; http.sys does not.
-        if !named.is_empty() {
+        let defaults_used = e.spns.is_empty();
+        if defaults_used && !named.is_empty() {
             out.push_str(&format!("# prefixes = {}\n", toml_list(&named)));
         }
-        for w in &wildcard {
+        for w in wildcard.iter().filter(|_| defaults_used) {
             out.push_str(&format!(
                 "# binding {w:?} is a wildcard: its default names come from the machine name (machine_name = \"host.domain\")\n"
             ));
