@@ -37,9 +37,6 @@ enum Command {
     /// Evaluate an Extended Protection policy against cases in a TOML scenario file.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Check a server configuration file (TOML; the example server's --config) for mistakes
-    /// that cause outages or weaken security. Exit 1 when an error-level finding exists, 2 when
-    /// the file cannot be read or parsed.
     /// IIS and http.sys configurations: import them as epa configuration, or check what breaks.
     #[command(subcommand)]
     Iis(IisCommand),
@@ -53,6 +50,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a server configuration file (TOML; the example server's --config) for mistakes
+    /// that cause outages or weaken security. Exit 1 when an error-level finding exists, 2 when
+    /// the file cannot be read or parsed.
     Lint {
         /// The server configuration file.
         file: PathBuf,

@@ -341,6 +341,38 @@ fn help_explains_each_command() {
     assert!(r.stdout.contains("RFC 5929"));
 }
 
+/// #12: `epa iis --help` showed the lint text and `epa lint --help` showed none. Each command's
+/// help shows its own text and not another's.
+#[test]
+fn iis_and_lint_help_each_show_their_own_text() {
+    let lint_text = "Check a server configuration file";
+    let iis_text = "IIS and http.sys configurations";
+    let r = epa(&["iis", "--help"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(iis_text), "{}", r.stdout);
+    assert!(!r.stdout.contains(lint_text), "{}", r.stdout);
+    let r = epa(&["lint", "--help"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(lint_text), "{}", r.stdout);
+    assert!(!r.stdout.contains(iis_text), "{}", r.stdout);
+    // The overview lists both with their own one-line summaries.
+    let r = epa(&["--help"]);
+    let line = |cmd: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{cmd} ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(line("lint").contains(lint_text), "{}", r.stdout);
+    assert!(line("iis").contains(iis_text), "{}", r.stdout);
+    // Every command has a summary in the overview.
+    for cmd in ["cbt", "spn", "policy", "lint", "iis", "audit-report"] {
+        let l = line(cmd);
+        assert!(l.len() > cmd.len() + 8, "no summary for {cmd}: {l:?}");
+    }
+}
+
 /// A CA certificate (PEM) with a long subject, made by openssl.
 fn long_subject_ca() -> String {
     static PEM: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -1,6 +1,6 @@
 //! `epa iis import` and `epa iis check`: every finding has a configuration that triggers it and
 //! one that does not; the sample files give the expected findings; an imported policy decides
-//! the http.sys matrix (reference §6.2); malformed XML and netsh text give an error naming the
+//! the http.sys matrix (docs/windows-semantics.md §6.2); malformed XML and netsh text give an error naming the
 //! line.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
@@ -268,6 +268,27 @@ fn extended_protection_findings_trigger_and_do_not() {
         ["ep-proxy-require-without-spn"]
     );
     assert!(codes(&ep(r#"<extendedProtection tokenChecking="Require" flags="Proxy"><spn name="HTTP/www.example.com" /></extendedProtection>"#), None).is_empty());
+    // #11 item 8: under Allow, Proxy without <spn> refuses every client that names a service.
+    assert_eq!(
+        codes(
+            &ep(r#"<extendedProtection tokenChecking="Allow" flags="Proxy" />"#),
+            None
+        ),
+        ["ep-proxy-allow-without-spn"]
+    );
+    assert!(codes(&ep(r#"<extendedProtection tokenChecking="Allow" flags="Proxy"><spn name="HTTP/www.example.com" /></extendedProtection>"#), None).is_empty());
+    // NoServiceNameCheck: no name is compared, so no list is needed.
+    for tc in ["Allow", "Require"] {
+        assert!(
+            codes(
+                &ep(&format!(
+                    r#"<extendedProtection tokenChecking="{tc}" flags="Proxy, NoServiceNameCheck" />"#
+                )),
+                None
+            )
+            .is_empty()
+        );
+    }
     // ProxyCohosting without Proxy: invalid (http.sys refuses it too).
     let c = codes(
         &ep(
@@ -435,7 +456,7 @@ fn import_prints_both_forms_and_the_client_certificate_mode() {
     );
 }
 
-/// The http.sys matrix (reference §6.2), through `epa iis import` then `epa policy test`.
+/// The http.sys matrix (docs/windows-semantics.md §6.2), through `epa iis import` then `epa policy test`.
 #[test]
 fn imported_policies_decide_the_http_sys_matrix() {
     // (tokenChecking, flags, [M, X, A, Z] accepted over HTTPS, SPN checked)
@@ -496,6 +517,62 @@ fn imported_policies_decide_the_http_sys_matrix() {
         let (code, out, err) = epa(&["policy", "test", path.to_str().unwrap()]);
         assert_eq!(code, 0, "{tc} {flags}:\n{out}{err}\n{scenario}");
         assert!(out.contains("5 passed, 0 failed"), "{out}");
+    }
+}
+
+/// #11 item 8: http.sys checks only `<spn>` entries, never names derived from the site's
+/// bindings. `Proxy` without `<spn>` refuses every SPN, including the binding's host name, and
+/// the imported policy must say exactly that.
+#[test]
+fn imported_proxy_without_spn_entries_refuses_every_spn() {
+    for tc in ["Allow", "Require"] {
+        let xml = app_host(
+            SNI,
+            1,
+            &windows_auth(&format!(
+                r#"<extendedProtection tokenChecking="{tc}" flags="Proxy" />"#
+            )),
+        );
+        let file = scratch(&format!("proxy-no-spn-{tc}.config"), &xml);
+        let (code, imported, err) =
+            epa(&["iis", "import", file.to_str().unwrap(), "--location", "S"]);
+        assert_eq!(code, 0, "{err}");
+        let toml: toml::Value = toml::from_str(&imported).unwrap();
+        let policy = toml["policy"].as_table().unwrap();
+        assert!(policy.get("spns").is_none(), "{imported}");
+        // The binding's host name is listed only for the .NET form, commented.
+        assert!(policy.get("prefixes").is_none(), "{imported}");
+        assert!(
+            imported.contains("# prefixes = [\"https://www.example.com:443/\"]"),
+            "{imported}"
+        );
+        let mut scenario = imported.clone();
+        for (transport, obs, spn) in [
+            ("http", "mismatch", "HTTP/www.example.com"),
+            ("https", "match", "HTTP/www.example.com"),
+            ("http", "match", "http/WWW.EXAMPLE.COM"),
+            ("http", "mismatch", "HTTP/localhost"),
+            ("http", "mismatch", "HTTP/evil.example"),
+        ] {
+            scenario.push_str(&format!(
+                "\n[[case]]\nname = \"{tc} {transport} {obs} {spn}\"\ntransport = \"{transport}\"\nchannel_binding = \"{obs}\"\nclient_spn = \"{spn}\"\nexpect = \"reject\"\nexpect_reason = \"service-name-not-in-list\"\n"
+            ));
+        }
+        let path = scratch(&format!("proxy-no-spn-{tc}.toml"), &scenario);
+        let (code, out, err) = epa(&["policy", "test", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{tc}:\n{out}{err}\n{scenario}");
+        assert!(out.contains("5 passed, 0 failed"), "{out}");
+        // `epa policy eval --json` says the same, case by case.
+        let (code, out, err) = epa(&["policy", "eval", "--json", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let results: Value = serde_json::from_str(&out).unwrap();
+        for r in results.as_array().unwrap() {
+            assert_eq!(
+                r["reason"].as_str(),
+                Some("service-name-not-in-list"),
+                "{r}"
+            );
+        }
     }
 }
 

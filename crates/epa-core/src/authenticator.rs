@@ -182,7 +182,7 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The HTTP status .NET gives this failure (reference §4.7).
+    /// The HTTP status .NET gives this failure (docs/windows-semantics.md §4.7).
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidToken(_) => 400,

@@ -43,8 +43,7 @@ pub fn certificate_subject(der: &[u8]) -> Result<&[u8], DerError> {
 ///
 /// IIS without "Negotiate Client Certificate" asks only when a path needs it, by renegotiation;
 /// under TLS 1.3 that fails (a reset, or HTTP 500 `ERROR_NOT_SUPPORTED`). No mode here does that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ClientCertificateMode {
     /// Never ask.
     #[default]
@@ -54,6 +53,12 @@ pub enum ClientCertificateMode {
     /// Ask in the first handshake; the handshake fails without a valid certificate.
     Require,
 }
+
+crate::wire::wire_names!(ClientCertificateMode, "client certificate mode", {
+    Ignore => "ignore",
+    Request => "request",
+    Require => "require",
+});
 
 impl ClientCertificateMode {
     /// The IIS `sslFlags` value that behaves like this mode on a binding whose "Negotiate Client
@@ -68,8 +73,7 @@ impl ClientCertificateMode {
 }
 
 /// How certificate revocation is checked (CRLs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum RevocationMode {
     /// Every certificate in the chain must be covered by a CRL and not revoked; unknown status
     /// rejects (Windows' default when the CRL is reachable).
@@ -83,6 +87,13 @@ pub enum RevocationMode {
     /// No revocation checking (`verifyclientcertrevocation=disable`).
     Off,
 }
+
+crate::wire::wire_names!(RevocationMode, "revocation mode", {
+    Check => "check",
+    AllowUnknown => "allow-unknown",
+    EndEntityOnly => "end-entity-only",
+    Off => "off",
+});
 
 /// What verifying a presented client certificate found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,7 +9,7 @@
 //!
 //! | [`Profile`] | reproduces |
 //! |---|---|
-//! | [`Profile::Documented`] (default) | the documented contract: Microsoft's "Integrated Windows Authentication with Extended Protection" (three HTTPS and four HTTP outcomes, reference §4.8), the SSPI channel-binding table (§4.5), Kerberos skipping the SPN check, the TrustedProxy rules (§4.6 row 13); where the documentation is silent, .NET 8+ |
+//! | [`Profile::Documented`] (default) | the documented contract: Microsoft's "Integrated Windows Authentication with Extended Protection" (three HTTPS and four HTTP outcomes, docs/windows-semantics.md §4.8), the SSPI channel-binding table (§4.5), Kerberos skipping the SPN check, the TrustedProxy rules (§4.6 row 13); where the documentation is silent, .NET 8+ |
 //! | [`Profile::DotnetLegacy`] | the code of `HttpListener.CheckSpn` in .NET Framework and .NET ≤ 7, row by row (§4.6), including the `http/localhost` exemption and the fail-open row 6 |
 //! | [`Profile::Dotnet8`] | the code of .NET 8+ `HttpListener` over `NegotiateAuthentication` (§4.6) |
 //! | [`Profile::Iis`] | the http.sys / IIS decision matrix (§6.2), with `NoServiceNameCheck` and `ProxyCohosting` |
@@ -29,38 +29,28 @@ use crate::spn::ServiceNameCollection;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Which implementation's outcomes to reproduce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Profile {
     /// The documented contract (default).
     #[default]
-    #[serde(rename = "documented")]
     Documented,
     /// Legacy `HttpListener` (.NET Framework 2.0 SP2 – 4.8.x, .NET Core 1.0 – .NET 7).
-    #[serde(rename = "dotnet-legacy")]
     DotnetLegacy,
     /// .NET 8+ `HttpListener` over `NegotiateAuthentication`.
-    #[serde(rename = "dotnet8")]
     Dotnet8,
     /// http.sys / IIS `<extendedProtection>`.
-    #[serde(rename = "iis")]
     Iis,
 }
 
-impl Profile {
-    /// The name used in configuration files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Documented => "documented",
-            Self::DotnetLegacy => "dotnet-legacy",
-            Self::Dotnet8 => "dotnet8",
-            Self::Iis => "iis",
-        }
-    }
-}
+crate::wire::wire_names!(Profile, "profile", {
+    Documented => "documented",
+    DotnetLegacy => "dotnet-legacy",
+    Dotnet8 => "dotnet8",
+    Iis => "iis",
+});
 
 /// The transport the request arrived on, at this server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// TLS terminated by this process.
     Https,
@@ -68,9 +58,13 @@ pub enum Transport {
     Http,
 }
 
+crate::wire::wire_names!(Transport, "transport", {
+    Https => "https",
+    Http => "http",
+});
+
 /// The authentication mechanism that completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Mechanism {
     /// NTLM, bare or inside SPNEGO.
     #[default]
@@ -81,20 +75,14 @@ pub enum Mechanism {
     Other,
 }
 
-impl Mechanism {
-    /// `ntlm`, `kerberos` or `other`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Ntlm => "ntlm",
-            Self::Kerberos => "kerberos",
-            Self::Other => "other",
-        }
-    }
-}
+crate::wire::wire_names!(Mechanism, "mechanism", {
+    Ntlm => "ntlm",
+    Kerberos => "kerberos",
+    Other => "other",
+});
 
-/// What the backend observed of the client's channel binding (reference §4.5: M, X, A, Z).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// What the backend observed of the client's channel binding (docs/windows-semantics.md §4.5: M, X, A, Z).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BindingObservation {
     /// (M) A non-zero binding equal to the server's.
     Match,
@@ -110,18 +98,13 @@ pub enum BindingObservation {
     NotChecked,
 }
 
-impl BindingObservation {
-    /// `match`, `mismatch`, `absent`, `unbound` or `not-checked` (the scenario-file spelling).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Match => "match",
-            Self::Mismatch => "mismatch",
-            Self::Absent => "absent",
-            Self::Unbound => "unbound",
-            Self::NotChecked => "not-checked",
-        }
-    }
-}
+crate::wire::wire_names!(BindingObservation, "channel binding observation", {
+    Match => "match",
+    Mismatch => "mismatch",
+    Absent => "absent",
+    Unbound => "unbound",
+    NotChecked => "not-checked",
+});
 
 /// The client-specified service name as the security package reports it (.NET
 /// `HttpListenerRequest.ServiceName`): none, empty, or a value.
@@ -214,7 +197,8 @@ pub struct ServerPolicy {
 
 impl ServerPolicy {
     /// Binds `policy` to a listener whose default names are `default_service_names` (see
-    /// [`crate::prefix::default_service_names`]).
+    /// [`crate::prefix::default_service_names`]). Profile `iis` ignores them: http.sys uses only
+    /// the policy's own names (IIS `<spn>` entries).
     ///
     /// Errors, per profile:
     /// * `dotnet-legacy`, `dotnet8`: a custom channel binding (`HttpListener` refuses it).
@@ -253,7 +237,12 @@ impl ServerPolicy {
                     // DefaultServiceNames.Merge("HTTP/localhost").
                     default_service_names.merge(["HTTP/localhost"])?
                 }
-                Profile::DotnetLegacy | Profile::Iis => default_service_names.clone(),
+                Profile::DotnetLegacy => default_service_names.clone(),
+                // http.sys checks only the configured `<spn>` entries (HTTP_CHANNEL_BIND_INFO
+                // `ServiceNames`); it derives nothing from the URL reservations. Without entries
+                // the list is empty: under `Proxy` every SPN is refused, and on plain HTTP
+                // without `Proxy` no check runs (docs/windows-semantics.md §6.2).
+                Profile::Iis => ServiceNameCollection::default(),
             },
         };
         Ok(Self {
@@ -564,7 +553,7 @@ pub fn decide(server: &ServerPolicy, facts: &RequestFacts) -> Decision {
     }
 }
 
-/// The SSP's channel-binding outcome (reference §4.5 table).
+/// The SSP's channel-binding outcome (docs/windows-semantics.md §4.5 table).
 fn check_binding(server: &ServerPolicy, facts: &RequestFacts) -> Result<BindingPass, Reason> {
     use BindingObservation::*;
     let when_supported = server.policy.enforcement() == PolicyEnforcement::WhenSupported;
@@ -611,7 +600,7 @@ fn check_binding(server: &ServerPolicy, facts: &RequestFacts) -> Result<BindingP
 
 type Refusal = (u16, Reason);
 
-/// The SPN check (reference §4.6), after the binding layer let the request on.
+/// The SPN check (docs/windows-semantics.md §4.6), after the binding layer let the request on.
 fn check_service_name(
     server: &ServerPolicy,
     facts: &RequestFacts,

@@ -228,7 +228,7 @@ impl GssChannelBindings {
 pub const SEC_CHANNEL_BINDINGS_HEADER: usize = 32;
 
 impl GssChannelBindings {
-    /// The Windows `SEC_CHANNEL_BINDINGS` layout (sspi.h; reference §5.1) that SSPI's
+    /// The Windows `SEC_CHANNEL_BINDINGS` layout (sspi.h; docs/windows-semantics.md §5.1) that SSPI's
     /// `SECBUFFER_CHANNEL_BINDINGS` and http.sys' `HTTP_REQUEST_CHANNEL_BIND_STATUS` carry: a
     /// 32-byte header of (type, length, offset) triples, then the data. Empty fields get offset
     /// 0, as Schannel writes them; the application data starts right after the header.
@@ -389,7 +389,7 @@ mod tests {
 
     #[test]
     fn reference_vectors_from_the_dotnet_spec() {
-        // dotnet-iis-epa.md §5.5: SHA-256 endpoint, H = 00..1f.
+        // docs/windows-semantics.md §5.5: SHA-256 endpoint, H = 00..1f.
         let hash: Vec<u8> = (0u8..32).collect();
         let b = ChannelBinding::tls_server_end_point_from_hash(&hash);
         let s = GssChannelBindings::from(&b);
@@ -411,7 +411,7 @@ mod tests {
 
     #[test]
     fn windows_layout_matches_the_reference_blob() {
-        // dotnet-iis-epa.md §5.5: `00×24 35000000 20000000 || app` for the SHA-256 endpoint case.
+        // docs/windows-semantics.md §5.5: `00×24 35000000 20000000 || app` for the SHA-256 endpoint case.
         let hash: Vec<u8> = (0u8..32).collect();
         let s = GssChannelBindings::from(&ChannelBinding::tls_server_end_point_from_hash(&hash));
         let blob = s.to_sec_channel_bindings().unwrap();

@@ -2,8 +2,8 @@
 //! `<extendedProtection>` form that converts into it.
 //!
 //! .NET: `System.Security.Authentication.ExtendedProtection.ExtendedProtectionPolicy`
-//! (reference `dotnet-iis-epa.md` §1–2). IIS: `system.webServer/security/authentication/
-//! windowsAuthentication/extendedProtection` (reference §6.1) and http.sys
+//! (docs/windows-semantics.md §1–2). IIS: `system.webServer/security/authentication/
+//! windowsAuthentication/extendedProtection` (docs/windows-semantics.md §6.1) and http.sys
 //! `HTTP_CHANNEL_BIND_INFO` (§6.2).
 
 use crate::cbt::ChannelBinding;
@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// How strictly Extended Protection is enforced (.NET `PolicyEnforcement`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PolicyEnforcement {
     /// No channel-binding or service-name check (`Never = 0`).
     Never,
@@ -24,9 +23,14 @@ pub enum PolicyEnforcement {
     Always,
 }
 
+crate::wire::wire_names!(PolicyEnforcement, "enforcement", {
+    Never => "never",
+    WhenSupported => "when-supported",
+    Always => "always",
+});
+
 /// Where TLS ends (.NET `ProtectionScenario`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ProtectionScenario {
     /// This process terminates TLS: on HTTPS the channel binding is checked and the service name
     /// is not; on HTTP the service name is checked (`TransportSelected = 0`).
@@ -37,6 +41,11 @@ pub enum ProtectionScenario {
     /// (`TrustedProxy = 1`).
     TrustedProxy,
 }
+
+crate::wire::wire_names!(ProtectionScenario, "scenario", {
+    TransportSelected => "transport-selected",
+    TrustedProxy => "trusted-proxy",
+});
 
 /// The http.sys `HTTP_CHANNEL_BIND_INFO` flags that have no .NET counterpart (IIS `flags`).
 /// They take effect only under [`crate::decide::Profile::Iis`].
@@ -264,10 +273,10 @@ impl std::fmt::Display for ExtendedProtectionPolicy {
 }
 
 /// IIS `tokenChecking` (http.sys hardening level).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TokenChecking {
-    /// `None` (0), http.sys `HttpAuthenticationHardeningLegacy`: no checks.
+    /// `None` (0, the IIS default), http.sys `HttpAuthenticationHardeningLegacy`: no checks.
+    #[default]
     None,
     /// `Allow` (1, UI "Accept"), `HttpAuthenticationHardeningMedium`: clients that support
     /// Extended Protection are checked, legacy clients are let in.
@@ -275,6 +284,24 @@ pub enum TokenChecking {
     /// `Require` (2, UI "Required"), `HttpAuthenticationHardeningStrict`: every client must
     /// send bindings.
     Require,
+}
+
+crate::wire::wire_names!(TokenChecking, "token checking", {
+    None => "none",
+    Allow => "allow",
+    Require => "require",
+});
+
+impl TokenChecking {
+    /// The .NET enforcement with the same number: `None` → `Never`, `Allow` → `WhenSupported`,
+    /// `Require` → `Always` (inferred: no document states the mapping).
+    pub fn enforcement(self) -> PolicyEnforcement {
+        match self {
+            Self::None => PolicyEnforcement::Never,
+            Self::Allow => PolicyEnforcement::WhenSupported,
+            Self::Require => PolicyEnforcement::Always,
+        }
+    }
 }
 
 /// IIS `extendedProtection/@flags`.
@@ -349,11 +376,10 @@ impl IisExtendedProtection {
         if f.proxy_cohosting && !f.proxy {
             return Err(PolicyError::ProxyCohostingWithoutProxy);
         }
-        let enforcement = match self.token_checking {
-            TokenChecking::None => return Ok(ExtendedProtectionPolicy::never()),
-            TokenChecking::Allow => PolicyEnforcement::WhenSupported,
-            TokenChecking::Require => PolicyEnforcement::Always,
-        };
+        let enforcement = self.token_checking.enforcement();
+        if enforcement == PolicyEnforcement::Never {
+            return Ok(ExtendedProtectionPolicy::never());
+        }
         let scenario = if f.proxy {
             ProtectionScenario::TrustedProxy
         } else {

@@ -1,5 +1,5 @@
 //! Default service names derived from listener prefixes, as `HttpListener`'s `ServiceNameStore`
-//! builds them (reference `dotnet-iis-epa.md` §4.2).
+//! builds them (docs/windows-semantics.md §4.2).
 //!
 //! | Prefix | Names |
 //! |---|---|

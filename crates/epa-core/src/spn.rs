@@ -1,9 +1,10 @@
 //! Service principal names with exactly .NET's `ServiceNameCollection` rules.
 //!
 //! Reproduces dotnet/runtime `ServiceNameCollection.NormalizeServiceName` and `Contains`
-//! (reference `dotnet-iis-epa.md` §3):
+//! (docs/windows-semantics.md §3):
 //!
-//! * comparison is case-insensitive (`OrdinalIgnoreCase`: per UTF-16 unit simple upper-casing);
+//! * comparison is case-insensitive (`OrdinalIgnoreCase`: per UTF-16 unit simple upper-casing
+//!   with .NET's two exceptions, `ı` and `ſ`; docs/windows-semantics.md §3.3);
 //! * the only semantic normalisation is that a DNS host's IDN A-label (`xn--`) equals its U-label;
 //! * default ports (`:80`, `:443`) and trailing dots are **not** stripped, so `HTTP/host:80` and
 //!   `HTTP/host.` both differ from `HTTP/host`;
@@ -17,6 +18,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
+
+pub mod casing;
 
 /// A service name that cannot be added to a collection.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -120,7 +123,7 @@ pub struct ServiceNameParts<'a> {
     pub host_kind: HostKind,
 }
 
-/// Splits a service name the way `NormalizeServiceName` does (reference §3.2 steps 2–5).
+/// Splits a service name the way `NormalizeServiceName` does (docs/windows-semantics.md §3.2 steps 2–5).
 /// `None` when .NET would return the input unchanged before looking at a host: no slash,
 /// whitespace after the slash, or a port that is not a `ushort`.
 pub fn parts(s: &str) -> Option<ServiceNameParts<'_>> {
@@ -165,7 +168,7 @@ pub fn parts(s: &str) -> Option<ServiceNameParts<'_>> {
     })
 }
 
-/// `NormalizeServiceName` (reference §3.2): the spelling a collection stores.
+/// `NormalizeServiceName` (docs/windows-semantics.md §3.2): the spelling a collection stores.
 ///
 /// Only a DNS host is rewritten: lower-cased, and IDN A-labels turned into U-labels (UTS #46
 /// through the `idna` crate, standing in for the platform IDN .NET uses). If the result differs
@@ -196,25 +199,11 @@ pub fn normalize(s: &str) -> String {
     }
 }
 
-/// .NET `OrdinalIgnoreCase` key: every UTF-16 code unit upper-cased with the invariant simple
-/// mapping. Characters whose upper case is more than one character (`ß`) or outside the BMP
-/// are kept as they are, as .NET does.
+/// .NET `OrdinalIgnoreCase` key: every UTF-16 code unit (or surrogate pair) upper-cased with
+/// .NET's ordinal casing ([`casing::ordinal_upper`]): Unicode's simple mapping, except that the
+/// dotless `ı` (U+0131) and the long `ſ` (U+017F) stay themselves. `ß` stays `ß`.
 pub fn fold_case(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii() {
-                return c.to_ascii_uppercase();
-            }
-            if (c as u32) > 0xffff {
-                return c;
-            }
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(u), None) if (u as u32) <= 0xffff => u,
-                _ => c,
-            }
-        })
-        .collect()
+    s.chars().map(casing::ordinal_upper).collect()
 }
 
 /// One service name: its stored spelling and its comparison key.
@@ -377,7 +366,7 @@ mod tests {
         c.iter().map(ServiceName::as_str).collect()
     }
 
-    // Every row of the reference §3.2 table.
+    // Every row of the docs/windows-semantics.md §3.2 table.
     #[test]
     fn normalize_table_case_only_difference_keeps_spelling() {
         assert_eq!(normalize("HTTP/www.Contoso.com"), "HTTP/www.Contoso.com");
@@ -511,6 +500,33 @@ mod tests {
         let c = ServiceNameCollection::new(["HTTP/straße.example"]).unwrap();
         // UTS #46 maps ß to itself (nontransitional); SS is a different name, as in .NET.
         assert!(!c.contains("HTTP/STRASSE.example"));
+    }
+
+    // #11 item 2: .NET's ordinal casing keeps U+0131 and U+017F, so these are other names.
+    #[test]
+    fn ordinal_ignore_case_keeps_dotless_i_and_long_s() {
+        assert_eq!(fold_case("wıki"), "WıKI");
+        assert_eq!(fold_case("ſvc"), "ſVC");
+        let c = ServiceNameCollection::new(["HTTP/wiki.corp.example", "HTTP/host.example/svc"])
+            .unwrap();
+        assert!(!c.contains("HTTP/wıki.corp.example"));
+        assert!(!c.contains("HTTP/xn--wki-jua.corp.example"));
+        assert!(!c.contains("HTTP/host.example/ſvc"));
+        assert!(c.contains("HTTP/HOST.example/SVC"));
+        // In a DNS host, the IDN mapping (UTS #46) runs before any comparison: it maps `ſ` to
+        // `s` (the same DNS name), and keeps `ı` (a different DNS name, xn--wki-jua).
+        assert_eq!(
+            normalize("HTTP/ſerver.corp.example"),
+            "HTTP/server.corp.example"
+        );
+        assert_eq!(
+            normalize("HTTP/wıki.corp.example"),
+            "HTTP/wıki.corp.example"
+        );
+        // Greek with ypogegrammeni: simple upper case is the prosgegrammeni form, so both
+        // spellings are one name in .NET.
+        let c = ServiceNameCollection::new(["HTTP/host.example/\u{1FB3}"]).unwrap();
+        assert!(c.contains("HTTP/host.example/\u{1FBC}"));
     }
 
     #[test]

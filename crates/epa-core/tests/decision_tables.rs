@@ -1,4 +1,5 @@
-//! Every row of every outcome table in `dotnet-iis-epa.md`, one test per row, named after it.
+//! Every row of every outcome table in `docs/windows-semantics.md`, one test per row, named after
+//! it.
 //!
 //! * §4.8 — the documented contract: HTTPS outcomes 1–3, HTTP outcomes 1–4 (profile `documented`);
 //! * §4.5 — the SSPI channel-binding table, 5 rows × M/X/A/Z;
@@ -857,6 +858,73 @@ mod iis_matrix {
         );
     }
 
+    /// Like [`iis`], bound to a listener whose prefixes would give default names: http.sys
+    /// never uses them (#11 item 8), so the outcome must not change.
+    fn iis_with_defaults(tc: TokenChecking, flags: &str, spns: &[&str]) -> ServerPolicy {
+        let policy = IisExtendedProtection {
+            token_checking: tc,
+            flags: IisFlags::parse(flags).unwrap(),
+            spns: spns.iter().map(|s| s.to_string()).collect(),
+        }
+        .to_policy()
+        .unwrap();
+        let defaults = ServiceNameCollection::new([LISTED, "HTTP/localhost"]).unwrap();
+        ServerPolicy::new(policy, &defaults, Profile::Iis).unwrap()
+    }
+
+    #[test]
+    fn proxy_without_spn_entries_refuses_every_spn_even_with_listener_prefixes() {
+        for tc in [TokenChecking::Allow, TokenChecking::Require] {
+            for flags in ["Proxy", "Proxy, ProxyCohosting"] {
+                let s = iis_with_defaults(tc, flags, &[]);
+                assert!(s.acceptable_service_names().is_empty(), "{flags}");
+                for t in [Https, Http] {
+                    for spn in [LISTED, "http/localhost", "HTTP/localhost", UNLISTED] {
+                        for cb in [Cb::Match, Cb::Mismatch] {
+                            rejects(
+                                decide(&s, &facts(t, cb, Some(spn))),
+                                401,
+                                "service-name-not-in-list",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn spn_entries_alone_are_the_acceptable_names_not_the_prefixes() {
+        let other = "HTTP/portal.contoso.com";
+        let s = iis_with_defaults(TokenChecking::Require, "Proxy", &[other]);
+        assert_eq!(s.acceptable_service_names().len(), 1);
+        accepts(
+            decide(&s, &facts(Http, Cb::Mismatch, Some(other))),
+            "service-name-matched",
+            Some(other),
+        );
+        // Listed by the listener's prefixes only: refused.
+        rejects(
+            decide(&s, &facts(Http, Cb::Mismatch, Some(LISTED))),
+            401,
+            "service-name-not-in-list",
+        );
+        // Plain HTTP without Proxy: the configured names are checked, the prefixes are not.
+        let s = iis_with_defaults(TokenChecking::Require, "", &[other]);
+        rejects(
+            decide(&s, &facts(Http, Cb::Unbound, Some(LISTED))),
+            401,
+            "service-name-not-in-list",
+        );
+        // Without <spn> entries and without Proxy, plain HTTP still checks nothing (§6.2).
+        let s = iis_with_defaults(TokenChecking::Require, "", &[]);
+        accepts(
+            decide(&s, &facts(Http, Cb::Unbound, Some(UNLISTED))),
+            "no-service-name-check-without-proxy",
+            Some(UNLISTED),
+        );
+    }
+
     #[test]
     fn proxy_without_names_refuses_every_spn() {
         let s = iis(TokenChecking::Require, "Proxy", &[]);
@@ -898,6 +966,79 @@ mod iis_matrix {
             ),
             Err(PolicyError::HttpSysFlagsNeedIisProfile { .. })
         ));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SPN case folding is .NET's OrdinalIgnoreCase (#11 item 2): the dotless ı (U+0131) and the
+// long ſ (U+017F) upper-case to ASCII `I` / `S` in Unicode, but .NET's ordinal casing keeps them,
+// so a name spelled with them is another name. A relay naming `HTTP/wıki.corp.example` (a DNS
+// name an attacker may be able to register) must not pass a list holding `wiki`.
+// ---------------------------------------------------------------------------------------------
+mod ordinal_case {
+    use super::*;
+
+    const LIST: &str = "HTTP/wiki.corp.example";
+
+    fn listing(profile: Profile, ps: Ps) -> ServerPolicy {
+        let policy = ExtendedProtectionPolicy::with_service_names(Pe::Always, ps, [LIST]).unwrap();
+        ServerPolicy::new(policy, &ServiceNameCollection::default(), profile).unwrap()
+    }
+
+    #[test]
+    fn dotless_i_spn_is_refused_under_always_on_plain_http() {
+        let s = listing(Profile::Documented, Ps::TransportSelected);
+        let d = decide(&s, &facts(Http, Cb::Absent, Some("HTTP/wıki.corp.example")));
+        rejects(d, 401, "service-name-not-in-list");
+        // The same name as an IDN A-label normalises to the U-label, and is refused too.
+        rejects(
+            decide(
+                &s,
+                &facts(Http, Cb::Absent, Some("HTTP/xn--wki-jua.corp.example")),
+            ),
+            401,
+            "service-name-not-in-list",
+        );
+        // Control: the ASCII name in another case is the listed name.
+        accepts(
+            decide(&s, &facts(Http, Cb::Absent, Some("http/WIKI.Corp.Example"))),
+            "service-name-matched",
+            Some("http/WIKI.Corp.Example"),
+        );
+    }
+
+    #[test]
+    fn turkish_i_and_long_s_never_match_in_any_profile_or_scenario() {
+        let profiles = [
+            Profile::Documented,
+            Profile::DotnetLegacy,
+            Profile::Dotnet8,
+            Profile::Iis,
+        ];
+        // ſ in the distinguisher is not touched by IDN mapping: only casing could match it.
+        let list_svc = "HTTP/wiki.corp.example/svc";
+        for p in profiles {
+            for ps in [Ps::TransportSelected, Ps::TrustedProxy] {
+                let policy =
+                    ExtendedProtectionPolicy::with_service_names(Pe::Always, ps, [LIST, list_svc])
+                        .unwrap();
+                let s = ServerPolicy::new(policy, &ServiceNameCollection::default(), p).unwrap();
+                for spn in [
+                    "HTTP/wıki.corp.example",
+                    "HTTP/WıKI.CORP.EXAMPLE",
+                    "HTTP/xn--wki-jua.corp.example",
+                    "HTTP/wiki.corp.example/ſvc",
+                    "HTTP/wiki.corp.example/ſVC",
+                    "HTTP/wiki.corp.example/\u{212a}",
+                ] {
+                    rejects(
+                        decide(&s, &facts(Http, Cb::Mismatch, Some(spn))),
+                        401,
+                        "service-name-not-in-list",
+                    );
+                }
+            }
+        }
     }
 }
 

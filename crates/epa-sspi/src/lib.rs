@@ -2,7 +2,7 @@
 //!
 //! `AcceptSecurityContext` on the `Negotiate` package with the expected channel binding in a
 //! `SECBUFFER_CHANNEL_BINDINGS` buffer (the Windows `SEC_CHANNEL_BINDINGS` layout from
-//! [`epa_core::gss`]), the request flags that `HttpListener` uses (reference §4.4):
+//! [`epa_core::gss`]), the request flags that `HttpListener` uses (docs/windows-semantics.md §4.4):
 //! `ASC_REQ_CONNECTION`, plus `ASC_REQ_ALLOW_MISSING_BINDINGS` under `when-supported` and
 //! `ASC_REQ_PROXY_BINDINGS` under `trusted-proxy`, and the client-specified SPN from
 //! `SECPKG_ATTR_CLIENT_SPECIFIED_TARGET`.
@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn result_flags_map_to_the_four_observations() {
-        // The rows of the EPA support doc's table (reference §4.5).
+        // The rows of the EPA support doc's table (docs/windows-semantics.md §4.5).
         assert_eq!(observation_from_result_flags(0x10), Some(Match));
         assert_eq!(observation_from_result_flags(0x4), Some(Mismatch));
         assert_eq!(observation_from_result_flags(0x8), Some(Absent));

@@ -200,8 +200,8 @@ fn extended_protection(
         })
     };
     let https = site.is_some_and(|s| https_bindings(s).next().is_some());
-    let tc = e.token_checking.to_ascii_lowercase();
-    if https && tc == "none" {
+    let tc = e.token_checking;
+    if https && tc == TokenChecking::None {
         push(
             Severity::Warning,
             "ep-token-checking-none",
@@ -236,7 +236,18 @@ fn extended_protection(
             vec![appcmd("extendedProtection.flags:\"Proxy, ProxyCohosting\"")],
         );
     }
-    if tc == "require" && flags.proxy && e.spns.is_empty() {
+    let names_checked = flags.proxy && !flags.no_service_name_check;
+    if tc == TokenChecking::Allow && names_checked && e.spns.is_empty() {
+        push(
+            Severity::Warning,
+            "ep-proxy-allow-without-spn",
+            "tokenChecking=\"Allow\" with flags Proxy checks the service name of every client that sends one, and no <spn> is configured (http.sys does not use the site's bindings): every client with Extended Protection is refused (401), only legacy clients get in.".into(),
+            vec![format!(
+                "add the names clients use: appcmd set config \"{location}\" -section:system.webServer/security/authentication/windowsAuthentication /+\"extendedProtection.[name='HTTP/www.contoso.com']\" /commit:apphost"
+            )],
+        );
+    }
+    if tc == TokenChecking::Require && names_checked && e.spns.is_empty() {
         push(
             Severity::Error,
             "ep-proxy-require-without-spn",
@@ -272,13 +283,8 @@ fn extended_protection(
     }
     // The policy http.sys would build: its own configuration errors (dotless names without the
     // flag, names that are not service names).
-    let token_checking = match tc.as_str() {
-        "allow" => TokenChecking::Allow,
-        "require" => TokenChecking::Require,
-        _ => TokenChecking::None,
-    };
     if let Err(err) = (IisExtendedProtection {
-        token_checking,
+        token_checking: tc,
         flags,
         spns: e.spns.clone(),
     })

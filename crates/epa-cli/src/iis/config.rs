@@ -13,6 +13,7 @@
 //! --web-config 'Site/app=web.config'`); given on its own it applies at the root of every site
 //! (its folder is not in the file), after `applicationHost.config`.
 
+use epa_core::policy::TokenChecking;
 use roxmltree::{Document, Node};
 use thiserror::Error;
 
@@ -122,8 +123,8 @@ pub struct ScopeSettings {
     pub ssl_flags: Option<SslFlags>,
     /// `windowsAuthentication/@enabled`.
     pub windows_authentication: Option<bool>,
-    /// `extendedProtection/@tokenChecking` as written (None | Allow | Require).
-    pub token_checking: Option<String>,
+    /// `extendedProtection/@tokenChecking` (None | Allow | Require, any case).
+    pub token_checking: Option<TokenChecking>,
     /// `extendedProtection/@flags` as written.
     pub flags: Option<String>,
     /// `<spn>`, `<removeSpn>`, `<clearSpns>`.
@@ -207,7 +208,7 @@ pub struct Effective {
     /// Windows authentication (default off).
     pub windows_authentication: bool,
     /// `tokenChecking` (default `None`).
-    pub token_checking: String,
+    pub token_checking: TokenChecking,
     /// `flags` (default `None`).
     pub flags: String,
     /// The SPN list after every edit.
@@ -330,7 +331,6 @@ impl IisConfig {
     /// The settings in force at `path`.
     pub fn effective(&self, path: &str) -> Effective {
         let mut e = Effective {
-            token_checking: "None".into(),
             flags: "None".into(),
             providers: vec!["Negotiate".into(), "NTLM".into()],
             ..Effective::default()
@@ -354,8 +354,8 @@ impl IisConfig {
             if let Some(w) = st.windows_authentication {
                 e.windows_authentication = w;
             }
-            if let Some(t) = &st.token_checking {
-                e.token_checking = t.clone();
+            if let Some(t) = st.token_checking {
+                e.token_checking = t;
                 e.sources.push(format!("tokenChecking from {src}"));
             }
             if let Some(f) = &st.flags {
@@ -521,13 +521,14 @@ fn read_extended_protection(
     err: &impl Fn(Node, String) -> XmlError,
 ) -> Result<(), XmlError> {
     if let Some(t) = ep.attribute("tokenChecking") {
-        if !["none", "allow", "require"].contains(&t.trim().to_ascii_lowercase().as_str()) {
+        let parsed = t.trim().to_ascii_lowercase().parse::<TokenChecking>();
+        let Ok(parsed) = parsed else {
             return Err(err(
                 ep,
                 format!("tokenChecking={t:?} (expected None, Allow or Require)"),
             ));
-        }
-        s.token_checking = Some(t.trim().to_owned());
+        };
+        s.token_checking = Some(parsed);
     }
     if let Some(f) = ep.attribute("flags") {
         let mut check = epa_core::policy::IisFlags::default();

@@ -5,6 +5,8 @@
 
 use super::config::{Effective, IisConfig, SiteBinding};
 use epa_core::client_cert::ClientCertificateMode;
+use epa_core::decide::Profile;
+use epa_core::policy::{PolicyEnforcement, ProtectionScenario, TokenChecking};
 
 /// The listener prefixes of a site's HTTP(S) bindings that name a host (`https://host:port/`).
 /// Wildcard bindings (`*:443:`) name none: their default service names come from the machine
@@ -98,9 +100,9 @@ pub fn import(config: &IisConfig, location: &str) -> String {
     if !e.windows_authentication {
         out.push_str("# Windows authentication is off here: Extended Protection does not apply.\n");
     }
-    let tc = e.token_checking.to_ascii_lowercase();
+    let tc = e.token_checking;
     out.push_str("[policy]\n");
-    out.push_str(&format!("token_checking = {}\n", toml_string(&tc)));
+    out.push_str(&format!("token_checking = {}\n", toml_string(tc.name())));
     let f = flags(&e.flags);
     if !f.is_empty() {
         out.push_str(&format!("flags = {}\n", toml_list(&f)));
@@ -108,30 +110,45 @@ pub fn import(config: &IisConfig, location: &str) -> String {
     if !e.spns.is_empty() {
         out.push_str(&format!("spns = {}\n", toml_list(&e.spns)));
     }
-    if !named.is_empty() {
-        out.push_str(&format!("prefixes = {}\n", toml_list(&named)));
+    // No `prefixes`: http.sys checks only the `<spn>` entries, never names derived from the
+    // site's bindings (docs/windows-semantics.md §6.2), and profile `iis` ignores them. Without
+    // entries, `Proxy` refuses every SPN; that is what this policy reproduces.
+    out.push_str(&format!("profile = \"{}\"\n", Profile::Iis));
+    let checks_names = !f.iter().any(|x| x == "no-service-name-check");
+    if e.spns.is_empty()
+        && f.iter().any(|x| x == "proxy")
+        && checks_names
+        && tc != TokenChecking::None
+    {
+        out.push_str(
+            "# no <spn> entries under Proxy: http.sys refuses every client service name (NTLM); add <spn name=\"HTTP/host\"/>\n",
+        );
     }
-    for w in &wildcard {
-        out.push_str(&format!(
-            "# binding {w:?} is a wildcard: its default names come from the machine name (add machine_name = \"host.domain\")\n"
-        ));
-    }
-    out.push_str("profile = \"iis\"\n");
 
     // The .NET HttpListener form.
     out.push_str("\n# The same policy in the .NET HttpListener form (ExtendedProtectionPolicy):\n");
-    let enforcement = match tc.as_str() {
-        "allow" => "when-supported",
-        "require" => "always",
-        _ => "never",
-    };
+    let enforcement = tc.enforcement();
     out.push_str(&format!("# enforcement = \"{enforcement}\"\n"));
-    if enforcement != "never" {
+    if enforcement != PolicyEnforcement::Never {
         if f.iter().any(|x| x == "proxy") {
-            out.push_str("# scenario = \"trusted-proxy\"\n");
+            out.push_str(&format!(
+                "# scenario = \"{}\"\n",
+                ProtectionScenario::TrustedProxy
+            ));
         }
         if !e.spns.is_empty() {
             out.push_str(&format!("# service_names = {}\n", toml_list(&e.spns)));
+        }
+        // HttpListener derives default names from its prefixes (docs/windows-semantics.md
+        // §4.2) when no names are given; http.sys does not.
+        let defaults_used = e.spns.is_empty();
+        if defaults_used && !named.is_empty() {
+            out.push_str(&format!("# prefixes = {}\n", toml_list(&named)));
+        }
+        for w in wildcard.iter().filter(|_| defaults_used) {
+            out.push_str(&format!(
+                "# binding {w:?} is a wildcard: its default names come from the machine name (machine_name = \"host.domain\")\n"
+            ));
         }
         let no_equivalent: Vec<&String> = f.iter().filter(|x| *x != "proxy").collect();
         if !no_equivalent.is_empty() {
@@ -145,7 +162,7 @@ pub fn import(config: &IisConfig, location: &str) -> String {
             ));
         }
     }
-    out.push_str("# profile = \"dotnet8\"\n");
+    out.push_str(&format!("# profile = \"{}\"\n", Profile::Dotnet8));
 
     // Client certificates: the server-configuration form (`epa lint`, `--config`).
     let mode = client_certificate_mode(&e);
@@ -155,16 +172,12 @@ pub fn import(config: &IisConfig, location: &str) -> String {
     ));
     out.push_str("# [client_certificates]\n");
     out.push_str(&format!(
-        "# mode = \"{}\"   # asked for in the first handshake (IIS: \"Negotiate Client Certificate\" enabled)\n",
-        match mode {
-            ClientCertificateMode::Ignore => "ignore",
-            ClientCertificateMode::Request => "request",
-            ClientCertificateMode::Require => "require",
-        }
+        "# mode = \"{mode}\"   # asked for in the first handshake (IIS: \"Negotiate Client Certificate\" enabled)\n",
     ));
     if mode == ClientCertificateMode::Require {
         out.push_str(&format!(
-            "# or mode = \"request\" with required_paths = [{}] to refuse with 403.7 instead of a TLS alert\n",
+            "# or mode = \"{}\" with required_paths = [{}] to refuse with 403.7 instead of a TLS alert\n",
+            ClientCertificateMode::Request,
             toml_string(&format!("/{}", location.split_once('/').map_or("", |(_, p)| p)))
         ));
     }
