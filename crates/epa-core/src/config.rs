@@ -450,7 +450,15 @@ mod server_config_tests {
         assert!(t.requires("/cert") && t.requires("/cert/x") && t.requires("/admin"));
         assert!(!t.requires("/certificate") && !t.requires("/") && !t.requires("/administrator"));
         // #11 item 9: every spelling of a required path is required.
-        for spelling in ["//cert", "/%63ert", "/./cert", "/x/../cert", "/Cert", "/cert;a", "/ADMIN/x"] {
+        for spelling in [
+            "//cert",
+            "/%63ert",
+            "/./cert",
+            "/x/../cert",
+            "/Cert",
+            "/cert;a",
+            "/ADMIN/x",
+        ] {
             assert!(t.requires(spelling), "{spelling}");
         }
         // A path that cannot be normalised fails closed (the route layer answers 400).
@@ -458,7 +466,10 @@ mod server_config_tests {
         assert_eq!(t.required_prefixes().unwrap().len(), 2);
         let mut bad = t.clone();
         bad.required_paths.push("/a%2Fb".into());
-        assert_eq!(bad.required_prefixes().unwrap_err().source, PathError::EncodedSlash);
+        assert_eq!(
+            bad.required_prefixes().unwrap_err().source,
+            PathError::EncodedSlash
+        );
         assert!(toml::from_str::<ServerConfig>("[listener]\nnegotiat = true\n").is_err());
         assert!(
             toml::from_str::<ServerConfig>("[client_certificates]\nmode = \"sometimes\"\n")

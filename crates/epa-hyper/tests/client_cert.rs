@@ -719,9 +719,14 @@ async fn an_expired_crl_is_revocation_unknown() {
         &ca.crl_with([21], 5, (2019, 1, 1), (2020, 1, 1)).unwrap(),
     );
     let build = |mode| {
-        settings(&ca, ClientCertificateMode::Request, mode, vec![stale.clone()])
-            .build()
-            .unwrap()
+        settings(
+            &ca,
+            ClientCertificateMode::Request,
+            mode,
+            vec![stale.clone()],
+        )
+        .build()
+        .unwrap()
     };
     let check = build(RevocationMode::Check);
     assert_eq!(status(&check, &alice), CertificateStatus::RevocationUnknown);
@@ -790,7 +795,10 @@ async fn a_reload_with_a_lower_crl_number_keeps_the_newer_list() {
     let (s, body) = route_with(&v, Some(&mallory)).await;
     assert_eq!(s, 403);
     assert!(body.contains("\"substatus\":13"), "{body}");
-    assert!(!v.reload_crls().unwrap(), "the refused files are not read again");
+    assert!(
+        !v.reload_crls().unwrap(),
+        "the refused files are not read again"
+    );
     // A newer list is taken (equal numbers are too: a re-issue of the same list).
     let newer = write(&dir, "ca.crl.new", &ca.crl_numbered([30, 31], 8).unwrap());
     std::fs::rename(&newer, &crl).unwrap();
@@ -816,15 +824,24 @@ async fn a_scoped_requirement_matches_the_normalised_path() {
             .uri(path)
             .body(String::new())
             .unwrap();
-        req.extensions_mut().insert(ConnectionContext::new(ChannelFacts::plain(
-            "127.0.0.1:1".parse().unwrap(),
-        )));
+        req.extensions_mut()
+            .insert(ConnectionContext::new(ChannelFacts::plain(
+                "127.0.0.1:1".parse().unwrap(),
+            )));
         let r = svc.oneshot(req).await.unwrap();
         (r.status(), r.into_body())
     };
     for spelling in [
-        "/cert", "/cert/x", "//cert", "/%63ert", "/./cert", "/x/../cert", "/Cert", "/cert;a",
-        "/x/..;/cert", "/CERT/",
+        "/cert",
+        "/cert/x",
+        "//cert",
+        "/%63ert",
+        "/./cert",
+        "/x/../cert",
+        "/Cert",
+        "/cert;a",
+        "/x/..;/cert",
+        "/CERT/",
     ] {
         let (s, body) = call(spelling).await;
         assert_eq!(s, 403, "{spelling}");
@@ -838,4 +855,51 @@ async fn a_scoped_requirement_matches_the_normalised_path() {
         assert_eq!(s, 400, "{bad}");
         assert!(body.contains("bad-request-path"), "{bad}: {body}");
     }
+}
+
+/// #12: the description read with x509-cert — RFC 4514 names (most significant RDN last,
+/// specials escaped), IP and URI SANs, the Microsoft UPN other-name, other other-names.
+#[test]
+fn names_upn_and_ip_sans_are_described() {
+    let mut params = rcgen::CertificateParams::new(vec!["dave.example".to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Example, Inc.");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dave");
+    params.subject_alt_names.extend([
+        rcgen::SanType::IpAddress("192.0.2.7".parse().unwrap()),
+        rcgen::SanType::IpAddress("2001:db8::1".parse().unwrap()),
+        rcgen::SanType::URI("https://dave.example/".try_into().unwrap()),
+        rcgen::SanType::OtherName((
+            vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
+            rcgen::OtherNameValue::Utf8String("dave@corp.example".into()),
+        )),
+        rcgen::SanType::OtherName((
+            vec![1, 2, 3, 4],
+            rcgen::OtherNameValue::Utf8String("x".into()),
+        )),
+    ]);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let c = ClientCertificate::from_chain(cert.der(), &[]).unwrap();
+    assert_eq!(c.subject, "CN=dave,O=Example\\, Inc.");
+    assert_eq!(c.issuer, c.subject);
+    assert_eq!(
+        c.subject_alt_names,
+        [
+            "DNS:dave.example",
+            "IP:192.0.2.7",
+            "IP:2001:db8::1",
+            "URI:https://dave.example/",
+            "UPN:dave@corp.example",
+            "OtherName(1.2.3.4, [...])",
+        ]
+    );
+    // Trailing bytes after the certificate: not a certificate.
+    let mut trailing = cert.der().to_vec();
+    trailing.push(0);
+    assert!(ClientCertificate::from_chain(&CertificateDer::from(trailing), &[]).is_none());
 }

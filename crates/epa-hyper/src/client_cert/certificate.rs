@@ -93,8 +93,10 @@ fn describe(name: &GeneralName) -> String {
         },
         GeneralName::OtherName(other) if other.type_id == UPN_OID => {
             // `[0] EXPLICIT UTF8String`: x509-cert hands over the UTF8String.
-            Utf8StringRef::try_from(&other.value)
-                .map_or_else(|_| "UPN:<malformed>".to_owned(), |u| format!("UPN:{}", u.as_str()))
+            Utf8StringRef::try_from(&other.value).map_or_else(
+                |_| "UPN:<malformed>".to_owned(),
+                |u| format!("UPN:{}", u.as_str()),
+            )
         }
         GeneralName::OtherName(other) => format!("OtherName({}, [...])", other.type_id),
         GeneralName::DirectoryName(dn) => format!("DirectoryName({dn})"),

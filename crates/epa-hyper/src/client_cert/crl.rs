@@ -215,15 +215,15 @@ impl Snapshot {
         loaded: Loaded,
         generation: u64,
     ) -> Result<Self, ClientCertError> {
-        let lenient = if source.revocation == RevocationMode::AllowUnknown && !loaded.lists.is_empty()
-        {
-            Some(
-                webpki_verifier(source, loaded.lists.clone(), false)
-                    .map_err(ClientCertError::Verifier)?,
-            )
-        } else {
-            None
-        };
+        let lenient =
+            if source.revocation == RevocationMode::AllowUnknown && !loaded.lists.is_empty() {
+                Some(
+                    webpki_verifier(source, loaded.lists.clone(), false)
+                        .map_err(ClientCertError::Verifier)?,
+                )
+            } else {
+                None
+            };
         let webpki =
             webpki_verifier(source, loaded.lists, true).map_err(ClientCertError::Verifier)?;
         Ok(Self {

@@ -156,7 +156,9 @@ where
         match self.project().kind.project() {
             KindProj::Inner { future } => future.poll(cx),
             // Polled again after it answered: it never answers twice.
-            KindProj::Answer { response } => response.take().map_or(Poll::Pending, |r| Poll::Ready(Ok(r))),
+            KindProj::Answer { response } => response
+                .take()
+                .map_or(Poll::Pending, |r| Poll::Ready(Ok(r))),
         }
     }
 }
