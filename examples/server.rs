@@ -376,7 +376,7 @@ fn app(
     layer: Option<ExtendedProtectionLayer>,
     config: &ServerConfig,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-) -> App {
+) -> Result<App, BoxError> {
     use tower::ServiceExt as _;
     let inner: App = match layer {
         Some(layer) => App::new(tower_layer::Layer::layer(&layer, tower::service_fn(hello))),
@@ -386,7 +386,9 @@ fn app(
         RequireClientCertificateLayer::audit_only()
     } else {
         RequireClientCertificateLayer::enforced()
-    };
+    }
+    // Normalised prefixes; a request path that cannot be normalised is answered 400.
+    .under(config.client_certificates.required_prefixes()?);
     let with_cert: App = App::new(tower_layer::Layer::layer(&requirement, inner.clone()));
     let table = config.client_certificates.clone();
     // /metrics, when on, answers before any authentication (an operations endpoint).
@@ -403,7 +405,7 @@ fn app(
             },
         ))
     });
-    App::new(tower::service_fn(
+    Ok(App::new(tower::service_fn(
         move |req: Request<hyper::body::Incoming>| {
             let path = req.uri().path();
             let route = match &metrics {
@@ -413,7 +415,7 @@ fn app(
             };
             route.oneshot(req)
         },
-    ))
+    )))
 }
 
 fn negotiate_layer(
@@ -499,7 +501,7 @@ async fn run() -> Result<(), BoxError> {
         None
     };
     let client = client_certificates(&config)?;
-    let app = app(layer, &config, metrics);
+    let app = app(layer, &config, metrics)?;
     let listener = TcpListener::bind(args.listen).await?;
     let local = listener.local_addr()?;
     let http = config.listener.transport == epa::Transport::Http;

@@ -634,3 +634,35 @@ fn a_server_refuses_to_start_on_bad_client_certificate_settings() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"));
     }
 }
+
+/// #11 item 9, end to end: the example server's `required_paths = ["/cert"]` covers every
+/// spelling of `/cert` (sent raw by openssl, no client-side normalisation), leaves other paths
+/// alone, and answers 400 to a path that cannot be normalised.
+#[test]
+fn every_spelling_of_a_required_path_is_required() {
+    let server = cert_server(&[]);
+    for spelling in [
+        "//cert",
+        "/%63ert",
+        "/./cert",
+        "/x/../cert",
+        "/Cert",
+        "/cert;a",
+        "/x/..;/cert",
+    ] {
+        assert_refused(
+            &get(&server, Client::OpenSsl, Tls::V13, spelling, None),
+            7,
+            spelling,
+        );
+        // With a valid certificate the same spelling is served.
+        let got = get(&server, Client::OpenSsl, Tls::V13, spelling, Some("alice"));
+        assert_ne!(got.0, 403, "{spelling}: {got:?}");
+    }
+    assert_eq!(get(&server, Client::OpenSsl, Tls::V13, "/", None).0, 200);
+    for bad in ["/%zz", "/a%2Fcert", "/../cert", "/%00"] {
+        let got = get(&server, Client::OpenSsl, Tls::V13, bad, None);
+        assert_eq!(got.0, 400, "{bad}: {got:?}");
+        assert!(got.1.contains("bad-request-path"), "{bad}: {got:?}");
+    }
+}

@@ -17,6 +17,7 @@
 //! Unknown keys are errors, so a typo cannot silently change a policy.
 
 use crate::decide::{Profile, ServerPolicy};
+use crate::path::{NormalizedPath, PathError};
 use crate::policy::{
     ExtendedProtectionPolicy, IisExtendedProtection, IisFlags, PolicyEnforcement, PolicyError,
     ProtectionScenario, TokenChecking,
@@ -311,17 +312,47 @@ impl ClientCertificateTable {
         })
     }
 
-    /// Whether a request path needs a certificate (prefix match on whole segments).
-    pub fn requires(&self, path: &str) -> bool {
-        self.required_paths.iter().any(|p| {
-            let p = p.trim_end_matches('/');
-            p.is_empty()
-                || path == p
-                || path
-                    .strip_prefix(p)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
+    /// The `required_paths`, normalised ([`crate::path`]); an entry that cannot be
+    /// normalised is an error (a server refuses to start on it).
+    pub fn required_prefixes(&self) -> Result<Vec<NormalizedPath>, RequiredPathError> {
+        self.required_paths
+            .iter()
+            .map(|p| {
+                NormalizedPath::parse(p).map_err(|source| RequiredPathError {
+                    path: p.clone(),
+                    source,
+                })
+            })
+            .collect()
     }
+
+    /// Whether a request path needs a certificate: both sides normalised ([`crate::path`]:
+    /// RFC 3986 §6.2.2, dot segments, repeated slashes, `;` parameters), then compared
+    /// case-insensitively on whole segments, as IIS matches a URL to a configured path. Fails
+    /// closed: a request path or a configured entry that cannot be normalised counts as
+    /// required (the route layer answers 400 to such a request path).
+    pub fn requires(&self, path: &str) -> bool {
+        let Ok(path) = NormalizedPath::parse(path) else {
+            return !self.required_paths.is_empty();
+        };
+        self.required_paths
+            .iter()
+            .any(|p| match NormalizedPath::parse(p) {
+                Ok(p) => path.starts_with_segments(&p),
+                Err(_) => true,
+            })
+    }
+}
+
+/// A `required_paths` entry that cannot be normalised.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("required_paths entry {path:?}: {source}")]
+pub struct RequiredPathError {
+    /// The entry as configured.
+    pub path: String,
+    /// Why it cannot be normalised.
+    #[source]
+    pub source: PathError,
 }
 
 impl ServerConfig {
@@ -423,6 +454,27 @@ mod server_config_tests {
         let t = &c.client_certificates;
         assert!(t.requires("/cert") && t.requires("/cert/x") && t.requires("/admin"));
         assert!(!t.requires("/certificate") && !t.requires("/") && !t.requires("/administrator"));
+        // #11 item 9: every spelling of a required path is required.
+        for spelling in [
+            "//cert",
+            "/%63ert",
+            "/./cert",
+            "/x/../cert",
+            "/Cert",
+            "/cert;a",
+            "/ADMIN/x",
+        ] {
+            assert!(t.requires(spelling), "{spelling}");
+        }
+        // A path that cannot be normalised fails closed (the route layer answers 400).
+        assert!(t.requires("/%zz") && t.requires("/../cert"));
+        assert_eq!(t.required_prefixes().unwrap().len(), 2);
+        let mut bad = t.clone();
+        bad.required_paths.push("/a%2Fb".into());
+        assert_eq!(
+            bad.required_prefixes().unwrap_err().source,
+            PathError::EncodedSlash
+        );
         assert!(toml::from_str::<ServerConfig>("[listener]\nnegotiat = true\n").is_err());
         assert!(
             toml::from_str::<ServerConfig>("[client_certificates]\nmode = \"sometimes\"\n")

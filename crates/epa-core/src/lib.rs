@@ -13,6 +13,7 @@
 //!   acceptable-CA list size, and the per-route 403.x outcome.
 //! * [`audit`]: audit mode — decide under a target policy as well, enforce the current one.
 //! * [`lint`]: configuration findings (`epa lint`), each with severity, reason and fix.
+//! * [`path`]: request paths normalised for route matching (RFC 3986 §6.2.2, IIS casing).
 //! * [`decide`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
 //!
@@ -29,6 +30,7 @@ pub mod decide;
 pub mod der;
 pub mod gss;
 pub mod lint;
+pub mod path;
 pub mod pem;
 pub mod policy;
 pub mod prefix;

@@ -158,21 +158,42 @@ impl TestCa {
         Ok((vec![cert.der().clone()], key))
     }
 
-    /// A CRL (DER) revoking these serials, valid from 2020 to 2090.
+    /// A CRL (DER) revoking these serials, valid from 2020 to 2090, CRL number 1.
     pub fn crl(&self, revoked: impl IntoIterator<Item = u64>) -> Result<Vec<u8>, rcgen::Error> {
+        self.crl_numbered(revoked, 1)
+    }
+
+    /// A CRL (DER) revoking these serials with this CRL number, valid from 2020 to 2090.
+    pub fn crl_numbered(
+        &self,
+        revoked: impl IntoIterator<Item = u64>,
+        number: u64,
+    ) -> Result<Vec<u8>, rcgen::Error> {
+        self.crl_with(revoked, number, (2020, 1, 1), (2090, 1, 1))
+    }
+
+    /// A CRL (DER) revoking these serials, with this CRL number, `thisUpdate` and `nextUpdate`
+    /// (year, month, day): a `next_update` in the past makes an expired CRL.
+    pub fn crl_with(
+        &self,
+        revoked: impl IntoIterator<Item = u64>,
+        number: u64,
+        this_update: (i32, u8, u8),
+        next_update: (i32, u8, u8),
+    ) -> Result<Vec<u8>, rcgen::Error> {
         let revoked_certs = revoked
             .into_iter()
             .map(|serial| rcgen::RevokedCertParams {
                 serial_number: rcgen::SerialNumber::from(serial),
-                revocation_time: rcgen::date_time_ymd(2021, 1, 1),
+                revocation_time: rcgen::date_time_ymd(this_update.0, this_update.1, this_update.2),
                 reason_code: Some(rcgen::RevocationReason::KeyCompromise),
                 invalidity_date: None,
             })
             .collect();
         let params = rcgen::CertificateRevocationListParams {
-            this_update: rcgen::date_time_ymd(2020, 1, 1),
-            next_update: rcgen::date_time_ymd(2090, 1, 1),
-            crl_number: rcgen::SerialNumber::from(1u64),
+            this_update: rcgen::date_time_ymd(this_update.0, this_update.1, this_update.2),
+            next_update: rcgen::date_time_ymd(next_update.0, next_update.1, next_update.2),
+            crl_number: rcgen::SerialNumber::from(number),
             issuing_distribution_point: None,
             revoked_certs,
             key_identifier_method: rcgen::KeyIdMethod::Sha256,

@@ -693,3 +693,213 @@ fn a_pem_file_may_hold_several_crls() {
         CertificateStatus::Valid
     );
 }
+
+/// A route's answer with a verifier's judgement of `chain` (or no certificate).
+async fn route_with(
+    v: &ClientCertificateVerifier,
+    chain: Option<&Chain>,
+) -> (http::StatusCode, String) {
+    let mut f = ChannelFacts::plain("127.0.0.1:1".parse().unwrap());
+    f.client_certificate = Some(v.status(chain.map(|c| c.0.as_slice())));
+    route(f).await
+}
+
+/// #11 item 4: a CRL past its nextUpdate is not authoritative. Under `check` (and
+/// `end-entity-only`) the status is unknown, 403.16 as IIS answers; under `allow-unknown` the
+/// certificate it does not list is allowed, and one it lists stays revoked.
+#[tokio::test]
+async fn an_expired_crl_is_revocation_unknown() {
+    let dir = temp_dir("expired-crl");
+    let ca = TestCa::new("Stale CA").unwrap();
+    let alice = ca.issue("alice", 20, Validity::Current).unwrap();
+    let mallory = ca.issue("mallory", 21, Validity::Current).unwrap();
+    let stale = write(
+        &dir,
+        "stale.crl",
+        &ca.crl_with([21], 5, (2019, 1, 1), (2020, 1, 1)).unwrap(),
+    );
+    let build = |mode| {
+        settings(
+            &ca,
+            ClientCertificateMode::Request,
+            mode,
+            vec![stale.clone()],
+        )
+        .build()
+        .unwrap()
+    };
+    let check = build(RevocationMode::Check);
+    assert_eq!(status(&check, &alice), CertificateStatus::RevocationUnknown);
+    let (s, body) = route_with(&check, Some(&alice)).await;
+    assert_eq!(s, 403);
+    assert!(body.contains("\"substatus\":16"), "{body}");
+    assert_eq!(
+        status(&build(RevocationMode::EndEntityOnly), &alice),
+        CertificateStatus::RevocationUnknown
+    );
+    let unknown = build(RevocationMode::AllowUnknown);
+    assert_eq!(status(&unknown, &alice), CertificateStatus::Valid);
+    assert_eq!(
+        route_with(&unknown, Some(&alice)).await,
+        (http::StatusCode::OK, "CN=alice".to_owned())
+    );
+    assert_eq!(status(&unknown, &mallory), CertificateStatus::Revoked);
+    // The same list before its nextUpdate is authoritative.
+    let fresh = write(
+        &dir,
+        "fresh.crl",
+        &ca.crl_with([21], 5, (2019, 1, 1), (2090, 1, 1)).unwrap(),
+    );
+    let v = settings(
+        &ca,
+        ClientCertificateMode::Request,
+        RevocationMode::Check,
+        vec![fresh],
+    )
+    .build()
+    .unwrap();
+    assert_eq!(status(&v, &alice), CertificateStatus::Valid);
+    assert_eq!(status(&v, &mallory), CertificateStatus::Revoked);
+}
+
+/// #11 item 4: a reload never goes back in time. A CRL with a lower CRL number than the one in
+/// force is refused (typed error, counted, logged), the newer list stays, the same files are
+/// not refused again until they change, and a higher number is taken.
+#[tokio::test]
+async fn a_reload_with_a_lower_crl_number_keeps_the_newer_list() {
+    let dir = temp_dir("older-crl");
+    let ca = TestCa::new("Monotonic CA").unwrap();
+    let alice = ca.issue("alice", 30, Validity::Current).unwrap();
+    let mallory = ca.issue("mallory", 31, Validity::Current).unwrap();
+    let crl = write(&dir, "ca.crl", &ca.crl_numbered([31], 7).unwrap());
+    let v = settings(
+        &ca,
+        ClientCertificateMode::Request,
+        RevocationMode::Check,
+        vec![crl.clone()],
+    )
+    .build()
+    .unwrap();
+    assert_eq!(status(&v, &mallory), CertificateStatus::Revoked);
+    // An older list (number 6) that does not yet revoke mallory, replayed over the file.
+    let older = write(&dir, "ca.crl.old", &ca.crl_numbered([], 6).unwrap());
+    std::fs::rename(&older, &crl).unwrap();
+    let err = v.reload_crls().unwrap_err();
+    assert!(
+        matches!(&err, ClientCertError::OlderCrlNumber { path, in_force, offered, .. }
+            if path == &crl && in_force == "07" && offered == "06"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("CN=Monotonic CA"), "{err}");
+    assert_eq!(status(&v, &mallory), CertificateStatus::Revoked);
+    let (s, body) = route_with(&v, Some(&mallory)).await;
+    assert_eq!(s, 403);
+    assert!(body.contains("\"substatus\":13"), "{body}");
+    assert!(
+        !v.reload_crls().unwrap(),
+        "the refused files are not read again"
+    );
+    // A newer list is taken (equal numbers are too: a re-issue of the same list).
+    let newer = write(&dir, "ca.crl.new", &ca.crl_numbered([30, 31], 8).unwrap());
+    std::fs::rename(&newer, &crl).unwrap();
+    assert!(v.reload_crls().unwrap());
+    assert_eq!(status(&v, &alice), CertificateStatus::Revoked);
+}
+
+/// #11 item 9: the requirement scoped to `/cert` catches every spelling of `/cert`, leaves
+/// other paths alone, and answers 400 to a path that cannot be normalised.
+#[tokio::test]
+async fn a_scoped_requirement_matches_the_normalised_path() {
+    use epa_core::path::NormalizedPath;
+    let call = |path: &'static str| async move {
+        let svc = tower::ServiceBuilder::new()
+            .layer(
+                RequireClientCertificateLayer::enforced()
+                    .under([NormalizedPath::parse("/cert").unwrap()]),
+            )
+            .service_fn(|_: http::Request<String>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::from("reached")))
+            });
+        let mut req = http::Request::builder()
+            .uri(path)
+            .body(String::new())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectionContext::new(ChannelFacts::plain(
+                "127.0.0.1:1".parse().unwrap(),
+            )));
+        let r = svc.oneshot(req).await.unwrap();
+        (r.status(), r.into_body())
+    };
+    for spelling in [
+        "/cert",
+        "/cert/x",
+        "//cert",
+        "/%63ert",
+        "/./cert",
+        "/x/../cert",
+        "/Cert",
+        "/cert;a",
+        "/x/..;/cert",
+        "/CERT/",
+    ] {
+        let (s, body) = call(spelling).await;
+        assert_eq!(s, 403, "{spelling}");
+        assert!(body.contains("\"substatus\":7"), "{spelling}: {body}");
+    }
+    for outside in ["/", "/certificate", "/x/cert", "/cert%3Ba"] {
+        assert_eq!(call(outside).await.0, 200, "{outside}");
+    }
+    for bad in ["/%zz", "/a%2Fb", "/../cert", "/%00", "/%5Ccert", "/%FF"] {
+        let (s, body) = call(bad).await;
+        assert_eq!(s, 400, "{bad}");
+        assert!(body.contains("bad-request-path"), "{bad}: {body}");
+    }
+}
+
+/// #12: the description read with x509-cert — RFC 4514 names (most significant RDN last,
+/// specials escaped), IP and URI SANs, the Microsoft UPN other-name, other other-names.
+#[test]
+fn names_upn_and_ip_sans_are_described() {
+    let mut params = rcgen::CertificateParams::new(vec!["dave.example".to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Example, Inc.");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dave");
+    params.subject_alt_names.extend([
+        rcgen::SanType::IpAddress("192.0.2.7".parse().unwrap()),
+        rcgen::SanType::IpAddress("2001:db8::1".parse().unwrap()),
+        rcgen::SanType::URI("https://dave.example/".try_into().unwrap()),
+        rcgen::SanType::OtherName((
+            vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
+            rcgen::OtherNameValue::Utf8String("dave@corp.example".into()),
+        )),
+        rcgen::SanType::OtherName((
+            vec![1, 2, 3, 4],
+            rcgen::OtherNameValue::Utf8String("x".into()),
+        )),
+    ]);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let c = ClientCertificate::from_chain(cert.der(), &[]).unwrap();
+    assert_eq!(c.subject, "CN=dave,O=Example\\, Inc.");
+    assert_eq!(c.issuer, c.subject);
+    assert_eq!(
+        c.subject_alt_names,
+        [
+            "DNS:dave.example",
+            "IP:192.0.2.7",
+            "IP:2001:db8::1",
+            "URI:https://dave.example/",
+            "UPN:dave@corp.example",
+            "OtherName(1.2.3.4, [...])",
+        ]
+    );
+    // Trailing bytes after the certificate: not a certificate.
+    let mut trailing = cert.der().to_vec();
+    trailing.push(0);
+    assert!(ClientCertificate::from_chain(&CertificateDer::from(trailing), &[]).is_none());
+}
