@@ -13,6 +13,8 @@
 //!   acceptable-CA list size, and the per-route 403.x outcome.
 //! * [`audit`]: audit mode — decide under a target policy as well, enforce the current one.
 //! * [`lint`]: configuration findings (`epa lint`), each with severity, reason and fix.
+//! * [`spnego`]: a strict DER reader of SPNEGO tokens (RFC 4178), to see the NTLM inside.
+//! * [`keytab`]: a strict reader of MIT keytab files, for the keytab lint.
 //! * [`decide`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
 //!
@@ -28,12 +30,14 @@ pub mod config;
 pub mod decide;
 pub mod der;
 pub mod gss;
+pub mod keytab;
 pub mod lint;
 pub mod pem;
 pub mod policy;
 pub mod prefix;
 pub mod signature;
 pub mod spn;
+pub mod spnego;
 
 pub use cbt::{BindingType, ChannelBinding, ServerEndPoint, tls_server_end_point};
 pub use decide::{
