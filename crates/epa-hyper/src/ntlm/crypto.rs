@@ -119,4 +119,75 @@ mod tests {
         let enc = rc4(&hmac_md5(key.as_slice(), &[proof.as_slice()]), &[0x55; 16]);
         assert_eq!(hex::encode(*enc), "c5dad2544fc9799094ce1ce90bc9d03e");
     }
+
+    /// Windows upper-cases the user one UTF-16 unit at a time (`ß`, `ﬁ` unchanged); the full
+    /// mapping (`SS`, `FI`) gave other keys, so such users could never log on. Expected values
+    /// from pyspnego's `ntowfv1`/`ntowfv2` (`ntowfv2("", nt, "STRAßE" + domain)`: pyspnego
+    /// upper-cases with Python's full mapping, so the Windows form is passed pre-folded; the
+    /// folded forms are UnicodeData.txt's simple mappings, e.g. Perl `charinfo(0xDF)->{upper}`
+    /// is empty).
+    const WINDOWS_VECTORS: [(&str, &str, &str, &str, &str, &str); 3] = [
+        // user, Windows upper, domain, password, NTOWFv2 (Windows), NTOWFv2 (full mapping)
+        (
+            "straße",
+            "STRAßE",
+            "EXAMPLE",
+            "Pässwörd",
+            "2af7d103b5aec996873e4f8d5dac8f74",
+            "f6ef8e2d20f18d04ea966b867faf3cc2",
+        ),
+        (
+            "ﬁle",
+            "ﬁLE",
+            "Example",
+            "pw-ﬁ",
+            "143ad1a03978e37c9d93516e417a0308",
+            "ff16e29c299939732fbf1ee2410e8d47",
+        ),
+        (
+            "émile",
+            "ÉMILE",
+            "EXAMPLE",
+            "x",
+            "d9acdaac8576ae220404f8ca0ba52c3d",
+            "d9acdaac8576ae220404f8ca0ba52c3d",
+        ),
+    ];
+
+    #[test]
+    fn ntowf_v2_upper_cases_the_user_as_windows_does() {
+        for (user, upper, domain, password, windows, full) in WINDOWS_VECTORS {
+            assert_eq!(super::super::casing::upcase(user), upper);
+            let key = ntowf_v2(&nt_hash(password), user, domain);
+            assert_eq!(hex::encode(*key), windows, "{user}");
+            if windows != full {
+                assert_ne!(hex::encode(*key), full, "{user}");
+            }
+        }
+    }
+
+    /// The same vectors recomputed by pyspnego when `EPA_TEST_PYTHON` names a Python with it.
+    #[test]
+    fn ntowf_v2_agrees_with_pyspnego() {
+        let Ok(python) = std::env::var("EPA_TEST_PYTHON") else {
+            eprintln!("EPA_TEST_PYTHON not set: pinned vectors only");
+            return;
+        };
+        let script = "import sys\nfrom spnego._ntlm_raw.crypto import ntowfv1, ntowfv2\n\
+            u, d, p = sys.argv[1:4]\nprint(ntowfv2('', ntowfv1(p), u + d).hex())";
+        for (user, upper, domain, password, _, _) in WINDOWS_VECTORS {
+            let out = std::process::Command::new(&python)
+                .args(["-c", script, upper, domain, password])
+                .output()
+                .expect("run EPA_TEST_PYTHON");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let theirs = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let ours = hex::encode(*ntowf_v2(&nt_hash(password), user, domain));
+            assert_eq!(ours, theirs, "{user}");
+        }
+    }
 }
