@@ -159,6 +159,13 @@ impl NtlmAcceptor {
         self
     }
 
+    /// Runs `f` on the failure table, if throttling is on (a poisoned lock is still usable: the
+    /// table holds no invariant a panic could break).
+    fn throttled<R>(&self, f: impl FnOnce(&mut Throttle) -> R) -> Option<R> {
+        let table = self.throttle.as_ref()?;
+        Some(f(&mut table.lock().unwrap_or_else(PoisonError::into_inner)))
+    }
+
     /// Replaces the monotonic clock the throttle uses (tests).
     pub fn with_monotonic_clock(
         mut self,
@@ -352,35 +359,21 @@ impl NtlmContext {
         let account = self.acceptor.users.find(&auth.domain, &auth.user);
         let keys = self.throttle_keys(account, &auth.domain, &auth.user);
         let now = (self.acceptor.monotonic)();
-        if let Some(t) = &self.acceptor.throttle {
-            let table = t.lock().unwrap_or_else(PoisonError::into_inner);
-            if table.cooling(&keys.iter().collect::<Vec<_>>(), now) {
-                return Err(NtlmError::Throttled);
-            }
+        let refs: Vec<&ThrottleKey> = keys.iter().collect();
+        if self.acceptor.throttled(|t| t.cooling(&refs, now)) == Some(true) {
+            return Err(NtlmError::Throttled);
         }
         // An unknown user runs the same HMACs against a dummy hash and fails like a wrong
-        // password (MS-NLMP gives the server no reason to answer faster).
+        // password, so the time taken does not tell which user names exist.
         let nt_hash = account.map_or(&DUMMY_NT_HASH, |a| &*a.nt_hash);
         let response_key = crypto::ntowf_v2(nt_hash, &auth.user, &auth.domain);
         let expected_proof = crypto::nt_proof(&response_key, server_challenge, blob);
         let proof_ok = crypto::ct_eq16(proof, &expected_proof);
         let Some(account) = account.filter(|_| proof_ok) else {
-            if let Some(t) = &self.acceptor.throttle {
-                let mut table = t.lock().unwrap_or_else(PoisonError::into_inner);
-                for key in &keys {
-                    table.record_failure(key, now);
-                }
-            }
+            self.acceptor
+                .throttled(|t| refs.iter().for_each(|k| t.record_failure(k, now)));
             return Err(bad_credentials());
         };
-        if let Some(t) = &self.acceptor.throttle {
-            let mut table = t.lock().unwrap_or_else(PoisonError::into_inner);
-            // Only the account's count: the address keeps its own (see `throttle`).
-            if let Some(account_key) = keys.iter().find(|k| matches!(k, ThrottleKey::Account(_))) {
-                table.record_success(account_key);
-            }
-        }
-
         let av_flag_bits = match pairs.get(av::FLAGS)? {
             Some(v) => u32::from_le_bytes(
                 v.try_into()
@@ -410,6 +403,11 @@ impl NtlmContext {
         }
 
         let (channel_binding, client_spn) = observe(&pairs, av_flag_bits, expected)?;
+        // Fully verified (NTProofStr and MIC): clear the account's count only; the address
+        // keeps its own (see `throttle`).
+        if let Some(account_key) = refs.iter().find(|k| matches!(k, ThrottleKey::Account(_))) {
+            self.acceptor.throttled(|t| t.record_success(account_key));
+        }
         Ok(Completion {
             // A wildcard account (empty domain in the user file) is reported in the acceptor's
             // own domain, never in the domain the client typed.
