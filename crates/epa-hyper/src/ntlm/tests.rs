@@ -283,6 +283,27 @@ fn failures_for_one_account_cool_it_down_from_every_address() {
 }
 
 #[test]
+fn a_success_clears_the_accounts_count_but_not_the_addresss() {
+    let (acc, _clock) = clocked(acceptor());
+    let wrong = |user: &str| NtlmClient::new("TESTDOM", user, "guess");
+    // The account: four failures, a success elsewhere, then one more failure: not cooling.
+    for peer in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"] {
+        assert!(run_from(&acc, wrong("alice"), peer).is_err());
+    }
+    assert!(run_from(&acc, alice(), "192.0.2.5").is_ok());
+    assert!(run_from(&acc, wrong("alice"), "192.0.2.6").is_err());
+    assert!(run_from(&acc, alice(), "192.0.2.7").is_ok());
+    // The address: four failures, a success from it, one more failure: cooling.
+    for i in 0..4 {
+        assert!(run_from(&acc, wrong(&format!("u{i}")), "198.51.100.1").is_err());
+    }
+    assert!(run_from(&acc, alice(), "198.51.100.1").is_ok());
+    assert!(run_from(&acc, wrong("u4"), "198.51.100.1").is_err());
+    let e = run_from(&acc, alice(), "198.51.100.1").unwrap_err();
+    assert!(e.to_string().contains("throttled"), "{e}");
+}
+
+#[test]
 fn a_wildcard_account_is_one_throttling_key_whatever_domain_is_typed() {
     let users = UserDb::parse(":bob:bob-password").unwrap();
     let (acc, _clock) = clocked(NtlmAcceptor::new(users, "EXAMPLE", "SRV"));
