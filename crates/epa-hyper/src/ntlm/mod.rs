@@ -439,7 +439,7 @@ impl NtlmContext {
         if let Some(peer) = self.peer {
             keys.push(ThrottleKey::address(peer));
         }
-        keys.push(ThrottleKey::Account(match account {
+        keys.push(ThrottleKey::account(&match account {
             Some(a) => a.folded_name(),
             None => users::folded_name(domain, user),
         }));
