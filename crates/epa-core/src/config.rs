@@ -616,7 +616,7 @@ mod server_config_tests {
         assert!(!t.requires("/certificate") && !t.requires("/") && !t.requires("/administrator"));
         assert!(toml::from_str::<ServerConfig>("[listener]\nnegotiat = true\n").is_err());
         assert_eq!(c.listener.deadlines(), Ok(Deadlines::default()));
-        
+
         assert!(
             toml::from_str::<ServerConfig>("[client_certificates]\nmode = \"sometimes\"\n")
                 .is_err()
@@ -635,13 +635,44 @@ mod server_config_tests {
         c.resolve_paths(std::path::Path::new("/srv"));
         assert_eq!(c.listener.key_file, Some("/srv/s.key".into()));
         for (text, want) in [
-            ("keep_alive_timeout = 0", ListenerError::Deadline { key: "keep_alive_timeout", value: 0.0 }),
-            ("exchange_timeout = -1", ListenerError::Deadline { key: "exchange_timeout", value: -1.0 }),
-            ("request_head_timeout = 1e9", ListenerError::Deadline { key: "request_head_timeout", value: 1e9 }),
-            ("max_connections = 0", ListenerError::ZeroLimit { key: "max_connections" }),
-            ("max_connections_per_address = 0", ListenerError::ZeroLimit { key: "max_connections_per_address" }),
+            (
+                "keep_alive_timeout = 0",
+                ListenerError::Deadline {
+                    key: "keep_alive_timeout",
+                    value: 0.0,
+                },
+            ),
+            (
+                "exchange_timeout = -1",
+                ListenerError::Deadline {
+                    key: "exchange_timeout",
+                    value: -1.0,
+                },
+            ),
+            (
+                "request_head_timeout = 1e9",
+                ListenerError::Deadline {
+                    key: "request_head_timeout",
+                    value: 1e9,
+                },
+            ),
+            (
+                "max_connections = 0",
+                ListenerError::ZeroLimit {
+                    key: "max_connections",
+                },
+            ),
+            (
+                "max_connections_per_address = 0",
+                ListenerError::ZeroLimit {
+                    key: "max_connections_per_address",
+                },
+            ),
             ("max_header_bytes = 100", ListenerError::HeaderBytes(100)),
-            ("certificate_file = \"a.pem\"", ListenerError::CertificateWithoutKey),
+            (
+                "certificate_file = \"a.pem\"",
+                ListenerError::CertificateWithoutKey,
+            ),
         ] {
             assert_eq!(l(text).unwrap().listener.validate(), Err(want), "{text}");
         }

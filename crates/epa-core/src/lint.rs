@@ -320,7 +320,10 @@ service_names = ["HTTP/www.example.com"]
             ["listener-deadline-long"]
         );
         assert_eq!(
-            codes(&with("keep_alive_timeout = 600\nexchange_timeout = 1"), Some(&FINE)),
+            codes(
+                &with("keep_alive_timeout = 600\nexchange_timeout = 1"),
+                Some(&FINE)
+            ),
             Vec::<&str>::new()
         );
         assert_eq!(

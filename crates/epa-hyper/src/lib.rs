@@ -47,6 +47,7 @@ pub mod gssapi;
 pub mod layer;
 pub mod ntlm;
 mod serve;
+pub mod server;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
