@@ -34,9 +34,9 @@ impl Server {
     /// Negotiate) and the client-certificate verifier from a configuration, validated as
     /// `epa lint` validates it. Relative paths must already be resolved
     /// ([`ServerConfig::resolve_paths`]).
-    pub fn from_config<A: Authenticator>(
+    pub fn from_config(
         config: &ServerConfig,
-        authenticator: Option<A>,
+        authenticator: Option<Box<dyn Authenticator>>,
     ) -> Result<Configured, ServerError> {
         let l = &config.listener;
         l.validate()?;
@@ -46,7 +46,7 @@ impl Server {
                 .as_ref()
                 .ok_or(ServerError::Negotiate("a [policy] table"))?;
             let backend = authenticator.ok_or(ServerError::Negotiate("an authenticator"))?;
-            let mut layer = ExtendedProtectionLayer::new(backend, table.build()?);
+            let mut layer = ExtendedProtectionLayer::new(Boxed(backend), table.build()?);
             if !l.trusted_proxies.is_empty() {
                 layer = layer.trusted_proxies(l.trusted_proxies.clone());
             }
@@ -81,6 +81,24 @@ impl Server {
             client_certificates,
             certificate,
         })
+    }
+}
+
+/// A boxed backend, so that the backend can be chosen at run time.
+struct Boxed(Box<dyn Authenticator>);
+
+impl Authenticator for Boxed {
+    fn schemes(&self) -> &[epa_core::authenticator::Scheme] {
+        self.0.schemes()
+    }
+    fn new_context(&self) -> Box<dyn epa_core::authenticator::SecurityContext> {
+        self.0.new_context()
+    }
+    fn new_context_for(
+        &self,
+        peer: std::net::IpAddr,
+    ) -> Box<dyn epa_core::authenticator::SecurityContext> {
+        self.0.new_context_for(peer)
     }
 }
 

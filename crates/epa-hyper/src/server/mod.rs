@@ -20,7 +20,7 @@
 //! let config: epa_core::config::ServerConfig = toml::from_str(&text)?;
 //! let users = epa_hyper::ntlm::UserDb::parse("EXAMPLE:alice:alice-password")?;
 //! let backend = epa_hyper::ntlm::NtlmAcceptor::new(users, "EXAMPLE", "WEB01");
-//! let configured = Server::from_config(&config, Some(backend))?;
+//! let configured = Server::from_config(&config, Some(Box::new(backend)))?;
 //! let hello = tower::service_fn(|_: http::Request<hyper::body::Incoming>| async {
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
 //! });
