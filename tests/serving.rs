@@ -276,6 +276,7 @@ async fn certificate_rotation_under_load() {
                 let (mut sender, _, _) = connect(addr).await;
                 assert_eq!(leg(&mut sender, "/", None).await.0, 401);
                 done += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             done
         })
@@ -484,4 +485,24 @@ async fn flood_of_idle_and_abandoned_connections() {
     eprintln!("longest release: {longest:?}");
     let open = open_connections(addr).await;
     assert!(open <= 2.0, "server still holds {open} connections");
+}
+
+#[tokio::test]
+async fn keep_alive_outlives_the_head_deadline_between_requests() {
+    // The head deadline bounds a head being read, not the wait for the next request.
+    let s = server(
+        "keep_alive_timeout = 2.5\nrequest_head_timeout = 0.5\nexchange_timeout = 20",
+        None,
+        &[],
+    );
+    let (mut sender, handle, _) = connect(s.addr).await;
+    assert_eq!(leg(&mut sender, "/", None).await.0, 401);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        !handle.is_finished(),
+        "closed at the head deadline while idle"
+    );
+    assert_eq!(leg(&mut sender, "/", None).await.0, 401);
+    let took = closed_within(handle, Duration::from_secs(6)).await;
+    assert!(took >= Duration::from_millis(2300), "{took:?}");
 }

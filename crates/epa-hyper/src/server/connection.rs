@@ -1,6 +1,12 @@
-//! One connection: the TLS handshake under its deadline, then HTTP/1.1 with the request-head
-//! deadline (hyper's, with a timer), the idle keep-alive deadline and the pending-exchange
-//! deadline (both watched here), and graceful shutdown.
+//! One connection: the TLS handshake under its deadline, then HTTP/1.1 with three deadlines
+//! watched here, and graceful shutdown.
+//!
+//! * request head: from the connection's start, or from the first byte of a later request,
+//!   until the head is read (hyper's own `header_read_timeout` is off: it also runs while a
+//!   keep-alive connection waits for its next request, which would cap keep-alive at the head
+//!   deadline); the connection is cut;
+//! * idle keep-alive: from the end of the last request while nothing arrives; closed gracefully;
+//! * pending exchange: a Negotiate/NTLM exchange waiting for its next leg on an idle connection.
 
 use super::ConnectionOptions;
 use super::events::{self, Closed};
@@ -69,8 +75,22 @@ where
 #[derive(Debug)]
 struct Activity {
     in_flight: AtomicUsize,
-    last: Mutex<Instant>,
+    times: Mutex<Times>,
     changed: Notify,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    /// The end of the last request (or the connection's start).
+    last: Instant,
+    /// When the head being read began: its first byte, or the connection's start.
+    head_since: Option<Instant>,
+}
+
+impl Activity {
+    fn times(&self) -> std::sync::MutexGuard<'_, Times> {
+        self.times.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 async fn serve<I, S, B>(
@@ -91,9 +111,13 @@ where
 {
     let peer = facts.peer;
     let context = ConnectionContext::new(facts);
+    let now = Instant::now();
     let activity = Arc::new(Activity {
         in_flight: AtomicUsize::new(0),
-        last: Mutex::new(Instant::now()),
+        times: Mutex::new(Times {
+            last: now,
+            head_since: Some(now),
+        }),
         changed: Notify::new(),
     });
     let svc = Tracked {
@@ -104,9 +128,13 @@ where
     builder
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(options.deadlines.request_head)
+        .header_read_timeout(None)
         .max_headers(options.max_headers)
         .max_header_size(options.max_header_bytes);
+    let io = Watched {
+        inner: io,
+        activity: activity.clone(),
+    };
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(svc));
     tokio::pin!(conn);
     let mut reason = None;
@@ -129,10 +157,18 @@ where
             }
             () = activity.changed.notified(), if reason.is_none() => {}
             () = sleep_until(deadline), if reason.is_none() => {
-                if let Some((_, why)) = deadline.filter(|(at, _)| *at <= Instant::now()) {
-                    tracing::debug!(target: "epa", %peer, reason = why.name(), "closing an idle connection");
-                    conn.as_mut().graceful_shutdown();
-                    reason = Some(why);
+                match deadline.filter(|(at, _)| *at <= Instant::now()) {
+                    // A head that is not complete in time: cut (there is no response to finish).
+                    Some((_, Closed::HeadTimeout)) => {
+                        tracing::debug!(target: "epa", %peer, "request head deadline passed");
+                        return Closed::HeadTimeout;
+                    }
+                    Some((_, why)) => {
+                        tracing::debug!(target: "epa", %peer, reason = why.name(), "closing an idle connection");
+                        conn.as_mut().graceful_shutdown();
+                        reason = Some(why);
+                    }
+                    None => {}
                 }
             }
         }
@@ -146,8 +182,9 @@ async fn sleep_until(deadline: Option<(Instant, Closed)>) {
     }
 }
 
-/// The next deadline of an idle connection: keep-alive from the end of the last request, or the
-/// pending exchange's, whichever comes first. `None` while a request is in progress.
+/// The next deadline of a connection between requests: the head's while one is being read,
+/// else keep-alive from the end of the last request or the pending exchange's, whichever comes
+/// first. `None` while a request is in progress.
 fn idle_deadline(
     activity: &Activity,
     context: &ConnectionContext,
@@ -156,9 +193,12 @@ fn idle_deadline(
     if activity.in_flight.load(Ordering::Acquire) > 0 {
         return None;
     }
-    let last = *activity.last.lock().unwrap_or_else(PoisonError::into_inner);
+    let times = *activity.times();
+    if let Some(since) = times.head_since {
+        return Some((since + options.deadlines.request_head, Closed::HeadTimeout));
+    }
     let idle = (
-        last + options.deadlines.keep_alive,
+        times.last + options.deadlines.keep_alive,
         Closed::KeepAliveTimeout,
     );
     let exchange = context
@@ -191,6 +231,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         self.activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.activity.times().head_since = None;
         self.activity.changed.notify_one();
         TrackedFuture {
             inner: Box::pin(self.inner.call(req)),
@@ -204,7 +245,11 @@ struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        *self.0.last.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        {
+            let mut times = self.0.times();
+            times.last = Instant::now();
+            times.head_since = None;
+        }
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.0.changed.notify_one();
     }
@@ -220,6 +265,62 @@ impl<F: Future> Future for TrackedFuture<F> {
     type Output = F::Output;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         self.inner.as_mut().poll(cx)
+    }
+}
+
+/// The connection's socket, noting when the bytes of a new request head begin to arrive.
+struct Watched<I> {
+    inner: I,
+    activity: Arc<Activity>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before && self.activity.in_flight.load(Ordering::Acquire) == 0 {
+            let started = {
+                let mut times = self.activity.times();
+                times
+                    .head_since
+                    .is_none()
+                    .then(|| times.head_since = Some(Instant::now()))
+            };
+            if started.is_some() {
+                self.activity.changed.notify_one();
+            }
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }
 

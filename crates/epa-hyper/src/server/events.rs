@@ -3,7 +3,7 @@
 //! | name | kind | labels |
 //! |---|---|---|
 //! | `epa_connections_open` | gauge | — |
-//! | `epa_connections_closed_total` | counter | `reason`: `handshake-timeout`, `handshake-failed`, `keep-alive-timeout`, `exchange-timeout`, `shutdown`, `ended` |
+//! | `epa_connections_closed_total` | counter | `reason`: `handshake-timeout`, `handshake-failed`, `head-timeout`, `keep-alive-timeout`, `exchange-timeout`, `shutdown`, `ended` |
 //! | `epa_connections_refused_total` | counter | `reason`: `per-address-limit` |
 //! | `epa_accept_errors_total` | counter | `kind`: `too-many-open-files`, `file-table-full`, `connection-aborted`, `out-of-memory`, `other` |
 //! | `epa_certificate_reloads_total` | counter | `result`: `ok`, `kept-previous` |
@@ -13,6 +13,7 @@
 pub(crate) enum Closed {
     HandshakeTimeout,
     HandshakeFailed,
+    HeadTimeout,
     KeepAliveTimeout,
     ExchangeTimeout,
     Shutdown,
@@ -24,6 +25,7 @@ impl Closed {
         match self {
             Self::HandshakeTimeout => "handshake-timeout",
             Self::HandshakeFailed => "handshake-failed",
+            Self::HeadTimeout => "head-timeout",
             Self::KeepAliveTimeout => "keep-alive-timeout",
             Self::ExchangeTimeout => "exchange-timeout",
             Self::Shutdown => "shutdown",
