@@ -190,12 +190,14 @@ fn backend(a: &Args) -> Result<Box<dyn epa::authenticator::Authenticator>, BoxEr
 
 /// `/`, `/slow?ms=N`, `/cert`: who the caller is (and the client certificate on `/cert`).
 async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
-    let user = req.extensions().get::<AuthenticatedUser>().map(|u| {
+    let who = req.extensions().get::<AuthenticatedUser>();
+    let user = who.map(|u| {
+        let name = u.service_name.as_option().map(|s| format!("{s:?}"));
         format!(
-            "hello {}\nmechanism: {}\nservice name: {:?}\nreason: {}\n",
+            "hello {}\nmechanism: {}\nservice name: {}\nreason: {}\n",
             u.identity,
             u.mechanism.name(),
-            u.service_name.as_option(),
+            name.as_deref().unwrap_or("none"),
             u.reason
         )
     });
@@ -206,7 +208,8 @@ async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, In
             c.subject,
             c.issuer,
             c.fingerprint(),
-            user.unwrap_or_default()
+            who.map(|u| format!("user: {}\n", u.identity))
+                .unwrap_or_default()
         ),
         ("/cert", None) => {
             "no valid client certificate (requirement observed, not enforced)\n".into()

@@ -15,17 +15,25 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use epa_core::{config::{PolicyTable, ServerConfig}, PolicyEnforcement};
 //! use epa_hyper::server::Server;
-//! let text = std::fs::read_to_string("server.toml")?;
-//! let config: epa_core::config::ServerConfig = toml::from_str(&text)?;
+//! // Usually read from the file `epa lint` checks (then `resolve_paths`).
+//! let mut config = ServerConfig::default();
+//! config.listener.certificate_file = Some("server.pem".into());
+//! config.listener.key_file = Some("server.key".into());
+//! config.policy = Some(PolicyTable {
+//!     enforcement: Some(PolicyEnforcement::Always),
+//!     service_names: Some(vec!["HTTP/www.example.com".into()]),
+//!     ..PolicyTable::default()
+//! });
 //! let users = epa_hyper::ntlm::UserDb::parse("EXAMPLE:alice:alice-password")?;
 //! let backend = epa_hyper::ntlm::NtlmAcceptor::new(users, "EXAMPLE", "WEB01");
 //! let configured = Server::from_config(&config, Some(Box::new(backend)))?;
 //! let hello = tower::service_fn(|_: http::Request<hyper::body::Incoming>| async {
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
 //! });
-//! let app = tower_layer::Layer::layer(&configured.layer.expect("negotiate is on"), hello);
-//! configured.server.serve(app).await?;
+//! let layer = configured.layer.ok_or("negotiate is on, so there is a layer")?;
+//! configured.server.serve(tower_layer::Layer::layer(&layer, hello)).await?;
 //! # Ok(()) }
 //! ```
 
