@@ -199,7 +199,7 @@ impl PolicyTable {
 /// tls_handshake_timeout = 10   # seconds; request_head_timeout = 30, keep_alive_timeout = 120,
 ///                              # exchange_timeout = 60, shutdown_timeout = 30
 /// max_connections = 10000      # max_connections_per_address (none by default)
-/// tcp_nodelay = true           # max_header_bytes = 65536, max_headers = 100
+/// tcp_nodelay = true           # max_header_bytes = 131072, max_headers = 100
 ///
 /// [client_certificates]
 /// mode = "request"             # ignore | request | require (default: request when ca_files is set)
@@ -275,7 +275,8 @@ pub struct ListenerTable {
     /// `TCP_NODELAY` on accepted sockets (default true, as nginx `tcp_nodelay on`).
     #[serde(default = "yes")]
     pub tcp_nodelay: bool,
-    /// Bytes of a request head at most (default 65,536; at least 8,192).
+    /// Bytes of a request head at most (default 131,072, above the layer's 64 KiB
+    /// `Authorization` limit so that an oversized token gets its 400, not a 431; at least 8,192).
     #[serde(default = "default_header_bytes")]
     pub max_header_bytes: usize,
     /// Header fields of a request at most (default 100).
@@ -313,7 +314,7 @@ fn default_max_connections() -> usize {
     10_000
 }
 fn default_header_bytes() -> usize {
-    65_536
+    131_072
 }
 fn default_headers() -> usize {
     100
