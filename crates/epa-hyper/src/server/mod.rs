@@ -188,7 +188,8 @@ impl Server {
 
     /// Open connections at most (default 10,000): at the limit the server stops accepting.
     pub fn max_connections(mut self, n: usize) -> Self {
-        self.options.max_connections = n.max(1);
+        // The semaphore panics above MAX_PERMITS; no server holds that many anyway.
+        self.options.max_connections = n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         self
     }
 
