@@ -39,8 +39,8 @@ pub mod policy;
 pub mod prefix;
 pub mod signature;
 pub mod spn;
-pub mod wire;
 pub mod spnego;
+pub mod wire;
 
 pub use cbt::{BindingType, ChannelBinding, ServerEndPoint, tls_server_end_point};
 pub use decide::{
