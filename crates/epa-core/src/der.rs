@@ -208,10 +208,12 @@ impl<'a> Reader<'a> {
                 detail: "multi-byte tag number",
             });
         }
-        let mut reader = SliceReader::new(input).map_err(|_| DerError::LengthOverflow {
+        // `der` reads a header of at most 6 bytes (one tag octet, up to 1 + 4 length octets); it
+        // is handed no more, so its reader cannot refuse the input for its size.
+        let head = input.get(..6).unwrap_or(input);
+        let mut reader = SliceReader::new(head).map_err(|_| DerError::InvalidValue {
             what,
-            offset,
-            declared: u64::try_from(input.len()).unwrap_or(u64::MAX),
+            detail: "malformed TLV header",
         })?;
         let header = ::der::Header::decode(&mut reader)
             .map_err(|e| header_error(input, offset, what, e.kind()))?;
@@ -225,15 +227,15 @@ impl<'a> Reader<'a> {
         }
         // Both fit: `der` reads headers of at most 6 bytes, and the length is below 2^24.
         let header_len = u32::from(reader.position()) as usize;
-        let value = reader
-            .read_slice(header.length())
-            .map_err(|_| DerError::Truncated {
+        let total = header_len + len as usize;
+        let Some(value) = input.get(header_len..total) else {
+            return Err(DerError::Truncated {
                 what,
                 offset,
-                needed: header_len + len as usize,
+                needed: total,
                 available: input.len(),
-            })?;
-        let total = header_len + value.len();
+            });
+        };
         let (raw, rest) = input.split_at(total);
         self.input = rest;
         self.offset = offset + total;
@@ -309,7 +311,11 @@ pub fn oid<'a>(tlv: &Tlv<'a>, what: &'static str) -> Result<&'a [u8], DerError> 
 /// Checks that `tlv` is a DER BIT STRING: an unused-bits count of 0 to 7, zero when empty
 /// (X.690 §8.6.2, §11.2).
 pub fn bit_string(tlv: &Tlv<'_>, what: &'static str) -> Result<(), DerError> {
-    ::der::asn1::BitStringRef::from_der(tlv.raw)
+    let (&unused, bits) = tlv.value.split_first().ok_or(DerError::InvalidValue {
+        what,
+        detail: "BIT STRING without its unused-bits octet",
+    })?;
+    ::der::asn1::BitStringRef::new(unused, bits)
         .map(|_| ())
         .map_err(|_| DerError::InvalidValue {
             what,
