@@ -6,11 +6,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use epa::cbt::{self, CertificateError, ChannelBinding};
-use epa::der::DerError;
+use epa::cbt::{
+    self, CertificateError, ChannelBinding, DerError, HashBasis, HashRule, PemError, SignatureError,
+};
 use epa::gss::{AddressType, GssChannelBindings};
-use epa::pem::PemError;
-use epa::signature::{HashBasis, HashRule, SignatureError};
 use serde_json::Value;
 
 fn vectors() -> Vec<Value> {
@@ -237,6 +236,42 @@ fn unknown_signature_algorithm_is_a_typed_error() {
         );
         assert!(err.to_string().contains("1.2.840.113549.1.1.99"));
     }
+}
+
+#[test]
+fn outer_and_tbs_signature_algorithms_must_be_equal() {
+    // rsa-sha256 with only the outer signatureAlgorithm changed to sha384WithRSAEncryption: the
+    // DER stays well formed and the OID known, but the certificate contradicts itself
+    // (RFC 5280 §4.1.1.2). Before the check, this hashed with SHA-384.
+    let v = vectors()
+        .into_iter()
+        .find(|v| v["id"] == "rsa-sha256")
+        .unwrap();
+    let mut der = input(&v);
+    let oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
+    let at: Vec<usize> = (0..der.len() - oid.len())
+        .filter(|&i| der[i..i + oid.len()] == oid)
+        .collect();
+    assert_eq!(at.len(), 2, "once in the TBSCertificate, once outside");
+    der[at[1] + oid.len() - 1] = 0x0c;
+    for rule in [HashRule::Interoperable, HashRule::Strict] {
+        let err = cbt::tls_server_end_point_with(&der, rule).unwrap_err();
+        assert_eq!(
+            err,
+            CertificateError::AlgorithmMismatch {
+                outer: "1.2.840.113549.1.1.12 with parameters 0500".into(),
+                tbs: "1.2.840.113549.1.1.11 with parameters 0500".into(),
+            }
+        );
+    }
+    assert!(cbt::certificate_der(&der).is_err());
+    // Changing the TBSCertificate's one instead is refused the same way.
+    let mut der = input(&v);
+    der[at[0] + oid.len() - 1] = 0x0c;
+    assert!(matches!(
+        cbt::tls_server_end_point(&der),
+        Err(CertificateError::AlgorithmMismatch { .. })
+    ));
 }
 
 #[test]

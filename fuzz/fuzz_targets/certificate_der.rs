@@ -1,7 +1,6 @@
 //! Any bytes as a DER certificate: never a panic; a success must be self-consistent.
 #![no_main]
-use epa_core::cbt;
-use epa_core::signature::{HashBasis, HashRule};
+use epa_core::cbt::{self, HashBasis, HashRule};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,7 @@
 //! Any bytes as PEM (or auto-detected input): never a panic.
 #![no_main]
-use epa_core::{cbt, pem};
+use epa_core::cbt;
+use epa_core::internal::pem;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

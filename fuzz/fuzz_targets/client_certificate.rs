@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(subject) = epa_core::client_cert::certificate_subject(data) {
         assert!(subject.len() < data.len() && subject.first() == Some(&0x30));
     }
-    if let Ok(all) = epa_core::pem::decode_certificates(data) {
+    if let Ok(all) = epa_core::cbt::certificates_from_pem(data) {
         assert!(!all.is_empty());
     }
 });

@@ -4,10 +4,9 @@
 
 use clap::{Args, Parser, Subcommand};
 use epa_cli::scenario::{CaseResult, Expectation, Scenario};
-use epa_core::cbt;
+use epa_core::cbt::{self, HashRule};
 use epa_core::gss::GssChannelBindings;
 use epa_core::prefix::{StaticResolver, default_service_names};
-use epa_core::signature::HashRule;
 use epa_core::spn::{self, HostKind, ServiceNameCollection};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -393,7 +392,7 @@ fn ca_files(table: &epa_core::config::ClientCertificateTable) -> Option<epa_core
         for file in files {
             let bytes =
                 std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let certs = epa_core::pem::decode_certificates(&bytes)
+            let certs = cbt::certificates_from_pem(&bytes)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
             for (i, der) in certs.iter().enumerate() {
                 let subject = certificate_subject(der)

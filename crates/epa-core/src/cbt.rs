@@ -4,9 +4,12 @@
 //! The application data is `binding_type ":" payload` (RFC 5929 §3.1, §4.1; RFC 9266 §2). This is
 //! what goes into the `application_data` of the GSS channel-bindings struct ([`crate::gss`]).
 
-use crate::der::{DerError, Reader, tag};
-use crate::pem::{self, PemError};
-use crate::signature::{self, HashAlgorithm, HashBasis, HashChoice, HashRule, SignatureError};
+use crate::der::{self, Reader, Tlv, tag};
+pub use crate::der::{DerError, MAX_DER_LEN};
+use crate::pem;
+pub use crate::pem::PemError;
+use crate::signature;
+pub use crate::signature::{HashAlgorithm, HashBasis, HashChoice, HashRule, SignatureError};
 use subtle::ConstantTimeEq as _;
 use thiserror::Error;
 
@@ -154,6 +157,17 @@ pub enum CertificateError {
     /// The signature algorithm gives no hash.
     #[error(transparent)]
     Signature(#[from] SignatureError),
+    /// The outer `signatureAlgorithm` differs from the TBSCertificate's `signature`
+    /// (RFC 5280 §4.1.1.2: they MUST be the same): which one the hash follows would be a guess.
+    #[error(
+        "certificate signatureAlgorithm {outer} differs from its tbsCertificate signature {tbs} (RFC 5280 §4.1.1.2)"
+    )]
+    AlgorithmMismatch {
+        /// The outer algorithm: dotted OID, and its parameters in hex if any.
+        outer: String,
+        /// The TBSCertificate's algorithm, in the same form.
+        tbs: String,
+    },
 }
 
 /// The outer `signatureAlgorithm` of a certificate, borrowed from its DER.
@@ -170,44 +184,81 @@ impl SignatureAlgorithmRef<'_> {
     pub fn oid_string(&self) -> String {
         signature::describe_oid(self.oid)
     }
+
+    /// The OID in dotted form, followed by the parameters in hex when there are any.
+    fn describe(&self) -> String {
+        if self.params.is_empty() {
+            self.oid_string()
+        } else {
+            format!("{} with parameters {}", self.oid_string(), hex(self.params))
+        }
+    }
 }
 
-/// Reads the outer `signatureAlgorithm` of a DER certificate, strictly, and nothing else.
+/// Reads the outer `signatureAlgorithm` of a DER certificate, strictly, and checks that the
+/// TBSCertificate's `signature` field is the same AlgorithmIdentifier (RFC 5280 §4.1.1.2).
 ///
 /// ```text
 /// Certificate ::= SEQUENCE {                        -- RFC 5280 §4.1
-///      tbsCertificate       TBSCertificate,         -- SEQUENCE, skipped
+///      tbsCertificate       TBSCertificate,         -- read up to its `signature` field
 ///      signatureAlgorithm   AlgorithmIdentifier,    -- SEQUENCE { OID, params ANY OPTIONAL }
 ///      signatureValue       BIT STRING  }
+/// TBSCertificate ::= SEQUENCE {
+///      version         [0]  EXPLICIT Version DEFAULT v1,   -- skipped
+///      serialNumber         CertificateSerialNumber,       -- skipped
+///      signature            AlgorithmIdentifier,           -- must equal signatureAlgorithm
+///      ... }                                               -- not read
 /// ```
-/// Empty input, a non-SEQUENCE outer tag, BER-only lengths, lengths past the input, lengths over
-/// 2^24-1, and bytes after the certificate are each a distinct [`DerError`].
-pub fn signature_algorithm(der: &[u8]) -> Result<SignatureAlgorithmRef<'_>, DerError> {
+/// Nothing else is decoded: the binding hashes the bytes and needs only the algorithm. Empty
+/// input, a non-SEQUENCE outer tag, BER-only lengths, lengths past the input, lengths over
+/// 2^24-1, and bytes after the certificate are each a distinct [`DerError`]; two different
+/// algorithms are [`CertificateError::AlgorithmMismatch`]. DER has one encoding per value, so
+/// "the same AlgorithmIdentifier" is byte equality (NULL parameters and absent ones differ, as
+/// in OpenSSL's `X509_verify`).
+pub fn signature_algorithm(der: &[u8]) -> Result<SignatureAlgorithmRef<'_>, CertificateError> {
     if der.is_empty() {
-        return Err(DerError::Empty);
+        return Err(DerError::Empty.into());
     }
     let mut input = Reader::new(der);
     let mut cert = input.enter(tag::SEQUENCE, "Certificate")?;
     input.finish("Certificate")?;
-    cert.take(tag::SEQUENCE, "tbsCertificate")?;
-    let mut alg = cert.enter(tag::SEQUENCE, "signatureAlgorithm")?;
-    cert.take(tag::BIT_STRING, "signatureValue")?;
+    let tbs = cert.take(tag::SEQUENCE, "tbsCertificate")?;
+    let outer = cert.take(tag::SEQUENCE, "signatureAlgorithm")?;
+    let value = cert.take(tag::BIT_STRING, "signatureValue")?;
     cert.finish("Certificate")?;
+    der::bit_string(&value, "signatureValue")?;
+    let alg = algorithm_identifier(&outer, "signatureAlgorithm")?;
 
-    let oid = alg.take(tag::OID, "signatureAlgorithm OID")?.value;
-    if oid.is_empty() {
-        return Err(DerError::InvalidValue {
-            what: "signatureAlgorithm OID",
-            detail: "empty OID",
+    let mut fields = tbs.contents();
+    fields.optional(tag::CONTEXT_0, "tbsCertificate version")?;
+    fields.take(tag::INTEGER, "tbsCertificate serialNumber")?;
+    let inner = fields.take(tag::SEQUENCE, "tbsCertificate signature")?;
+    if inner.raw != outer.raw {
+        // Only now is the inner one decoded, to name it.
+        let tbs = algorithm_identifier(&inner, "tbsCertificate signature")?;
+        return Err(CertificateError::AlgorithmMismatch {
+            outer: alg.describe(),
+            tbs: tbs.describe(),
         });
     }
+    Ok(alg)
+}
+
+/// `AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters ANY OPTIONAL }`
+/// (RFC 5280 §4.1.1.2), borrowed.
+fn algorithm_identifier<'a>(
+    tlv: &Tlv<'a>,
+    what: &'static str,
+) -> Result<SignatureAlgorithmRef<'a>, DerError> {
+    let mut alg = tlv.contents();
+    let oid = alg.take(tag::OID, what)?;
+    let oid = der::oid(&oid, what)?;
     let params = if alg.is_empty() {
         &[][..]
     } else {
-        let before = alg;
-        alg.read("signatureAlgorithm parameters")?;
-        alg.finish("signatureAlgorithm")?;
-        before.rest()
+        let params = alg.read(what)?;
+        alg.finish(what)?;
+        params.raw
     };
     Ok(SignatureAlgorithmRef { oid, params })
 }
@@ -259,6 +310,14 @@ pub fn tls_server_end_point_auto(
     Ok((der, ep))
 }
 
+/// Every `CERTIFICATE` block of a PEM bundle (a CA file, a chain) as DER, in order (RFC 7468
+/// §5.1; text between blocks is ignored, as OpenSSL does); at least one must be present. The DER
+/// itself is not checked here: each use reads what it needs, e.g.
+/// [`crate::client_cert::certificate_subject`] or [`tls_server_end_point`].
+pub fn certificates_from_pem(input: &[u8]) -> Result<Vec<Vec<u8>>, PemError> {
+    pem::decode_certificates(input)
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes
@@ -273,10 +332,20 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// A syntactically valid certificate skeleton with the given signature AlgorithmIdentifier.
+    /// A syntactically valid certificate skeleton with the given signature AlgorithmIdentifier
+    /// in both places.
     fn skeleton(alg: &[u8]) -> Vec<u8> {
-        let mut body = vec![0x30, 0x00];
-        body.extend_from_slice(alg);
+        skeleton_with(alg, alg)
+    }
+
+    /// A certificate skeleton: TBSCertificate { version 3, serial 1, `tbs_alg` }, `outer_alg`,
+    /// an empty signature. Short-form lengths only.
+    fn skeleton_with(tbs_alg: &[u8], outer_alg: &[u8]) -> Vec<u8> {
+        let mut tbs = vec![0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01];
+        tbs.extend_from_slice(tbs_alg);
+        let mut body = vec![0x30, tbs.len() as u8];
+        body.extend(tbs);
+        body.extend_from_slice(outer_alg);
         body.extend_from_slice(&[0x03, 0x01, 0x00]);
         let mut out = vec![0x30, body.len() as u8];
         out.extend(body);
@@ -309,10 +378,10 @@ mod tests {
         cert[1] -= 3;
         assert!(matches!(
             signature_algorithm(&cert),
-            Err(DerError::Truncated {
+            Err(CertificateError::Der(DerError::Truncated {
                 what: "signatureValue",
                 ..
-            })
+            }))
         ));
         // An extra element inside the Certificate SEQUENCE.
         let mut cert = skeleton(SHA256_RSA);
@@ -320,10 +389,10 @@ mod tests {
         cert[1] += 2;
         assert!(matches!(
             signature_algorithm(&cert),
-            Err(DerError::TrailingData {
+            Err(CertificateError::Der(DerError::TrailingData {
                 what: "Certificate",
                 count: 2
-            })
+            }))
         ));
         // Two parameter TLVs.
         let mut alg = SHA256_RSA.to_vec();
@@ -331,16 +400,85 @@ mod tests {
         alg[1] += 2;
         assert!(matches!(
             signature_algorithm(&skeleton(&alg)),
-            Err(DerError::TrailingData {
+            Err(CertificateError::Der(DerError::TrailingData {
                 what: "signatureAlgorithm",
                 ..
-            })
+            }))
         ));
         // Empty OID.
         assert!(matches!(
             signature_algorithm(&skeleton(&[0x30, 0x02, 0x06, 0x00])),
-            Err(DerError::InvalidValue { .. })
+            Err(CertificateError::Der(DerError::InvalidValue { .. }))
         ));
+        // A signatureValue whose unused-bits count is over 7.
+        let mut cert = skeleton(SHA256_RSA);
+        let last = cert.len() - 1;
+        cert[last] = 8;
+        assert!(matches!(
+            signature_algorithm(&cert),
+            Err(CertificateError::Der(DerError::InvalidValue {
+                what: "signatureValue",
+                ..
+            }))
+        ));
+        // A TBSCertificate that ends before its signature field.
+        let mut cert = skeleton(SHA256_RSA);
+        cert[3] -= SHA256_RSA.len() as u8;
+        cert.drain(12..12 + SHA256_RSA.len());
+        cert[1] -= SHA256_RSA.len() as u8;
+        assert!(matches!(
+            signature_algorithm(&cert),
+            Err(CertificateError::Der(DerError::Truncated {
+                what: "tbsCertificate signature",
+                ..
+            }))
+        ));
+    }
+
+    const SHA384_RSA: &[u8] = &[
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c, 0x05, 0x00,
+    ];
+
+    #[test]
+    fn the_outer_algorithm_must_equal_the_tbs_one() {
+        // RFC 5280 §4.1.1.2. Before this check the outer one decided the hash (SHA-384 here).
+        let cert = skeleton_with(SHA256_RSA, SHA384_RSA);
+        let err = tls_server_end_point(&cert).unwrap_err();
+        assert_eq!(
+            err,
+            CertificateError::AlgorithmMismatch {
+                outer: "1.2.840.113549.1.1.12 with parameters 0500".into(),
+                tbs: "1.2.840.113549.1.1.11 with parameters 0500".into(),
+            }
+        );
+        assert!(err.to_string().contains("RFC 5280"));
+        // Same OID, NULL parameters in one place and none in the other: not the same value.
+        let absent = [
+            0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b,
+        ];
+        for cert in [
+            skeleton_with(&absent, SHA256_RSA),
+            skeleton_with(SHA256_RSA, &absent),
+        ] {
+            assert!(matches!(
+                tls_server_end_point(&cert),
+                Err(CertificateError::AlgorithmMismatch { .. })
+            ));
+        }
+        // Without the [0] version (a v1 certificate) the serial comes first: still compared.
+        let mut tbs = vec![0x02, 0x01, 0x01];
+        tbs.extend_from_slice(SHA256_RSA);
+        let mut body = vec![0x30, tbs.len() as u8];
+        body.extend(tbs);
+        body.extend_from_slice(SHA384_RSA);
+        body.extend_from_slice(&[0x03, 0x01, 0x00]);
+        let mut v1 = vec![0x30, body.len() as u8];
+        v1.extend(body);
+        assert!(matches!(
+            tls_server_end_point(&v1),
+            Err(CertificateError::AlgorithmMismatch { .. })
+        ));
+        assert!(tls_server_end_point(&skeleton(&absent)).is_ok());
     }
 
     #[test]

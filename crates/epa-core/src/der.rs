@@ -1,10 +1,14 @@
-//! A strict DER reader for the handful of TLVs a channel binding needs (X.690 §8.1, §10.1).
+//! Strict DER reading (X.690 §8.1, §10.1) on top of the RustCrypto [`der`] crate.
 //!
-//! We hand-write this (about a hundred lines) instead of decoding the certificate with
-//! `x509-cert`: the channel binding needs three TLVs of the outer `Certificate` SEQUENCE and the
-//! `signatureAlgorithm` inside it, nothing of the TBSCertificate, and every way the input can be
-//! malformed must come out as its own typed error (see [`DerError`]). No allocation, no recursion.
+//! `der` decodes each TLV header ([`der::Header`]: tag and length) and bounds its value
+//! ([`der::Reader::read_slice`]); this module walks only the TLVs a caller asks for, never decodes
+//! more, and turns every way the input can be malformed into its own [`DerError`] with the name of
+//! the field and its absolute offset. Where `der` lumps cases together (a non-minimal length and a
+//! length in five or more octets are both its `Overlength`) or is laxer than a certificate
+//! presented in TLS allows (high tag numbers, lengths up to 2^32-1), the raw bytes are checked
+//! explicitly. No allocation, no recursion.
 
+use ::der::{Decode as _, Reader as _, SliceReader};
 use thiserror::Error;
 
 /// The largest DER value we accept. A TLS certificate travels in a 24-bit length field
@@ -93,21 +97,38 @@ pub enum DerError {
     },
 }
 
-/// One TLV: its tag, its contents, and the offset of its first byte in the original input.
+/// One TLV: its tag, its contents, and its whole encoding (header included).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Tlv<'a> {
+pub struct Tlv<'a> {
+    /// The identifier octet (single-byte tags only).
     pub tag: u8,
+    /// The contents octets.
     pub value: &'a [u8],
+    /// Identifier, length and contents octets: what two DER values are compared by.
+    pub raw: &'a [u8],
+    /// Absolute offset of the identifier octet.
+    pub offset: usize,
+}
+
+impl<'a> Tlv<'a> {
+    /// A reader over the contents, with offsets that continue the outer reader's.
+    pub fn contents(&self) -> Reader<'a> {
+        Reader::nested(
+            self.value,
+            self.offset + (self.raw.len() - self.value.len()),
+        )
+    }
 }
 
 /// A cursor over DER bytes that remembers the absolute offset for error messages.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     input: &'a [u8],
     offset: usize,
 }
 
 impl<'a> Reader<'a> {
+    /// A reader over `input`, whose first byte is offset 0.
     pub fn new(input: &'a [u8]) -> Self {
         Self { input, offset: 0 }
     }
@@ -121,30 +142,33 @@ impl<'a> Reader<'a> {
         self.input
     }
 
+    /// Whether every byte has been read.
     pub fn is_empty(&self) -> bool {
         self.input.is_empty()
     }
 
     /// Reads one TLV whose tag must be `expected`.
     pub fn take(&mut self, expected: u8, what: &'static str) -> Result<Tlv<'a>, DerError> {
-        let start = self.offset;
-        let tlv = self.read(what)?;
-        if tlv.tag != expected {
-            return Err(DerError::WrongTag {
-                what,
-                offset: start,
-                expected,
-                found: tlv.tag,
-            });
+        let offset = self.offset;
+        // The tag is checked before the length, so a wrong structure is named as such even when
+        // the rest of its header is also broken.
+        match self.input.first() {
+            Some(&found) if found != expected && found & 0x1f != 0x1f => {
+                return Err(DerError::WrongTag {
+                    what,
+                    offset,
+                    expected,
+                    found,
+                });
+            }
+            _ => {}
         }
-        Ok(tlv)
+        self.read(what)
     }
 
     /// Reads a constructed TLV with tag `expected` and returns a reader over its contents.
     pub fn enter(&mut self, expected: u8, what: &'static str) -> Result<Reader<'a>, DerError> {
-        let tlv = self.take(expected, what)?;
-        // `self.offset` now points just past the value, so the contents start `len` bytes back.
-        Ok(Reader::nested(tlv.value, self.offset - tlv.value.len()))
+        Ok(self.take(expected, what)?.contents())
     }
 
     /// Reads an OPTIONAL element: `Some` when the next tag is `tag`.
@@ -167,76 +191,169 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads one TLV of any single-byte tag, enforcing the DER length rules.
+    /// Reads one TLV of any single-byte tag that DER allows, enforcing the DER length rules.
     pub fn read(&mut self, what: &'static str) -> Result<Tlv<'a>, DerError> {
         let offset = self.offset;
         let input = self.input;
-        let truncated = |needed: usize| DerError::Truncated {
+        let &tag = input.first().ok_or(DerError::Truncated {
             what,
             offset,
-            needed,
-            available: input.len(),
-        };
-        let (&tag, rest) = input.split_first().ok_or_else(|| truncated(2))?;
+            needed: 2,
+            available: 0,
+        })?;
         if tag & 0x1f == 0x1f {
-            // High tag numbers never occur in the structures we read.
+            // `der` reads high tag numbers; no structure we read has one.
             return Err(DerError::InvalidValue {
                 what,
                 detail: "multi-byte tag number",
             });
         }
-        let (&first, rest) = rest.split_first().ok_or_else(|| truncated(2))?;
-        let (len, rest) = if first < 0x80 {
-            (usize::from(first), rest)
-        } else if first == 0x80 {
-            return Err(DerError::IndefiniteLength { what, offset });
-        } else {
-            let count = usize::from(first & 0x7f);
-            if rest.len() < count {
-                return Err(truncated(2 + count));
-            }
-            let (bytes, rest) = rest.split_at(count);
-            if bytes[0] == 0 {
-                return Err(DerError::NonMinimalLength { what, offset });
-            }
-            let mut declared: u64 = 0;
-            for &b in bytes {
-                declared = declared.saturating_mul(256).saturating_add(u64::from(b));
-            }
-            if declared < 0x80 {
-                return Err(DerError::NonMinimalLength { what, offset });
-            }
-            if declared > MAX_DER_LEN as u64 {
-                return Err(DerError::LengthOverflow {
-                    what,
-                    offset,
-                    declared,
-                });
-            }
-            // Fits: MAX_DER_LEN is below 2^24.
-            (declared as usize, rest)
-        };
-        let header_len = input.len() - rest.len();
-        if rest.len() < len {
-            return Err(truncated(header_len + len));
+        // `der` reads a header of at most 6 bytes (one tag octet, up to 1 + 4 length octets); it
+        // is handed no more, so its reader cannot refuse the input for its size.
+        let head = input.get(..6).unwrap_or(input);
+        let mut reader = SliceReader::new(head).map_err(|_| DerError::InvalidValue {
+            what,
+            detail: "malformed TLV header",
+        })?;
+        let header = ::der::Header::decode(&mut reader)
+            .map_err(|e| header_error(input, offset, what, e.kind()))?;
+        let len = u32::from(header.length());
+        if u64::from(len) > MAX_DER_LEN as u64 {
+            return Err(DerError::LengthOverflow {
+                what,
+                offset,
+                declared: u64::from(len),
+            });
         }
-        let (value, rest) = rest.split_at(len);
+        // Both fit: `der` reads headers of at most 6 bytes, and the length is below 2^24.
+        let header_len = u32::from(reader.position()) as usize;
+        let total = header_len + len as usize;
+        let Some(value) = input.get(header_len..total) else {
+            return Err(DerError::Truncated {
+                what,
+                offset,
+                needed: total,
+                available: input.len(),
+            });
+        };
+        let (raw, rest) = input.split_at(total);
         self.input = rest;
-        self.offset = offset + header_len + len;
-        Ok(Tlv { tag, value })
+        self.offset = offset + total;
+        Ok(Tlv {
+            tag,
+            value,
+            raw,
+            offset,
+        })
+    }
+}
+
+/// Why `der` refused a header, from the bytes themselves: `der` reports a non-minimal length and
+/// a length in five or more octets alike, and refuses tags DER has no use for.
+fn header_error(
+    input: &[u8],
+    offset: usize,
+    what: &'static str,
+    kind: ::der::ErrorKind,
+) -> DerError {
+    let truncated = |needed: usize| DerError::Truncated {
+        what,
+        offset,
+        needed,
+        available: input.len(),
+    };
+    if let ::der::ErrorKind::TagUnknown { .. } | ::der::ErrorKind::TagNumberInvalid = kind {
+        return DerError::InvalidValue {
+            what,
+            detail: "tag unknown to DER (a BER-only constructed string or a reserved number)",
+        };
+    }
+    let Some(&first) = input.get(1) else {
+        return truncated(2);
+    };
+    if first == 0x80 {
+        return DerError::IndefiniteLength { what, offset };
+    }
+    if first < 0x80 {
+        // A short-form length is always valid: `der` refused something else.
+        return DerError::InvalidValue {
+            what,
+            detail: "malformed TLV header",
+        };
+    }
+    let count = usize::from(first & 0x7f);
+    let Some(octets) = input.get(2..2 + count) else {
+        return truncated(2 + count);
+    };
+    let declared = octets.iter().fold(0u64, |n, &b| {
+        n.saturating_mul(256).saturating_add(u64::from(b))
+    });
+    if octets.first() == Some(&0) || declared < 0x80 {
+        return DerError::NonMinimalLength { what, offset };
+    }
+    DerError::LengthOverflow {
+        what,
+        offset,
+        declared,
+    }
+}
+
+/// The OID content octets of `tlv`, checked to be a well-formed OID (X.690 §8.19).
+pub fn oid<'a>(tlv: &Tlv<'a>, what: &'static str) -> Result<&'a [u8], DerError> {
+    const_oid::ObjectIdentifierRef::from_bytes(tlv.value)
+        .map(|o| o.as_bytes())
+        .map_err(|_| DerError::InvalidValue {
+            what,
+            detail: "malformed OBJECT IDENTIFIER",
+        })
+}
+
+/// Checks that `tlv` is a DER BIT STRING: an unused-bits count of 0 to 7, zero when empty
+/// (X.690 §8.6.2, §11.2).
+pub fn bit_string(tlv: &Tlv<'_>, what: &'static str) -> Result<(), DerError> {
+    let (&unused, bits) = tlv.value.split_first().ok_or(DerError::InvalidValue {
+        what,
+        detail: "BIT STRING without its unused-bits octet",
+    })?;
+    ::der::asn1::BitStringRef::new(unused, bits)
+        .map(|_| ())
+        .map_err(|_| DerError::InvalidValue {
+            what,
+            detail: "malformed BIT STRING",
+        })
+}
+
+/// Checks that `tlv` is a DER NULL: no contents (X.690 §8.8.2).
+pub fn null(tlv: &Tlv<'_>, what: &'static str) -> Result<(), DerError> {
+    if tlv.value.is_empty() {
+        Ok(())
+    } else {
+        Err(DerError::InvalidValue {
+            what,
+            detail: "NULL with contents",
+        })
     }
 }
 
 /// DER tags used by the certificate and algorithm-identifier readers.
-pub(crate) mod tag {
+pub mod tag {
+    /// SEQUENCE, constructed (X.680 §25).
     pub const SEQUENCE: u8 = 0x30;
+    /// INTEGER.
     pub const INTEGER: u8 = 0x02;
+    /// OBJECT IDENTIFIER.
     pub const OID: u8 = 0x06;
+    /// NULL.
     pub const NULL: u8 = 0x05;
+    /// BIT STRING.
     pub const BIT_STRING: u8 = 0x03;
+    /// `[0]` EXPLICIT, constructed.
     pub const CONTEXT_0: u8 = 0xa0;
+    /// `[1]` EXPLICIT, constructed.
     pub const CONTEXT_1: u8 = 0xa1;
+    /// `[2]` EXPLICIT, constructed.
     pub const CONTEXT_2: u8 = 0xa2;
+    /// `[3]` EXPLICIT, constructed.
     pub const CONTEXT_3: u8 = 0xa3;
 }
 
@@ -275,6 +392,16 @@ mod tests {
             one(&[0x04, 0x82, 0x00, 0x80]),
             Err(DerError::NonMinimalLength { .. })
         ));
+        // Five length octets with a leading zero: non-minimal, not an overflow.
+        assert!(matches!(
+            one(&[0x04, 0x85, 0x00, 0x00, 0x00, 0x00, 0x01, 0xaa]),
+            Err(DerError::NonMinimalLength { .. })
+        ));
+        // A constructed OCTET STRING is BER only (X.690 §10.2).
+        assert!(matches!(
+            one(&[0x24, 0x00]),
+            Err(DerError::InvalidValue { .. })
+        ));
     }
 
     #[test]
@@ -295,6 +422,14 @@ mod tests {
                 ..
             })
         ));
+        // 2^24 exactly: one past what TLS can carry.
+        assert!(matches!(
+            one(&[0x04, 0x84, 0x01, 0x00, 0x00, 0x00]),
+            Err(DerError::LengthOverflow {
+                declared: 0x0100_0000,
+                ..
+            })
+        ));
         // Nine length bytes: saturates and overflows, no arithmetic panic.
         assert!(matches!(
             one(&[0x04, 0x89, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
@@ -303,7 +438,7 @@ mod tests {
         assert!(matches!(one(&[0x04]), Err(DerError::Truncated { .. })));
         assert!(matches!(
             one(&[0x04, 0x82, 0x01]),
-            Err(DerError::Truncated { .. })
+            Err(DerError::Truncated { needed: 4, .. })
         ));
     }
 
@@ -320,6 +455,24 @@ mod tests {
             one(&[0x1f, 0x81, 0x00]),
             Err(DerError::InvalidValue { .. })
         ));
+        assert!(matches!(
+            one(&[0xbf, 0x81, 0x00, 0x00]),
+            Err(DerError::InvalidValue { .. })
+        ));
+    }
+
+    #[test]
+    fn values_are_checked_where_der_defines_them() {
+        let tlv = |b: &'static [u8]| Reader::new(b).read("v").unwrap();
+        assert!(oid(&tlv(&[0x06, 0x03, 0x2b, 0x65, 0x70]), "oid").is_ok());
+        assert!(oid(&tlv(&[0x06, 0x00]), "oid").is_err());
+        // An arc with a leading 0x80 octet is not minimal.
+        assert!(oid(&tlv(&[0x06, 0x02, 0x80, 0x01]), "oid").is_err());
+        assert!(bit_string(&tlv(&[0x03, 0x01, 0x00]), "bits").is_ok());
+        assert!(bit_string(&tlv(&[0x03, 0x00]), "bits").is_err());
+        assert!(bit_string(&tlv(&[0x03, 0x02, 0x08, 0x00]), "bits").is_err());
+        assert!(null(&tlv(&[0x05, 0x00]), "null").is_ok());
+        assert!(null(&tlv(&[0x05, 0x01, 0x00]), "null").is_err());
     }
 
     #[test]
@@ -328,7 +481,8 @@ mod tests {
         let bytes = [0x30, 0x04, 0x05, 0x00, 0x31, 0x00];
         let mut outer = Reader::new(&bytes);
         let mut inner = outer.enter(tag::SEQUENCE, "seq").unwrap();
-        inner.take(tag::NULL, "null").unwrap();
+        let null = inner.take(tag::NULL, "null").unwrap();
+        assert_eq!(null.raw, &[0x05, 0x00]);
         assert_eq!(
             inner.take(tag::OID, "oid").unwrap_err(),
             DerError::WrongTag {

@@ -1,7 +1,9 @@
 //! Sans-I/O core of **epa**, Microsoft-compatible Extended Protection for Authentication.
 //!
-//! * [`cbt`]: channel bindings — RFC 5929 `tls-server-end-point` from a DER or PEM certificate,
-//!   `tls-unique`, RFC 9266 `tls-exporter`.
+//! * [`cbt`]: channel bindings — RFC 5929 `tls-server-end-point` from a DER or PEM certificate
+//!   (with the hash rule for the cases RFC 5929 leaves undefined, and the typed errors of the
+//!   strict DER, PEM and signature-algorithm readers behind it), `tls-unique`, RFC 9266
+//!   `tls-exporter`.
 //! * [`gss`]: the flattened RFC 2744 `gss_channel_bindings_struct` and its MD5, the value NTLM
 //!   (`MsvAvChannelBindings`) and Kerberos (`Bnd`) carry.
 //! * [`spn`]: service principal names with .NET's `ServiceNameCollection` rules.
@@ -29,15 +31,15 @@ pub mod cbt;
 pub mod client_cert;
 pub mod config;
 pub mod decide;
-pub mod der;
+mod der;
 pub mod gss;
 pub mod keytab;
 pub mod lint;
 pub mod path;
-pub mod pem;
+mod pem;
 pub mod policy;
 pub mod prefix;
-pub mod signature;
+mod signature;
 pub mod spn;
 pub mod spnego;
 pub mod wire;
@@ -53,3 +55,21 @@ pub use policy::{
     ProtectionScenario, TokenChecking,
 };
 pub use spn::{ServiceName, ServiceNameCollection};
+
+/// The readers behind [`cbt`], for the fuzz targets and property tests only: not a stable API.
+/// Users call [`cbt`] (and [`client_cert::certificate_subject`]).
+#[doc(hidden)]
+pub mod internal {
+    /// Strict DER reading on the `der` crate.
+    pub mod der {
+        pub use crate::der::*;
+    }
+    /// PEM certificate armour.
+    pub mod pem {
+        pub use crate::pem::*;
+    }
+    /// The RFC 5929 §4.1 hash choice.
+    pub mod signature {
+        pub use crate::signature::*;
+    }
+}

@@ -20,7 +20,7 @@
 //! can see it. This choice cannot cause a wrong accept: a client that hashes differently sends a
 //! mismatching binding, which is refused. An unknown OID is always an error, never a guess.
 
-use crate::der::{DerError, Reader, tag};
+use crate::der::{self, DerError, Reader, tag};
 use const_oid::ObjectIdentifier;
 use thiserror::Error;
 
@@ -359,9 +359,10 @@ impl PssHashes {
             let mut alg = r.enter(tag::SEQUENCE, "maskGenAlgorithm")?;
             r.finish("maskGenAlgorithm")?;
             let mgf = alg.take(tag::OID, "maskGenAlgorithm OID")?;
-            if mgf.value != MGF1.as_bytes() {
+            let mgf = der::oid(&mgf, "maskGenAlgorithm OID")?;
+            if mgf != MGF1.as_bytes() {
                 return Err(SignatureError::UnknownAlgorithm {
-                    oid: describe_oid(mgf.value),
+                    oid: describe_oid(mgf),
                 });
             }
             let inner = alg.take(tag::SEQUENCE, "MGF1 hash")?;
@@ -390,10 +391,13 @@ fn hash_of_algorithm_identifier(
 fn hash_of_fields(fields: &[u8], what: &'static str) -> Result<NamedHash, SignatureError> {
     let mut r = Reader::new(fields);
     let o = r.take(tag::OID, what)?;
-    r.optional(tag::NULL, what)?;
+    let o = der::oid(&o, what)?;
+    if let Some(null) = r.optional(tag::NULL, what)? {
+        der::null(&null, what)?;
+    }
     r.finish(what)?;
-    lookup(HASHES, o.value).ok_or_else(|| SignatureError::UnknownHash {
-        oid: describe_oid(o.value),
+    lookup(HASHES, o).ok_or_else(|| SignatureError::UnknownHash {
+        oid: describe_oid(o),
     })
 }
 

@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+use epa_core::cbt::HashRule;
 use epa_core::gss::GssChannelBindings;
-use epa_core::signature::HashRule;
-use epa_core::{cbt, pem, prefix, spn};
+use epa_core::internal::pem;
+use epa_core::{cbt, prefix, spn};
 use proptest::prelude::*;
 
 const CERT: &[u8] = include_bytes!("../../../tests/data/rsa-sha256.der");
