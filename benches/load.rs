@@ -205,12 +205,7 @@ async fn authenticate(sender: &mut Sender, user: usize, binding: [u8; 16]) {
 /// One keep-alive run against `addr`: `CONNECTIONS` connections each run
 /// `requests(i, sender, stop, count)`, which counts its requests until `stop`; the window of
 /// `plan.run` opens after `plan.warmup`, and the server's CPU time is read at its edges.
-async fn measure<F, Fut>(
-    server: &ServerRuntime,
-    addr: SocketAddr,
-    plan: Plan,
-    requests: F,
-) -> Run
+async fn measure<F, Fut>(server: &ServerRuntime, addr: SocketAddr, plan: Plan, requests: F) -> Run
 where
     F: Fn(usize, Sender, Arc<AtomicBool>, Arc<AtomicU64>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -258,16 +253,21 @@ async fn keepalive(
     binding: Option<[u8; 16]>,
     plan: Plan,
 ) -> Run {
-    measure(server, addr, plan, move |i, mut sender, stop, count| async move {
-        if let Some(b) = binding {
-            authenticate(&mut sender, i, b).await;
-        }
-        while !stop.load(Ordering::Relaxed) {
-            let (status, _) = get(&mut sender, None).await;
-            assert_eq!(status, 200);
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-    })
+    measure(
+        server,
+        addr,
+        plan,
+        move |i, mut sender, stop, count| async move {
+            if let Some(b) = binding {
+                authenticate(&mut sender, i, b).await;
+            }
+            while !stop.load(Ordering::Relaxed) {
+                let (status, _) = get(&mut sender, None).await;
+                assert_eq!(status, 200);
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+    )
     .await
 }
 
@@ -279,12 +279,17 @@ async fn reauthenticating(
     binding: [u8; 16],
     plan: Plan,
 ) -> Run {
-    measure(server, addr, plan, move |i, mut sender, stop, count| async move {
-        while !stop.load(Ordering::Relaxed) {
-            assert_eq!(ntlm_legs(&mut sender, i, binding).await, 200);
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-    })
+    measure(
+        server,
+        addr,
+        plan,
+        move |i, mut sender, stop, count| async move {
+            while !stop.load(Ordering::Relaxed) {
+                assert_eq!(ntlm_legs(&mut sender, i, binding).await, 200);
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+    )
     .await
 }
 
@@ -349,6 +354,84 @@ async fn retained_per_connection(addr: SocketAddr, binding: Option<[u8; 16]>, n:
     (after - before) as f64 / n as f64
 }
 
+/// `EPA_LOAD_COUNT=SIDE:N`: one side of one comparison for exactly `N` operations, nothing
+/// else, for instruction counting under callgrind (`scripts/bench-load --callgrind` runs each
+/// side with two values of N and divides the difference, so connection set-up cancels out).
+/// Keep-alive and re-authenticating sides spread `N` over `CONNECTIONS` connections.
+async fn counted(
+    server: &ServerRuntime,
+    side: &str,
+    n: usize,
+    config: rustls::ServerConfig,
+    binding: [u8; 16],
+) -> Result<(), String> {
+    let (layer, kind) = match side {
+        "keepalive-plain" => (None, "keepalive"),
+        "keepalive-layer" => (
+            Some(layer(PolicyEnforcement::Always, None, false)),
+            "keepalive",
+        ),
+        "conn-plain" => (None, "conn"),
+        "conn-layer" => (Some(layer(PolicyEnforcement::Always, None, false)), "conn"),
+        "reauth-one" => (
+            Some(layer(PolicyEnforcement::WhenSupported, None, true)),
+            "reauth",
+        ),
+        "reauth-audit" => (
+            Some(layer(
+                PolicyEnforcement::WhenSupported,
+                Some(PolicyEnforcement::Always),
+                true,
+            )),
+            "reauth",
+        ),
+        other => return Err(format!("unknown side {other:?}")),
+    };
+    let layered = layer.is_some();
+    let addr = server
+        .handle()
+        .spawn(async move {
+            match layer {
+                Some(l) => servers::spawn_layered(config, l).await,
+                None => servers::spawn_plain(config).await,
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if kind == "conn" {
+        let plan = Plan {
+            connections: n,
+            ..Plan::smoke()
+        };
+        new_connections(server, addr, layered.then_some(binding), plan).await;
+        return Ok(());
+    }
+    let client = client_config();
+    let per_connection = n / CONNECTIONS;
+    let mut tasks = Vec::new();
+    for i in 0..CONNECTIONS {
+        let mut sender = connect(addr, client.clone()).await;
+        let reauth = kind == "reauth";
+        tasks.push(tokio::spawn(async move {
+            if layered && !reauth {
+                authenticate(&mut sender, i, binding).await;
+            }
+            for _ in 0..per_connection {
+                let status = if reauth {
+                    ntlm_legs(&mut sender, i, binding).await
+                } else {
+                    get(&mut sender, None).await.0
+                };
+                assert_eq!(status, 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// The machine's load average, as `/proc/loadavg` gives it (its first three fields).
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -374,6 +457,22 @@ fn main() {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .expect("recorder");
+    if let Ok(spec) = std::env::var("EPA_LOAD_COUNT") {
+        let (side, n) = spec.split_once(':').unwrap_or((spec.as_str(), "1600"));
+        let n: usize = n.parse().expect("EPA_LOAD_COUNT=SIDE:N with N a number");
+        let (config, der) = tls_config();
+        let binding =
+            epa::GssChannelBindings::from(&epa::tls_server_end_point(&der).expect("cbt").binding)
+                .md5()
+                .expect("md5")
+                .0;
+        if let Err(e) = client.block_on(counted(&server, side, n, config, binding)) {
+            eprintln!("load: {e}");
+            std::process::exit(2);
+        }
+        println!("load: {side} {n} operations done");
+        return;
+    }
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "load: {} alternating pairs per ratio, keep-alive runs of {:?} after {:?} warm-up, {} new connections per run; {cpus} CPUs, load average {} at start",

@@ -169,11 +169,17 @@ pub fn report(
     let (what, ratios): (&str, Vec<f64>) = match measure {
         Measure::Throughput => (
             "throughput",
-            pairs.iter().map(|(a, b)| b.per_sec() / a.per_sec()).collect(),
+            pairs
+                .iter()
+                .map(|(a, b)| b.per_sec() / a.per_sec())
+                .collect(),
         ),
         Measure::TimePerOp => (
             "wall time per op",
-            pairs.iter().map(|(a, b)| b.wall_us() / a.wall_us()).collect(),
+            pairs
+                .iter()
+                .map(|(a, b)| b.wall_us() / a.wall_us())
+                .collect(),
         ),
     };
     match Spread::of(ratios) {
@@ -198,12 +204,10 @@ pub fn report(
         }
         None => println!("ratio {name}: not measured"),
     }
-    let cpu = pairs
-        .iter()
-        .map(|(a, b)| match (a.cpu_us(), b.cpu_us()) {
-            (Some(a), Some(b)) if a > 0.0 => b / a,
-            _ => f64::NAN,
-        });
+    let cpu = pairs.iter().map(|(a, b)| match (a.cpu_us(), b.cpu_us()) {
+        (Some(a), Some(b)) if a > 0.0 => b / a,
+        _ => f64::NAN,
+    });
     match Spread::of(cpu) {
         Some(s) => println!(
             "ratio {name}/cpu: {} / {} server CPU per {unit} = {} over {n} alternating pairs",

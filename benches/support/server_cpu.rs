@@ -43,7 +43,11 @@ impl ServerRuntime {
             .thread_name("bench-server")
             .enable_all()
             .on_thread_start(move || match own_tid() {
-                Some(tid) => start.live.lock().unwrap_or_else(|e| e.into_inner()).push(tid),
+                Some(tid) => start
+                    .live
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(tid),
                 None => {
                     start.unreadable.fetch_add(1, Ordering::Relaxed);
                 }
