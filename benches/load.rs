@@ -26,17 +26,13 @@
 //! the result. No assertion: this is a measurement. Without `--bench` (`cargo test
 //! --all-targets`) every path runs once, briefly, as a smoke test.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use epa::decide::Profile;
 use epa::hyper::ExtendedProtectionLayer;
-use epa::hyper::ntlm::client::{ClientBinding, NtlmClient};
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
 use epa::{
     ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
     ServiceNameCollection,
 };
-use http_body_util::{BodyExt as _, Empty};
 use std::alloc::System;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,9 +43,13 @@ use std::time::{Duration, Instant};
 mod servers;
 use servers::{Sender, connect, tls_config};
 
+#[path = "support/legs.rs"]
+mod legs;
+use legs::{authenticate, client_config, get, ntlm_legs};
+
 #[path = "support/alternate.rs"]
 mod alternate;
-use alternate::{Measure, Run, alternate, report};
+use alternate::{Goal, Measure, Run, alternate, report};
 
 #[path = "support/server_cpu.rs"]
 mod server_cpu;
@@ -82,6 +82,8 @@ struct Plan {
     connections: usize,
     /// Idle connections held for the memory figure.
     held: usize,
+    /// Time given to connection teardowns (and the memory figure's connections) to settle.
+    settle: Duration,
 }
 
 impl Plan {
@@ -98,6 +100,7 @@ impl Plan {
             run: Duration::from_millis(env("EPA_LOAD_RUN_MS", 3000).max(100)),
             connections: env("EPA_LOAD_CONNECTIONS", 300).max(1) as usize,
             held: 200,
+            settle: Duration::from_millis(100),
         }
     }
 
@@ -108,6 +111,7 @@ impl Plan {
             run: Duration::from_millis(150),
             connections: 5,
             held: 10,
+            settle: Duration::from_millis(20),
         }
     }
 }
@@ -147,59 +151,6 @@ fn layer(
         layer = layer.authenticate_every_request();
     }
     layer
-}
-
-fn client_config() -> Arc<rustls::ClientConfig> {
-    Arc::new(
-        epa::hyper::testing::insecure_client_config(rustls::DEFAULT_VERSIONS)
-            .expect("client config"),
-    )
-}
-
-async fn get(sender: &mut Sender, auth: Option<String>) -> (u16, Option<String>) {
-    let mut req = http::Request::get("/").header("host", "localhost");
-    if let Some(a) = auth {
-        req = req.header("authorization", a);
-    }
-    sender.ready().await.expect("connection ready");
-    let resp = sender
-        .send_request(req.body(Empty::new()).expect("request"))
-        .await
-        .expect("send");
-    let status = resp.status().as_u16();
-    let www = resp
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let _ = resp.into_body().collect().await;
-    (status, www)
-}
-
-/// NEGOTIATE then AUTHENTICATE carrying the binding; returns the final status.
-async fn ntlm_legs(sender: &mut Sender, user: usize, binding: [u8; 16]) -> u16 {
-    let mut client = NtlmClient::new("BENCH", &format!("user{user}"), "pw")
-        .binding(ClientBinding::Hash(binding))
-        .target_name(Some("HTTP/localhost"));
-    let (_, www) = get(
-        sender,
-        Some(format!("NTLM {}", STANDARD.encode(client.negotiate()))),
-    )
-    .await;
-    let challenge = STANDARD
-        .decode(www.expect("challenge").trim_start_matches("NTLM "))
-        .expect("base64");
-    let auth = client.authenticate(&challenge).expect("authenticate");
-    get(sender, Some(format!("NTLM {}", STANDARD.encode(auth))))
-        .await
-        .0
-}
-
-/// Anonymous request, NEGOTIATE, AUTHENTICATE: the three legs a browser makes.
-async fn authenticate(sender: &mut Sender, user: usize, binding: [u8; 16]) {
-    let (status, _) = get(sender, None).await;
-    assert_eq!(status, 401);
-    assert_eq!(ntlm_legs(sender, user, binding).await, 200);
 }
 
 /// One keep-alive run against `addr`: `CONNECTIONS` connections each run
@@ -302,7 +253,7 @@ async fn new_connections(
     binding: Option<[u8; 16]>,
     plan: Plan,
 ) -> Run {
-    let settle = Duration::from_millis(100);
+    let settle = plan.settle;
     let config = client_config();
     tokio::time::sleep(settle).await;
     let start_cpu = server.cpu_ns();
@@ -324,7 +275,8 @@ async fn new_connections(
     }
 }
 
-async fn retained_per_connection(addr: SocketAddr, binding: Option<[u8; 16]>, n: usize) -> f64 {
+async fn retained_per_connection(addr: SocketAddr, binding: Option<[u8; 16]>, plan: Plan) -> f64 {
+    let n = plan.held;
     let config = client_config();
     let before = live_bytes();
     let mut held = Vec::new();
@@ -347,10 +299,10 @@ async fn retained_per_connection(addr: SocketAddr, binding: Option<[u8; 16]>, n:
         }
         held.push(sender);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(2 * plan.settle).await;
     let after = live_bytes();
     drop(held);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(2 * plan.settle).await;
     (after - before) as f64 / n as f64
 }
 
@@ -515,7 +467,7 @@ fn main() {
             "req",
             Measure::Throughput,
             &pairs,
-            Some((">=", 0.90)),
+            Some(Goal::AtLeast(0.90)),
         );
 
         let pairs = alternate(
@@ -536,8 +488,8 @@ fn main() {
             None,
         );
 
-        let plain_mem = retained_per_connection(plain, None, plan.held).await;
-        let layer_mem = retained_per_connection(layered, Some(binding), plan.held).await;
+        let plain_mem = retained_per_connection(plain, None, plan).await;
+        let layer_mem = retained_per_connection(layered, Some(binding), plan).await;
         println!("load/memory/plain           {plain_mem:>10.0} bytes per idle connection (client and server)");
         println!("load/memory/layer           {layer_mem:>10.0} bytes per idle authenticated connection");
         println!("load/memory/auth_state      {:>10.0} bytes per connection attributable to the layer", layer_mem - plain_mem);
@@ -567,7 +519,7 @@ fn main() {
             "req",
             Measure::TimePerOp,
             &pairs,
-            Some(("<", 1.02)),
+            Some(Goal::Below(1.02)),
         );
         // The run counted what it did: every audited request was decided twice and none of
         // them (all send the right binding) is a would-be rejection.

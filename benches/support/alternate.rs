@@ -135,16 +135,40 @@ pub enum Measure {
     TimePerOp,
 }
 
+/// A goal on the median of a wall-clock ratio.
+#[derive(Clone, Copy, Debug)]
+pub enum Goal {
+    /// The median must be at least this.
+    AtLeast(f64),
+    /// The median must be below this.
+    Below(f64),
+}
+
+impl Goal {
+    /// ` goal >= 0.9: meets` (or `MISSES`) for `median`.
+    fn verdict(self, median: f64) -> String {
+        let (op, bound, met) = match self {
+            Goal::AtLeast(g) => (">=", g, median >= g),
+            Goal::Below(g) => ("<", g, median < g),
+        };
+        format!(
+            " goal {op} {bound}: {}",
+            if met { "meets" } else { "MISSES" }
+        )
+    }
+}
+
 /// Prints one alternating comparison: each side's median and spread (throughput or time, and
 /// server CPU per operation), then the per-pair ratios B / A of the wall-clock measure and of
-/// the server CPU per operation. `goal` is `(">=" or "<", bound)` on the wall-clock ratio.
+/// the server CPU per operation, each as median, IQR and min–max; `goal` applies to the median
+/// of the wall-clock ratio.
 pub fn report(
     name: &str,
     labels: (&str, &str),
     unit: &str,
     measure: Measure,
     pairs: &[(Run, Run)],
-    goal: Option<(&str, f64)>,
+    goal: Option<Goal>,
 ) {
     let side = |label: &str, pick: fn(&(Run, Run)) -> Run| {
         let runs: Vec<Run> = pairs.iter().map(pick).collect();
@@ -184,17 +208,7 @@ pub fn report(
     };
     match Spread::of(ratios) {
         Some(s) => {
-            let verdict = match goal {
-                Some((">=", g)) => format!(
-                    " goal >= {g}: {}",
-                    if s.median >= g { "meets" } else { "MISSES" }
-                ),
-                Some((op, g)) => format!(
-                    " goal {op} {g}: {}",
-                    if s.median < g { "meets" } else { "MISSES" }
-                ),
-                None => String::new(),
-            };
+            let verdict = goal.map_or_else(String::new, |g| g.verdict(s.median));
             println!(
                 "ratio {name}: {} / {} {what} = {} over {n} alternating pairs;{verdict}",
                 labels.1,
