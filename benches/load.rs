@@ -19,8 +19,10 @@
 //! `EPA_LOAD_RUN_MS`, default 3000 ms, after 500 ms of warm-up) and is reported as the median
 //! and spread (IQR, min–max) of the per-pair ratios. Next to each wall-clock ratio stands the
 //! server's CPU time per request: the servers run on their own runtime (one worker thread) whose
-//! threads' CPU time is read from the scheduler, so it counts the server's work only, whatever
-//! else the machine is doing. The client runs on the main thread.
+//! threads' CPU time is read from the scheduler, so it counts the server's work only (the
+//! neighbours still move it a little, through caches and frequency). The client runs on the
+//! main thread. `EPA_LOAD_COUNT=SIDE:N` runs one side for N operations, for instruction counts
+//! under callgrind (`scripts/bench-load --callgrind`).
 //!
 //! Client and servers share the machine (loopback), so absolute numbers are low; the ratios are
 //! the result. No assertion: this is a measurement. Without `--bench` (`cargo test
