@@ -12,22 +12,29 @@
 //!    connections where every request authenticates (NEGOTIATE + AUTHENTICATE legs, the layer's
 //!    `authenticate_every_request`), which is where audit has the most to do (goal < 1.02).
 //!    A Prometheus recorder is installed for the whole run, so counters cost what they cost in
-//!    production. Runs alternate (plain, audit, plain, audit, …) and the medians are compared.
+//!    production.
+//!
+//! Method (docs/ARCHITECTURE.md, "Load benchmark method"): every comparison is a series of
+//! alternating pairs (A B, B A, A B, …; `EPA_LOAD_PAIRS`, default 9, each keep-alive run
+//! `EPA_LOAD_RUN_MS`, default 3000 ms, after 500 ms of warm-up) and is reported as the median
+//! and spread (IQR, min–max) of the per-pair ratios. Next to each wall-clock ratio stands the
+//! server's CPU time per request: the servers run on their own runtime (one worker thread) whose
+//! threads' CPU time is read from the scheduler, so it counts the server's work only (the
+//! neighbours still move it a little, through caches and frequency). The client runs on the
+//! main thread. `EPA_LOAD_COUNT=SIDE:N` runs one side for N operations, for instruction counts
+//! under callgrind (`scripts/bench-load --callgrind`).
 //!
 //! Client and servers share the machine (loopback), so absolute numbers are low; the ratios are
-//! the result. No assertion: this is a measurement.
+//! the result. No assertion: this is a measurement. Without `--bench` (`cargo test
+//! --all-targets`) every path runs once, briefly, as a smoke test.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use epa::decide::Profile;
 use epa::hyper::ExtendedProtectionLayer;
-use epa::hyper::ntlm::client::{ClientBinding, NtlmClient};
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
 use epa::{
     ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
     ServiceNameCollection,
 };
-use http_body_util::{BodyExt as _, Empty};
 use std::alloc::System;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +43,19 @@ use std::time::{Duration, Instant};
 
 #[path = "support/servers.rs"]
 mod servers;
-use servers::{Sender, connect, spawn_plain, tls_config};
+use servers::{Sender, connect, tls_config};
+
+#[path = "support/legs.rs"]
+mod legs;
+use legs::{authenticate, client_config, get, ntlm_legs};
+
+#[path = "support/alternate.rs"]
+mod alternate;
+use alternate::{Goal, Measure, Run, alternate, report};
+
+#[path = "support/server_cpu.rs"]
+mod server_cpu;
+use server_cpu::ServerRuntime;
 
 // Live heap bytes, counted by the `stats_alloc` crate's instrumented system allocator.
 #[global_allocator]
@@ -48,36 +67,81 @@ fn live_bytes() -> isize {
 }
 
 const CONNECTIONS: usize = 16;
-const RUN: Duration = Duration::from_secs(5);
+/// Worker threads of the servers' runtime: one, so that on a 2-core machine the server and
+/// the client (the main thread) each have a core when the machine is otherwise idle.
+const SERVER_WORKERS: usize = 1;
 
-async fn spawn_layered(config: rustls::ServerConfig) -> SocketAddr {
-    spawn_layered_with(config, PolicyEnforcement::Always, None, false).await
+/// How long and how often: the full benchmark, or the smoke test `cargo test` runs.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// Alternating pairs per comparison.
+    pairs: usize,
+    /// Warm-up before each keep-alive window (connections open, first requests served).
+    warmup: Duration,
+    /// Length of each keep-alive window.
+    run: Duration,
+    /// New connections per run.
+    connections: usize,
+    /// Idle connections held for the memory figure.
+    held: usize,
+    /// Time given to connection teardowns (and the memory figure's connections) to settle.
+    settle: Duration,
 }
 
-async fn spawn_layered_with(
-    config: rustls::ServerConfig,
+impl Plan {
+    fn bench() -> Self {
+        let env = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        Self {
+            pairs: env("EPA_LOAD_PAIRS", 9).max(1) as usize,
+            warmup: Duration::from_millis(500),
+            run: Duration::from_millis(env("EPA_LOAD_RUN_MS", 3000).max(100)),
+            connections: env("EPA_LOAD_CONNECTIONS", 300).max(1) as usize,
+            held: 200,
+            settle: Duration::from_millis(100),
+        }
+    }
+
+    fn smoke() -> Self {
+        Self {
+            pairs: 2,
+            warmup: Duration::from_millis(50),
+            run: Duration::from_millis(150),
+            connections: 5,
+            held: 10,
+            settle: Duration::from_millis(20),
+        }
+    }
+}
+
+fn policy(pe: PolicyEnforcement) -> ServerPolicy {
+    let policy = ExtendedProtectionPolicy::with_service_names(
+        pe,
+        ProtectionScenario::TransportSelected,
+        ["HTTP/localhost"],
+    )
+    .expect("policy");
+    ServerPolicy::new(
+        policy,
+        &ServiceNameCollection::default(),
+        Profile::Documented,
+    )
+    .expect("policy")
+}
+
+fn layer(
     enforcement: PolicyEnforcement,
     target: Option<PolicyEnforcement>,
     every_request: bool,
-) -> SocketAddr {
+) -> ExtendedProtectionLayer {
     let mut users = UserDb::default();
     for i in 0..CONNECTIONS * 4 {
         users.add_password("BENCH", &format!("user{i}"), "pw");
     }
-    let policy = |pe| {
-        let policy = ExtendedProtectionPolicy::with_service_names(
-            pe,
-            ProtectionScenario::TransportSelected,
-            ["HTTP/localhost"],
-        )
-        .expect("policy");
-        ServerPolicy::new(
-            policy,
-            &ServiceNameCollection::default(),
-            Profile::Documented,
-        )
-        .expect("policy")
-    };
     let mut layer = ExtendedProtectionLayer::new(
         NtlmAcceptor::new(users, "BENCH", "SRV"),
         policy(enforcement),
@@ -88,60 +152,13 @@ async fn spawn_layered_with(
     if every_request {
         layer = layer.authenticate_every_request();
     }
-    servers::spawn_layered(config, layer).await
+    layer
 }
 
-fn client_config() -> Arc<rustls::ClientConfig> {
-    Arc::new(
-        epa::hyper::testing::insecure_client_config(rustls::DEFAULT_VERSIONS)
-            .expect("client config"),
-    )
-}
-
-async fn get(sender: &mut Sender, auth: Option<String>) -> (u16, Option<String>) {
-    let mut req = http::Request::get("/").header("host", "localhost");
-    if let Some(a) = auth {
-        req = req.header("authorization", a);
-    }
-    sender.ready().await.expect("connection ready");
-    let resp = sender
-        .send_request(req.body(Empty::new()).expect("request"))
-        .await
-        .expect("send");
-    let status = resp.status().as_u16();
-    let www = resp
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let _ = resp.into_body().collect().await;
-    (status, www)
-}
-
-/// Anonymous request, NEGOTIATE, AUTHENTICATE: the three legs a browser makes.
-async fn authenticate(sender: &mut Sender, user: usize, binding: [u8; 16]) {
-    let (status, _) = get(sender, None).await;
-    assert_eq!(status, 401);
-    let mut client = NtlmClient::new("BENCH", &format!("user{user}"), "pw")
-        .binding(ClientBinding::Hash(binding))
-        .target_name(Some("HTTP/localhost"));
-    let (_, www) = get(
-        sender,
-        Some(format!("NTLM {}", STANDARD.encode(client.negotiate()))),
-    )
-    .await;
-    let challenge = STANDARD
-        .decode(www.expect("challenge").trim_start_matches("NTLM "))
-        .expect("base64");
-    let auth = client.authenticate(&challenge).expect("authenticate");
-    let (status, _) = get(sender, Some(format!("NTLM {}", STANDARD.encode(auth)))).await;
-    assert_eq!(status, 200);
-}
-
-/// Requests/s over `CONNECTIONS` keep-alive connections for `run` (after 0.5 s of warm-up):
-/// each connection runs `requests(i, sender, stop, count)`, which counts its requests until
-/// `stop`.
-async fn measure<F, Fut>(addr: SocketAddr, run: Duration, requests: F) -> f64
+/// One keep-alive run against `addr`: `CONNECTIONS` connections each run
+/// `requests(i, sender, stop, count)`, which counts its requests until `stop`; the window of
+/// `plan.run` opens after `plan.warmup`, and the server's CPU time is read at its edges.
+async fn measure<F, Fut>(server: &ServerRuntime, addr: SocketAddr, plan: Plan, requests: F) -> Run
 where
     F: Fn(usize, Sender, Arc<AtomicBool>, Arc<AtomicU64>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -159,41 +176,46 @@ where
             count.clone(),
         )));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let start_count = count.load(Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(run).await;
-    let done = count.load(Ordering::Relaxed) - start_count;
-    let secs = start.elapsed().as_secs_f64();
+    tokio::time::sleep(plan.warmup).await;
+    let (start_count, start_cpu, start) = (
+        count.load(Ordering::Relaxed),
+        server.cpu_ns(),
+        Instant::now(),
+    );
+    tokio::time::sleep(plan.run).await;
+    let (end_count, end_cpu, secs) = (
+        count.load(Ordering::Relaxed),
+        server.cpu_ns(),
+        start.elapsed().as_secs_f64(),
+    );
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
-        let _ = t.await;
+        t.await.expect("client task");
     }
-    done as f64 / secs
+    Run {
+        ops: (end_count - start_count).max(1),
+        secs,
+        server_cpu_ns: start_cpu.zip(end_cpu).map(|(s, e)| e.saturating_sub(s)),
+    }
 }
 
-/// Requests/s on keep-alive connections where every request authenticates (NEGOTIATE, then
-/// AUTHENTICATE carrying the binding; the second leg is the counted request).
-async fn reauthenticating_throughput(addr: SocketAddr, binding: [u8; 16]) -> f64 {
+/// Requests/s on keep-alive connections, authenticated once first when `binding` is given.
+async fn keepalive(
+    server: &ServerRuntime,
+    addr: SocketAddr,
+    binding: Option<[u8; 16]>,
+    plan: Plan,
+) -> Run {
     measure(
+        server,
         addr,
-        AUDIT_RUN,
+        plan,
         move |i, mut sender, stop, count| async move {
+            if let Some(b) = binding {
+                authenticate(&mut sender, i, b).await;
+            }
             while !stop.load(Ordering::Relaxed) {
-                let mut client = NtlmClient::new("BENCH", &format!("user{i}"), "pw")
-                    .binding(ClientBinding::Hash(binding))
-                    .target_name(Some("HTTP/localhost"));
-                let (_, www) = get(
-                    &mut sender,
-                    Some(format!("NTLM {}", STANDARD.encode(client.negotiate()))),
-                )
-                .await;
-                let challenge = STANDARD
-                    .decode(www.expect("challenge").trim_start_matches("NTLM "))
-                    .expect("base64");
-                let auth = client.authenticate(&challenge).expect("authenticate");
-                let (status, _) =
-                    get(&mut sender, Some(format!("NTLM {}", STANDARD.encode(auth)))).await;
+                let (status, _) = get(&mut sender, None).await;
                 assert_eq!(status, 200);
                 count.fetch_add(1, Ordering::Relaxed);
             }
@@ -202,43 +224,61 @@ async fn reauthenticating_throughput(addr: SocketAddr, binding: [u8; 16]) -> f64
     .await
 }
 
-const AUDIT_RUN: Duration = Duration::from_secs(3);
-const AUDIT_ROUNDS: usize = 5;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Requests/s on keep-alive connections, authenticated once first when `binding` is given.
-async fn throughput(addr: SocketAddr, binding: Option<[u8; 16]>) -> f64 {
-    measure(addr, RUN, move |i, mut sender, stop, count| async move {
-        if let Some(b) = binding {
-            authenticate(&mut sender, i, b).await;
-        }
-        while !stop.load(Ordering::Relaxed) {
-            let (status, _) = get(&mut sender, None).await;
-            assert_eq!(status, 200);
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-    })
+/// Requests/s on keep-alive connections where every request authenticates (NEGOTIATE, then
+/// AUTHENTICATE carrying the binding; the second leg is the counted request).
+async fn reauthenticating(
+    server: &ServerRuntime,
+    addr: SocketAddr,
+    binding: [u8; 16],
+    plan: Plan,
+) -> Run {
+    measure(
+        server,
+        addr,
+        plan,
+        move |i, mut sender, stop, count| async move {
+            while !stop.load(Ordering::Relaxed) {
+                assert_eq!(ntlm_legs(&mut sender, i, binding).await, 200);
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+    )
     .await
 }
 
-async fn new_connection_cost(addr: SocketAddr, binding: Option<[u8; 16]>, n: usize) -> Duration {
+/// `plan.connections` new connections one after the other, each authenticated when `binding`
+/// is given or making one plain request otherwise. The server's CPU time is read once the last
+/// connection's teardown has had time to run, so that each run pays for its own closes.
+async fn new_connections(
+    server: &ServerRuntime,
+    addr: SocketAddr,
+    binding: Option<[u8; 16]>,
+    plan: Plan,
+) -> Run {
+    let settle = plan.settle;
     let config = client_config();
+    tokio::time::sleep(settle).await;
+    let start_cpu = server.cpu_ns();
     let start = Instant::now();
-    for i in 0..n {
+    for i in 0..plan.connections {
         let mut sender = connect(addr, config.clone()).await;
         match binding {
             Some(b) => authenticate(&mut sender, i % (CONNECTIONS * 4), b).await,
             None => assert_eq!(get(&mut sender, None).await.0, 200),
         }
     }
-    start.elapsed() / n as u32
+    let secs = start.elapsed().as_secs_f64();
+    tokio::time::sleep(settle).await;
+    let end_cpu = server.cpu_ns();
+    Run {
+        ops: plan.connections as u64,
+        secs,
+        server_cpu_ns: start_cpu.zip(end_cpu).map(|(s, e)| e.saturating_sub(s)),
+    }
 }
 
-async fn retained_per_connection(addr: SocketAddr, binding: Option<[u8; 16]>, n: usize) -> f64 {
+async fn retained_per_connection(addr: SocketAddr, binding: Option<[u8; 16]>, plan: Plan) -> f64 {
+    let n = plan.held;
     let config = client_config();
     let before = live_bytes();
     let mut held = Vec::new();
@@ -261,19 +301,109 @@ async fn retained_per_connection(addr: SocketAddr, binding: Option<[u8; 16]>, n:
         }
         held.push(sender);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(2 * plan.settle).await;
     let after = live_bytes();
     drop(held);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(2 * plan.settle).await;
     (after - before) as f64 / n as f64
 }
 
-fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        // `cargo test` runs benches once in test mode: nothing to measure there.
-        return;
+/// `EPA_LOAD_COUNT=SIDE:N`: one side of one comparison for exactly `N` operations, nothing
+/// else, for instruction counting under callgrind (`scripts/bench-load --callgrind` runs each
+/// side with two values of N and divides the difference, so connection set-up cancels out).
+/// Keep-alive and re-authenticating sides spread `N` over `CONNECTIONS` connections.
+async fn counted(
+    server: &ServerRuntime,
+    side: &str,
+    n: usize,
+    config: rustls::ServerConfig,
+    binding: [u8; 16],
+) -> Result<(), String> {
+    let (layer, kind) = match side {
+        "keepalive-plain" => (None, "keepalive"),
+        "keepalive-layer" => (
+            Some(layer(PolicyEnforcement::Always, None, false)),
+            "keepalive",
+        ),
+        "conn-plain" => (None, "conn"),
+        "conn-layer" => (Some(layer(PolicyEnforcement::Always, None, false)), "conn"),
+        "reauth-one" => (
+            Some(layer(PolicyEnforcement::WhenSupported, None, true)),
+            "reauth",
+        ),
+        "reauth-audit" => (
+            Some(layer(
+                PolicyEnforcement::WhenSupported,
+                Some(PolicyEnforcement::Always),
+                true,
+            )),
+            "reauth",
+        ),
+        other => return Err(format!("unknown side {other:?}")),
+    };
+    let layered = layer.is_some();
+    let addr = server
+        .handle()
+        .spawn(async move {
+            match layer {
+                Some(l) => servers::spawn_layered(config, l).await,
+                None => servers::spawn_plain(config).await,
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if kind == "conn" {
+        let plan = Plan {
+            connections: n,
+            ..Plan::smoke()
+        };
+        new_connections(server, addr, layered.then_some(binding), plan).await;
+        return Ok(());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let client = client_config();
+    let per_connection = n / CONNECTIONS;
+    let mut tasks = Vec::new();
+    for i in 0..CONNECTIONS {
+        let mut sender = connect(addr, client.clone()).await;
+        let reauth = kind == "reauth";
+        tasks.push(tokio::spawn(async move {
+            if layered && !reauth {
+                authenticate(&mut sender, i, binding).await;
+            }
+            for _ in 0..per_connection {
+                let status = if reauth {
+                    ntlm_legs(&mut sender, i, binding).await
+                } else {
+                    get(&mut sender, None).await.0
+                };
+                assert_eq!(status, 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The machine's load average, as `/proc/loadavg` gives it (its first three fields).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it:
+    // then every path runs once, briefly (a smoke test of the benchmark, not a measurement).
+    let plan = if std::env::args().any(|a| a == "--bench") {
+        Plan::bench()
+    } else {
+        Plan::smoke()
+    };
+    let server = ServerRuntime::new(SERVER_WORKERS).expect("server runtime");
+    let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
@@ -281,58 +411,117 @@ fn main() {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .expect("recorder");
-    rt.block_on(async {
+    if let Ok(spec) = std::env::var("EPA_LOAD_COUNT") {
+        let (side, n) = spec.split_once(':').unwrap_or((spec.as_str(), "1600"));
+        let n: usize = n.parse().expect("EPA_LOAD_COUNT=SIDE:N with N a number");
+        let (config, der) = tls_config();
+        let binding =
+            epa::GssChannelBindings::from(&epa::tls_server_end_point(&der).expect("cbt").binding)
+                .md5()
+                .expect("md5")
+                .0;
+        if let Err(e) = client.block_on(counted(&server, side, n, config, binding)) {
+            eprintln!("load: {e}");
+            std::process::exit(2);
+        }
+        println!("load: {side} {n} operations done");
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "load: {} alternating pairs per ratio, keep-alive runs of {:?} after {:?} warm-up, {} new connections per run; {cpus} CPUs, load average {} at start",
+        plan.pairs,
+        plan.run,
+        plan.warmup,
+        plan.connections,
+        load_average()
+    );
+    client.block_on(async {
         let (config, der) = tls_config();
         let binding = epa::GssChannelBindings::from(&epa::tls_server_end_point(&der).expect("cbt").binding)
             .md5()
             .expect("md5")
             .0;
-        let layered = spawn_layered(config.clone()).await;
-        let plain = spawn_plain(config.clone()).await;
+        let spawn = |layer: Option<ExtendedProtectionLayer>| {
+            let config = config.clone();
+            server.handle().spawn(async move {
+                match layer {
+                    Some(l) => servers::spawn_layered(config, l).await,
+                    None => servers::spawn_plain(config).await,
+                }
+            })
+        };
+        let plain = spawn(None).await.expect("plain server");
+        let layered = spawn(Some(layer(PolicyEnforcement::Always, None, false)))
+            .await
+            .expect("layered server");
+        let s = &server;
 
-        let without = throughput(plain, None).await;
-        let with = throughput(layered, Some(binding)).await;
-        println!("load/keepalive/plain        {without:>10.0} req/s ({CONNECTIONS} connections, {RUN:?})");
-        println!("load/keepalive/layer        {with:>10.0} req/s");
-        println!("ratio load/keepalive: layer / plain = {:.3} (goal >= 0.90)", with / without);
-
-        let n = 300;
-        let plain_conn = new_connection_cost(plain, None, n).await;
-        let layer_conn = new_connection_cost(layered, Some(binding), n).await;
-        println!("load/new_connection/plain   {plain_conn:>10.2?} (TLS + 1 request)");
-        println!("load/new_connection/layer   {layer_conn:>10.2?} (TLS + anonymous 401 + NEGOTIATE + AUTHENTICATE + CBT check)");
-        println!(
-            "ratio load/new_connection: layer / plain = {:.3}",
-            layer_conn.as_secs_f64() / plain_conn.as_secs_f64()
+        let pairs = alternate(
+            plan.pairs,
+            || keepalive(s, plain, None, plan),
+            || keepalive(s, layered, Some(binding), plan),
+        )
+        .await;
+        report(
+            "load/keepalive",
+            ("plain", "layer"),
+            "req",
+            Measure::Throughput,
+            &pairs,
+            Some(Goal::AtLeast(0.90)),
         );
 
-        let n = 200;
-        let plain_mem = retained_per_connection(plain, None, n).await;
-        let layer_mem = retained_per_connection(layered, Some(binding), n).await;
+        let pairs = alternate(
+            plan.pairs,
+            || new_connections(s, plain, None, plan),
+            || new_connections(s, layered, Some(binding), plan),
+        )
+        .await;
+        println!(
+            "load/new_connection: plain = TLS + 1 request; layer = TLS + anonymous 401 + NEGOTIATE + AUTHENTICATE + CBT check"
+        );
+        report(
+            "load/new_connection",
+            ("plain", "layer"),
+            "conn",
+            Measure::TimePerOp,
+            &pairs,
+            None,
+        );
+
+        let plain_mem = retained_per_connection(plain, None, plan).await;
+        let layer_mem = retained_per_connection(layered, Some(binding), plan).await;
         println!("load/memory/plain           {plain_mem:>10.0} bytes per idle connection (client and server)");
         println!("load/memory/layer           {layer_mem:>10.0} bytes per idle authenticated connection");
         println!("load/memory/auth_state      {:>10.0} bytes per connection attributable to the layer", layer_mem - plain_mem);
 
-        let one = spawn_layered_with(config.clone(), PolicyEnforcement::WhenSupported, None, true).await;
-        let audited = spawn_layered_with(
-            config.clone(),
+        let one = spawn(Some(layer(PolicyEnforcement::WhenSupported, None, true)))
+            .await
+            .expect("one-decision server");
+        let audited = spawn(Some(layer(
             PolicyEnforcement::WhenSupported,
             Some(PolicyEnforcement::Always),
             true,
+        )))
+        .await
+        .expect("audited server");
+        let pairs = alternate(
+            plan.pairs,
+            || reauthenticating(s, one, binding, plan),
+            || reauthenticating(s, audited, binding, plan),
         )
         .await;
-        let (mut single, mut double) = (Vec::new(), Vec::new());
-        for _ in 0..AUDIT_ROUNDS {
-            single.push(reauthenticating_throughput(one, binding).await);
-            double.push(reauthenticating_throughput(audited, binding).await);
-        }
-        let (single, double) = (median(single), median(double));
-        println!("load/reauth/one_decision    {single:>10.0} req/s (each request authenticates; median of {AUDIT_ROUNDS} runs of {AUDIT_RUN:?})");
-        println!("load/reauth/audit           {double:>10.0} req/s (observe always, enforce when-supported)");
-        let cost = single / double;
         println!(
-            "ratio load/audit: time per request with audit / with one decision = {cost:.3} ({} goal < 1.02)",
-            if cost < 1.02 { "meets" } else { "MISSES" }
+            "load/reauth: every request authenticates; one_decision = enforce when-supported, audit = also observe always"
+        );
+        report(
+            "load/audit",
+            ("one_decision", "audit"),
+            "req",
+            Measure::TimePerOp,
+            &pairs,
+            Some(Goal::Below(1.02)),
         );
         // The run counted what it did: every audited request was decided twice and none of
         // them (all send the right binding) is a would-be rejection.
@@ -340,4 +529,5 @@ fn main() {
         assert!(text.contains("epa_decisions_total"), "{text}");
         assert!(!text.contains("epa_audit_would_reject_total{"), "{text}");
     });
+    println!("load: load average {} at end", load_average());
 }
