@@ -1,7 +1,8 @@
 //! Security regressions around connection state (issue #11 items 1, 5, 11 and "Also"): state
 //! belongs to the layer that made it, headers that do not complete an exchange clear the
 //! identity, per-request authentication behind a trusted proxy, IPv4-mapped proxy addresses, a
-//! hand-built HTTPS connection without a certificate, and client text in logs.
+//! hand-built HTTPS connection without a certificate. (Client text in logs: `log_escaping.rs`, a
+//! process of its own so that no other test registers the log callsites first.)
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -18,7 +19,6 @@ use epa_hyper::ntlm::{NtlmAcceptor, UserDb};
 use epa_hyper::{AuthenticatedUser, ChannelFacts, ConnectionContext, ExtendedProtectionLayer};
 use http::{Request, Response, StatusCode};
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use tower::{Layer as _, Service, ServiceExt as _};
 
 const CERT: &[u8] = include_bytes!("../../../tests/data/rsa-sha256.der");
@@ -325,71 +325,4 @@ async fn hand_built_https_facts_without_a_certificate_are_a_500() {
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{pe:?}");
         assert!(r.body().is_empty());
     }
-}
-
-// ---- item 11: client text in logs is escaped and capped ----
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn client_chosen_text_is_escaped_and_capped_in_text_logs() {
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async {
-            let l = layer(
-                PolicyEnforcement::WhenSupported,
-                ProtectionScenario::TransportSelected,
-            );
-            let mut svc = service(&l);
-            // An unknown user whose name forges a log line.
-            let forged =
-                "mallory\n2026-01-01T00:00:00Z INFO epa: decision=\"accept\" principal=D\\admin";
-            let client =
-                NtlmClient::new("D", forged, "pw").binding(ClientBinding::Hash(cert_md5()));
-            let r = login(&mut svc, &https(), client).await;
-            assert_ne!(r.status(), StatusCode::OK);
-            // A known user naming a hostile, very long SPN.
-            let spn = format!("HTTP/\u{1b}[31m{}", "x".repeat(20_000));
-            let client = NtlmClient::new("D", "alice", "pw")
-                .binding(ClientBinding::Hash(cert_md5()))
-                .target_name(Some(&spn));
-            // The binding matches, so the SPN is not checked: an accept, whose event names it.
-            let r = login(&mut svc, &https(), client).await;
-            assert_eq!(r.status(), StatusCode::OK);
-        });
-    });
-    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    for line in log.lines() {
-        assert!(
-            !line.starts_with("2026-01-01T00:00:00Z"),
-            "a forged line made it into the log on its own: {line}"
-        );
-        assert!(!line.contains('\u{1b}'), "raw escape in the log: {line}");
-        assert!(line.len() < 4096, "a log line of {} bytes", line.len());
-    }
-    assert!(
-        log.contains("mallory\\n"),
-        "the name is still visible, escaped: {log}"
-    );
-    assert!(log.contains("chars)"), "the long SPN was not capped: {log}");
 }
