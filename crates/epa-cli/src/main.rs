@@ -58,6 +58,10 @@ enum Command {
         /// Print one JSON object: {"findings": [...], "errors": N, "warnings": N, "infos": N}.
         #[arg(long)]
         json: bool,
+        /// The GSSAPI backend's keytab (MIT format): warns about non-HTTP principals, whose
+        /// tickets the backend would accept too.
+        #[arg(long)]
+        keytab: Option<PathBuf>,
     },
 }
 
@@ -183,7 +187,7 @@ fn main() -> ExitCode {
         }) => run_check(&names, &prefixes, machine_name, &spn),
         Command::Policy(PolicyCommand::Eval { file, json }) => run_eval(&file, json),
         Command::Policy(PolicyCommand::Test { file }) => run_test(&file),
-        Command::Lint { file, json } => run_lint(&file, json),
+        Command::Lint { file, json, keytab } => run_lint(&file, keytab.as_deref(), json),
         Command::AuditReport { file, json } => run_audit_report(&file, json),
         Command::Iis(IisCommand::Import {
             files,
@@ -349,7 +353,7 @@ fn run_audit_report(path: &Path, json: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn run_lint(path: &Path, json: bool) -> Result<u8, Failure> {
+fn run_lint(path: &Path, keytab: Option<&Path>, json: bool) -> Result<u8, Failure> {
     use epa_core::lint::lint;
     let unusable = |message: String| Failure { message, code: 2 };
     let text = std::fs::read_to_string(path)
@@ -363,7 +367,12 @@ fn run_lint(path: &Path, json: bool) -> Result<u8, Failure> {
     })?;
     config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
     let ca = ca_files(&config.client_certificates);
-    let findings = lint(&config, ca.as_ref());
+    let mut findings = lint(&config, ca.as_ref());
+    if let Some(keytab) = keytab {
+        let bytes = std::fs::read(keytab)
+            .map_err(|e| unusable(format!("cannot read {}: {e}", keytab.display())))?;
+        findings.extend(epa_core::lint::keytab(&bytes));
+    }
     let lines = findings.iter().map(|f| {
         (
             f.severity,

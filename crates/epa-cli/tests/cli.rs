@@ -693,3 +693,40 @@ fn policy_test_checks_audit_expectations() {
         "target_token_checking",
     );
 }
+
+/// One MIT keytab entry (format 0x502) for `comps@realm` with a 16-byte key.
+fn keytab_entry(realm: &str, comps: &[&str]) -> Vec<u8> {
+    let counted = |s: &[u8]| [&(s.len() as u16).to_be_bytes()[..], s].concat();
+    let mut e = (comps.len() as u16).to_be_bytes().to_vec();
+    e.extend(counted(realm.as_bytes()));
+    for c in comps {
+        e.extend(counted(c.as_bytes()));
+    }
+    e.extend(1u32.to_be_bytes()); // KRB5_NT_PRINCIPAL
+    e.extend(0u32.to_be_bytes()); // timestamp
+    e.push(1); // vno8
+    e.extend(17u16.to_be_bytes()); // aes128-cts-hmac-sha1-96
+    e.extend(counted(&[7; 16]));
+    [&(e.len() as i32).to_be_bytes()[..], &e].concat()
+}
+
+#[test]
+fn lint_reads_a_keytab_and_warns_about_non_http_principals() {
+    let config = lint_file(
+        "keytab.toml",
+        "[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/www.example.com\"]\n",
+    );
+    let mut only_http = vec![5, 2];
+    only_http.extend(keytab_entry("EXAMPLE.TEST", &["HTTP", "www.example.com"]));
+    let mut with_host = only_http.clone();
+    with_host.extend(keytab_entry("EXAMPLE.TEST", &["host", "www.example.com"]));
+    let config = config.to_str().unwrap();
+    let r = epa(&["lint", config, "--keytab", write("http.keytab", &only_http).to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("keytab-"), "{}", r.stdout);
+    let r = epa(&["lint", config, "--keytab", write("host.keytab", &with_host).to_str().unwrap()]);
+    assert!(r.stdout.contains("keytab-non-http-principals"), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("host/www.example.com"), "{}", r.stdout);
+    let r = epa(&["lint", config, "--keytab", write("junk.keytab", b"\x05\x01").to_str().unwrap()]);
+    assert_eq!(r.code, 1, "an unreadable keytab is an error finding: {}", r.stdout);
+}

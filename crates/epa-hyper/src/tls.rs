@@ -80,6 +80,10 @@ impl TlsAcceptor {
     /// Wraps a rustls server configuration; its ALPN list is replaced by `["http/1.1"]`.
     pub fn new(mut config: ServerConfig) -> Self {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // TLS 1.3 early data is replayable and precedes the handshake's end: never accepted
+        // (RFC 8446 §8), whatever the configuration handed in says.
+        config.max_early_data_size = 0;
+        config.send_half_rtt_data = false;
         let resolver = config.cert_resolver.clone();
         Self {
             config,

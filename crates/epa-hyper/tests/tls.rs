@@ -126,3 +126,21 @@ async fn facts_name_the_certificate_the_sni_resolver_chose() {
     );
     let _ = client.await;
 }
+
+#[test]
+fn early_data_is_off_whatever_the_configuration_says() {
+    let (a, _) = certified("a.test");
+    let (b, _) = certified("b.test");
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_cert_resolver(Arc::new(BySni { a, b }));
+    config.max_early_data_size = 16 * 1024;
+    config.send_half_rtt_data = true;
+    let acceptor = TlsAcceptor::new(config);
+    assert_eq!(acceptor.config().max_early_data_size, 0);
+    assert!(!acceptor.config().send_half_rtt_data);
+}
