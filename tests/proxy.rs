@@ -76,11 +76,33 @@ type Log = Arc<Mutex<Vec<Seen>>>;
 /// Serves: `/download` → 10 MiB streamed; anything else → reads the whole body (counting, not
 /// keeping it) and answers JSON `{"path", "received", "headers": {name: [values]}}`.
 async fn echo(
-    req: Request<hyper::body::Incoming>,
+    mut req: Request<hyper::body::Incoming>,
     log: Log,
 ) -> http::Response<http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>> {
     let path = req.uri().path().to_owned();
     let headers = req.headers().clone();
+    if headers.contains_key("upgrade") {
+        // Switch protocols and echo every byte back.
+        let on = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(up) = on.await {
+                let (mut r, mut w) = tokio::io::split(TokioIo::new(up));
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            }
+        });
+        log.lock().unwrap().push(Seen {
+            path,
+            headers,
+            received: 0,
+        });
+        let mut resp = http::Response::new(Chunks { left: 0 }.boxed_unsync());
+        *resp.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+        resp.headers_mut()
+            .insert("upgrade", http::HeaderValue::from_static("websocket"));
+        resp.headers_mut()
+            .insert("connection", http::HeaderValue::from_static("upgrade"));
+        return resp;
+    }
     let mut body = req.into_body();
     let mut received = 0;
     while let Some(frame) = body.frame().await {
@@ -131,6 +153,7 @@ async fn echo_upstream() -> (SocketAddr, Log) {
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), svc)
+                    .with_upgrades()
                     .await;
             });
         }
@@ -232,9 +255,20 @@ async fn start_proxy(
             };
             let (acceptor, router) = (acceptor.clone(), router.clone());
             tokio::spawn(async move {
-                if let Ok((tls, facts)) = acceptor.accept(tcp).await {
-                    let _ = epa::hyper::serve_connection(tls, facts, router).await;
-                }
+                let Ok((tls, facts)) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                // serve_connection with upgrades: one ConnectionContext for the connection.
+                let context = epa::hyper::ConnectionContext::new(facts);
+                let svc =
+                    hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(context.clone());
+                        tower::Service::call(&mut router.clone(), req)
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .with_upgrades()
+                    .await;
             });
         }
     });
@@ -271,7 +305,7 @@ impl Conn {
             .await
             .unwrap();
         let (sender, conn) = http1::handshake(TokioIo::new(tls)).await.unwrap();
-        tokio::spawn(conn);
+        tokio::spawn(conn.with_upgrades());
         Conn { sender }
     }
 
@@ -654,4 +688,62 @@ async fn anonymous_route_allow_users_and_bad_paths() {
     let seen: Vec<String> = log.lock().unwrap().iter().map(|s| s.path.clone()).collect();
     assert_eq!(seen, ["/health/live", "/other", "/admin/users"]);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_is_spliced_only_after_login() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (up, log) = echo_upstream().await;
+    let p = start_proxy(
+        &config("[[route]]\npath = \"/public\"\nanonymous = true\n"),
+        tcp(up),
+        SECS_30,
+    )
+    .await;
+    let ws: &[(&str, &str)] = &[
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    // Not logged in: challenged, nothing forwarded.
+    let mut c = Conn::open(p.addr).await;
+    assert_eq!(c.get("/ws", ws).await.status, 401);
+    // Anonymous route: the upgrade is not forwarded (Upgrade is hop-by-hop), a plain request is.
+    let mut anon = Conn::open(p.addr).await;
+    let r = anon.get("/public/ws", ws).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.json()["headers"].get("upgrade").is_none(),
+        "{:?}",
+        r.json()
+    );
+    // Logged in: 101, then bytes both ways through the proxy.
+    assert_eq!(
+        c.login("/", "alice", "userpw", p.binding, &[]).await.status,
+        200
+    );
+    c.sender.ready().await.unwrap();
+    let mut req = Request::get("/ws").header("host", "localhost");
+    for (k, v) in ws {
+        req = req.header(*k, *v);
+    }
+    let resp = c
+        .sender
+        .send_request(req.body(Chunks { left: 0 }).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 101);
+    assert_eq!(resp.headers()["upgrade"], "websocket");
+    let mut io = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
+    for msg in [&b"ping"[..], &[0u8; 70_000][..]] {
+        io.write_all(msg).await.unwrap();
+        let mut back = vec![0; msg.len()];
+        io.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, msg);
+    }
+    let seen = log.lock().unwrap().clone();
+    let upgrade = seen.iter().find(|s| s.path == "/ws").unwrap();
+    assert_eq!(values(upgrade, "x-remote-user"), ["TESTDOM\\alice"]);
+    assert_eq!(values(upgrade, "upgrade"), ["websocket"]);
 }
