@@ -66,6 +66,10 @@ struct Args {
     /// Serve plain HTTP instead of HTTPS (service-name binding only).
     #[arg(long)]
     http: bool,
+    /// gssapi backend: refuse Kerberos tickets whose service principal is not an acceptable
+    /// service name (MIT and Windows accept a ticket for any keytab principal).
+    #[arg(long)]
+    check_ticket_target: bool,
     /// Trusted proxy address (repeatable; with scenario trusted-proxy in --policy).
     #[arg(long = "trusted-proxy", value_name = "IP")]
     trusted_proxies: Vec<IpAddr>,
@@ -306,8 +310,14 @@ fn tls_config(
 }
 
 #[cfg(feature = "gssapi")]
-fn gssapi_layer(policy: ServerPolicy) -> Result<ExtendedProtectionLayer, BoxError> {
-    let backend = epa::hyper::gssapi::GssapiAcceptor::new();
+fn gssapi_layer(
+    policy: ServerPolicy,
+    check_ticket_target: bool,
+) -> Result<ExtendedProtectionLayer, BoxError> {
+    let mut backend = epa::hyper::gssapi::GssapiAcceptor::new();
+    if check_ticket_target {
+        backend = backend.check_ticket_target(policy.acceptable_service_names().clone());
+    }
     backend.check()?;
     println!(
         "backend: gssapi (keytab {})",
@@ -317,7 +327,7 @@ fn gssapi_layer(policy: ServerPolicy) -> Result<ExtendedProtectionLayer, BoxErro
 }
 
 #[cfg(not(feature = "gssapi"))]
-fn gssapi_layer(_: ServerPolicy) -> Result<ExtendedProtectionLayer, BoxError> {
+fn gssapi_layer(_: ServerPolicy, _: bool) -> Result<ExtendedProtectionLayer, BoxError> {
     Err("this server was built without the gssapi backend: cargo run --features gssapi --example server -- --backend gssapi".into())
 }
 
@@ -434,7 +444,7 @@ fn negotiate_layer(
         println!("audit: observing {}", target.policy());
     }
     let mut layer = match args.backend.as_str() {
-        "gssapi" => gssapi_layer(server_policy)?,
+        "gssapi" => gssapi_layer(server_policy, args.check_ticket_target)?,
         _ => ExtendedProtectionLayer::new(
             NtlmAcceptor::new(users(args)?, &args.domain, "EPA-SERVER"),
             server_policy,

@@ -70,9 +70,17 @@ impl Realm {
     }
 
     fn server(&self, enforcement: &str, keytab: &str) -> Server {
+        self.server_with(enforcement, keytab, &[])
+    }
+
+    fn server_with(&self, enforcement: &str, keytab: &str, extra: &[&str]) -> Server {
         std::fs::write(self.dir.join("ntlm-users"), "TESTDOM:alice:userpw\n").unwrap();
         Server::start_with_env(
-            &["--backend", "gssapi", "--enforcement", enforcement],
+            &[
+                &["--backend", "gssapi", "--enforcement", enforcement][..],
+                extra,
+            ]
+            .concat(),
             &self.server_env(keytab),
         )
     }
@@ -372,4 +380,84 @@ fn gss_ntlmssp_is_the_ntlm_acceptor_for_requests_ntlm() {
         "{}",
         ws.log()
     );
+}
+
+#[test]
+fn a_ticket_for_another_keytab_principal_is_accepted_by_default_and_refused_with_the_opt_in() {
+    // #11 item 13. multi.keytab holds HTTP/localhost and host/localhost, as a host keytab does.
+    let realm = Realm::start();
+    let default = realm.server("when-supported", "multi.keytab");
+    let (status, body) = requests_gssapi(
+        &realm,
+        &default.url("localhost"),
+        true,
+        "krb5.conf",
+        Some("host@localhost"),
+    );
+    assert_eq!(
+        status,
+        200,
+        "MIT (and Windows) accept any keytab principal: {body} {}",
+        default.log()
+    );
+    assert!(
+        body.contains("service name: \"host/localhost@EXAMPLE.TEST\""),
+        "{body}"
+    );
+    let checked = realm.server_with("when-supported", "multi.keytab", &["--check-ticket-target"]);
+    let (status, _) = requests_gssapi(
+        &realm,
+        &checked.url("localhost"),
+        true,
+        "krb5.conf",
+        Some("host@localhost"),
+    );
+    assert_eq!(status, 401, "{}", checked.log());
+    let log = checked.log();
+    assert!(log.contains("check_ticket_target"), "{log}");
+    assert!(log.contains("host/localhost@EXAMPLE.TEST"), "{log}");
+    // The HTTP ticket still gets in with the check on.
+    let (status, body) =
+        requests_gssapi(&realm, &checked.url("localhost"), true, "krb5.conf", None);
+    assert_eq!(status, 200, "{body} {}", checked.log());
+}
+
+#[test]
+fn lint_reads_the_realms_keytabs() {
+    // The keytab reader against files MIT's kadmin wrote.
+    let realm = Realm::start();
+    let read = |name: &str| std::fs::read(realm.path(name)).unwrap();
+    let entries = epa::keytab::parse(&read("multi.keytab")).unwrap();
+    let mut principals: Vec<String> = entries.iter().map(|e| e.principal()).collect();
+    principals.dedup();
+    assert_eq!(
+        principals,
+        ["HTTP/localhost@EXAMPLE.TEST", "host/localhost@EXAMPLE.TEST"]
+    );
+    assert!(epa::lint::keytab(&read("http.keytab")).is_empty());
+    let findings = epa::lint::keytab(&read("multi.keytab"));
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].code, "keytab-non-http-principals");
+    assert!(findings[0].why.contains("host/localhost@EXAMPLE.TEST"));
+}
+
+#[test]
+fn the_acceptor_credential_follows_a_replaced_keytab() {
+    // #13: the credential is acquired once, and again when the keytab file changes. The server
+    // starts with HTTP/other.example's key only (a ticket for HTTP/localhost fails), then the
+    // keytab file is replaced by http.keytab: within the reload interval the same server accepts.
+    let realm = Realm::start();
+    std::fs::copy(realm.path("other.keytab"), realm.path("live.keytab")).unwrap();
+    let s = realm.server("when-supported", "live.keytab");
+    let url = s.url("localhost");
+    assert_eq!(
+        requests_gssapi(&realm, &url, true, "krb5.conf", None).0,
+        401
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::copy(realm.path("http.keytab"), realm.path("live.keytab.new")).unwrap();
+    std::fs::rename(realm.path("live.keytab.new"), realm.path("live.keytab")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (status, body) = requests_gssapi(&realm, &url, true, "krb5.conf", None);
+    assert_eq!(status, 200, "{body} {}", s.log());
 }

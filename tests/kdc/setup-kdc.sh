@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup-kdc.sh DIR PORT — a throwaway MIT KDC on 127.0.0.1:PORT for realm EXAMPLE.TEST, under DIR,
 # touching nothing outside it. Creates: alice (password userpw), HTTP/localhost in http.keytab,
-# HTTP/other.example in other.keytab (a ticket for another service), a ccache with alice's TGT,
+# HTTP/other.example in other.keytab (a ticket for another service), HTTP/localhost and
+# host/localhost in multi.keytab, a ccache with alice's TGT,
 # and DIR/env.sh with the variables clients and servers need. Stop: kill "$(cat DIR/kdc.pid)".
 set -euo pipefail
 D=$1; PORT=$2; REALM=EXAMPLE.TEST
@@ -49,6 +50,9 @@ kadmin.local -q "addprinc -randkey HTTP/localhost@$REALM" >/dev/null
 kadmin.local -q "ktadd -k $D/http.keytab HTTP/localhost@$REALM" >/dev/null
 kadmin.local -q "addprinc -randkey HTTP/other.example@$REALM" >/dev/null
 kadmin.local -q "ktadd -k $D/other.keytab HTTP/other.example@$REALM" >/dev/null
+# multi.keytab: HTTP/localhost (same key as http.keytab) and host/localhost, as a host keytab has.
+kadmin.local -q "addprinc -randkey host/localhost@$REALM" >/dev/null
+kadmin.local -q "ktadd -norandkey -k $D/multi.keytab HTTP/localhost@$REALM host/localhost@$REALM" >/dev/null
 krb5kdc -P "$D/kdc.pid"
 for _ in $(seq 50); do [ -s "$D/kdc.pid" ] && break; sleep 0.1; done
 export KRB5CCNAME="FILE:$D/ccache"

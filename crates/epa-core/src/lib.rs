@@ -14,6 +14,8 @@
 //! * [`audit`]: audit mode — decide under a target policy as well, enforce the current one.
 //! * [`lint`]: configuration findings (`epa lint`), each with severity, reason and fix.
 //! * [`path`]: request paths normalised for route matching (RFC 3986 §6.2.2, IIS casing).
+//! * [`spnego`]: a strict DER reader of SPNEGO tokens (RFC 4178), to see the NTLM inside.
+//! * [`keytab`]: a strict reader of MIT keytab files, for the keytab lint.
 //! * [`decide`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
 //!
@@ -29,6 +31,7 @@ pub mod config;
 pub mod decide;
 pub mod der;
 pub mod gss;
+pub mod keytab;
 pub mod lint;
 pub mod path;
 pub mod pem;
@@ -36,6 +39,7 @@ pub mod policy;
 pub mod prefix;
 pub mod signature;
 pub mod spn;
+pub mod spnego;
 pub mod wire;
 
 pub use cbt::{BindingType, ChannelBinding, ServerEndPoint, tls_server_end_point};

@@ -65,3 +65,25 @@ pub use header::Limits;
 pub use layer::{ExtendedProtection, ExtendedProtectionLayer, ResponseFuture};
 pub use serve::serve_connection;
 pub use tls::{TlsAcceptor, TlsError};
+
+/// Entry points for the fuzz targets; not part of the API.
+#[doc(hidden)]
+pub mod internal {
+    /// Reads `value` as an `Authorization` header under the default limits; `Some((scheme,
+    /// token))` for a token of an offered scheme. Never panics.
+    pub fn parse_authorization(value: &[u8]) -> Option<(crate::authenticator::Scheme, Vec<u8>)> {
+        let Ok(value) = http::HeaderValue::from_bytes(value) else {
+            return None;
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, value);
+        let offered = [
+            crate::authenticator::Scheme::Negotiate,
+            crate::authenticator::Scheme::Ntlm,
+        ];
+        match crate::header::authorization(&headers, &crate::header::Limits::default(), &offered) {
+            crate::header::Authorization::Token(scheme, token) => Some((scheme, token)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The GSSAPI backend (feature `gssapi`): MIT Kerberos through `libgssapi`, SPNEGO (Negotiate)
+//! and raw Kerberos, and NTLM where gss-ntlmssp is installed (`NTLM_USER_FILE`).
+//!
+//! The acceptor credential comes from the keytab in `KRB5_KTNAME` (or the default keytab). It is
+//! acquired once and handed to every accept; it is acquired again when that keytab file changes
+//! (looked at most once a second). The expected channel binding is handed to
+//! `gss_accept_sec_context` as the `application_data` of a struct with no addresses — the layout
+//! Windows clients and gss-ntlmssp use — and what comes back is mapped to the decision's facts:
+//!
+//! | MIT result | observation |
+//! |---|---|
+//! | complete, `GSS_C_CHANNEL_BOUND_FLAG` (0x800) set | `Match` |
+//! | `GSS_S_BAD_BINDINGS` | `Mismatch` (also for a client with `client_aware_channel_bindings`, i.e. `KERB_AP_OPTIONS_CBT`, that sent none: MIT refuses it itself) |
+//! | complete without the flag, a binding was expected | `Absent` |
+//! | no binding was expected (plain HTTP, trusted proxy) | `NotChecked` (Kerberos); NTLM: what its AV pairs say |
+//!
+//! MIT cannot tell a legacy client (no binding) from one that sent the all-zero value: in
+//! Kerberos "no bindings" *is* sixteen zero bytes (RFC 4121 §4.1.1.2). The signal that a client
+//! supports channel binding is `KERB_AP_OPTIONS_CBT`, and MIT refuses such a client when its
+//! binding is missing. So a context that completes without the flag came from a client that did
+//! not claim support — `Absent` is what it is, not a lenient guess — and `always` refuses it.
+//! MIT's acceptor is itself permissive here (it behaves like `when-supported`); enforcement is
+//! the decision's job.
+//!
+//! NTLM (gss-ntlmssp reports neither the client's binding nor its target name): the backend
+//! reads the NTLMSSP AUTHENTICATE itself — raw, or inside SPNEGO (read by
+//! [`epa_core::spnego`], strict DER: a SPNEGO token it cannot read is refused before GSSAPI sees
+//! it, so this backend and MIT never read one token two ways). An NTLM exchange whose
+//! AUTHENTICATE cannot be inspected is refused by default ([`UninspectableNtlm`]).
+//!
+//! [`SecurityContext::step`] **blocks**: it calls MIT GSSAPI, which reads the keytab and writes
+//! the replay cache. Run it off the async worker threads (`spawn_blocking`); a
+//! [`GssapiContext`] is `Send` so it can move there.
+
+mod credential;
+mod names;
+
+use crate::authenticator::{
+    AuthError, Authenticator, Completion, ExpectedBindings, Scheme, SecurityContext, Step,
+};
+use credential::AcceptorCredential;
+use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
+use epa_core::spn::ServiceNameCollection;
+use epa_core::spnego;
+use libgssapi::context::{SecurityContext as _, ServerCtx};
+use libgssapi::error::MajorFlags;
+use libgssapi::oid::{GSS_MECH_KRB5, Oid};
+use std::sync::Arc;
+
+pub use credential::RELOAD_INTERVAL;
+
+/// The `libgssapi` crate this backend is built on, for callers that need a GSSAPI initiator
+/// (tests, load generators) without depending on it separately.
+pub use libgssapi;
+
+/// `GSS_C_CHANNEL_BOUND_FLAG` (MIT krb5 ≥ 1.19, `gssapi_ext.h`): libgssapi has no constant.
+const GSS_C_CHANNEL_BOUND_FLAG: u32 = 0x800;
+
+/// The gss-ntlmssp mechanism OID, 1.3.6.1.4.1.311.2.2.10.
+static GSS_MECH_NTLMSSP: Oid<'static> = Oid::from_slice(spnego::NTLM_OID);
+
+/// What to do when gss-ntlmssp completed an NTLM exchange whose AUTHENTICATE message this
+/// backend cannot read (not NTLMv2, AV pairs it cannot parse): its target name and channel
+/// binding are then unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UninspectableNtlm {
+    /// Refuse the login (401). The default: an unknown target name must not pass as "the client
+    /// named none", which `when-supported` accepts.
+    #[default]
+    Refuse,
+    /// Report the binding as `NotChecked` (which `always` refuses) and the service name as
+    /// missing (which `when-supported` accepts): what .NET does for a client without Extended
+    /// Protection. Opt-in, for NTLMv1 clients behind gss-ntlmssp.
+    ReportNotChecked,
+}
+
+/// A GSSAPI acceptor shared by all connections. Its credential is MIT's default acceptor
+/// credential — the keytab named by `KRB5_KTNAME` (and gss-ntlmssp's `NTLM_USER_FILE`) —
+/// acquired once (see the module documentation). Cloning shares the credential.
+#[derive(Debug, Clone)]
+pub struct GssapiAcceptor {
+    credential: Arc<AcceptorCredential>,
+    ticket_targets: Option<Arc<ServiceNameCollection>>,
+    uninspectable_ntlm: UninspectableNtlm,
+}
+
+impl Default for GssapiAcceptor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GssapiAcceptor {
+    /// The default acceptor credential.
+    pub fn new() -> Self {
+        Self {
+            credential: Arc::new(AcceptorCredential::new()),
+            ticket_targets: None,
+            uninspectable_ntlm: UninspectableNtlm::default(),
+        }
+    }
+
+    /// Opt-in: refuse a Kerberos ticket whose service principal (without realm) is not one of
+    /// `names` (e.g. the policy's acceptable service names). MIT accepts a ticket for *any*
+    /// principal in the keytab (`host/`, `cifs/`), and Windows does the same (the machine
+    /// account holds every SPN of the host); this check is this backend's addition, off by
+    /// default for Windows parity. `epa lint` reports keytabs with non-HTTP principals.
+    pub fn check_ticket_target(mut self, names: ServiceNameCollection) -> Self {
+        self.ticket_targets = Some(Arc::new(names));
+        self
+    }
+
+    /// What to do with an NTLM AUTHENTICATE this backend cannot inspect (default: refuse).
+    pub fn uninspectable_ntlm(mut self, choice: UninspectableNtlm) -> Self {
+        self.uninspectable_ntlm = choice;
+        self
+    }
+
+    /// Acquires the acceptor credential now, so a server fails at start (a missing or
+    /// unreadable keytab) rather than on its first client.
+    pub fn check(&self) -> Result<(), AuthError> {
+        self.credential.get().map(|_| ()).map_err(|e| {
+            AuthError::LogonDenied(format!(
+                "no GSSAPI acceptor credential (is KRB5_KTNAME a readable keytab?): {e}"
+            ))
+        })
+    }
+}
+
+impl Authenticator for GssapiAcceptor {
+    fn schemes(&self) -> &[Scheme] {
+        &[Scheme::Negotiate]
+    }
+
+    /// MIT reads keytabs and its replay cache inside `gss_accept_sec_context`: each leg runs on
+    /// a blocking-task thread, never on an async worker.
+    fn blocking(&self) -> bool {
+        true
+    }
+
+    fn new_context(&self) -> Box<dyn SecurityContext> {
+        // No credential (keytab gone since start): MIT then tries its default and reports why
+        // it cannot accept.
+        let cred = self.credential.get().ok();
+        Box::new(GssapiContext {
+            ctx: ServerCtx::new(cred),
+            ticket_targets: self.ticket_targets.clone(),
+            uninspectable_ntlm: self.uninspectable_ntlm,
+        })
+    }
+}
+
+/// One connection's GSSAPI context. `Send`: its [`SecurityContext::step`] blocks and is meant
+/// to run on a blocking thread.
+pub struct GssapiContext {
+    ctx: ServerCtx,
+    ticket_targets: Option<Arc<ServiceNameCollection>>,
+    uninspectable_ntlm: UninspectableNtlm,
+}
+
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<GssapiContext>();
+};
+
+/// The routine-error field of a GSS major status (RFC 2744 §3.9.1): the codes are numbers in
+/// bits 16–23, not flags, so they are compared, not tested bit by bit.
+fn routine_error(major: MajorFlags) -> u32 {
+    major.bits() & 0x00ff_0000
+}
+
+fn mechanism_of(ctx: &ServerCtx) -> Mechanism {
+    match ctx.mechanism() {
+        Ok(m) if m == GSS_MECH_KRB5 => Mechanism::Kerberos,
+        Ok(m) if m == GSS_MECH_NTLMSSP => Mechanism::Ntlm,
+        _ => Mechanism::Other,
+    }
+}
+
+fn gss_failure(what: &str) -> impl Fn(libgssapi::error::Error) -> AuthError + '_ {
+    move |e| AuthError::LogonDenied(format!("GSSAPI {what}: {e}"))
+}
+
+impl SecurityContext for GssapiContext {
+    /// One leg. Blocks (MIT GSSAPI: keytab, replay cache).
+    fn step(
+        &mut self,
+        _scheme: Scheme,
+        token: &[u8],
+        expected: Option<&ExpectedBindings>,
+    ) -> Result<Step, AuthError> {
+        // SPNEGO is read strictly before GSSAPI sees it: what MIT accepts, we can read.
+        let ntlm_message = spnego::classify(token)
+            .map_err(|e| AuthError::InvalidToken(format!("SPNEGO: {e}")))?
+            .ntlm_message();
+        // gss-ntlmssp reports neither the binding it saw nor the target name, and refuses a
+        // mismatching binding as a defective token; the AUTHENTICATE says both, and is read
+        // here (trusted only after gss-ntlmssp has verified it; on failure it only names the
+        // reason of a refusal).
+        let ntlm = ntlm_message.and_then(|m| crate::ntlm::inspect_authenticate(m, expected));
+        let app_data = expected.map(|e| e.gss().application_data.as_slice());
+        let out = match self.ctx.step(token, app_data) {
+            Ok(out) => out,
+            Err(e) if routine_error(e.major) == MajorFlags::GSS_S_BAD_BINDINGS.bits() => {
+                return Err(AuthError::BadBindings {
+                    mechanism: mechanism_of(&self.ctx),
+                    observation: BindingObservation::Mismatch,
+                });
+            }
+            Err(_)
+                if expected.is_some()
+                    && let Some((
+                        observation @ (BindingObservation::Mismatch | BindingObservation::Unbound),
+                        _,
+                    )) = ntlm =>
+            {
+                return Err(AuthError::BadBindings {
+                    mechanism: Mechanism::Ntlm,
+                    observation,
+                });
+            }
+            Err(e) if routine_error(e.major) == MajorFlags::GSS_S_DEFECTIVE_TOKEN.bits() => {
+                return Err(AuthError::InvalidToken(format!("GSSAPI: {e}")));
+            }
+            Err(e) => return Err(AuthError::LogonDenied(format!("GSSAPI: {e}"))),
+        };
+        if !self.ctx.is_complete() {
+            return match out {
+                Some(tok) => Ok(Step::Continue(tok.to_vec())),
+                None => Err(AuthError::InvalidToken(
+                    "GSSAPI gave neither a token nor a context".into(),
+                )),
+            };
+        }
+        let response_token = out.map(|t| t.to_vec());
+        // As few GSSAPI calls as the observation needs (each inquiry or name conversion costs
+        // MIT a krb5 context): the mechanism, then what that mechanism's facts need.
+        let mechanism = mechanism_of(&self.ctx);
+        let completion = match mechanism {
+            Mechanism::Ntlm => self.ntlm_completion(ntlm)?,
+            Mechanism::Kerberos | Mechanism::Other => self.gss_completion(mechanism, expected)?,
+        };
+        Ok(Step::Complete(Completion {
+            response_token,
+            ..completion
+        }))
+    }
+}
+
+impl GssapiContext {
+    /// NTLM: the binding and target name from the AUTHENTICATE gss-ntlmssp just verified
+    /// (NTProofStr covers the AV pairs); only the source name is asked of GSSAPI.
+    fn ntlm_completion(
+        &self,
+        ntlm: Option<(BindingObservation, ClientServiceName)>,
+    ) -> Result<Completion, AuthError> {
+        let (channel_binding, client_spn) = match ntlm {
+            Some(seen) => seen,
+            None => match self.uninspectable_ntlm {
+                UninspectableNtlm::Refuse => {
+                    return Err(AuthError::LogonDenied(
+                        "NTLM: gss-ntlmssp accepted an AUTHENTICATE this backend cannot read (not NTLMv2, or unreadable AV pairs): its target name and channel binding are unknown".into(),
+                    ));
+                }
+                UninspectableNtlm::ReportNotChecked => {
+                    (BindingObservation::NotChecked, ClientServiceName::Missing)
+                }
+            },
+        };
+        // With a binding expected, gss-ntlmssp refused a mismatch already; without one, the AV
+        // pairs say what the client sent (as the embedded backend reports it), which the
+        // TrustedProxy rules need (an all-zero binding is refused there).
+        let source = self.ctx.source_name().map_err(gss_failure("source name"))?;
+        Ok(Completion {
+            identity: names::identity_of(&source.to_string(), Mechanism::Ntlm),
+            mechanism: Mechanism::Ntlm,
+            channel_binding,
+            client_spn,
+            supports_extended_protection: true,
+            response_token: None,
+        })
+    }
+
+    /// Kerberos (and other mechanisms): the flags and names in one inquiry. Never for NTLM:
+    /// gss-ntlmssp 1.2.0 crashes (strdup(NULL)) when an acceptor context is asked for its
+    /// target name.
+    fn gss_completion(
+        &self,
+        mechanism: Mechanism,
+        expected: Option<&ExpectedBindings>,
+    ) -> Result<Completion, AuthError> {
+        let (flags, source, target) = if mechanism == Mechanism::Kerberos {
+            let info = self.ctx.info().map_err(gss_failure("inquire"))?;
+            (info.flags, info.source_name, Some(info.target_name))
+        } else {
+            let flags = self.ctx.flags().map_err(gss_failure("flags"))?;
+            let source = self.ctx.source_name().map_err(gss_failure("source name"))?;
+            (flags, source, None)
+        };
+        let channel_binding = match expected {
+            None => BindingObservation::NotChecked,
+            Some(_) if flags.bits() & GSS_C_CHANNEL_BOUND_FLAG != 0 => BindingObservation::Match,
+            Some(_) => BindingObservation::Absent,
+        };
+        // For Kerberos the ticket names the service: report it as the client-specified SPN.
+        let client_spn = match target {
+            Some(target) => {
+                let target = target.to_string();
+                let target = target.trim_end_matches('\0');
+                if let Some(names) = &self.ticket_targets
+                    && !names::ticket_target_acceptable(target, names)
+                {
+                    return Err(AuthError::LogonDenied(format!(
+                        "Kerberos ticket for {}, which is not an acceptable service name (check_ticket_target)",
+                        target.escape_debug()
+                    )));
+                }
+                ClientServiceName::Value(target.to_owned())
+            }
+            None => ClientServiceName::Missing,
+        };
+        Ok(Completion {
+            identity: names::identity_of(&source.to_string(), mechanism),
+            mechanism,
+            channel_binding,
+            client_spn,
+            supports_extended_protection: true,
+            response_token: None,
+        })
+    }
+}
