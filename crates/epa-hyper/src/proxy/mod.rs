@@ -30,7 +30,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Counter of failed forwards, label `reason` (`connect-refused`, `connect-timeout`,
-/// `unreachable`, `response-timeout`, `protocol`, `identity-header-value`).
+/// `unreachable`, `tls`, `response-timeout`, `protocol`, `identity-header-value`).
 pub const UPSTREAM_ERRORS_TOTAL: &str = "epa_upstream_errors_total";
 
 /// A short text response (errors produced by the proxy itself).
