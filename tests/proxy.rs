@@ -634,9 +634,21 @@ async fn upstream_down_is_502_and_silent_upstream_is_504() {
         l.local_addr().unwrap()
     };
     let anon = "[[route]]\npath = \"/\"\nanonymous = true\n";
+    static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    let metrics = METRICS.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap()
+    });
     let p = start_proxy(&config(anon), tcp(free), SECS_30).await;
     let r = Conn::open(p.addr).await.get("/x", &[]).await;
     assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
+    let text = metrics.render();
+    assert!(
+        text.contains("epa_upstream_errors_total{reason=\"connect-refused\"} 1"),
+        "{text}"
+    );
     // An upstream that accepts and never answers.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_addr = silent.local_addr().unwrap();
@@ -651,6 +663,11 @@ async fn upstream_down_is_502_and_silent_upstream_is_504() {
     let r = Conn::open(p.addr).await.get("/x", &[]).await;
     assert_eq!(r.status, 504);
     assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        metrics
+            .render()
+            .contains("epa_upstream_errors_total{reason=\"response-timeout\"} 1")
+    );
     // A missing Unix socket is 502 as well.
     let p = start_proxy(
         &config(anon),
