@@ -322,3 +322,38 @@ async fn oversize_and_duplicate_authorization_headers_are_400() {
     let r = service(&l).oneshot(req).await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn failed_logons_are_throttled_per_peer_address_through_the_layer() {
+    let l = layer(
+        PolicyEnforcement::Always,
+        ProtectionScenario::TransportSelected,
+    );
+    let mut svc = service(&l);
+    let from = |peer: &str| {
+        ConnectionContext::new(ChannelFacts::tls(peer.parse().unwrap(), CERT, None).unwrap())
+    };
+    let client = |user: &str, pw: &str| {
+        NtlmClient::new("D", user, pw)
+            .binding(ClientBinding::Hash(cert_md5()))
+            .target_name(Some("HTTP/www.contoso.com"))
+    };
+    // Five wrong passwords (unknown accounts) from an IPv4-mapped IPv6 peer…
+    for i in 0..5 {
+        let r = exchange(
+            &mut svc,
+            &from("[::ffff:192.0.2.1]:1000"),
+            client(&format!("u{i}"), "x"),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // …cool down the same client on its IPv4 spelling: the right password is refused.
+    let r = exchange(&mut svc, &from("192.0.2.1:2000"), client("alice", "pw")).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().contains_key("www-authenticate"));
+    // Another client logs on.
+    let r = exchange(&mut svc, &from("192.0.2.2:2000"), client("alice", "pw")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.body(), "D\\alice");
+}

@@ -1,11 +1,11 @@
 //! The SSPI FFI. Every `unsafe` block states the invariant it relies on.
 #![allow(unsafe_code)]
 
+use crate::{BindingChecks, SspiPolicyError};
 use epa_core::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
 };
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism, ServerPolicy};
-use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use std::ptr;
 use std::sync::Arc;
 use windows_sys::Win32::Foundation::{
@@ -23,17 +23,17 @@ use windows_sys::Win32::Security::Authentication::Identity::{
 };
 use windows_sys::Win32::Security::Credentials::SecHandle;
 
-/// Acquiring the SSPI credential failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SspiError(pub i32);
-
-impl std::fmt::Display for SspiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SSPI error 0x{:08x}", self.0 as u32)
-    }
+/// The SSPI acceptor cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SspiError {
+    /// `AcquireCredentialsHandleW` failed with this status.
+    #[error("SSPI error 0x{:08x} acquiring the inbound Negotiate credential", *.0 as u32)]
+    Acquire(i32),
+    /// The policy asks for something SSPI does not check.
+    #[error(transparent)]
+    Policy(#[from] SspiPolicyError),
 }
-
-impl std::error::Error for SspiError {}
 
 struct Credential(SecHandle);
 
@@ -55,6 +55,7 @@ impl Drop for Credential {
 pub struct SspiAcceptor {
     credential: Arc<Credential>,
     flags: u32,
+    checks: BindingChecks,
 }
 
 fn wide(s: &str) -> Vec<u16> {
@@ -82,17 +83,16 @@ unsafe fn from_wide(p: *const u16) -> Option<String> {
 
 impl SspiAcceptor {
     /// Acquires the process's inbound `Negotiate` credential; the request flags follow the
-    /// policy as `HttpListener`'s `GetContextFlags` does.
+    /// policy as `HttpListener`'s `GetContextFlags` does. A policy that verifies a trusted
+    /// proxy's binding is refused ([`SspiPolicyError::ProxyBindingNotVerifiable`]).
     pub fn new(policy: &ServerPolicy) -> Result<Self, SspiError> {
-        let p = policy.policy();
+        let checks = BindingChecks::for_policy(policy)?;
         let mut flags = ASC_REQ_CONNECTION | ASC_REQ_ALLOCATE_MEMORY;
-        if p.enforcement() != PolicyEnforcement::Never {
-            if p.enforcement() == PolicyEnforcement::WhenSupported {
-                flags |= ASC_REQ_ALLOW_MISSING_BINDINGS;
-            }
-            if p.scenario() == ProtectionScenario::TrustedProxy {
-                flags |= ASC_REQ_PROXY_BINDINGS;
-            }
+        if checks.allow_missing {
+            flags |= ASC_REQ_ALLOW_MISSING_BINDINGS;
+        }
+        if checks.proxy {
+            flags |= ASC_REQ_PROXY_BINDINGS;
         }
         let package = wide("Negotiate");
         let mut handle = SecHandle {
@@ -115,11 +115,12 @@ impl SspiAcceptor {
             )
         };
         if status != SEC_E_OK {
-            return Err(SspiError(status));
+            return Err(SspiError::Acquire(status));
         }
         Ok(Self {
             credential: Arc::new(Credential(handle)),
             flags,
+            checks,
         })
     }
 }
@@ -300,6 +301,16 @@ impl SecurityContext for SspiContext {
         if self.handle.is_none() && (new_handle.dwLower != 0 || new_handle.dwUpper != 0) {
             self.handle = Some(new_handle);
         }
+        // CompleteAuthToken reads the output token, so it runs before the token is copied and
+        // freed (freeing first was a use-after-free).
+        let completion_status = match (status, &self.handle) {
+            (SEC_I_COMPLETE_NEEDED | SEC_I_COMPLETE_AND_CONTINUE, Some(h)) => {
+                // SAFETY: `h` is the context AcceptSecurityContext just returned; `output` is the
+                // descriptor it filled, whose token buffer is still allocated (freed below).
+                Some(unsafe { CompleteAuthToken(h, &output) })
+            }
+            _ => None,
+        };
         let out_token = if outputs[0].pvBuffer.is_null() {
             Vec::new()
         } else {
@@ -324,9 +335,19 @@ impl SecurityContext for SspiContext {
             }
             SEC_I_CONTINUE_NEEDED => return Ok(Step::Continue(out_token)),
             SEC_I_COMPLETE_NEEDED | SEC_I_COMPLETE_AND_CONTINUE => {
-                if let Some(h) = &self.handle {
-                    // SAFETY: the output descriptor is the one AcceptSecurityContext filled.
-                    unsafe { CompleteAuthToken(h, &output) };
+                match completion_status {
+                    Some(SEC_E_OK) => {}
+                    Some(other) => {
+                        return Err(AuthError::LogonDenied(format!(
+                            "SSPI CompleteAuthToken status 0x{:08x}",
+                            other as u32
+                        )));
+                    }
+                    None => {
+                        return Err(AuthError::LogonDenied(
+                            "SSPI asked for CompleteAuthToken without a context".into(),
+                        ));
+                    }
                 }
                 if status == SEC_I_COMPLETE_AND_CONTINUE {
                     return Ok(Step::Continue(out_token));
@@ -354,23 +375,11 @@ impl SecurityContext for SspiContext {
             "NTLM" => Mechanism::Ntlm,
             _ => Mechanism::Other,
         };
-        let allow_missing = self.acceptor.flags & ASC_REQ_ALLOW_MISSING_BINDINGS != 0;
-        let channel_binding = match (expected, reported) {
-            (_, Some(r)) => r,
-            (None, None) if self.acceptor.flags & ASC_REQ_PROXY_BINDINGS != 0 => {
-                // The proxy flag accepted a present, non-zero binding (or a missing one when
-                // allowed): report the weaker claim.
-                if allow_missing {
-                    BindingObservation::Absent
-                } else {
-                    BindingObservation::Mismatch
-                }
-            }
-            (None, None) => BindingObservation::NotChecked,
-            // SSPI accepted without ALLOW_MISSING: the binding was present and matched.
-            (Some(_), None) if !allow_missing => BindingObservation::Match,
-            (Some(_), None) => BindingObservation::Absent,
-        };
+        // Only what SSPI verified: under ASC_REQ_PROXY_BINDINGS never a match.
+        let channel_binding = self
+            .acceptor
+            .checks
+            .observation(expected.is_some(), reported);
         let name = self.query_string(SECPKG_ATTR_NAMES).unwrap_or_default();
         let identity = match name.split_once('\\') {
             Some((domain, user)) => Identity::ntlm(domain, user),

@@ -1,6 +1,7 @@
 //! A minimal NTLMv2 initiator (MS-NLMP §3.1.5), for tests and load generation: it lets a test
 //! choose exactly what the client puts in its token (a binding, none, the all-zero value, a
-//! target name, a MIC) — which real clients do not let you vary.
+//! target name, a MIC) — which real clients do not let you vary. Behind the `test-util` feature:
+//! not part of a production build.
 
 use super::NtlmError;
 use super::crypto;
@@ -22,7 +23,7 @@ pub enum ClientBinding {
 pub struct NtlmClient {
     domain: String,
     user: String,
-    nt_hash: [u8; 16],
+    nt_hash: crypto::Key16,
     binding: ClientBinding,
     target_name: Option<String>,
     mic: bool,
@@ -138,7 +139,7 @@ impl NtlmClient {
         let proof = crypto::nt_proof(&key, &server_challenge, &blob);
         let mut nt_response = proof.to_vec();
         nt_response.extend_from_slice(&blob);
-        let session_base_key = crypto::hmac_md5(&key, &[&proof]);
+        let session_base_key = crypto::hmac_md5(key.as_slice(), &[proof.as_slice()]);
         let exported = random16();
         let encrypted = crypto::rc4(&session_base_key, &exported);
 
@@ -146,7 +147,14 @@ impl NtlmClient {
         let user = wire::utf16le(&self.user);
         let workstation = wire::utf16le("CLIENT");
         let lm = [0u8; 24];
-        let payloads: [&[u8]; 6] = [&lm, &nt_response, &domain, &user, &workstation, &encrypted];
+        let payloads: [&[u8]; 6] = [
+            &lm,
+            &nt_response,
+            &domain,
+            &user,
+            &workstation,
+            encrypted.as_slice(),
+        ];
         let mut offsets = [0usize; 6];
         let mut at = 88;
         for (i, p) in payloads.iter().enumerate() {
@@ -177,7 +185,7 @@ impl NtlmClient {
         }
         if self.mic {
             let mic = crypto::hmac_md5(&exported, &[&self.negotiate, challenge, &m]);
-            m[wire::MIC_OFFSET..wire::MIC_OFFSET + 16].copy_from_slice(&mic);
+            m[wire::MIC_OFFSET..wire::MIC_OFFSET + 16].copy_from_slice(mic.as_slice());
         }
         Ok(m)
     }

@@ -4,7 +4,10 @@
 //! * NTLMv2 only: an empty NtChallengeResponse (LM-only or anonymous) and a 24-byte one (NTLMv1)
 //!   are refused (MS-NLMP §3.3.1 is never used);
 //! * the client's timestamp lies within [`NtlmAcceptor::max_clock_skew`] of ours;
-//! * `NTProofStr` against the user file's NT hash (constant-time);
+//! * neither the client's address nor the account is cooling down after repeated failures
+//!   ([`ThrottleSettings`]; refused without looking at the password);
+//! * `NTProofStr` against the user file's NT hash (constant-time; an unknown user is checked
+//!   against a dummy hash, so it costs the same work as a wrong password);
 //! * the MIC over the three messages when the client says it sent one (`MsvAvFlags` 0x2);
 //! * then it reports, without judging, `MsvAvChannelBindings` (match / mismatch / absent /
 //!   all-zero) and `MsvAvTargetName` (treated as absent when `MsvAvFlags` 0x4 says the SPN came
@@ -16,8 +19,11 @@
 //! Tokens are raw NTLMSSP, under the `NTLM` scheme or inside `Negotiate` (as Windows accepts).
 //! SPNEGO-wrapped NTLM is refused as unsupported by this backend.
 
+mod casing;
+#[cfg(any(test, feature = "test-util"))]
 pub mod client;
 mod crypto;
+mod throttle;
 pub mod users;
 mod wire;
 
@@ -25,11 +31,18 @@ use crate::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
 };
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
-pub use users::{UserDb, UserFileError};
+pub use throttle::ThrottleSettings;
+use throttle::{Throttle, ThrottleKey};
+pub use users::{UserDb, UserFileError, UserFileOptions};
 use wire::{av, av_flags, flags};
+
+/// The hash an unknown user's response is checked against, so that it costs the same work as a
+/// wrong password. Never accepted, whatever the response.
+const DUMMY_NT_HASH: [u8; 16] = [0x5a; 16];
 
 /// Why an NTLM message was refused (reported to the layer as an [`AuthError`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -69,6 +82,10 @@ pub enum NtlmError {
     /// The MIC does not verify: a message was altered.
     #[error("MIC mismatch: the NTLM messages were altered")]
     MicMismatch,
+    /// The client's address or the account is cooling down after repeated failed logons; the
+    /// password was not checked.
+    #[error("throttled: too many failed logons from this address or for this account")]
+    Throttled,
 }
 
 impl From<NtlmError> for AuthError {
@@ -92,6 +109,8 @@ pub struct NtlmAcceptor {
     dns_computer: String,
     max_clock_skew: Duration,
     clock: Arc<dyn Fn() -> SystemTime + Send + Sync>,
+    monotonic: Arc<dyn Fn() -> Instant + Send + Sync>,
+    throttle: Option<Arc<Mutex<Throttle>>>,
     schemes: [Scheme; 2],
 }
 
@@ -101,24 +120,59 @@ impl std::fmt::Debug for NtlmAcceptor {
             .field("users", &self.users)
             .field("netbios_domain", &self.netbios_domain)
             .field("max_clock_skew", &self.max_clock_skew)
+            .field("throttle", &self.throttle.is_some())
             .finish()
     }
 }
 
 impl NtlmAcceptor {
     /// An acceptor for `users`, announcing NetBIOS domain `domain` and computer `computer`.
-    /// The clock-skew limit defaults to 5 minutes (Kerberos' default skew).
+    /// The clock-skew limit defaults to 5 minutes (Kerberos' default skew); failed logons are
+    /// throttled with [`ThrottleSettings::default`].
     pub fn new(users: UserDb, domain: &str, computer: &str) -> Self {
         Self {
             users: Arc::new(users),
-            netbios_domain: domain.to_uppercase(),
-            netbios_computer: computer.to_uppercase(),
+            netbios_domain: casing::upcase(domain),
+            netbios_computer: casing::upcase(computer),
             dns_domain: domain.to_lowercase(),
             dns_computer: computer.to_lowercase(),
             max_clock_skew: Duration::from_secs(300),
             clock: Arc::new(SystemTime::now),
+            monotonic: Arc::new(Instant::now),
+            throttle: Some(Arc::new(Mutex::new(Throttle::new(
+                ThrottleSettings::default(),
+            )))),
             schemes: [Scheme::Negotiate, Scheme::Ntlm],
         }
+    }
+
+    /// Throttles failed logons per client address and per account with `settings`.
+    pub fn throttle(mut self, settings: ThrottleSettings) -> Self {
+        self.throttle = Some(Arc::new(Mutex::new(Throttle::new(settings))));
+        self
+    }
+
+    /// Turns failure throttling off (an explicit choice: a front end must then limit
+    /// password guessing).
+    pub fn without_throttle(mut self) -> Self {
+        self.throttle = None;
+        self
+    }
+
+    /// Runs `f` on the failure table, if throttling is on (a poisoned lock is still usable: the
+    /// table holds no invariant a panic could break).
+    fn throttled<R>(&self, f: impl FnOnce(&mut Throttle) -> R) -> Option<R> {
+        let table = self.throttle.as_ref()?;
+        Some(f(&mut table.lock().unwrap_or_else(PoisonError::into_inner)))
+    }
+
+    /// Replaces the monotonic clock the throttle uses (tests).
+    pub fn with_monotonic_clock(
+        mut self,
+        clock: impl Fn() -> Instant + Send + Sync + 'static,
+    ) -> Self {
+        self.monotonic = Arc::new(clock);
+        self
     }
 
     /// Sets the allowed distance between the client's NTLMv2 timestamp and our clock.
@@ -142,6 +196,15 @@ impl Authenticator for NtlmAcceptor {
     fn new_context(&self) -> Box<dyn SecurityContext> {
         Box::new(NtlmContext {
             acceptor: self.clone(),
+            peer: None,
+            state: State::Initial,
+        })
+    }
+
+    fn new_context_for(&self, peer: IpAddr) -> Box<dyn SecurityContext> {
+        Box::new(NtlmContext {
+            acceptor: self.clone(),
+            peer: Some(peer),
             state: State::Initial,
         })
     }
@@ -160,6 +223,8 @@ enum State {
 /// One connection's NTLM exchange.
 pub struct NtlmContext {
     acceptor: NtlmAcceptor,
+    /// The client's address, when the layer gave it (failures are throttled per address).
+    peer: Option<IpAddr>,
     state: State,
 }
 
@@ -291,17 +356,24 @@ impl NtlmContext {
             domain: auth.domain.clone(),
             user: auth.user.clone(),
         };
-        let account = self
-            .acceptor
-            .users
-            .find(&auth.domain, &auth.user)
-            .ok_or_else(bad_credentials)?;
-        let response_key = crypto::ntowf_v2(&account.nt_hash, &auth.user, &auth.domain);
-        let expected_proof = crypto::nt_proof(&response_key, server_challenge, blob);
-        if !crypto::ct_eq16(proof, &expected_proof) {
-            return Err(bad_credentials());
+        let account = self.acceptor.users.find(&auth.domain, &auth.user);
+        let keys = self.throttle_keys(account, &auth.domain, &auth.user);
+        let now = (self.acceptor.monotonic)();
+        let refs: Vec<&ThrottleKey> = keys.iter().collect();
+        if self.acceptor.throttled(|t| t.cooling(&refs, now)) == Some(true) {
+            return Err(NtlmError::Throttled);
         }
-
+        // An unknown user runs the same HMACs against a dummy hash and fails like a wrong
+        // password, so the time taken does not tell which user names exist.
+        let nt_hash = account.map_or(&DUMMY_NT_HASH, |a| &*a.nt_hash);
+        let response_key = crypto::ntowf_v2(nt_hash, &auth.user, &auth.domain);
+        let expected_proof = crypto::nt_proof(&response_key, server_challenge, blob);
+        let proof_ok = crypto::ct_eq16(proof, &expected_proof);
+        let Some(account) = account.filter(|_| proof_ok) else {
+            self.acceptor
+                .throttled(|t| refs.iter().for_each(|k| t.record_failure(k, now)));
+            return Err(bad_credentials());
+        };
         let av_flag_bits = match pairs.get(av::FLAGS)? {
             Some(v) => u32::from_le_bytes(
                 v.try_into()
@@ -310,7 +382,7 @@ impl NtlmContext {
             None => 0,
         };
         if av_flag_bits & av_flags::MIC_PRESENT != 0 {
-            let session_base_key = crypto::hmac_md5(&response_key, &[proof]);
+            let session_base_key = crypto::hmac_md5(response_key.as_slice(), &[proof]);
             let exported = if auth.flags & flags::KEY_EXCH != 0 {
                 let enc: &[u8; 16] = auth.encrypted_session_key.try_into().map_err(|_| {
                     NtlmError::Malformed("EncryptedRandomSessionKey is not 16 bytes")
@@ -324,17 +396,24 @@ impl NtlmContext {
                 .ok_or(NtlmError::Malformed("MIC announced but message too short"))?;
             let mut zeroed = msg.to_vec();
             zeroed[wire::MIC_OFFSET..wire::MIC_OFFSET + 16].fill(0);
-            let computed = crypto::hmac_md5(&exported, &[negotiate, challenge, &zeroed]);
+            let computed = crypto::hmac_md5(exported.as_slice(), &[negotiate, challenge, &zeroed]);
             if !crypto::ct_eq16(mic, &computed) {
                 return Err(NtlmError::MicMismatch);
             }
         }
 
         let (channel_binding, client_spn) = observe(&pairs, av_flag_bits, expected)?;
+        // Fully verified (NTProofStr and MIC): clear the account's count only; the address
+        // keeps its own (see `throttle`).
+        if let Some(account_key) = refs.iter().find(|k| matches!(k, ThrottleKey::Account(_))) {
+            self.acceptor.throttled(|t| t.record_success(account_key));
+        }
         Ok(Completion {
+            // A wildcard account (empty domain in the user file) is reported in the acceptor's
+            // own domain, never in the domain the client typed.
             identity: Identity::ntlm(
                 if account.domain.is_empty() {
-                    &auth.domain
+                    &self.acceptor.netbios_domain
                 } else {
                     &account.domain
                 },
@@ -346,6 +425,25 @@ impl NtlmContext {
             supports_extended_protection: true,
             response_token: None,
         })
+    }
+
+    /// The throttling keys of this attempt: the client's address (when known) and the account
+    /// (the matched one, or the name typed when none matched).
+    fn throttle_keys(
+        &self,
+        account: Option<&users::Account>,
+        domain: &str,
+        user: &str,
+    ) -> Vec<ThrottleKey> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(peer) = self.peer {
+            keys.push(ThrottleKey::address(peer));
+        }
+        keys.push(ThrottleKey::account(&match account {
+            Some(a) => a.folded_name(),
+            None => users::folded_name(domain, user),
+        }));
+        keys
     }
 
     fn check_timestamp(&self, raw: &[u8]) -> Result<(), NtlmError> {

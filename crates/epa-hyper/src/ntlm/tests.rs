@@ -32,6 +32,33 @@ fn run(
     }
 }
 
+/// Both legs on a context made for `peer`; the error of whichever leg failed.
+fn run_from(
+    acc: &NtlmAcceptor,
+    mut client: NtlmClient,
+    peer: &str,
+) -> Result<Completion, AuthError> {
+    let mut ctx = acc.new_context_for(peer.parse().unwrap());
+    let Step::Continue(challenge) = ctx.step(Scheme::Ntlm, &client.negotiate(), None)? else {
+        panic!("first leg must continue");
+    };
+    let auth = client.authenticate(&challenge).unwrap();
+    match ctx.step(Scheme::Ntlm, &auth, None)? {
+        Step::Complete(c) => Ok(c),
+        Step::Continue(_) => panic!("second leg must complete"),
+    }
+}
+
+/// An acceptor whose throttle clock is `base + offset` milliseconds.
+fn clocked(acc: NtlmAcceptor) -> (NtlmAcceptor, Arc<AtomicU64>) {
+    let base = std::time::Instant::now();
+    let offset = Arc::new(AtomicU64::new(0));
+    let o = offset.clone();
+    let acc =
+        acc.with_monotonic_clock(move || base + Duration::from_millis(o.load(Ordering::SeqCst)));
+    (acc, offset)
+}
+
 fn alice() -> NtlmClient {
     NtlmClient::new("TESTDOM", "alice", "userpw")
 }
@@ -125,6 +152,179 @@ fn wrong_password_and_unknown_user_are_refused_alike() {
             "{e}"
         );
     }
+}
+
+#[test]
+fn a_wildcard_account_is_reported_in_the_acceptors_domain_not_the_clients() {
+    let users = UserDb::parse(":bob:bob-password").unwrap();
+    let acc = NtlmAcceptor::new(users, "example", "SRV");
+    let c = run(&acc, NtlmClient::new("ADMINS", "bob", "bob-password"), None).unwrap();
+    assert_eq!(c.identity, Identity::ntlm("EXAMPLE", "bob"));
+    assert_eq!(c.identity.to_string(), "EXAMPLE\\bob");
+}
+
+#[test]
+fn names_are_matched_with_windows_upper_casing() {
+    let users = UserDb::parse("EXAMPLE:straße:Pässwörd\nEXAMPLE:ﬁle:pw-ﬁ").unwrap();
+    let acc = NtlmAcceptor::new(users, "EXAMPLE", "SRV");
+    for user in ["straße", "STRAßE", "ﬁle", "ﬁLE"] {
+        let password = if user.contains('ß') {
+            "Pässwörd"
+        } else {
+            "pw-ﬁ"
+        };
+        let c = run(&acc, NtlmClient::new("example", user, password), None).unwrap();
+        assert!(c.identity.user == "straße" || c.identity.user == "ﬁle");
+    }
+    // Full case mapping would have made these the same accounts.
+    for (user, password) in [("STRASSE", "Pässwörd"), ("FILE", "pw-ﬁ")] {
+        assert_eq!(
+            run(&acc, NtlmClient::new("EXAMPLE", user, password), None)
+                .unwrap_err()
+                .status(),
+            401
+        );
+    }
+}
+
+#[test]
+fn an_unknown_user_costs_the_same_hmacs_as_a_wrong_password() {
+    let count = |client: NtlmClient| {
+        let acc = acceptor();
+        let mut ctx = acc.new_context();
+        let mut client = client;
+        let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+            panic!()
+        };
+        let auth = client.authenticate(&ch).unwrap();
+        let before = crypto::HMAC_CALLS.with(|c| c.get());
+        let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+        (crypto::HMAC_CALLS.with(|c| c.get()) - before, e)
+    };
+    let (wrong_password, e1) = count(NtlmClient::new("TESTDOM", "alice", "nope"));
+    let (unknown_user, e2) = count(NtlmClient::new("TESTDOM", "mallory", "nope"));
+    // NTOWFv2 and NTProofStr: two HMAC-MD5 each, and the same refusal.
+    assert_eq!(wrong_password, 2);
+    assert_eq!(unknown_user, wrong_password);
+    assert_eq!(e1.status(), e2.status());
+    assert!(matches!(e2, AuthError::LogonDenied(_)), "{e2}");
+}
+
+#[test]
+fn failures_from_one_address_cool_it_down_then_the_right_password_works_again() {
+    let (acc, clock) = clocked(acceptor());
+    // Five wrong passwords, each for a different (unknown) account: only the address counts.
+    for i in 0..5 {
+        let e = run_from(
+            &acc,
+            NtlmClient::new("TESTDOM", &format!("u{i}"), "x"),
+            "192.0.2.7",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("unknown user or wrong password"),
+            "{e}"
+        );
+    }
+    // The right password from that address is refused without being checked.
+    let mut ctx = acc.new_context_for("192.0.2.7".parse().unwrap());
+    let mut client = alice();
+    let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+        panic!()
+    };
+    let auth = client.authenticate(&ch).unwrap();
+    let before = crypto::HMAC_CALLS.with(|c| c.get());
+    let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+    assert_eq!(crypto::HMAC_CALLS.with(|c| c.get()), before);
+    assert!(e.to_string().contains("throttled"), "{e}");
+    assert_eq!(e.status(), 401);
+    // Another address is not affected; an IPv6 neighbour in the same /64 is the same client.
+    assert!(run_from(&acc, alice(), "192.0.2.8").is_ok());
+    // After the first cool-down (1 s) the right password is accepted again.
+    clock.store(999, Ordering::SeqCst);
+    assert!(run_from(&acc, alice(), "192.0.2.7").is_err());
+    clock.store(1_000, Ordering::SeqCst);
+    assert_eq!(
+        run_from(&acc, alice(), "192.0.2.7").unwrap().identity,
+        Identity::ntlm("TESTDOM", "alice")
+    );
+}
+
+#[test]
+fn failures_for_one_account_cool_it_down_from_every_address() {
+    let mut users = UserDb::default();
+    users.add_password("TESTDOM", "alice", "userpw");
+    users.add_password("TESTDOM", "bob", "bobpw");
+    let (acc, clock) = clocked(NtlmAcceptor::new(users, "TESTDOM", "SRV"));
+    for i in 0..5 {
+        let peer = format!("2001:db8:{i}::1");
+        assert!(run_from(&acc, NtlmClient::new("testdom", "ALICE", "guess"), &peer).is_err());
+    }
+    let e = run_from(&acc, alice(), "2001:db8:99::1").unwrap_err();
+    assert!(e.to_string().contains("throttled"), "{e}");
+    // Without an address (new_context) the account is still throttled.
+    assert!(
+        run(&acc, alice(), None)
+            .unwrap_err()
+            .to_string()
+            .contains("throttled")
+    );
+    // Other accounts are not.
+    assert!(
+        run_from(
+            &acc,
+            NtlmClient::new("TESTDOM", "bob", "bobpw"),
+            "2001:db8:99::1"
+        )
+        .is_ok()
+    );
+    clock.store(1_000, Ordering::SeqCst);
+    assert!(run_from(&acc, alice(), "2001:db8:99::1").is_ok());
+}
+
+#[test]
+fn a_success_clears_the_accounts_count_but_not_the_addresss() {
+    let (acc, _clock) = clocked(acceptor());
+    let wrong = |user: &str| NtlmClient::new("TESTDOM", user, "guess");
+    // The account: four failures, a success elsewhere, then one more failure: not cooling.
+    for peer in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"] {
+        assert!(run_from(&acc, wrong("alice"), peer).is_err());
+    }
+    assert!(run_from(&acc, alice(), "192.0.2.5").is_ok());
+    assert!(run_from(&acc, wrong("alice"), "192.0.2.6").is_err());
+    assert!(run_from(&acc, alice(), "192.0.2.7").is_ok());
+    // The address: four failures, a success from it, one more failure: cooling.
+    for i in 0..4 {
+        assert!(run_from(&acc, wrong(&format!("u{i}")), "198.51.100.1").is_err());
+    }
+    assert!(run_from(&acc, alice(), "198.51.100.1").is_ok());
+    assert!(run_from(&acc, wrong("u4"), "198.51.100.1").is_err());
+    let e = run_from(&acc, alice(), "198.51.100.1").unwrap_err();
+    assert!(e.to_string().contains("throttled"), "{e}");
+}
+
+#[test]
+fn a_wildcard_account_is_one_throttling_key_whatever_domain_is_typed() {
+    let users = UserDb::parse(":bob:bob-password").unwrap();
+    let (acc, _clock) = clocked(NtlmAcceptor::new(users, "EXAMPLE", "SRV"));
+    for i in 0..5 {
+        let _ = run(
+            &acc,
+            NtlmClient::new(&format!("DOM{i}"), "bob", "guess"),
+            None,
+        );
+    }
+    let e = run(&acc, NtlmClient::new("OTHER", "bob", "bob-password"), None).unwrap_err();
+    assert!(e.to_string().contains("throttled"), "{e}");
+}
+
+#[test]
+fn throttling_can_be_turned_off_explicitly() {
+    let (acc, _clock) = clocked(acceptor().without_throttle());
+    for _ in 0..20 {
+        assert!(run_from(&acc, NtlmClient::new("TESTDOM", "alice", "x"), "192.0.2.7").is_err());
+    }
+    assert!(run_from(&acc, alice(), "192.0.2.7").is_ok());
 }
 
 #[test]
