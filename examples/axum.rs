@@ -1,12 +1,14 @@
 //! Extended Protection in an axum application: `cargo run --example axum`.
 //!
-//! axum's `serve` hides connections, and Negotiate/NTLM authenticate a connection, so the accept
-//! loop is written out: each TLS connection gets its facts and its own security context from
-//! `serve_connection`, and the router (with the layer on its routes) serves it.
+//! axum's `serve` hides connections, and Negotiate/NTLM authenticate a connection, so the router
+//! (with the layer on its routes) is served by the library's server: each TLS connection gets
+//! its facts and its own security context, under the server's deadlines and limits, with
+//! graceful shutdown on SIGTERM/SIGINT.
 
 use axum::{Extension, Router, routing::get};
 use epa::decide::Profile;
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
+use epa::hyper::server::Server;
 use epa::hyper::{AuthenticatedUser, ExtendedProtectionLayer, TlsAcceptor};
 use epa::{
     ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
@@ -46,19 +48,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
     .with_single_cert(vec![cert.cert.der().clone()], key)?;
-    let acceptor = std::sync::Arc::new(TlsAcceptor::new(tls));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:8444").await?;
+    let server = Server::new("127.0.0.1:8444".parse()?).tls(TlsAcceptor::new(tls));
     println!(
         "listening on https://{}  (curl -k --ntlm -u 'EXAMPLE\\alice:alice-password' https://localhost:8444/)",
-        listener.local_addr()?
+        server.address()
     );
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            if let Ok((tls, facts)) = acceptor.accept(tcp).await {
-                let _ = epa::hyper::serve_connection(tls, facts, app).await;
-            }
-        });
-    }
+    server.serve(app).await?;
+    Ok(())
 }

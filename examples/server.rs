@@ -1,373 +1,242 @@
-//! An HTTPS server with Extended Protection: `cargo run --example server`.
+//! An HTTPS server with Extended Protection over the library's server: `cargo run --example server`.
 //!
-//! Starts on 127.0.0.1:8443 with a certificate generated at start (or `--cert`/`--key`), the
-//! embedded NTLM backend with a demo user it prints (or `--users FILE`), and enforcement
-//! `when-supported`. `GET /` answers an authenticated user with 200 and a body naming the user
-//! and the decision's service name. Decisions are logged to stderr (`RUST_LOG=epa=debug`).
-//!
-//! Client certificates (`--client-ca FILE`): asked for in the first handshake (`request` by
-//! default, so `/` still serves clients without one), verified against the CA bundle and the
-//! CRLs (`--crl`, re-read when they change); `/cert` requires one and answers with its subject,
-//! or 403 with the IIS sub-status (403.7 none, 403.13 revoked, 403.16 untrusted, 403.17
-//! expired). `--no-negotiate` serves client certificates alone; `--config FILE` reads the
-//! server configuration file that `epa lint` checks.
+//! The flags map into the server configuration that `epa lint` checks (`--config FILE` reads one;
+//! `--listen`, `--cert`/`--key` and the client-certificate flags then override it). Without a
+//! certificate one is generated for localhost into a private directory; without `--users` a demo
+//! user is printed. Routes: `/` (who you are), `/slow?ms=N` (answers after N ms), `/cert` (needs a
+//! client certificate: 403.7/13/16/17 otherwise), `/metrics` (with `--metrics`, no authentication).
+//! SIGTERM/SIGINT shut down gracefully; SIGHUP or a changed file rotates the certificate.
 
 use axum::body::Body;
 use clap::Parser;
-use epa::client_cert::{CaHints, ClientCertificateMode, RevocationMode};
-use epa::config::PolicyTable;
-use epa::config::{HintChoice, ServerConfig};
-use epa::decide::Profile;
+use epa::config::{PolicyTable, ServerConfig};
 use epa::hyper::client_cert::{ClientCertificate, RequireClientCertificateLayer};
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
-use epa::hyper::{
-    AuthenticatedUser, ChannelFacts, ClientCertificateSettings, ClientCertificateVerifier,
-    ExtendedProtectionLayer, TlsAcceptor,
-};
-use epa::{PolicyEnforcement, ServerPolicy};
+use epa::hyper::server::Server;
+use epa::hyper::{AuthenticatedUser, ExtendedProtectionLayer};
 use http::{Request, Response, StatusCode};
-use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use tokio::net::TcpListener;
+use std::{convert::Infallible, net::SocketAddr, path::PathBuf};
 
 #[derive(Parser, Debug)]
 #[command(about = "HTTPS server with Extended Protection for Authentication (Negotiate/NTLM)")]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8443")]
-    listen: SocketAddr,
-    /// Extended Protection enforcement (ignored with --policy).
-    #[arg(long, default_value = "when-supported", value_parser = ["never", "when-supported", "always"])]
-    enforcement: String,
-    /// User file: DOMAIN:USER:PASSWORD lines (gss-ntlmssp format; $NT$<hex> for NT hashes).
-    /// Without it a demo user with a random password is created and printed.
+    /// Address to listen on ([listener] address).
     #[arg(long)]
-    users: Option<PathBuf>,
-    /// Authentication backend: `embedded` (NTLMv2, no system service) or `gssapi` (MIT Kerberos,
-    /// SPNEGO and gss-ntlmssp; keytab from KRB5_KTNAME; needs `--features gssapi`).
-    #[arg(long, default_value = "embedded", value_parser = ["embedded", "gssapi"])]
-    backend: String,
-    /// Server certificate chain (PEM). Without --cert/--key one is generated for localhost.
-    #[arg(long, requires = "key")]
-    cert: Option<PathBuf>,
-    /// Server private key (PEM).
-    #[arg(long, requires = "cert")]
-    key: Option<PathBuf>,
-    /// An acceptable service name (repeatable); default: the names of https://localhost:PORT/.
+    listen: Option<SocketAddr>,
+    /// A server configuration file ([listener], [client_certificates], [policy]; `epa lint`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Enforcement when the file has no [policy]: never | when-supported | always.
+    #[arg(long, default_value = "when-supported")]
+    enforcement: String,
+    /// Audit: also decide under this enforcement; log and count what it would refuse.
+    #[arg(long)]
+    target_enforcement: Option<String>,
+    /// An acceptable service name (repeatable).
     #[arg(long = "service-name", value_name = "SPN")]
     service_names: Vec<String>,
-    /// A TOML file whose [policy] table gives the policy (the scenario file format).
+    /// User file (DOMAIN:USER:PASSWORD lines); default: a printed demo user.
     #[arg(long)]
-    policy: Option<PathBuf>,
-    /// Decision profile (ignored with --policy, which names its own).
-    #[arg(long, default_value = "documented", value_parser = ["documented", "dotnet-legacy", "dotnet8", "iis"])]
-    profile: String,
-    /// Serve plain HTTP instead of HTTPS (service-name binding only).
-    #[arg(long)]
-    http: bool,
+    users: Option<PathBuf>,
+    /// `embedded` (NTLMv2) or `gssapi` (Kerberos/SPNEGO; `--features gssapi`, KRB5_KTNAME).
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "gssapi"])]
+    backend: String,
     /// gssapi backend: refuse Kerberos tickets whose service principal is not an acceptable
     /// service name (MIT and Windows accept a ticket for any keytab principal).
     #[arg(long)]
     check_ticket_target: bool,
-    /// Trusted proxy address (repeatable; with scenario trusted-proxy in --policy).
-    #[arg(long = "trusted-proxy", value_name = "IP")]
-    trusted_proxies: Vec<IpAddr>,
-    /// The trusted proxy's certificate (PEM or DER): client bindings are verified against it.
-    #[arg(long)]
-    proxy_cert: Option<PathBuf>,
     /// NTLM domain announced in challenges.
     #[arg(long, default_value = "EXAMPLE")]
     domain: String,
-    /// Trusted CAs for client certificates (PEM bundle).
+    /// Server certificate chain and key (PEM).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    #[arg(long, requires = "cert", hide = true)]
+    key: Option<PathBuf>,
+    /// Plain HTTP (service-name binding only).
+    #[arg(long)]
+    http: bool,
+    /// Client certificates: trusted CAs (PEM), CRLs, revocation mode, CA hints (all | none).
     #[arg(long)]
     client_ca: Option<PathBuf>,
-    /// When to ask for a client certificate, always in the first handshake (default: request
-    /// with --client-ca, else ignore).
-    #[arg(long, value_parser = ["ignore", "request", "require"])]
-    client_cert: Option<String>,
-    /// A CRL file, PEM or DER (repeatable); re-read when it changes.
-    #[arg(long = "crl", value_name = "FILE")]
+    #[arg(long = "crl", hide = true)]
     crls: Vec<PathBuf>,
-    /// Revocation checking of client certificates.
-    #[arg(long, default_value = "check", value_parser = ["check", "allow-unknown", "end-entity-only", "off"])]
-    revocation: String,
-    /// Which CA names the CertificateRequest carries.
-    #[arg(long, default_value = "all", value_parser = ["all", "none"])]
-    ca_hints: String,
-    /// Serve without Negotiate/NTLM (client certificates only).
-    #[arg(long)]
-    no_negotiate: bool,
-    /// A server configuration file ([listener], [client_certificates], [policy]; see `epa
-    /// lint`). Replaces the client-certificate flags, --policy and --no-negotiate.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Audit mode: also decide under this enforcement, log and count the requests it would
-    /// refuse; responses follow --enforcement.
-    #[arg(long, value_parser = ["never", "when-supported", "always"])]
-    target_enforcement: Option<String>,
-    /// Observe the client-certificate requirement of /cert without enforcing it.
+    #[arg(long, hide = true)]
+    revocation: Option<String>,
+    #[arg(long, hide = true)]
+    ca_hints: Option<String>,
+    /// Observe /cert's certificate requirement without enforcing it.
     #[arg(long)]
     client_cert_audit: bool,
-    /// Serve Prometheus metrics at /metrics (no authentication on that path).
+    /// Client certificates alone, no Negotiate.
+    #[arg(long)]
+    no_negotiate: bool,
+    /// Serve Prometheus metrics at /metrics.
     #[arg(long)]
     metrics: bool,
-    /// Log format on stderr: `text` or `json` (one JSON object per line; what `epa
-    /// audit-report` reads).
+    /// Log format on stderr: text | json (what `epa audit-report` reads).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type App = tower::util::BoxCloneService<Request<hyper::body::Incoming>, Response<Body>, Infallible>;
 
-#[derive(serde::Deserialize)]
-struct PolicyFile {
-    policy: PolicyTable,
+/// A configuration value from its wire name (the names `epa lint` files use).
+fn wire<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, BoxError> {
+    use serde::de::value::{Error, StrDeserializer};
+    Ok(T::deserialize(StrDeserializer::<Error>::new(name))?)
 }
 
-/// The server configuration: the file of --config, or one made from the flags.
-fn server_config(args: &Args) -> Result<ServerConfig, BoxError> {
-    if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut config: ServerConfig =
-            toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-        config.resolve_paths(path.parent().unwrap_or(std::path::Path::new(".")));
-        return Ok(config);
-    }
-    let mut config = ServerConfig::default();
-    config.listener.negotiate = !args.no_negotiate;
-    if args.http {
-        config.listener.transport = epa::Transport::Http;
-    }
-    let cc = &mut config.client_certificates;
-    cc.ca_files = args.client_ca.iter().cloned().collect();
-    cc.mode = args.client_cert.as_deref().map(|m| match m {
-        "require" => ClientCertificateMode::Require,
-        "request" => ClientCertificateMode::Request,
-        _ => ClientCertificateMode::Ignore,
-    });
-    cc.crl_files = args.crls.clone();
-    cc.revocation = match args.revocation.as_str() {
-        "allow-unknown" => RevocationMode::AllowUnknown,
-        "end-entity-only" => RevocationMode::EndEntityOnly,
-        "off" => RevocationMode::Off,
-        _ => RevocationMode::Check,
+fn config(a: &Args) -> Result<ServerConfig, BoxError> {
+    let mut c: ServerConfig = match &a.config {
+        Some(p) => toml::from_str(
+            &std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )?,
+        None => ServerConfig::default(),
     };
-    cc.hints = if args.ca_hints == "none" {
-        HintChoice::None
-    } else {
-        HintChoice::All
-    };
-    cc.required_paths = vec!["/cert".into()];
-    cc.audit_only = args.client_cert_audit;
-    Ok(config)
-}
-
-/// The client-certificate verifier the configuration asks for, if any.
-fn client_certificates(
-    config: &ServerConfig,
-) -> Result<Option<std::sync::Arc<ClientCertificateVerifier>>, BoxError> {
-    let table = &config.client_certificates;
-    let mode = table.effective_mode();
-    if mode == ClientCertificateMode::Ignore {
-        return Ok(None);
-    }
-    let mut roots = Vec::new();
-    for file in &table.ca_files {
-        roots.extend(epa::hyper::client_cert::read_ca_bundle(file)?);
-    }
-    let mut settings = ClientCertificateSettings::new(mode, roots);
-    settings.crl_files = table.crl_files.clone();
-    settings.revocation = table.revocation;
-    settings.hints = match table.hints {
-        HintChoice::All => CaHints::All,
-        HintChoice::None => CaHints::None,
-        HintChoice::Subset => {
-            let mut names = Vec::new();
-            for file in &table.hint_ca_files {
-                for der in epa::hyper::client_cert::read_ca_bundle(file)? {
-                    names.push(epa::client_cert::certificate_subject(&der)?.to_vec());
-                }
-            }
-            CaHints::Subset(names)
-        }
-    };
-    let verifier = settings.build()?;
-    for w in verifier.warnings() {
-        println!("warning: {w}");
-    }
-    println!(
-        "client certificates: {mode:?} (IIS sslFlags \"{}\" with Negotiate Client Certificate enabled), revocation {:?}, acceptable-CA list {} bytes",
-        mode.iis_ssl_flags(),
-        table.revocation,
-        match verifier.hint_size() {
-            epa::client_cert::CaHintSize::Fine { size }
-            | epa::client_cert::CaHintSize::OverSchannelLimit { size } => size,
-        }
+    c.resolve_paths(
+        a.config
+            .as_deref()
+            .and_then(|p| p.parent())
+            .unwrap_or(".".as_ref()),
     );
-    Ok(Some(verifier))
+    let l = &mut c.listener;
+    l.address = a.listen.unwrap_or(l.address);
+    l.negotiate &= !a.no_negotiate;
+    if a.http {
+        l.transport = epa::Transport::Http;
+    }
+    if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
+        (l.certificate_file, l.key_file) = (Some(cert.clone()), Some(key.clone()));
+    } else if l.certificate_file.is_none() && !a.http {
+        let g = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+        // A private directory (0700, random name, created or failed: never an existing one).
+        let salt = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            std::process::id(),
+        );
+        let dir = std::env::temp_dir().join(format!("epa-server-{salt:016x}"));
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+            .create(&dir)?;
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, g.cert.pem())?;
+        std::fs::write(&key, g.signing_key.serialize_pem())?;
+        println!("generated certificate for localhost: {}", cert.display());
+        (l.certificate_file, l.key_file) = (Some(cert), Some(key));
+    }
+    let cc = &mut c.client_certificates;
+    cc.ca_files.extend(a.client_ca.clone());
+    cc.crl_files.extend(a.crls.iter().cloned());
+    if let Some(r) = &a.revocation {
+        cc.revocation = wire(r)?;
+    }
+    if let Some(h) = &a.ca_hints {
+        cc.hints = wire(h)?;
+    }
+    if a.client_ca.is_some() && cc.required_paths.is_empty() {
+        cc.required_paths = vec!["/cert".into()];
+    }
+    cc.audit_only |= a.client_cert_audit;
+    if c.policy.is_none() {
+        let pe = wire(&a.enforcement)?;
+        let target = a.target_enforcement.as_deref().map(wire).transpose()?;
+        let names = !a.service_names.is_empty()
+            && (pe != epa::PolicyEnforcement::Never || target.is_some());
+        c.policy = Some(PolicyTable {
+            enforcement: Some(pe),
+            service_names: names.then(|| a.service_names.clone()),
+            prefixes: vec![format!(
+                "{}://localhost:{}/",
+                if a.http { "http" } else { "https" },
+                c.listener.address.port()
+            )],
+            target_enforcement: target,
+            ..PolicyTable::default()
+        });
+    }
+    Ok(c)
 }
 
-/// The `[policy]` table: the configuration file's, --policy's, or one made from the flags.
-fn policy_table(args: &Args, config: &ServerConfig) -> Result<PolicyTable, BoxError> {
-    if let Some(table) = &config.policy {
-        return Ok(table.clone());
-    }
-    if let Some(path) = &args.policy {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let file: PolicyFile =
-            toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-        return Ok(file.policy);
-    }
-    let pe = enforcement(&args.enforcement);
-    let target = args.target_enforcement.as_deref().map(enforcement);
-    let scheme = if args.http { "http" } else { "https" };
-    Ok(PolicyTable {
-        enforcement: Some(pe),
-        service_names: (!args.service_names.is_empty()
-            && (pe != PolicyEnforcement::Never || target.is_some()))
-        .then(|| args.service_names.clone()),
-        prefixes: vec![format!("{scheme}://localhost:{}/", args.listen.port())],
-        target_enforcement: target,
-        profile: Some(match args.profile.as_str() {
-            "dotnet-legacy" => Profile::DotnetLegacy,
-            "dotnet8" => Profile::Dotnet8,
-            "iis" => Profile::Iis,
-            _ => Profile::Documented,
-        }),
-        ..PolicyTable::default()
-    })
-}
-
-fn enforcement(name: &str) -> PolicyEnforcement {
-    match name {
-        "never" => PolicyEnforcement::Never,
-        "always" => PolicyEnforcement::Always,
-        _ => PolicyEnforcement::WhenSupported,
-    }
-}
-
-fn users(args: &Args) -> Result<UserDb, BoxError> {
-    if let Some(path) = &args.users {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        return Ok(UserDb::parse(&text)?);
-    }
-    let password: String = {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(std::process::id().into());
-        format!("demo-{:016x}", h.finish())
-    };
-    let line = format!("{}:demo:{password}", args.domain);
-    println!("demo user file (gss-ntlmssp format): {line}");
-    println!(
-        "try: curl -k --ntlm -u '{}\\demo:{password}' https://localhost:{}/",
-        args.domain,
-        args.listen.port()
-    );
-    Ok(UserDb::parse(&line)?)
-}
-
-fn tls_config(
-    args: &Args,
-    client: Option<&std::sync::Arc<ClientCertificateVerifier>>,
-) -> Result<rustls::ServerConfig, BoxError> {
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let (chain, key) = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .map_err(|e| format!("{}: {e}", cert.display()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("{}: {e}", cert.display()))?;
-            let key =
-                PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
-            (chain, key)
+fn backend(
+    a: &Args,
+    c: &ServerConfig,
+) -> Result<Box<dyn epa::authenticator::Authenticator>, BoxError> {
+    #[cfg(feature = "gssapi")]
+    if a.backend == "gssapi" {
+        let mut backend = epa::hyper::gssapi::GssapiAcceptor::new();
+        if a.check_ticket_target
+            && let Some(p) = &c.policy
+        {
+            backend = backend.check_ticket_target(p.build()?.acceptable_service_names().clone());
         }
-        _ => {
-            let generated =
-                rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
-            let dir = std::env::temp_dir().join(format!("epa-server-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
-            let path = dir.join("cert.pem");
-            std::fs::write(&path, generated.cert.pem())?;
-            println!("generated certificate for localhost: {}", path.display());
-            let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())?;
-            (vec![generated.cert.der().clone()], key)
-        }
-    };
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?;
-    let builder = match client {
-        Some(verifier) => builder.with_client_cert_verifier(verifier.clone()),
-        None => builder.with_no_client_auth(),
-    };
-    Ok(builder.with_single_cert(chain, key)?)
-}
-
-#[cfg(feature = "gssapi")]
-fn gssapi_layer(
-    policy: ServerPolicy,
-    check_ticket_target: bool,
-) -> Result<ExtendedProtectionLayer, BoxError> {
-    let mut backend = epa::hyper::gssapi::GssapiAcceptor::new();
-    if check_ticket_target {
-        backend = backend.check_ticket_target(policy.acceptable_service_names().clone());
+        backend.check()?;
+        return Ok(Box::new(backend));
     }
-    backend.check()?;
-    println!(
-        "backend: gssapi (keytab {})",
-        std::env::var("KRB5_KTNAME").unwrap_or_else(|_| "default".into())
-    );
-    Ok(ExtendedProtectionLayer::new(backend, policy))
-}
-
-#[cfg(not(feature = "gssapi"))]
-fn gssapi_layer(_: ServerPolicy, _: bool) -> Result<ExtendedProtectionLayer, BoxError> {
-    Err("this server was built without the gssapi backend: cargo run --features gssapi --example server -- --backend gssapi".into())
-}
-
-/// `/`: who the caller is. `/cert` (behind the client-certificate requirement): the
-/// certificate's subject, and the user when Negotiate also ran.
-async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
-    let user = req.extensions().get::<AuthenticatedUser>();
-    let certificate = req.extensions().get::<std::sync::Arc<ClientCertificate>>();
-    let body = match (req.uri().path(), certificate) {
-        ("/cert", Some(c)) => {
-            let mut body = format!(
-                "subject: {}\nissuer: {}\nsha256: {}\n",
-                c.subject,
-                c.issuer,
-                c.fingerprint()
-            );
-            if let Some(user) = user {
-                body.push_str(&format!("user: {}\n", user.identity));
-            }
-            body
-        }
-        // Reached without a valid certificate only when the requirement is audited.
-        ("/cert", None) => {
-            "no valid client certificate (requirement observed, not enforced)\n".to_owned()
-        }
-        ("/", _) => match user {
-            Some(user) => {
-                let service_name = match user.service_name.as_option() {
-                    None => "none".to_owned(),
-                    Some(s) => format!("{s:?}"),
-                };
-                format!(
-                    "hello {}\nmechanism: {}\nservice name: {service_name}\nreason: {}\n",
-                    user.identity,
-                    user.mechanism.name(),
-                    user.reason.code()
+    if a.backend == "gssapi" {
+        return Err(
+            "built without the gssapi backend: cargo run --features gssapi --example server".into(),
+        );
+    }
+    let users = match &a.users {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => {
+            let line = format!(
+                "{}:demo:demo-{:016x}",
+                a.domain,
+                std::hash::BuildHasher::hash_one(
+                    &std::collections::hash_map::RandomState::new(),
+                    std::process::id()
                 )
-            }
-            None => "hello (no Negotiate on this listener)\n".to_owned(),
-        },
+            );
+            println!("demo user file (gss-ntlmssp format): {line}");
+            line
+        }
+    };
+    Ok(Box::new(NtlmAcceptor::new(
+        UserDb::parse(&users)?,
+        &a.domain,
+        "EPA-SERVER",
+    )))
+}
+
+/// `/`, `/slow?ms=N`, `/cert`: who the caller is (and the client certificate on `/cert`).
+async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
+    let who = req.extensions().get::<AuthenticatedUser>();
+    let user = who.map(|u| {
+        let name = u.service_name.as_option().map(|s| format!("{s:?}"));
+        format!(
+            "hello {}\nmechanism: {}\nservice name: {}\nreason: {}\n",
+            u.identity,
+            u.mechanism.name(),
+            name.as_deref().unwrap_or("none"),
+            u.reason.code()
+        )
+    });
+    let cert = req.extensions().get::<std::sync::Arc<ClientCertificate>>();
+    let body = match (req.uri().path(), cert) {
+        ("/cert", Some(c)) => format!(
+            "subject: {}\nissuer: {}\nsha256: {}\n{}",
+            c.subject,
+            c.issuer,
+            c.fingerprint(),
+            who.map(|u| format!("user: {}\n", u.identity))
+                .unwrap_or_default()
+        ),
+        ("/cert", None) => {
+            "no valid client certificate (requirement observed, not enforced)\n".into()
+        }
+        ("/slow", _) => {
+            let ms = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("ms=")?.parse().ok())
+                .unwrap_or(500u64)
+                .min(60_000);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            user.unwrap_or_default()
+        }
+        ("/", _) => user.unwrap_or_else(|| "hello (no Negotiate on this listener)\n".into()),
         _ => {
             return Ok(Response::builder()
                 .status(StatusCode::NOT_FOUND)
@@ -378,95 +247,48 @@ async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, In
     Ok(Response::new(Body::from(body)))
 }
 
-type App = tower::util::BoxCloneService<Request<hyper::body::Incoming>, Response<Body>, Infallible>;
-
-/// Routes that need a client certificate go through [`RequireClientCertificateLayer`] first (403.x
-/// before any Negotiate leg), then the same Negotiate-protected handler.
+/// Routes needing a client certificate go through the requirement first (403.x before any
+/// Negotiate leg); `/metrics` answers before any authentication.
 fn app(
     layer: Option<ExtendedProtectionLayer>,
-    config: &ServerConfig,
+    c: &ServerConfig,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> Result<App, BoxError> {
     use tower::ServiceExt as _;
-    let inner: App = match layer {
+    let inner = match layer {
         Some(layer) => App::new(tower_layer::Layer::layer(&layer, tower::service_fn(hello))),
         None => App::new(tower::service_fn(hello)),
     };
-    let requirement = if config.client_certificates.audit_only {
+    let rule = if c.client_certificates.audit_only {
         RequireClientCertificateLayer::audit_only()
     } else {
         RequireClientCertificateLayer::enforced()
     }
     // Normalised prefixes; a request path that cannot be normalised is answered 400.
-    .under(config.client_certificates.required_prefixes()?);
-    let with_cert: App = App::new(tower_layer::Layer::layer(&requirement, inner.clone()));
-    let table = config.client_certificates.clone();
-    // /metrics, when on, answers before any authentication (an operations endpoint).
-    let metrics: Option<App> = metrics.map(|handle| {
-        App::new(tower::service_fn(
-            move |_: Request<hyper::body::Incoming>| {
-                let body = handle.render();
-                async move {
-                    Ok(Response::builder()
-                        .header("content-type", "text/plain; version=0.0.4")
-                        .body(Body::from(body))
-                        .unwrap_or_default())
-                }
-            },
-        ))
+    .under(c.client_certificates.required_prefixes()?);
+    let with_cert = App::new(tower_layer::Layer::layer(&rule, inner.clone()));
+    let table = c.client_certificates.clone();
+    let metrics = metrics.map(|m| {
+        App::new(tower::service_fn(move |_| {
+            let text = m.render();
+            async move {
+                Ok(Response::builder()
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .body(Body::from(text))
+                    .unwrap_or_default())
+            }
+        }))
     });
     Ok(App::new(tower::service_fn(
         move |req: Request<hyper::body::Incoming>| {
-            let path = req.uri().path();
             let route = match &metrics {
-                Some(m) if path == "/metrics" => m.clone(),
-                _ if table.requires(path) => with_cert.clone(),
+                Some(m) if req.uri().path() == "/metrics" => m.clone(),
+                _ if table.requires(req.uri().path()) => with_cert.clone(),
                 _ => inner.clone(),
             };
             route.oneshot(req)
         },
     )))
-}
-
-fn negotiate_layer(
-    args: &Args,
-    config: &ServerConfig,
-) -> Result<ExtendedProtectionLayer, BoxError> {
-    let table = policy_table(args, config)?;
-    let server_policy = table.build()?;
-    let target = table.build_target()?;
-    println!(
-        "policy: {} (profile {})",
-        server_policy.policy(),
-        server_policy.profile().name()
-    );
-    if let Some(target) = &target {
-        println!("audit: observing {}", target.policy());
-    }
-    let mut layer = match args.backend.as_str() {
-        "gssapi" => gssapi_layer(server_policy, args.check_ticket_target)?,
-        _ => ExtendedProtectionLayer::new(
-            NtlmAcceptor::new(users(args)?, &args.domain, "EPA-SERVER"),
-            server_policy,
-        ),
-    };
-    let proxies: Vec<IpAddr> = args
-        .trusted_proxies
-        .iter()
-        .chain(&config.listener.trusted_proxies)
-        .copied()
-        .collect();
-    if !proxies.is_empty() {
-        layer = layer.trusted_proxies(proxies);
-    }
-    if let Some(target) = target {
-        layer = layer.audit(target);
-    }
-    if let Some(path) = &args.proxy_cert {
-        let der = epa::cbt::certificate_der(&std::fs::read(path)?)?;
-        layer = layer.proxy_certificate(&der)?;
-    }
-    Ok(layer)
 }
 
 #[tokio::main]
@@ -478,74 +300,63 @@ async fn main() {
 }
 
 async fn run() -> Result<(), BoxError> {
-    let args = Args::parse();
+    let a = Args::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "epa=info".into());
-    if args.log_format == "json" {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if a.log_format == "json" {
+        log.json().init()
     } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
+        log.with_ansi(false).init()
     }
-    let metrics = if args.metrics {
-        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
-            .map_err(|e| format!("metrics: {e}"))?;
-        println!("metrics: /metrics (Prometheus text format)");
-        Some(handle)
+    let metrics = a
+        .metrics
+        .then(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder())
+        .transpose()?;
+    let c = config(&a)?;
+    let backend = if c.listener.negotiate {
+        Some(backend(&a, &c)?)
     } else {
         None
     };
-    let config = server_config(&args)?;
-    let layer = if config.listener.negotiate {
-        Some(negotiate_layer(&args, &config)?)
-    } else {
-        println!("negotiate: off (client certificates only)");
-        None
-    };
-    let client = client_certificates(&config)?;
-    let app = app(layer, &config, metrics)?;
-    let listener = TcpListener::bind(args.listen).await?;
-    let local = listener.local_addr()?;
-    let http = config.listener.transport == epa::Transport::Http;
-    let acceptor = if http {
-        None
-    } else {
-        let tls = tls_config(&args, client.as_ref())?;
-        Some(std::sync::Arc::new(match client {
-            Some(verifier) => TlsAcceptor::with_client_certificates(tls, verifier),
-            None => TlsAcceptor::new(tls),
-        }))
-    };
+    let configured = Server::from_config(&c, backend)?;
+    if let Some(v) = &configured.client_certificates {
+        for w in v.warnings() {
+            println!("warning: {w}");
+        }
+        let (epa::client_cert::CaHintSize::Fine { size }
+        | epa::client_cert::CaHintSize::OverSchannelLimit { size }) = v.hint_size();
+        let mode = c.client_certificates.effective_mode();
+        println!(
+            "client certificates: {mode:?} (IIS sslFlags \"{}\" with Negotiate Client Certificate enabled), revocation {:?}, acceptable-CA list {size} bytes",
+            mode.iis_ssl_flags(),
+            c.client_certificates.revocation
+        );
+    }
+    if let Some(p) = &c.policy
+        && c.listener.negotiate
+    {
+        println!(
+            "policy: {} (profile {})",
+            p.build()?.policy(),
+            p.build()?.profile().name()
+        );
+        if let Some(t) = p.build_target()? {
+            println!("audit: observing {}", t.policy());
+        }
+    }
+    let server = configured.server;
+    let listener = server.bind().await?;
     println!(
-        "listening on {}://{local}",
-        if http { "http" } else { "https" }
+        "listening on {}://{}",
+        if a.http { "http" } else { "https" },
+        listener.local_addr()?
     );
-    loop {
-        let (tcp, peer) = listener.accept().await?;
-        let app = app.clone();
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let served = match acceptor {
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok((tls, facts)) => epa::hyper::serve_connection(tls, facts, app).await,
-                    Err(e) => {
-                        tracing::debug!(target: "epa", %peer, "TLS accept failed: {e}");
-                        return;
-                    }
-                },
-                None => epa::hyper::serve_connection(tcp, ChannelFacts::plain(peer), app).await,
-            };
-            if let Err(e) = served {
-                tracing::debug!(target: "epa", %peer, "connection ended: {e}");
-            }
-        });
-    }
+    let app = app(configured.layer, &c, metrics)?;
+    server
+        .serve_on(listener, app, epa::hyper::server::shutdown_signal())
+        .await?;
+    Ok(())
 }

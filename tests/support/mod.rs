@@ -135,18 +135,41 @@ impl Server {
     /// Starts the server with extra environment variables (a Kerberos realm's, say).
     pub fn start_with_env(extra: &[&str], env: &[(String, String)]) -> Self {
         let (cert, key, _) = cert_files();
+        Self::launch(&Launch {
+            extra,
+            env,
+            cert: Some((&cert, &key)),
+            ..Launch::default()
+        })
+    }
+
+    /// Starts the server as `launch` says: under a wrapper (`prlimit ...`), with its own
+    /// certificate, a configuration file.
+    pub fn launch(launch: &Launch<'_>) -> Self {
         let log = workdir().join(format!("server-{}.log", rand_suffix()));
-        let mut child = Command::new(example_binary())
-            .args(["--listen", "127.0.0.1:0", "--users"])
+        let mut cmd = match launch.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(example_binary());
+                c
+            }
+            None => Command::new(example_binary()),
+        };
+        cmd.args(["--listen", "127.0.0.1:0", "--users"])
             .arg(users_file())
-            .args(["--cert"])
-            .arg(&cert)
-            .args(["--key"])
-            .arg(&key)
-            .args(["--domain", "TESTDOM"])
-            .args(extra)
+            .args(["--domain", "TESTDOM"]);
+        if let Some((cert, key)) = launch.cert {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        if let Some(text) = launch.config {
+            let path = workdir().join(format!("server-{}.toml", rand_suffix()));
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        let mut child = cmd
+            .args(launch.extra)
             .env("RUST_LOG", "epa=info")
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -171,8 +194,44 @@ impl Server {
             addr,
             banner,
             log,
-            http: extra.contains(&"--http"),
+            http: launch.extra.contains(&"--http"),
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`TERM`, `HUP`, ...) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -s {name}");
+    }
+
+    /// Waits at most `within` for the process to exit.
+    pub fn wait_exit(&mut self, within: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < within {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The process's resident set size (KiB), from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
     }
 
     pub fn url(&self, host: &str) -> String {
@@ -190,6 +249,45 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How [`Server::launch`] starts the example.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Flags after the standard ones.
+    pub extra: &'a [&'a str],
+    /// Environment variables.
+    pub env: &'a [(String, String)],
+    /// `--cert`/`--key` (the test vector's by default in [`Server::start`]).
+    pub cert: Option<(&'a Path, &'a Path)>,
+    /// A configuration file's text (`--config`).
+    pub config: Option<&'a str>,
+    /// A wrapper program and its arguments, e.g. `["prlimit", "--nofile=64:64", "--"]`.
+    pub wrapper: &'a [&'a str],
+}
+
+/// Raises this process's soft open-file limit to its hard limit (prlimit(1)); returns it.
+pub fn raise_file_limit() -> u64 {
+    let pid = std::process::id().to_string();
+    let out = Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid,
+            "--nofile",
+            "--raw",
+            "--noheadings",
+            "--output",
+            "HARD",
+        ])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let status = Command::new("prlimit")
+        .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    hard.parse().unwrap_or(u64::MAX)
 }
 
 pub fn start_http(extra: &[&str]) -> Server {

@@ -202,6 +202,13 @@ impl PolicyTable {
 /// transport = "https"          # https | http
 /// negotiate = true             # run Negotiate/NTLM with Extended Protection
 /// trusted_proxies = []         # peers allowed under trusted-proxy
+/// address = "0.0.0.0:443"
+/// certificate_file = "server.pem"  # with key_file; re-read on SIGHUP or change
+/// key_file = "server.key"
+/// tls_handshake_timeout = 10   # seconds; request_head_timeout = 30, keep_alive_timeout = 120,
+///                              # exchange_timeout = 60, shutdown_timeout = 30
+/// max_connections = 10000      # max_connections_per_address (none by default)
+/// tcp_nodelay = true           # max_header_bytes = 131072, max_headers = 100
 ///
 /// [client_certificates]
 /// mode = "request"             # ignore | request | require (default: request when ca_files is set)
@@ -237,7 +244,9 @@ pub struct ServerConfig {
     pub routes: Vec<RouteTable>,
 }
 
-/// The `[listener]` table.
+/// The `[listener]` table: where and how the library server (`epa_hyper::server`) listens.
+/// Every deadline is in seconds (fractions allowed) and has the default of its IIS / nginx
+/// counterpart (see docs/ARCHITECTURE.md, "Serving").
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTable {
@@ -250,6 +259,46 @@ pub struct ListenerTable {
     /// Peers trusted as the TLS-terminating proxy.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The address to listen on (default 127.0.0.1:8443).
+    #[serde(default = "default_address")]
+    pub address: std::net::SocketAddr,
+    /// The server certificate chain (PEM); re-read on SIGHUP or when it changes.
+    pub certificate_file: Option<std::path::PathBuf>,
+    /// The server certificate's private key (PEM).
+    pub key_file: Option<std::path::PathBuf>,
+    /// Seconds for the TLS handshake (default 10; nginx `ssl_handshake_timeout` 60 s).
+    #[serde(default = "default_handshake")]
+    pub tls_handshake_timeout: f64,
+    /// Seconds for a request head (default 30; IIS `headerWaitTimeout`, nginx
+    /// `client_header_timeout` 60 s).
+    #[serde(default = "default_head")]
+    pub request_head_timeout: f64,
+    /// Seconds an idle keep-alive connection is kept (default 120; IIS `connectionTimeout`,
+    /// nginx `keepalive_timeout` 75 s).
+    #[serde(default = "default_idle")]
+    pub keep_alive_timeout: f64,
+    /// Seconds a Negotiate/NTLM exchange may wait for its next leg on an idle connection
+    /// (default 60).
+    #[serde(default = "default_exchange")]
+    pub exchange_timeout: f64,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT (default 30).
+    #[serde(default = "default_shutdown")]
+    pub shutdown_timeout: f64,
+    /// Open connections at most; at the limit the server stops accepting (default 10,000).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Open connections per client address (IPv4-mapped IPv6 folded); none by default.
+    pub max_connections_per_address: Option<usize>,
+    /// `TCP_NODELAY` on accepted sockets (default true, as nginx `tcp_nodelay on`).
+    #[serde(default = "yes")]
+    pub tcp_nodelay: bool,
+    /// Bytes of a request head at most (default 131,072, above the layer's 64 KiB
+    /// `Authorization` limit so that an oversized token gets its 400, not a 431; at least 8,192).
+    #[serde(default = "default_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Header fields of a request at most (default 100).
+    #[serde(default = "default_headers")]
+    pub max_headers: usize,
 }
 
 fn https() -> crate::decide::Transport {
@@ -260,13 +309,158 @@ fn yes() -> bool {
     true
 }
 
+fn default_address() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+fn default_handshake() -> f64 {
+    10.0
+}
+fn default_head() -> f64 {
+    30.0
+}
+fn default_idle() -> f64 {
+    120.0
+}
+fn default_exchange() -> f64 {
+    60.0
+}
+fn default_shutdown() -> f64 {
+    30.0
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_header_bytes() -> usize {
+    131_072
+}
+fn default_headers() -> usize {
+    100
+}
+
 impl Default for ListenerTable {
     fn default() -> Self {
         Self {
             transport: https(),
             negotiate: true,
             trusted_proxies: Vec::new(),
+            address: default_address(),
+            certificate_file: None,
+            key_file: None,
+            tls_handshake_timeout: default_handshake(),
+            request_head_timeout: default_head(),
+            keep_alive_timeout: default_idle(),
+            exchange_timeout: default_exchange(),
+            shutdown_timeout: default_shutdown(),
+            max_connections: default_max_connections(),
+            max_connections_per_address: None,
+            tcp_nodelay: true,
+            max_header_bytes: default_header_bytes(),
+            max_headers: default_headers(),
         }
+    }
+}
+
+/// A `[listener]` table that cannot run.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum ListenerError {
+    /// A deadline is not a positive number of seconds of at most a day.
+    #[error("[listener] {key} = {value}: a deadline is a number of seconds > 0 and <= 86400")]
+    Deadline {
+        /// The key.
+        key: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A limit is zero.
+    #[error("[listener] {key} = 0: the server could never accept a connection")]
+    ZeroLimit {
+        /// The key.
+        key: &'static str,
+    },
+    /// `max_header_bytes` below hyper's minimum buffer.
+    #[error("[listener] max_header_bytes = {0}: at least 8192")]
+    HeaderBytes(usize),
+    /// Only one of `certificate_file` and `key_file`.
+    #[error("[listener] certificate_file and key_file go together")]
+    CertificateWithoutKey,
+}
+
+/// The listener's deadlines, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// The TLS handshake.
+    pub tls_handshake: std::time::Duration,
+    /// A request head, from the connection's start or the end of the previous response.
+    pub request_head: std::time::Duration,
+    /// An idle keep-alive connection.
+    pub keep_alive: std::time::Duration,
+    /// A pending authentication exchange on an idle connection.
+    pub exchange: std::time::Duration,
+    /// In-flight requests after a shutdown signal.
+    pub shutdown: std::time::Duration,
+}
+
+impl Default for Deadlines {
+    /// The defaults of [`ListenerTable`].
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl Deadlines {
+    /// 10 s handshake, 30 s head, 120 s keep-alive, 60 s exchange, 30 s shutdown.
+    pub const DEFAULT: Self = Self {
+        tls_handshake: std::time::Duration::from_secs(10),
+        request_head: std::time::Duration::from_secs(30),
+        keep_alive: std::time::Duration::from_secs(120),
+        exchange: std::time::Duration::from_secs(60),
+        shutdown: std::time::Duration::from_secs(30),
+    };
+}
+
+impl ListenerTable {
+    /// Validates the table: deadlines, limits, the certificate/key pair.
+    pub fn validate(&self) -> Result<(), ListenerError> {
+        self.deadlines()?;
+        if self.max_connections == 0 {
+            return Err(ListenerError::ZeroLimit {
+                key: "max_connections",
+            });
+        }
+        if self.max_connections_per_address == Some(0) {
+            return Err(ListenerError::ZeroLimit {
+                key: "max_connections_per_address",
+            });
+        }
+        if self.max_headers == 0 {
+            return Err(ListenerError::ZeroLimit { key: "max_headers" });
+        }
+        if self.max_header_bytes < 8192 {
+            return Err(ListenerError::HeaderBytes(self.max_header_bytes));
+        }
+        if self.certificate_file.is_some() != self.key_file.is_some() {
+            return Err(ListenerError::CertificateWithoutKey);
+        }
+        Ok(())
+    }
+
+    /// The deadlines as durations, each validated.
+    pub fn deadlines(&self) -> Result<Deadlines, ListenerError> {
+        let d = |key: &'static str, value: f64| {
+            if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+                Ok(std::time::Duration::from_secs_f64(value))
+            } else {
+                Err(ListenerError::Deadline { key, value })
+            }
+        };
+        Ok(Deadlines {
+            tls_handshake: d("tls_handshake_timeout", self.tls_handshake_timeout)?,
+            request_head: d("request_head_timeout", self.request_head_timeout)?,
+            keep_alive: d("keep_alive_timeout", self.keep_alive_timeout)?,
+            exchange: d("exchange_timeout", self.exchange_timeout)?,
+            shutdown: d("shutdown_timeout", self.shutdown_timeout)?,
+        })
     }
 }
 
@@ -375,11 +569,14 @@ impl ServerConfig {
             *ca = base.join(&*ca);
         }
         let c = &mut self.client_certificates;
+        let l = &mut self.listener;
         for p in c
             .ca_files
             .iter_mut()
             .chain(c.crl_files.iter_mut())
             .chain(c.hint_ca_files.iter_mut())
+            .chain(l.certificate_file.iter_mut())
+            .chain(l.key_file.iter_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -492,9 +689,68 @@ mod server_config_tests {
             PathError::EncodedSlash
         );
         assert!(toml::from_str::<ServerConfig>("[listener]\nnegotiat = true\n").is_err());
+        assert_eq!(c.listener.deadlines(), Ok(Deadlines::default()));
+
         assert!(
             toml::from_str::<ServerConfig>("[client_certificates]\nmode = \"sometimes\"\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn listener_keys_are_validated() {
+        let l = |text: &str| toml::from_str::<ServerConfig>(&format!("[listener]\n{text}\n"));
+        let c = l("address = \"0.0.0.0:443\"\ncertificate_file = \"s.pem\"\nkey_file = \"s.key\"\ntls_handshake_timeout = 0.5\nmax_connections_per_address = 8\ntcp_nodelay = false").unwrap();
+        assert_eq!(c.listener.validate(), Ok(()));
+        let d = c.listener.deadlines().unwrap();
+        assert_eq!(d.tls_handshake, std::time::Duration::from_millis(500));
+        assert_eq!(d.keep_alive, std::time::Duration::from_secs(120));
+        let mut c = c;
+        c.resolve_paths(std::path::Path::new("/srv"));
+        assert_eq!(c.listener.key_file, Some("/srv/s.key".into()));
+        for (text, want) in [
+            (
+                "keep_alive_timeout = 0",
+                ListenerError::Deadline {
+                    key: "keep_alive_timeout",
+                    value: 0.0,
+                },
+            ),
+            (
+                "exchange_timeout = -1",
+                ListenerError::Deadline {
+                    key: "exchange_timeout",
+                    value: -1.0,
+                },
+            ),
+            (
+                "request_head_timeout = 1e9",
+                ListenerError::Deadline {
+                    key: "request_head_timeout",
+                    value: 1e9,
+                },
+            ),
+            (
+                "max_connections = 0",
+                ListenerError::ZeroLimit {
+                    key: "max_connections",
+                },
+            ),
+            (
+                "max_connections_per_address = 0",
+                ListenerError::ZeroLimit {
+                    key: "max_connections_per_address",
+                },
+            ),
+            ("max_header_bytes = 100", ListenerError::HeaderBytes(100)),
+            (
+                "certificate_file = \"a.pem\"",
+                ListenerError::CertificateWithoutKey,
+            ),
+        ] {
+            assert_eq!(l(text).unwrap().listener.validate(), Err(want), "{text}");
+        }
+        assert!(l("tls_handshake_timeout = \"10s\"").is_err());
+        assert!(l("max_connections = -1").is_err());
     }
 }

@@ -131,6 +131,8 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
             "set [client_certificates] mode = \"request\" with ca_files"));
     }
 
+    listener_findings(&config.listener, &mut out);
+
     // Extended Protection.
     if config.listener.negotiate {
         match &config.policy {
@@ -302,6 +304,40 @@ pub fn keytab(bytes: &[u8]) -> Vec<Finding> {
     )]
 }
 
+/// The `[listener]` table: values that cannot run, and settings that invite a flood or stalls.
+fn listener_findings(l: &crate::config::ListenerTable, out: &mut Vec<Finding>) {
+    use Severity::*;
+    if let Err(e) = l.validate() {
+        out.push(finding(
+            Error,
+            "listener-invalid",
+            e.to_string(),
+            "correct the [listener] table: deadlines are seconds > 0, limits > 0",
+        ));
+        return;
+    }
+    let long: Vec<String> = [
+        ("tls_handshake_timeout", l.tls_handshake_timeout, 60.0),
+        ("request_head_timeout", l.request_head_timeout, 120.0),
+        ("keep_alive_timeout", l.keep_alive_timeout, 600.0),
+        ("exchange_timeout", l.exchange_timeout, 300.0),
+    ]
+    .iter()
+    .filter(|(_, v, max)| v > max)
+    .map(|(k, v, _)| format!("{k} = {v}"))
+    .collect();
+    if !long.is_empty() {
+        out.push(finding(Warning, "listener-deadline-long",
+            format!("{}: every idle or abandoned connection holds a socket and memory this long, so a few thousand cheap connections exhaust the server", long.join(", ")),
+            "keep the defaults (handshake 10 s, head 30 s, keep-alive 120 s as IIS connectionTimeout, exchange 60 s)"));
+    }
+    if !l.tcp_nodelay {
+        out.push(finding(Warning, "tcp-nodelay-off",
+            "tcp_nodelay = false: small responses wait for delayed ACKs (tens of milliseconds), on every leg of an NTLM exchange".into(),
+            "remove tcp_nodelay (default true, as nginx tcp_nodelay on)"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +423,34 @@ service_names = ["HTTP/www.example.com"]
                 None
             ),
             ["client-certificates-without-ca", "revocation-off"]
+        );
+    }
+
+    #[test]
+    fn listener_findings() {
+        let with = |extra: &str| format!("[listener]\n{extra}\n{GOOD}");
+        assert_eq!(
+            codes(&with("keep_alive_timeout = 0"), Some(&FINE)),
+            ["listener-invalid"]
+        );
+        assert_eq!(
+            codes(&with("max_connections = 0"), Some(&FINE)),
+            ["listener-invalid"]
+        );
+        assert_eq!(
+            codes(&with("keep_alive_timeout = 3600"), Some(&FINE)),
+            ["listener-deadline-long"]
+        );
+        assert_eq!(
+            codes(
+                &with("keep_alive_timeout = 600\nexchange_timeout = 1"),
+                Some(&FINE)
+            ),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&with("tcp_nodelay = false"), Some(&FINE)),
+            ["tcp-nodelay-off"]
         );
     }
 

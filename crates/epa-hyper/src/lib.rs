@@ -3,7 +3,8 @@
 //! * [`ExtendedProtectionLayer`]: the tower `Layer` that runs Negotiate/NTLM and enforces the policy
 //!   through [`epa_core::decide`];
 //! * [`TlsAcceptor`]: tokio-rustls glue that records each connection's [`ChannelFacts`];
-//! * [`serve_connection`]: serves one connection with its own security context;
+//! * [`server`]: the server — TLS, one security context per connection, deadlines, connection
+//!   limits, graceful shutdown, certificate rotation (or [`serve_connection`] for your own loop);
 //! * [`authenticator`]: the trait every backend implements;
 //! * [`client_cert`]: client certificates asked for in the first handshake, required per route;
 //! * [`telemetry`]: the decision event's fields and the metric names (an interface);
@@ -27,14 +28,12 @@
 //!         PolicyEnforcement::Always, ProtectionScenario::TransportSelected, ["HTTP/www.example.com"])?;
 //!     let policy = ServerPolicy::new(policy, &ServiceNameCollection::default(), Profile::Documented)?;
 //!     let layer = ExtendedProtectionLayer::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
-//!     let acceptor = TlsAcceptor::new(tls_config);
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
-//!     loop {
-//!         let (tcp, _) = listener.accept().await?;
-//!         let (tls, facts) = acceptor.accept(tcp).await?;
-//!         let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
-//!         tokio::spawn(epa_hyper::serve_connection(tls, facts, app));
-//!     }
+//!     let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
+//!     epa_hyper::server::Server::new("127.0.0.1:8443".parse()?)
+//!         .tls(TlsAcceptor::new(tls_config))
+//!         .serve(app)
+//!         .await?;
+//!     Ok(())
 //! }
 //! ```
 
@@ -51,6 +50,7 @@ pub mod layer;
 pub mod ntlm;
 pub mod proxy;
 mod serve;
+pub mod server;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;

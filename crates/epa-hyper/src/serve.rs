@@ -38,9 +38,15 @@ where
 
 /// Inserts the connection's context into each request.
 #[derive(Clone)]
-struct WithConnection<S> {
+pub(crate) struct WithConnection<S> {
     inner: S,
     context: ConnectionContext,
+}
+
+impl<S> WithConnection<S> {
+    pub(crate) fn new(inner: S, context: ConnectionContext) -> Self {
+        Self { inner, context }
+    }
 }
 
 impl<S, B> Service<Request<B>> for WithConnection<S>

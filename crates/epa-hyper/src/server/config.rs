@@ -1,0 +1,173 @@
+//! [`Server::from_config`]: the server, the Extended Protection layer and the client-certificate
+//! verifier from the configuration file that `epa lint` checks — the same tables, read by the
+//! same readers ([`crate::client_cert::read_ca_bundle`]), so that a linted file is the file that
+//! runs.
+
+use super::{ReloadableCertificate, Server, ServerError};
+use crate::client_cert::{ClientCertificateSettings, ClientCertificateVerifier, read_ca_bundle};
+use crate::layer::ExtendedProtectionLayer;
+use crate::tls::TlsAcceptor;
+use epa_core::authenticator::Authenticator;
+use epa_core::client_cert::{CaHints, ClientCertificateMode};
+use epa_core::config::{ClientCertificateTable, HintChoice, ServerConfig};
+use epa_core::decide::Transport;
+use rustls::crypto::CryptoProvider;
+use std::sync::Arc;
+
+/// What a configuration file makes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Configured {
+    /// The server, with the `[listener]` settings.
+    pub server: Server,
+    /// The Extended Protection layer (`[policy]`, `trusted_proxies`, audit target), when the
+    /// listener runs Negotiate.
+    pub layer: Option<ExtendedProtectionLayer>,
+    /// The client-certificate verifier, when `[client_certificates]` asks for certificates.
+    pub client_certificates: Option<Arc<ClientCertificateVerifier>>,
+    /// The rotating server certificate, on HTTPS.
+    pub certificate: Option<Arc<ReloadableCertificate>>,
+}
+
+impl Server {
+    /// Builds the server, the layer (with `authenticator`, required when the listener runs
+    /// Negotiate) and the client-certificate verifier from a configuration, validated as
+    /// `epa lint` validates it. Relative paths must already be resolved
+    /// ([`ServerConfig::resolve_paths`]).
+    pub fn from_config(
+        config: &ServerConfig,
+        authenticator: Option<Box<dyn Authenticator>>,
+    ) -> Result<Configured, ServerError> {
+        let l = &config.listener;
+        l.validate()?;
+        let layer = if l.negotiate {
+            let table = config
+                .policy
+                .as_ref()
+                .ok_or(ServerError::Negotiate("a [policy] table"))?;
+            let backend = authenticator.ok_or(ServerError::Negotiate("an authenticator"))?;
+            let mut layer = ExtendedProtectionLayer::new(Boxed(backend), table.build()?).limits(
+                crate::Limits {
+                    exchange_timeout: l.deadlines()?.exchange,
+                    ..crate::Limits::default()
+                },
+            );
+            if !l.trusted_proxies.is_empty() {
+                layer = layer.trusted_proxies(l.trusted_proxies.clone());
+            }
+            if let Some(target) = table.build_target()? {
+                layer = layer.audit(target);
+            }
+            if let Some(persist) = table.persist_identity {
+                layer = layer.persist_identity(persist);
+            }
+            Some(layer)
+        } else {
+            None
+        };
+        let client_certificates = client_certificate_verifier(&config.client_certificates)?;
+        let mut server = Server::new(l.address)
+            .deadlines(l.deadlines()?)
+            .max_connections(l.max_connections)
+            .max_connections_per_address(l.max_connections_per_address)
+            .tcp_nodelay(l.tcp_nodelay)
+            .header_limits(l.max_headers, l.max_header_bytes);
+        let mut certificate = None;
+        if l.transport == Transport::Https {
+            let (Some(cert), Some(key)) = (&l.certificate_file, &l.key_file) else {
+                return Err(ServerError::NoCertificate);
+            };
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let reloadable = Arc::new(ReloadableCertificate::load(cert, key, provider.clone())?);
+            let acceptor = tls_acceptor(reloadable.clone(), client_certificates.clone(), provider)?;
+            server = server.certificate(acceptor, reloadable.clone());
+            certificate = Some(reloadable);
+        }
+        Ok(Configured {
+            server,
+            layer,
+            client_certificates,
+            certificate,
+        })
+    }
+}
+
+/// A boxed backend, so that the backend can be chosen at run time.
+struct Boxed(Box<dyn Authenticator>);
+
+impl Authenticator for Boxed {
+    fn schemes(&self) -> &[epa_core::authenticator::Scheme] {
+        self.0.schemes()
+    }
+    fn new_context(&self) -> Box<dyn epa_core::authenticator::SecurityContext> {
+        self.0.new_context()
+    }
+    fn new_context_for(
+        &self,
+        peer: std::net::IpAddr,
+    ) -> Box<dyn epa_core::authenticator::SecurityContext> {
+        self.0.new_context_for(peer)
+    }
+}
+
+/// The TLS acceptor for a rotating certificate: TLS 1.2 and 1.3, ALPN `http/1.1`, client
+/// certificates asked for in the first handshake when `verifier` is given, and no 0-RTT
+/// (early data is replayable; `max_early_data_size = 0`).
+pub fn tls_acceptor(
+    certificate: Arc<ReloadableCertificate>,
+    verifier: Option<Arc<ClientCertificateVerifier>>,
+    provider: Arc<CryptoProvider>,
+) -> Result<TlsAcceptor, ServerError> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(ServerError::Tls)?;
+    let builder = match &verifier {
+        Some(v) => builder.with_client_cert_verifier(v.clone()),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(certificate);
+    config.max_early_data_size = 0;
+    debug_assert_eq!(config.max_early_data_size, 0);
+    Ok(match verifier {
+        Some(v) => TlsAcceptor::with_client_certificates(config, v),
+        None => TlsAcceptor::new(config),
+    })
+}
+
+/// The verifier `[client_certificates]` asks for; `None` with mode `ignore`.
+pub fn client_certificate_verifier(
+    table: &ClientCertificateTable,
+) -> Result<Option<Arc<ClientCertificateVerifier>>, ServerError> {
+    let mode = table.effective_mode();
+    if mode == ClientCertificateMode::Ignore {
+        return Ok(None);
+    }
+    let mut roots = Vec::new();
+    for file in &table.ca_files {
+        roots.extend(read_ca_bundle(file)?);
+    }
+    let mut settings = ClientCertificateSettings::new(mode, roots);
+    settings.crl_files = table.crl_files.clone();
+    settings.revocation = table.revocation;
+    settings.hints = match table.hints {
+        HintChoice::All => CaHints::All,
+        HintChoice::None => CaHints::None,
+        HintChoice::Subset => {
+            let mut names = Vec::new();
+            for file in &table.hint_ca_files {
+                for der in read_ca_bundle(file)? {
+                    let subject =
+                        epa_core::client_cert::certificate_subject(&der).map_err(|e| {
+                            crate::client_cert::ClientCertError::Pem {
+                                what: file.display().to_string(),
+                                reason: e.to_string(),
+                            }
+                        })?;
+                    names.push(subject.to_vec());
+                }
+            }
+            CaHints::Subset(names)
+        }
+    };
+    Ok(Some(settings.build()?))
+}

@@ -1,0 +1,345 @@
+//! One connection: the TLS handshake under its deadline, then HTTP/1.1 with three deadlines
+//! watched here, and graceful shutdown.
+//!
+//! * request head: from the connection's start, or from the first byte of a later request,
+//!   until the head is read (hyper's own `header_read_timeout` is off: it also runs while a
+//!   keep-alive connection waits for its next request, which would cap keep-alive at the head
+//!   deadline); the connection is cut;
+//! * idle keep-alive: from the end of the last request while nothing arrives; closed gracefully;
+//! * pending exchange: a Negotiate/NTLM exchange waiting for its next leg on an idle connection.
+
+use super::ConnectionOptions;
+use super::events::{self, Closed};
+use super::shutdown::Shutdown;
+use crate::connection::ConnectionContext;
+use crate::serve::WithConnection;
+use crate::tls::{ChannelFacts, TlsAcceptor};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tower_service::Service;
+
+/// Serves an accepted socket to its end; returns why it ended.
+pub(crate) async fn run<S, B>(
+    tcp: TcpStream,
+    tls: Option<Arc<TlsAcceptor>>,
+    app: S,
+    options: Arc<ConnectionOptions>,
+    shutdown: Shutdown,
+) -> Closed
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if options.tcp_nodelay {
+        // Best effort: a socket that refuses it still works, only slower.
+        let _ = tcp.set_nodelay(true);
+    }
+    let Ok(peer) = tcp.peer_addr() else {
+        return Closed::Ended;
+    };
+    match tls {
+        None => serve(tcp, ChannelFacts::plain(peer), app, &options, shutdown).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(options.deadlines.tls_handshake, acceptor.accept(tcp)).await
+            {
+                Err(_) => {
+                    tracing::debug!(target: "epa", %peer, "TLS handshake deadline passed");
+                    Closed::HandshakeTimeout
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(target: "epa", %peer, "TLS accept failed: {e}");
+                    Closed::HandshakeFailed
+                }
+                Ok(Ok((stream, facts))) => serve(stream, facts, app, &options, shutdown).await,
+            }
+        }
+    }
+}
+
+/// When the connection last finished a request, and how many are in progress.
+#[derive(Debug)]
+struct Activity {
+    in_flight: AtomicUsize,
+    times: Mutex<Times>,
+    changed: Notify,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    /// The end of the last request (or the connection's start).
+    last: Instant,
+    /// When the head being read began: its first byte, or the connection's start.
+    head_since: Option<Instant>,
+}
+
+impl Activity {
+    fn times(&self) -> std::sync::MutexGuard<'_, Times> {
+        self.times.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+async fn serve<I, S, B>(
+    io: I,
+    facts: ChannelFacts,
+    app: S,
+    options: &ConnectionOptions,
+    mut shutdown: Shutdown,
+) -> Closed
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let peer = facts.peer;
+    let context = ConnectionContext::new(facts);
+    let now = Instant::now();
+    let activity = Arc::new(Activity {
+        in_flight: AtomicUsize::new(0),
+        times: Mutex::new(Times {
+            last: now,
+            head_since: Some(now),
+        }),
+        changed: Notify::new(),
+    });
+    let svc = Tracked {
+        inner: WithConnection::new(app, context.clone()),
+        activity: activity.clone(),
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(None)
+        .max_headers(options.max_headers)
+        .max_header_size(options.max_header_bytes);
+    let io = Watched {
+        inner: io,
+        activity: activity.clone(),
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(svc));
+    tokio::pin!(conn);
+    let mut reason = None;
+    if shutdown.is_set() {
+        conn.as_mut().graceful_shutdown();
+        reason = Some(Closed::Shutdown);
+    }
+    loop {
+        let deadline = idle_deadline(&activity, &context, options);
+        tokio::select! {
+            served = conn.as_mut() => {
+                if let Err(e) = served {
+                    tracing::debug!(target: "epa", %peer, "connection ended: {e}");
+                }
+                return reason.unwrap_or(Closed::Ended);
+            }
+            () = shutdown.wait(), if reason.is_none() => {
+                conn.as_mut().graceful_shutdown();
+                reason = Some(Closed::Shutdown);
+            }
+            () = activity.changed.notified(), if reason.is_none() => {}
+            () = sleep_until(deadline), if reason.is_none() => {
+                match deadline.filter(|(at, _)| *at <= Instant::now()) {
+                    // A head that is not complete in time: cut (there is no response to finish).
+                    Some((_, Closed::HeadTimeout)) => {
+                        tracing::debug!(target: "epa", %peer, "request head deadline passed");
+                        return Closed::HeadTimeout;
+                    }
+                    Some((_, why)) => {
+                        tracing::debug!(target: "epa", %peer, reason = why.name(), "closing an idle connection");
+                        conn.as_mut().graceful_shutdown();
+                        reason = Some(why);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<(Instant, Closed)>) {
+    match deadline {
+        Some((at, _)) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next deadline of a connection between requests: the head's while one is being read,
+/// else keep-alive from the end of the last request or the pending exchange's, whichever comes
+/// first. `None` while a request is in progress.
+fn idle_deadline(
+    activity: &Activity,
+    context: &ConnectionContext,
+    options: &ConnectionOptions,
+) -> Option<(Instant, Closed)> {
+    if activity.in_flight.load(Ordering::Acquire) > 0 {
+        return None;
+    }
+    let times = *activity.times();
+    if let Some(since) = times.head_since {
+        return Some((since + options.deadlines.request_head, Closed::HeadTimeout));
+    }
+    let idle = (
+        times.last + options.deadlines.keep_alive,
+        Closed::KeepAliveTimeout,
+    );
+    let exchange = context
+        .pending_exchange_since()
+        .map(|since| (since + options.deadlines.exchange, Closed::ExchangeTimeout));
+    Some(match exchange {
+        Some(e) if e.0 < idle.0 => e,
+        _ => idle,
+    })
+}
+
+/// Counts requests in progress and records when the last one ended.
+#[derive(Clone)]
+struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S, B> Service<Request<B>> for Tracked<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TrackedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.activity.times().head_since = None;
+        self.activity.changed.notify_one();
+        TrackedFuture {
+            inner: Box::pin(self.inner.call(req)),
+            _guard: InFlight(self.activity.clone()),
+        }
+    }
+}
+
+/// Ends the request's count when the response (or its cancellation) is done.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        {
+            let mut times = self.0.times();
+            times.last = Instant::now();
+            times.head_since = None;
+        }
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_one();
+    }
+}
+
+/// The service's future with its in-flight guard.
+pub(crate) struct TrackedFuture<F> {
+    inner: Pin<Box<F>>,
+    _guard: InFlight,
+}
+
+impl<F: Future> Future for TrackedFuture<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// The connection's socket, noting when the bytes of a new request head begin to arrive.
+struct Watched<I> {
+    inner: I,
+    activity: Arc<Activity>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before && self.activity.in_flight.load(Ordering::Acquire) == 0 {
+            let started = {
+                let mut times = self.activity.times();
+                times
+                    .head_since
+                    .is_none()
+                    .then(|| times.head_since = Some(Instant::now()))
+            };
+            if started.is_some() {
+                self.activity.changed.notify_one();
+            }
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Counts the connection in `epa_connections_open` while it lives.
+pub(crate) struct OpenGauge;
+
+impl OpenGauge {
+    pub(crate) fn new() -> Self {
+        events::opened();
+        Self
+    }
+    pub(crate) fn close(self, reason: Closed) {
+        events::closed(reason);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        events::closed(Closed::Ended);
+    }
+}

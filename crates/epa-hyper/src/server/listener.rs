@@ -1,0 +1,144 @@
+//! The accept loop: a connection limit that stops accepting (a permit is taken *before*
+//! `accept`, so excess connections wait in the kernel's backlog instead of failing), an optional
+//! per-address limit, and accept errors (EMFILE, ENFILE, ECONNABORTED, …) logged, counted and
+//! retried with back-off — never the end of the server.
+
+use super::connection::{self, OpenGauge};
+use super::events;
+use super::shutdown::{Shutdown, Trigger};
+use super::{ConnectionOptions, ServerError};
+use crate::layer::canonical_ip;
+use crate::tls::TlsAcceptor;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower_service::Service;
+
+/// The first and the longest pause after an accept error.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
+
+/// Open connections per client address.
+#[derive(Debug, Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection's place in [`PerAddress`], given back on drop.
+struct AddressSlot(Arc<PerAddress>, IpAddr);
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<AddressSlot> {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = map.entry(ip).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = (self.0).0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Accepts until `stop` completes, then waits for the open connections (bounded by the
+/// shutdown deadline).
+pub(crate) async fn accept_loop<S, B>(
+    listener: TcpListener,
+    tls: Option<Arc<TlsAcceptor>>,
+    app: S,
+    options: Arc<ConnectionOptions>,
+    stop: impl Future<Output = ()>,
+) -> Result<(), ServerError>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (trigger, shutdown): (Trigger, Shutdown) = super::shutdown::channel();
+    let limit = options.max_connections;
+    let permits = Arc::new(Semaphore::new(limit));
+    let per_address = Arc::new(PerAddress::default());
+    let mut backoff = BACKOFF.0;
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.map_err(|_| ServerError::Closed)?,
+            () = &mut stop => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = &mut stop => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => {
+                backoff = BACKOFF.0;
+                a
+            }
+            Err(e) => {
+                let kind = events::accept_error_kind(&e);
+                events::accept_error(kind);
+                if kind == "connection-aborted" {
+                    // The client gave up before accept: nothing is short, go on at once.
+                    tracing::debug!(target: "epa", "accept: {e}");
+                    continue;
+                }
+                tracing::warn!(target: "epa", kind, pause_ms = backoff.as_millis() as u64, "accept failed, retrying: {e}");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = &mut stop => break,
+                }
+                backoff = (backoff * 2).min(BACKOFF.1);
+                continue;
+            }
+        };
+        let slot = match options.max_connections_per_address {
+            None => None,
+            Some(n) => match per_address.take(canonical_ip(peer.ip()), n) {
+                Some(slot) => Some(slot),
+                None => {
+                    events::refused_per_address();
+                    tracing::debug!(target: "epa", %peer, "per-address connection limit reached");
+                    continue;
+                }
+            },
+        };
+        let gauge = OpenGauge::new();
+        let (tls, app, options, shutdown) =
+            (tls.clone(), app.clone(), options.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let reason = connection::run(tcp, tls, app, options, shutdown).await;
+            gauge.close(reason);
+            drop((slot, permit));
+        });
+    }
+    drop(listener);
+    trigger.fire();
+    let in_flight = limit - permits.available_permits();
+    tracing::info!(target: "epa", connections = in_flight, "shutting down: no new connections; in-flight requests may finish");
+    let all = u32::try_from(limit).unwrap_or(u32::MAX);
+    match tokio::time::timeout(options.deadlines.shutdown, permits.acquire_many(all)).await {
+        Ok(_) => tracing::info!(target: "epa", "shutdown complete"),
+        Err(_) => {
+            let left = limit - permits.available_permits();
+            tracing::warn!(target: "epa", connections = left, "shutdown deadline passed: closing the remaining connections");
+        }
+    }
+    Ok(())
+}
