@@ -911,3 +911,97 @@ async fn https_upstream_with_pinned_ca() {
     // No CA at all is refused when building.
     assert!(Upstream::with_roots(&target, Duration::from_secs(2), SECS_30, vec![]).is_err());
 }
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads the child's stdout until a line starting with `prefix`; returns the rest of it.
+fn wait_line(child: &mut std::process::Child, prefix: &str) -> String {
+    use std::io::BufRead as _;
+    let out = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(out).lines();
+    loop {
+        let line = lines.next().expect("process exited").unwrap();
+        if let Some(rest) = line.strip_prefix(prefix) {
+            // Keep draining stdout so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return rest.trim().to_owned();
+        }
+    }
+}
+
+#[test]
+fn epa_serve_proxies_with_identity_headers() {
+    use std::process::{Command, Stdio};
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/echo_upstream.py");
+    let mut up = Child(
+        Command::new(support::python())
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let port = wait_line(&mut up.0, "port ");
+    let (cert, key, _) = support::cert_files();
+    let file = support::workdir().join(format!("serve-{}.toml", support::rand_suffix()));
+    std::fs::write(
+        &file,
+        format!(
+            "[listener]\naddress = \"127.0.0.1:0\"\ncertificate_file = {cert:?}\nkey_file = {key:?}\n\
+             [policy]\nenforcement = \"always\"\nprefixes = [\"https://localhost/\"]\n\
+             [upstream]\nurl = \"http://127.0.0.1:{port}\"\n\
+             [[route]]\npath = \"/health\"\nanonymous = true\n"
+        ),
+    )
+    .unwrap();
+    let mut serve = Child(
+        Command::new(support::epa_binary())
+            .args(["serve", "--config"])
+            .arg(&file)
+            .arg("--users")
+            .arg(support::users_file())
+            .args(["--domain", "TESTDOM"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: SocketAddr = wait_line(&mut serve.0, "listening on https://")
+        .parse()
+        .unwrap();
+    let url = |path: &str| format!("https://localhost:{}{path}", addr.port());
+    // requests-ntlm with the binding: 200, and the upstream saw who.
+    let (status, body) = support::requests_ntlm(&url("/app"), "TESTDOM\\alice", "userpw", true);
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        json["headers"]["x-remote-user"],
+        serde_json::json!(["TESTDOM\\alice"])
+    );
+    assert!(json["headers"].get("authorization").is_none());
+    // curl --ntlm sends no binding: refused under always.
+    assert_eq!(
+        support::curl_ntlm(&url("/app"), "TESTDOM\\alice", "userpw").0,
+        401
+    );
+    // The anonymous route, with a spoofed identity that never arrives.
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "-H",
+            "X-Remote-User: TESTDOM\\admin",
+            &url("/health"),
+        ])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["path"], "/health");
+    assert!(json["headers"].get("x-remote-user").is_none(), "{json}");
+}
