@@ -1005,3 +1005,32 @@ fn epa_serve_proxies_with_identity_headers() {
     assert_eq!(json["path"], "/health");
     assert!(json["headers"].get("x-remote-user").is_none(), "{json}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_login_is_refused_and_never_forwarded() {
+    let (up, log) = echo_upstream().await;
+    let p = start_proxy(&config(""), tcp(up), SECS_30).await;
+    // A TLS-terminating man in the middle with its own certificate: requests-ntlm binds its
+    // token to the relay's certificate, the proxy's channel is another.
+    let relay = support::relay::start(p.addr);
+    let url = format!("https://localhost:{}/app", relay.port());
+    let (status, _) = tokio::task::spawn_blocking(move || {
+        support::requests_ntlm(&url, "TESTDOM\\alice", "userpw", true)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 401);
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "a relayed login reached the upstream"
+    );
+    // The same client straight to the proxy: 200.
+    let url = format!("https://localhost:{}/app", p.addr.port());
+    let (status, _) = tokio::task::spawn_blocking(move || {
+        support::requests_ntlm(&url, "TESTDOM\\alice", "userpw", true)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(log.lock().unwrap().len(), 1);
+}
