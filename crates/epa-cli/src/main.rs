@@ -56,9 +56,10 @@ enum Command {
     /// Protection reverse proxy (identity headers, per-route policies), otherwise a hello page.
     /// Prints `listening on https://ADDR` once it accepts; stops on SIGTERM/SIGINT.
     Serve {
-        /// The server configuration file.
+        /// The server configuration file (without it: the demo — generated certificate, one
+        /// demo user it prints, the hello page, when-supported, on 127.0.0.1:8443).
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// The embedded NTLM backend's user file (`DOMAIN:user:password` lines).
         #[arg(long)]
         users: Option<PathBuf>,

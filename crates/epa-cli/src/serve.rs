@@ -16,8 +16,9 @@ use std::task::{Context, Poll};
 /// What `epa serve` was given.
 #[derive(Debug, Clone)]
 pub struct ServeArgs {
-    /// The configuration file.
-    pub config: PathBuf,
+    /// The configuration file; `None` runs the demo (generated certificate, a demo user,
+    /// the hello page, `when-supported`).
+    pub config: Option<PathBuf>,
     /// The embedded backend's user file (`DOMAIN:user:password` lines).
     pub users: Option<PathBuf>,
     /// The NTLM domain the server announces.
@@ -85,9 +86,66 @@ fn read_config(path: &Path) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
+/// Random hex from the kernel (demo password, directory name).
+fn random_hex(bytes: usize) -> Result<String, String> {
+    use std::io::Read as _;
+    let mut buf = vec![0; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The demo: a certificate for localhost and a user file with one random password, in a
+/// private directory (0700, random name, created or failed), `when-supported` on the default
+/// address. Prints where the files are and the demo credentials.
+fn demo(args: &mut ServeArgs) -> Result<ServerConfig, String> {
+    let dir = std::env::temp_dir().join(format!("epa-serve-{}", random_hex(8)?));
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let g = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .map_err(|e| format!("cannot generate a certificate: {e}"))?;
+    let (cert, key, users) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("users"));
+    let password = random_hex(12)?;
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write(&cert, g.cert.pem())?;
+    write(&key, g.signing_key.serialize_pem())?;
+    write(&users, format!("{}:demo:{password}\n", args.domain))?;
+    println!(
+        "demo: generated certificate for localhost: {}",
+        cert.display()
+    );
+    println!(
+        "demo: user file {} — user {}\\demo, password {password}",
+        users.display(),
+        args.domain
+    );
+    args.users = Some(users);
+    let mut config = ServerConfig::default();
+    config.listener.certificate_file = Some(cert);
+    config.listener.key_file = Some(key);
+    config.policy = Some(PolicyTable {
+        enforcement: Some(epa_core::policy::PolicyEnforcement::WhenSupported),
+        prefixes: vec![format!(
+            "https://localhost:{}/",
+            config.listener.address.port()
+        )],
+        ..PolicyTable::default()
+    });
+    Ok(config)
+}
+
 /// Runs the server until SIGTERM/SIGINT. Prints `listening on https://ADDR` once it accepts.
 pub fn run(args: &ServeArgs) -> Result<u8, String> {
-    let config = read_config(&args.config)?;
+    let mut args = args.clone();
+    let config = match &args.config {
+        Some(path) => read_config(path)?,
+        None => demo(&mut args)?,
+    };
+    let args = &args;
     let users = match &args.users {
         Some(p) => {
             let text = std::fs::read_to_string(p)
