@@ -199,7 +199,7 @@ fn proxy_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
             Err(e) => out.push(finding(Error, "upstream-url-invalid", e.to_string(),
                 "write url = \"http://127.0.0.1:PORT\", \"https://HOST:PORT\" or \"unix:/path\"")),
             Ok(t @ UpstreamTarget::Http { .. }) if !t.is_local() => out.push(finding(Warning, "upstream-plain-http-remote",
-                format!("upstream {} is plain HTTP to a non-loopback address: the identity headers cross the network in clear, and anyone who can reach the upstream can send them himself", up.url),
+                format!("upstream {} is plain HTTP to a non-loopback address: the identity headers cross the network in clear, and anyone who can reach the upstream can send them too", up.url),
                 "use https:// with ca_file (and have the upstream accept only the proxy), a unix: socket, or a loopback address")),
             Ok(_) => {}
         }
