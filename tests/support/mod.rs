@@ -405,3 +405,21 @@ pub fn insecure_client() -> rustls::ClientConfig {
     c.alpn_protocols.clear();
     c
 }
+
+/// The `epa` command (crates/epa-cli), built on first use (`cargo test` of the facade does not
+/// build other packages' binaries).
+pub fn epa_binary() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "epa-cli", "--bin", "epa"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the epa command failed");
+    });
+    // target/<profile>/deps/proxy-HASH → target/<profile>/epa
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("epa")
+}

@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+mod serve;
+
 use clap::{Args, Parser, Subcommand};
 use epa_cli::scenario::{CaseResult, Expectation, Scenario};
 use epa_core::cbt::{self, HashRule};
@@ -48,6 +50,24 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// Serve the configuration file that `epa lint` checks: with `[upstream]` an Extended
+    /// Protection reverse proxy (identity headers, per-route policies), otherwise a hello page.
+    /// Prints `listening on https://ADDR` once it accepts; stops on SIGTERM/SIGINT.
+    Serve {
+        /// The server configuration file (without it: the demo — generated certificate, one
+        /// demo user it prints, the hello page, when-supported, on 127.0.0.1:8443).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The embedded NTLM backend's user file (`DOMAIN:user:password` lines).
+        #[arg(long)]
+        users: Option<PathBuf>,
+        /// The NTLM domain the server announces.
+        #[arg(long, default_value = "EPA")]
+        domain: String,
+        /// The NetBIOS computer name the server announces.
+        #[arg(long, default_value = "EPA-SERVER")]
+        computer: String,
     },
     /// Check a server configuration file (TOML; the example server's --config) for mistakes
     /// that cause outages or weaken security. Exit 1 when an error-level finding exists, 2 when
@@ -188,6 +208,18 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Eval { file, json }) => run_eval(&file, json),
         Command::Policy(PolicyCommand::Test { file }) => run_test(&file),
         Command::Lint { file, json, keytab } => run_lint(&file, keytab.as_deref(), json),
+        Command::Serve {
+            config,
+            users,
+            domain,
+            computer,
+        } => serve::run(&serve::ServeArgs {
+            config,
+            users,
+            domain,
+            computer,
+        })
+        .map_err(|message| Failure { message, code: 1 }),
         Command::AuditReport { file, json } => run_audit_report(&file, json),
         Command::Iis(IisCommand::Import {
             files,

@@ -721,12 +721,36 @@ fn lint_reads_a_keytab_and_warns_about_non_http_principals() {
     let mut with_host = only_http.clone();
     with_host.extend(keytab_entry("EXAMPLE.TEST", &["host", "www.example.com"]));
     let config = config.to_str().unwrap();
-    let r = epa(&["lint", config, "--keytab", write("http.keytab", &only_http).to_str().unwrap()]);
+    let r = epa(&[
+        "lint",
+        config,
+        "--keytab",
+        write("http.keytab", &only_http).to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!r.stdout.contains("keytab-"), "{}", r.stdout);
-    let r = epa(&["lint", config, "--keytab", write("host.keytab", &with_host).to_str().unwrap()]);
-    assert!(r.stdout.contains("keytab-non-http-principals"), "{}{}", r.stdout, r.stderr);
+    let r = epa(&[
+        "lint",
+        config,
+        "--keytab",
+        write("host.keytab", &with_host).to_str().unwrap(),
+    ]);
+    assert!(
+        r.stdout.contains("keytab-non-http-principals"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     assert!(r.stdout.contains("host/www.example.com"), "{}", r.stdout);
-    let r = epa(&["lint", config, "--keytab", write("junk.keytab", b"\x05\x01").to_str().unwrap()]);
-    assert_eq!(r.code, 1, "an unreadable keytab is an error finding: {}", r.stdout);
+    let r = epa(&[
+        "lint",
+        config,
+        "--keytab",
+        write("junk.keytab", b"\x05\x01").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        r.code, 1,
+        "an unreadable keytab is an error finding: {}",
+        r.stdout
+    );
 }

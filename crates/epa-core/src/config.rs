@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use thiserror::Error;
 
+pub mod proxy;
+pub use proxy::{IdentityHeadersTable, RouteTable, UpstreamTable};
+
 /// A `[policy]` table that does not give a usable policy.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -231,6 +234,14 @@ pub struct ServerConfig {
     pub client_certificates: ClientCertificateTable,
     /// Extended Protection (needed when the listener runs Negotiate).
     pub policy: Option<PolicyTable>,
+    /// `[upstream]`: `epa serve` proxies to it when present.
+    pub upstream: Option<UpstreamTable>,
+    /// `[identity_headers]`: the names of the headers the upstream reads.
+    #[serde(default)]
+    pub identity_headers: IdentityHeadersTable,
+    /// `[[route]]`: per-path policies (longest normalised prefix wins).
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteTable>,
 }
 
 /// The `[listener]` table: where and how the library server (`epa_hyper::server`) listens.
@@ -552,6 +563,11 @@ pub struct RequiredPathError {
 impl ServerConfig {
     /// Makes relative file names relative to `base` (the configuration file's directory).
     pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        if let Some(ca) = self.upstream.as_mut().and_then(|u| u.ca_file.as_mut())
+            && ca.is_relative()
+        {
+            *ca = base.join(&*ca);
+        }
         let c = &mut self.client_certificates;
         let l = &mut self.listener;
         for p in c

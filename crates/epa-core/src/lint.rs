@@ -3,6 +3,7 @@
 //! of the acceptable-CA list they make.
 
 use crate::client_cert::{CaHintError, CaHintSize, ClientCertificateMode, RevocationMode};
+use crate::config::proxy::{UpstreamTarget, check_routes, select_route};
 use crate::config::{HintChoice, ServerConfig};
 use crate::decide::Transport;
 use crate::policy::{PolicyEnforcement, ProtectionScenario};
@@ -185,8 +186,67 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
             },
         }
     }
+    proxy_findings(config, &mut out);
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
     out
+}
+
+/// `[upstream]`, `[identity_headers]` and `[[route]]`.
+fn proxy_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    use Severity::*;
+    if let Some(up) = &config.upstream {
+        match up.target() {
+            Err(e) => out.push(finding(Error, "upstream-url-invalid", e.to_string(),
+                "write url = \"http://127.0.0.1:PORT\", \"https://HOST:PORT\" or \"unix:/path\"")),
+            Ok(t @ UpstreamTarget::Http { .. }) if !t.is_local() => out.push(finding(Warning, "upstream-plain-http-remote",
+                format!("upstream {} is plain HTTP to a non-loopback address: the identity headers cross the network in clear, and anyone who can reach the upstream can send them too", up.url),
+                "use https:// with ca_file (and have the upstream accept only the proxy), a unix: socket, or a loopback address")),
+            Ok(_) => {}
+        }
+    }
+    if let Err(e) = config.identity_headers.validate() {
+        out.push(finding(Error, "identity-header-invalid", e.to_string(),
+            "use a token name (letters, digits, '-') that is not a framing, routing, credential or forwarding header"));
+    }
+    let prefixes = match check_routes(&config.routes) {
+        Ok(p) => p,
+        Err(e) => {
+            out.push(finding(Error, "route-invalid", e.to_string(),
+                "give each [[route]] a distinct absolute path; anonymous routes take no enforcement or allow_users"));
+            return;
+        }
+    };
+    let base = config.policy.as_ref().and_then(|p| {
+        p.enforcement
+            .or_else(|| p.build().ok().map(|s| s.policy().enforcement()))
+    });
+    for (i, r) in config.routes.iter().enumerate() {
+        // The nearest enclosing route (the one that would serve the path without this one).
+        let others: Vec<_> = prefixes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| p.clone())
+            .collect();
+        let parent = select_route(&others, &prefixes[i]).map(|j| if j >= i { j + 1 } else { j });
+        // Only an explicit enclosing route counts: an anonymous top-level route (/health) is
+        // the ordinary case, not a mistake.
+        let parent_protected = parent.is_some_and(|j| !config.routes[j].anonymous);
+        let parent_path = parent.map_or("/", |j| config.routes[j].path.as_str());
+        if r.anonymous && parent_protected {
+            out.push(finding(Warning, "route-anonymous-under-protected",
+                format!("route {:?} is anonymous inside {parent_path:?}, which requires authentication: everything below {:?} is open to anyone", r.path, r.path),
+                "check that the whole subtree may be public; narrow the path (e.g. /health/live) if not"));
+        }
+        let parent_enforcement = parent.map_or(base, |j| config.routes[j].enforcement.or(base));
+        if let (Some(mine), Some(theirs)) = (r.enforcement, parent_enforcement)
+            && rank(mine) < rank(theirs)
+        {
+            out.push(finding(Info, "route-weaker-than-parent",
+                format!("route {:?} enforces {mine:?} inside {parent_path:?}, which enforces {theirs:?}", r.path),
+                "make sure the weaker route is intended (relayed credentials are accepted there)"));
+        }
+    }
 }
 
 /// Lints the keytab the GSSAPI backend accepts with (the file's bytes). MIT's acceptor takes a
@@ -484,6 +544,63 @@ service_names = ["HTTP/www.example.com"]
         let f = &lint(&config("[policy]\nenforcement = \"never\""), None)[0];
         assert_eq!(f.severity, Severity::Warning);
         assert!(!f.why.is_empty() && !f.fix.is_empty());
+    }
+
+    #[test]
+    fn proxy_tables() {
+        let base = "[listener]\nnegotiate = false\n";
+        let c = |extra: &str| codes(&format!("{base}{extra}"), None);
+        assert!(c("[upstream]\nurl = \"http://127.0.0.1:8080\"\n").is_empty());
+        assert!(c("[upstream]\nurl = \"unix:/run/app.sock\"\n").is_empty());
+        assert_eq!(
+            c("[upstream]\nurl = \"http://10.1.2.3:8080\"\n"),
+            ["upstream-plain-http-remote"]
+        );
+        assert!(c("[upstream]\nurl = \"https://10.1.2.3:8443\"\n").is_empty());
+        assert_eq!(
+            c("[upstream]\nurl = \"ftp://x\"\n"),
+            ["upstream-url-invalid"]
+        );
+        assert_eq!(
+            c("[identity_headers]\nuser = \"X Remote\"\n"),
+            ["identity-header-invalid"]
+        );
+        assert_eq!(
+            c("[identity_headers]\ndomain = \"authorization\"\n"),
+            ["identity-header-invalid"]
+        );
+        assert!(
+            toml::from_str::<ServerConfig>("[identity_headers]\nusr = \"X\"\n").is_err(),
+            "unknown keys are refused"
+        );
+        assert_eq!(c("[[route]]\npath = \"a\"\n"), ["route-invalid"]);
+        // Anonymous under a protected route; not under an anonymous one.
+        let admin = "[[route]]\npath = \"/admin\"\nenforcement = \"always\"\n";
+        assert_eq!(
+            c(&format!(
+                "{admin}[[route]]\npath = \"/admin/public\"\nanonymous = true\n"
+            )),
+            ["route-anonymous-under-protected"]
+        );
+        assert!(
+            c("[[route]]\npath = \"/pub\"\nanonymous = true\n[[route]]\npath = \"/pub/x\"\nanonymous = true\n")
+                .is_empty()
+        );
+        assert_eq!(
+            c(&format!(
+                "{admin}[[route]]\npath = \"/admin/x\"\nenforcement = \"never\"\n"
+            )),
+            ["route-weaker-than-parent"]
+        );
+        // A top-level anonymous route (/health) is the ordinary case.
+        assert!(
+            codes(
+                "[policy]\nenforcement = \"always\"\n[[route]]\npath = \"/health\"\nanonymous = true\n",
+                None
+            )
+            .iter()
+            .all(|c| !c.starts_with("route-"))
+        );
     }
 }
 

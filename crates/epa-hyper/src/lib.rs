@@ -8,7 +8,8 @@
 //! * [`authenticator`]: the trait every backend implements;
 //! * [`client_cert`]: client certificates asked for in the first handshake, required per route;
 //! * [`telemetry`]: the decision event's fields and the metric names (an interface);
-//! * [`ntlm`]: the embedded NTLMv2 acceptor (the default backend, no system service).
+//! * [`ntlm`]: the embedded NTLMv2 acceptor (the default backend, no system service);
+//! * [`proxy`]: the reverse proxy behind the layer (identity headers, per-route policies).
 //!
 //! ```no_run
 //! use epa_core::{decide::Profile, ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario};
@@ -47,6 +48,7 @@ pub mod gssapi;
 mod header;
 pub mod layer;
 pub mod ntlm;
+pub mod proxy;
 mod serve;
 pub mod server;
 pub mod telemetry;

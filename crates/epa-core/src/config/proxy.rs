@@ -1,0 +1,527 @@
+//! The reverse-proxy tables of the server configuration file: `[upstream]`,
+//! `[identity_headers]` and `[[route]]`.
+//!
+//! ```toml
+//! [upstream]
+//! url = "http://127.0.0.1:8080"      # http://HOST:PORT, https://HOST:PORT or unix:/path
+//! connect_timeout_ms = 5000          # connect + response head → 504 past the deadline
+//! response_timeout_ms = 30000
+//! [identity_headers]                 # names; defaults shown by `IdentityHeadersTable::default`
+//! user = "X-Remote-User"
+//! [[route]]
+//! path = "/health"                   # normalised-path prefix, longest wins
+//! anonymous = true
+//! [[route]]
+//! path = "/admin"
+//! enforcement = "always"
+//! allow_users = ["EPA\\alice"]
+//! ```
+
+use crate::path::{NormalizedPath, PathError};
+use crate::policy::PolicyEnforcement;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The `[upstream]` table: where authenticated requests go.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTable {
+    /// `http://HOST:PORT`, `https://HOST:PORT` or `unix:/path/to/socket`.
+    pub url: String,
+    /// Deadline for the TCP/Unix connect, milliseconds (default 5000).
+    pub connect_timeout_ms: Option<u64>,
+    /// Deadline from sending the request to the response head, milliseconds (default 30000).
+    pub response_timeout_ms: Option<u64>,
+    /// PEM file of the CA that issued an `https://` upstream's certificate (pinned: no system
+    /// roots are used).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// A parsed upstream address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamTarget {
+    /// Plain HTTP to `host:port` (the `Host` authority as written).
+    Http {
+        /// The host as written (name, IPv4 or bracketed IPv6).
+        host: String,
+        /// The port (default 80).
+        port: u16,
+    },
+    /// HTTPS to `host:port`.
+    Https {
+        /// The host as written.
+        host: String,
+        /// The port (default 443).
+        port: u16,
+    },
+    /// A Unix-domain socket.
+    Unix(std::path::PathBuf),
+}
+
+/// An `[upstream] url` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("upstream url {url:?}: {why}")]
+pub struct UpstreamUrlError {
+    /// The url as written.
+    pub url: String,
+    /// Why.
+    pub why: &'static str,
+}
+
+impl UpstreamTable {
+    /// Parses `url`. Paths, queries, user info and fragments are refused: the proxy forwards
+    /// the client's path as it is.
+    pub fn target(&self) -> Result<UpstreamTarget, UpstreamUrlError> {
+        let err = |why| UpstreamUrlError {
+            url: self.url.clone(),
+            why,
+        };
+        if let Some(path) = self.url.strip_prefix("unix:") {
+            if !path.starts_with('/') {
+                return Err(err(
+                    "a unix socket path must be absolute (unix:/run/app.sock)",
+                ));
+            }
+            return Ok(UpstreamTarget::Unix(path.into()));
+        }
+        let (https, rest) = if let Some(r) = self.url.strip_prefix("http://") {
+            (false, r)
+        } else if let Some(r) = self.url.strip_prefix("https://") {
+            (true, r)
+        } else {
+            return Err(err("the scheme must be http://, https:// or unix:"));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() {
+            return Err(err("no host"));
+        }
+        if authority.contains(['/', '?', '#', '@', ' ']) {
+            return Err(err(
+                "give only scheme://host:port (no path, query, user or fragment)",
+            ));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or_else(|| err("unclosed '['"))?;
+            if h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(err("bad IPv6 literal"));
+            }
+            (format!("[{h}]"), after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (authority.to_owned(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(err("no host"));
+        }
+        let port = match port {
+            Some(p) => p.parse::<u16>().map_err(|_| err("bad port"))?,
+            None if https => 443,
+            None => 80,
+        };
+        Ok(if https {
+            UpstreamTarget::Https { host, port }
+        } else {
+            UpstreamTarget::Http { host, port }
+        })
+    }
+}
+
+impl UpstreamTarget {
+    /// Whether the address is loopback (`localhost`, `127.0.0.0/8`, `::1`) or a Unix socket:
+    /// the only places identity headers may travel in clear.
+    pub fn is_local(&self) -> bool {
+        let host = match self {
+            Self::Unix(_) => return true,
+            Self::Http { host, .. } | Self::Https { host, .. } => host,
+        };
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+            return ip.is_loopback();
+        }
+        bare.eq_ignore_ascii_case("localhost")
+    }
+}
+
+/// How the proxy treats `Forwarded` / `X-Forwarded-*` sent by the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedMode {
+    /// Drop the client's copies and write our own (epa is the edge; the client's claims are
+    /// not evidence). The default.
+    #[default]
+    Replace,
+    /// Keep the client's `Forwarded` / `X-Forwarded-For` and append our element (epa sits
+    /// behind another proxy that the upstream trusts).
+    Append,
+}
+
+/// The `[identity_headers]` table: the names of the headers the upstream reads.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityHeadersTable {
+    /// `DOMAIN\user` (Kerberos: `REALM\user`).
+    pub user: String,
+    /// The domain or realm.
+    pub domain: String,
+    /// `ntlm` or `kerberos`.
+    pub mechanism: String,
+    /// The service name the decision reported (.NET `ServiceName`); absent when there is none.
+    pub service_name: String,
+    /// The client certificate's subject (RFC 4514), only when it is valid.
+    pub client_cert_subject: String,
+    /// The client certificate's SHA-256 (lower-case hex), only when it is valid.
+    pub client_cert_sha256: String,
+    /// What to do with the client's `Forwarded` / `X-Forwarded-For`.
+    pub forwarded: ForwardedMode,
+}
+
+impl Default for IdentityHeadersTable {
+    fn default() -> Self {
+        Self {
+            user: "X-Remote-User".into(),
+            domain: "X-Remote-Domain".into(),
+            mechanism: "X-Auth-Mechanism".into(),
+            service_name: "X-EPA-Service-Name".into(),
+            client_cert_subject: "X-Client-Cert-Subject".into(),
+            client_cert_sha256: "X-Client-Cert-Sha256".into(),
+            forwarded: ForwardedMode::Replace,
+        }
+    }
+}
+
+/// Header names the identity headers may not take: hop-by-hop, routing and framing headers,
+/// credentials, and the forwarding headers the proxy writes itself.
+pub const RESERVED_HEADER_NAMES: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-length",
+    "cookie",
+    "forwarded",
+    "host",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// An identity header name that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HeaderNameError {
+    /// Not an RFC 9110 §5.6.2 token.
+    #[error("identity header {field}: {name:?} is not a valid header name")]
+    Invalid {
+        /// The table key.
+        field: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A header the proxy itself owns.
+    #[error("identity header {field}: {name:?} is reserved (framing, routing or credentials)")]
+    Reserved {
+        /// The table key.
+        field: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// Two keys with one name (case-insensitively).
+    #[error("identity headers {first} and {second} have the same name {name:?}")]
+    Duplicate {
+        /// One key.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+        /// The name.
+        name: String,
+    },
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+impl IdentityHeadersTable {
+    /// The names with their table keys, in a fixed order.
+    pub fn named(&self) -> [(&'static str, &str); 6] {
+        [
+            ("user", &self.user),
+            ("domain", &self.domain),
+            ("mechanism", &self.mechanism),
+            ("service_name", &self.service_name),
+            ("client_cert_subject", &self.client_cert_subject),
+            ("client_cert_sha256", &self.client_cert_sha256),
+        ]
+    }
+
+    /// Checks every name: a token, not reserved, no two equal.
+    pub fn validate(&self) -> Result<(), HeaderNameError> {
+        let named = self.named();
+        for (i, (field, name)) in named.iter().enumerate() {
+            if name.is_empty() || !name.bytes().all(is_tchar) {
+                return Err(HeaderNameError::Invalid {
+                    field,
+                    name: (*name).to_owned(),
+                });
+            }
+            if RESERVED_HEADER_NAMES
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(name))
+            {
+                return Err(HeaderNameError::Reserved {
+                    field,
+                    name: (*name).to_owned(),
+                });
+            }
+            if let Some((second, _)) = named[..i]
+                .iter()
+                .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            {
+                return Err(HeaderNameError::Duplicate {
+                    first: second,
+                    second: field,
+                    name: (*name).to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTable {
+    /// The path prefix (normalised, whole segments, case-insensitive as IIS).
+    pub path: String,
+    /// No authentication at all on this route.
+    #[serde(default)]
+    pub anonymous: bool,
+    /// This route's enforcement (the `[policy]` table with this enforcement); default: the
+    /// `[policy]` table's.
+    pub enforcement: Option<PolicyEnforcement>,
+    /// When non-empty, only these principals (`DOMAIN\user`, case-insensitive) are forwarded;
+    /// other authenticated users get 403.
+    #[serde(default)]
+    pub allow_users: Vec<String>,
+}
+
+/// A `[[route]]` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RouteError {
+    /// The path cannot be normalised.
+    #[error("route {path:?}: {source}")]
+    Path {
+        /// The path as written.
+        path: String,
+        /// Why.
+        #[source]
+        source: PathError,
+    },
+    /// Two routes with one normalised path.
+    #[error("routes {first:?} and {second:?} are the same path")]
+    Duplicate {
+        /// One.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// `anonymous` together with `enforcement` or `allow_users`.
+    #[error("route {0:?}: anonymous takes no enforcement and no allow_users")]
+    AnonymousWithPolicy(String),
+}
+
+impl RouteTable {
+    /// This route's `[policy]` table: `base` with the route's enforcement, if it has one (IIS
+    /// form: never → none, when-supported → allow, always → require).
+    pub fn policy(&self, base: &crate::config::PolicyTable) -> crate::config::PolicyTable {
+        use crate::policy::TokenChecking;
+        let mut t = base.clone();
+        if let Some(e) = self.enforcement {
+            if t.token_checking.is_some() || t.flags.is_some() {
+                t.token_checking = Some(match e {
+                    PolicyEnforcement::Never => TokenChecking::None,
+                    PolicyEnforcement::WhenSupported => TokenChecking::Allow,
+                    PolicyEnforcement::Always => TokenChecking::Require,
+                });
+            } else {
+                t.enforcement = Some(e);
+            }
+        }
+        t
+    }
+
+    /// Whether `principal` (`DOMAIN\user`) may use this route: always when `allow_users` is
+    /// empty; otherwise an ASCII-case-insensitive match (Windows account names).
+    pub fn allows(&self, principal: &str) -> bool {
+        self.allow_users.is_empty()
+            || self
+                .allow_users
+                .iter()
+                .any(|u| u.eq_ignore_ascii_case(principal))
+    }
+
+    /// The normalised prefix.
+    pub fn prefix(&self) -> Result<NormalizedPath, RouteError> {
+        NormalizedPath::parse(&self.path).map_err(|source| RouteError::Path {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Checks a route list: every path normalises, no two are equal, anonymous routes carry no
+/// policy. Returns the prefixes in order.
+pub fn check_routes(routes: &[RouteTable]) -> Result<Vec<NormalizedPath>, RouteError> {
+    let mut out: Vec<NormalizedPath> = Vec::with_capacity(routes.len());
+    for r in routes {
+        let p = r.prefix()?;
+        if r.anonymous && (r.enforcement.is_some() || !r.allow_users.is_empty()) {
+            return Err(RouteError::AnonymousWithPolicy(r.path.clone()));
+        }
+        if let Some(i) = out.iter().position(|q| *q == p) {
+            return Err(RouteError::Duplicate {
+                first: routes[i].path.clone(),
+                second: r.path.clone(),
+            });
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// The index of the route that serves `path`: the longest prefix (by segments), or `None`.
+pub fn select_route(prefixes: &[NormalizedPath], path: &NormalizedPath) -> Option<usize> {
+    // Every matching prefix is a segment prefix of `path`, so they form a chain: the longest
+    // is the one below all the others.
+    let mut best: Option<usize> = None;
+    for (i, p) in prefixes.iter().enumerate() {
+        if path.starts_with_segments(p) && best.is_none_or(|b| p.starts_with_segments(&prefixes[b]))
+        {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn up(url: &str) -> Result<UpstreamTarget, UpstreamUrlError> {
+        UpstreamTable {
+            url: url.into(),
+            connect_timeout_ms: None,
+            response_timeout_ms: None,
+            ca_file: None,
+        }
+        .target()
+    }
+
+    #[test]
+    fn upstream_urls() {
+        assert_eq!(
+            up("http://127.0.0.1:8080").unwrap(),
+            UpstreamTarget::Http {
+                host: "127.0.0.1".into(),
+                port: 8080
+            }
+        );
+        assert_eq!(
+            up("https://[::1]/").unwrap(),
+            UpstreamTarget::Https {
+                host: "[::1]".into(),
+                port: 443
+            }
+        );
+        assert_eq!(
+            up("unix:/run/app.sock").unwrap(),
+            UpstreamTarget::Unix("/run/app.sock".into())
+        );
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://a/b",
+            "http://u@a",
+            "http://a:99999",
+            "unix:rel",
+            "http://[::1",
+        ] {
+            assert!(up(bad).is_err(), "{bad}");
+        }
+        assert!(up("http://localhost:1").unwrap().is_local());
+        assert!(up("http://[::1]:1").unwrap().is_local());
+        assert!(!up("http://10.0.0.1:1").unwrap().is_local());
+        assert!(!up("http://app.internal").unwrap().is_local());
+    }
+
+    #[test]
+    fn header_names() {
+        assert!(IdentityHeadersTable::default().validate().is_ok());
+        let t = |f: fn(&mut IdentityHeadersTable)| {
+            let mut t = IdentityHeadersTable::default();
+            f(&mut t);
+            t.validate()
+        };
+        assert!(matches!(
+            t(|t| t.user = "X Remote".into()),
+            Err(HeaderNameError::Invalid { .. })
+        ));
+        assert!(matches!(
+            t(|t| t.user = String::new()),
+            Err(HeaderNameError::Invalid { .. })
+        ));
+        assert!(matches!(
+            t(|t| t.domain = "Authorization".into()),
+            Err(HeaderNameError::Reserved { .. })
+        ));
+        assert!(matches!(
+            t(|t| t.domain = "x-remote-USER".into()),
+            Err(HeaderNameError::Duplicate { .. })
+        ));
+    }
+
+    #[test]
+    fn routes_longest_prefix() {
+        let routes: Vec<RouteTable> = toml::from_str::<toml::Table>(
+            "[[route]]\npath = \"/a\"\n[[route]]\npath = \"/a/b\"\nanonymous = true\n[[route]]\npath = \"/c\"\n",
+        )
+        .unwrap()["route"]
+            .clone()
+            .try_into()
+            .unwrap();
+        let p = check_routes(&routes).unwrap();
+        let sel = |s: &str| select_route(&p, &NormalizedPath::parse(s).unwrap());
+        assert_eq!(sel("/a/b/c"), Some(1));
+        assert_eq!(sel("/A/x"), Some(0));
+        assert_eq!(sel("/a/bc"), Some(0));
+        assert_eq!(sel("/x/../a/./b"), Some(1));
+        assert_eq!(sel("/"), None);
+        let dup: Vec<RouteTable> = vec![
+            RouteTable {
+                path: "/x".into(),
+                anonymous: false,
+                enforcement: None,
+                allow_users: vec![],
+            },
+            RouteTable {
+                path: "/X/".into(),
+                anonymous: false,
+                enforcement: None,
+                allow_users: vec![],
+            },
+        ];
+        assert!(matches!(
+            check_routes(&dup),
+            Err(RouteError::Duplicate { .. })
+        ));
+    }
+}

@@ -1,0 +1,431 @@
+//! What the upstream sees of a request's and a response's headers: hop-by-hop headers removed
+//! (RFC 9110 §7.6.1), the client's Negotiate/NTLM `Authorization` never forwarded, every client
+//! copy of the identity headers removed before ours are set, and the forwarding headers
+//! (`Forwarded`, RFC 7239; `X-Forwarded-For/-Proto/-Host`).
+
+use crate::client_cert::ClientCertificate;
+use crate::connection::{Authenticated, ChannelFacts};
+use epa_core::config::proxy::{ForwardedMode, HeaderNameError, IdentityHeadersTable};
+use epa_core::decide::{ClientServiceName, Transport};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::net::IpAddr;
+use thiserror::Error;
+
+/// Hop-by-hop headers always removed (RFC 9110 §7.6.1, plus the non-standard
+/// `Proxy-Connection` and the credentials meant for this hop).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The identity header names, parsed once.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    user: HeaderName,
+    domain: HeaderName,
+    mechanism: HeaderName,
+    service_name: HeaderName,
+    cert_subject: HeaderName,
+    cert_sha256: HeaderName,
+    forwarded: ForwardedMode,
+}
+
+/// An identity value that cannot be sent as it is: the request is refused (500), never
+/// forwarded with a truncated or altered identity.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "identity header {header} cannot carry the value (control character, or whitespace at an end)"
+)]
+pub struct IdentityValueError {
+    /// The header that could not be set.
+    pub header: HeaderName,
+}
+
+impl IdentityHeaders {
+    /// Parses and checks the names (`IdentityHeadersTable::validate`).
+    pub fn new(table: &IdentityHeadersTable) -> Result<Self, HeaderNameError> {
+        table.validate()?;
+        let parse = |field: &'static str, name: &str| {
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| HeaderNameError::Invalid {
+                field,
+                name: name.to_owned(),
+            })
+        };
+        Ok(Self {
+            user: parse("user", &table.user)?,
+            domain: parse("domain", &table.domain)?,
+            mechanism: parse("mechanism", &table.mechanism)?,
+            service_name: parse("service_name", &table.service_name)?,
+            cert_subject: parse("client_cert_subject", &table.client_cert_subject)?,
+            cert_sha256: parse("client_cert_sha256", &table.client_cert_sha256)?,
+            forwarded: table.forwarded,
+        })
+    }
+
+    fn all(&self) -> [&HeaderName; 6] {
+        [
+            &self.user,
+            &self.domain,
+            &self.mechanism,
+            &self.service_name,
+            &self.cert_subject,
+            &self.cert_sha256,
+        ]
+    }
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        Self {
+            user: HeaderName::from_static("x-remote-user"),
+            domain: HeaderName::from_static("x-remote-domain"),
+            mechanism: HeaderName::from_static("x-auth-mechanism"),
+            service_name: HeaderName::from_static("x-epa-service-name"),
+            cert_subject: HeaderName::from_static("x-client-cert-subject"),
+            cert_sha256: HeaderName::from_static("x-client-cert-sha256"),
+            forwarded: ForwardedMode::Replace,
+        }
+    }
+}
+
+/// Removes hop-by-hop headers: those named in every `Connection` header, then the fixed list.
+/// `keep_upgrade` keeps `Connection: upgrade` and `Upgrade` (an authenticated WebSocket
+/// upgrade being forwarded).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        if keep_upgrade && name == header::UPGRADE {
+            continue;
+        }
+        headers.remove(&name);
+    }
+    let upgrade = keep_upgrade
+        .then(|| headers.get(header::UPGRADE).cloned())
+        .flatten();
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+    if let Some(u) = upgrade {
+        headers.insert(header::UPGRADE, u);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Removes every `Authorization` header whose scheme is Negotiate or NTLM (any case): those
+/// credentials were for this server. Other schemes (Bearer, Basic) go to the application.
+pub fn remove_windows_authorization(headers: &mut HeaderMap) {
+    let keep: Vec<HeaderValue> = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter(|v| !is_windows_scheme(v.as_bytes()))
+        .cloned()
+        .collect();
+    headers.remove(header::AUTHORIZATION);
+    for v in keep {
+        headers.append(header::AUTHORIZATION, v);
+    }
+}
+
+fn is_windows_scheme(value: &[u8]) -> bool {
+    let scheme = value
+        .iter()
+        .position(|b| *b == b' ' || *b == b'\t')
+        .map_or(value, |i| &value[..i]);
+    scheme.eq_ignore_ascii_case(b"negotiate") || scheme.eq_ignore_ascii_case(b"ntlm")
+}
+
+/// A value for an identity header: refused when a header cannot carry it exactly (control
+/// characters, DEL, or whitespace at either end, which parsers would trim). Non-ASCII text is
+/// sent as UTF-8 bytes (RFC 9110 `obs-text`).
+fn identity_value(name: &HeaderName, text: &str) -> Result<HeaderValue, IdentityValueError> {
+    let err = || IdentityValueError {
+        header: name.clone(),
+    };
+    if text.is_empty() || text.starts_with([' ', '\t']) || text.ends_with([' ', '\t']) {
+        return Err(err());
+    }
+    if text.chars().any(|c| c.is_control()) {
+        return Err(err());
+    }
+    HeaderValue::from_bytes(text.as_bytes()).map_err(|_| err())
+}
+
+/// What the proxy knows of one request, for its headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The connection's facts (peer address, transport).
+    pub facts: &'a ChannelFacts,
+    /// The authenticated caller, if the route authenticated one.
+    pub user: Option<&'a Authenticated>,
+    /// The client certificate, only when it is valid.
+    pub certificate: Option<&'a ClientCertificate>,
+}
+
+/// Rewrites `headers` for the upstream: hop-by-hop and Windows credentials removed, every
+/// client copy of every identity header removed, ours set, forwarding headers written.
+pub fn prepare_request(
+    headers: &mut HeaderMap,
+    names: &IdentityHeaders,
+    origin: Origin<'_>,
+    keep_upgrade: bool,
+) -> Result<(), IdentityValueError> {
+    remove_hop_by_hop(headers, keep_upgrade);
+    remove_windows_authorization(headers);
+    for name in names.all() {
+        // `remove` takes every value of the name; HeaderMap names are case-insensitive.
+        headers.remove(name);
+    }
+    let mut set = |name: &HeaderName, text: &str| -> Result<(), IdentityValueError> {
+        headers.insert(name.clone(), identity_value(name, text)?);
+        Ok(())
+    };
+    if let Some(user) = origin.user {
+        let id = &user.identity;
+        let who = if id.domain.is_empty() {
+            id.user.clone()
+        } else {
+            format!("{}\\{}", id.domain, id.user)
+        };
+        set(&names.user, &who)?;
+        if !id.domain.is_empty() {
+            set(&names.domain, &id.domain)?;
+        }
+        set(&names.mechanism, user.mechanism.name())?;
+        if let ClientServiceName::Value(spn) = &user.service_name
+            && !spn.is_empty()
+        {
+            set(&names.service_name, spn)?;
+        }
+    }
+    if let Some(cert) = origin.certificate {
+        set(&names.cert_subject, &cert.subject)?;
+        set(&names.cert_sha256, &cert.fingerprint())?;
+    }
+    forwarding(headers, names.forwarded, origin.facts);
+    Ok(())
+}
+
+/// `Forwarded` (RFC 7239 §4: `for` quoted when IPv6, `proto`, `host` when it is a plain
+/// authority) and `X-Forwarded-For/-Proto/-Host`.
+fn forwarding(headers: &mut HeaderMap, mode: ForwardedMode, facts: &ChannelFacts) {
+    let ip = crate::layer::canonical_ip(facts.peer.ip());
+    let proto = match facts.transport {
+        Transport::Https => "https",
+        Transport::Http => "http",
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| is_authority(h))
+        .map(str::to_owned);
+    let for_ = match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    };
+    let mut element = format!("for={for_};proto={proto}");
+    if let Some(h) = &host {
+        element.push_str(&format!(";host=\"{h}\""));
+    }
+    let append = |headers: &mut HeaderMap, name: &'static str, ours: String, sep: &str| {
+        let previous: Vec<String> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        headers.remove(name);
+        let mut all = if mode == ForwardedMode::Append {
+            previous
+        } else {
+            Vec::new()
+        };
+        all.push(ours);
+        if let Ok(v) = HeaderValue::from_str(&all.join(sep)) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    append(headers, "forwarded", element, ", ");
+    append(headers, "x-forwarded-for", ip.to_string(), ", ");
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    headers.remove("x-forwarded-host");
+    if let Some(h) = host
+        && let Ok(v) = HeaderValue::from_str(&h)
+    {
+        headers.insert("x-forwarded-host", v);
+    }
+}
+
+/// A Host value safe inside a quoted string: RFC 3986 reg-name / IP literal and port characters.
+fn is_authority(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_~:[]!$&'()*+,;=%".contains(&b))
+}
+
+/// Removes hop-by-hop headers from the upstream's response (keeps `Upgrade` on a 101).
+pub fn prepare_response(headers: &mut HeaderMap, switching: bool) {
+    remove_hop_by_hop(headers, switching);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use epa_core::authenticator::Identity;
+    use epa_core::decide::{Mechanism, Reason};
+
+    fn facts() -> ChannelFacts {
+        ChannelFacts::plain("[::ffff:10.0.0.7]:5000".parse().unwrap())
+    }
+
+    fn user(user: &str) -> Authenticated {
+        Authenticated {
+            identity: Identity::ntlm("EPA", user),
+            mechanism: Mechanism::Ntlm,
+            service_name: ClientServiceName::Value("HTTP/web".into()),
+            reason: Reason::BindingVerified,
+        }
+    }
+
+    #[test]
+    fn spoofed_identity_and_hop_by_hop_removed() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-remote-user", "EPA\\admin"),
+            ("X-REMOTE-USER", "EPA\\root"),
+            ("x-remote-domain", "EVIL"),
+            ("x-client-cert-subject", "CN=admin"),
+            ("x-client-cert-sha256", "00"),
+            ("authorization", "NTLM TlRMTVNTUAAB"),
+            ("authorization", "negotiate YIIB"),
+            ("authorization", "Bearer app-token"),
+            ("connection", "keep-alive, X-Secret"),
+            ("x-secret", "hop"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic x"),
+            ("host", "web.example:443"),
+            ("forwarded", "for=1.2.3.4"),
+            ("x-forwarded-for", "1.2.3.4"),
+        ] {
+            h.append(k, HeaderValue::from_static(v));
+        }
+        let u = user("alice");
+        let origin = Origin {
+            facts: &facts(),
+            user: Some(&u),
+            certificate: None,
+        };
+        prepare_request(&mut h, &IdentityHeaders::default(), origin, false).unwrap();
+        let all = |k: &str| {
+            h.get_all(k)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(all("x-remote-user"), ["EPA\\alice"]);
+        assert_eq!(all("x-remote-domain"), ["EPA"]);
+        assert_eq!(all("x-auth-mechanism"), ["ntlm"]);
+        assert_eq!(all("x-epa-service-name"), ["HTTP/web"]);
+        assert!(all("x-client-cert-subject").is_empty() && all("x-client-cert-sha256").is_empty());
+        assert_eq!(all("authorization"), ["Bearer app-token"]);
+        for gone in [
+            "connection",
+            "x-secret",
+            "te",
+            "upgrade",
+            "proxy-authorization",
+        ] {
+            assert!(all(gone).is_empty(), "{gone}");
+        }
+        assert_eq!(
+            all("forwarded"),
+            ["for=10.0.0.7;proto=http;host=\"web.example:443\""]
+        );
+        assert_eq!(all("x-forwarded-for"), ["10.0.0.7"]);
+        assert_eq!(all("x-forwarded-host"), ["web.example:443"]);
+    }
+
+    #[test]
+    fn anonymous_requests_carry_no_identity_and_ipv6_is_quoted() {
+        let mut h = HeaderMap::new();
+        h.insert("x-remote-user", HeaderValue::from_static("EPA\\admin"));
+        let f = ChannelFacts::plain("[2001:db8::1]:443".parse().unwrap());
+        let names = IdentityHeaders {
+            forwarded: ForwardedMode::Append,
+            ..Default::default()
+        };
+        h.insert("forwarded", HeaderValue::from_static("for=192.0.2.1"));
+        prepare_request(
+            &mut h,
+            &names,
+            Origin {
+                facts: &f,
+                user: None,
+                certificate: None,
+            },
+            false,
+        )
+        .unwrap();
+        assert!(h.get("x-remote-user").is_none());
+        assert_eq!(
+            h["forwarded"],
+            "for=192.0.2.1, for=\"[2001:db8::1]\";proto=http"
+        );
+    }
+
+    #[test]
+    fn unsendable_identity_is_an_error_not_a_truncation() {
+        for bad in [
+            "al\r\nX-Remote-User: admin",
+            "alice ",
+            "al\u{7f}ice",
+            "a\u{85}b",
+        ] {
+            let mut h = HeaderMap::new();
+            let u = user(bad);
+            let origin = Origin {
+                facts: &facts(),
+                user: Some(&u),
+                certificate: None,
+            };
+            assert!(
+                prepare_request(&mut h, &IdentityHeaders::default(), origin, false).is_err(),
+                "{bad:?}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        let u = user("jürgen");
+        let origin = Origin {
+            facts: &facts(),
+            user: Some(&u),
+            certificate: None,
+        };
+        prepare_request(&mut h, &IdentityHeaders::default(), origin, false).unwrap();
+        assert_eq!(h["x-remote-user"].as_bytes(), "EPA\\jürgen".as_bytes());
+    }
+
+    #[test]
+    fn upgrade_kept_only_when_asked() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("Upgrade"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        remove_hop_by_hop(&mut h, true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+    }
+}

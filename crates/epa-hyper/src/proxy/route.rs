@@ -1,0 +1,254 @@
+//! The route table: each `[[route]]` is a normalised path prefix (longest wins) with its own
+//! policy — its own [`ExtendedProtectionLayer`] instance, so an identity authenticated on a
+//! lax route is not an identity on a strict one, even on the same keep-alive connection —
+//! or no authentication at all (`anonymous`), and optionally an allow-list of users.
+//! A path that cannot be normalised is refused with 400 before any route sees it; the
+//! upstream receives the normalised path (the one that was routed), query unchanged.
+
+use super::{BoxError, Proxy, ProxyBody, text};
+use crate::connection::AuthenticatedUser;
+use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
+use crate::telemetry::ClientText;
+use bytes::Bytes;
+use epa_core::config::proxy::{RouteError, check_routes, select_route};
+use epa_core::config::{ConfigError, PolicyTable, RouteTable, ServerConfig};
+use epa_core::path::NormalizedPath;
+use http::{Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use thiserror::Error;
+use tower_layer::Layer as _;
+use tower_service::Service;
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+/// Refuses authenticated callers that are not on the route's list (403, reason
+/// `user-not-allowed`). Principals compare ASCII-case-insensitively (`DOMAIN\user`).
+#[derive(Clone, Debug)]
+pub struct AllowUsers<S> {
+    inner: S,
+    allow: Arc<[String]>,
+}
+
+impl<S, B> Service<Request<B>> for AllowUsers<S>
+where
+    S: Service<Request<B>, Response = Response<ProxyBody>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> BoxFuture {
+        if !self.allow.is_empty() {
+            let who = req.extensions().get::<AuthenticatedUser>().map(|u| {
+                let id = &u.identity;
+                if id.domain.is_empty() {
+                    id.user.clone()
+                } else {
+                    format!("{}\\{}", id.domain, id.user)
+                }
+            });
+            let allowed = who
+                .as_deref()
+                .is_some_and(|w| self.allow.iter().any(|a| a.eq_ignore_ascii_case(w)));
+            if !allowed {
+                tracing::info!(
+                    reason = "user-not-allowed",
+                    user = %ClientText(who.as_deref().unwrap_or("")),
+                    path = %ClientText(req.uri().path()),
+                    "route: authenticated user is not on the route's allow_users"
+                );
+                return Box::pin(std::future::ready(Ok(text(
+                    StatusCode::FORBIDDEN,
+                    "forbidden: user-not-allowed\n",
+                ))));
+            }
+        }
+        Box::pin(self.inner.call(req))
+    }
+}
+
+/// What serves one route.
+#[derive(Clone)]
+pub enum Route {
+    /// No authentication: the proxy strips identity headers and forwards.
+    Anonymous(Proxy),
+    /// The route's own layer over the allow-list over the proxy.
+    Protected(ExtendedProtection<AllowUsers<Proxy>>),
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Anonymous(_) => f.write_str("Route::Anonymous"),
+            Self::Protected(s) => f
+                .debug_tuple("Route::Protected")
+                .field(&s.get_ref().allow)
+                .finish(),
+        }
+    }
+}
+
+impl Route {
+    /// An anonymous route.
+    pub fn anonymous(proxy: Proxy) -> Self {
+        Self::Anonymous(proxy)
+    }
+
+    /// A protected route: `layer` must be this route's own instance.
+    pub fn protected(
+        layer: &ExtendedProtectionLayer,
+        proxy: Proxy,
+        allow_users: Vec<String>,
+    ) -> Self {
+        Self::Protected(layer.layer(AllowUsers {
+            inner: proxy,
+            allow: allow_users.into(),
+        }))
+    }
+}
+
+/// A route table that cannot be built.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RouterError {
+    /// A `[[route]]` entry is invalid.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// A route's policy is invalid.
+    #[error("route {path:?}: {source}")]
+    Policy {
+        /// The route (`/` for the default).
+        path: String,
+        /// Why.
+        #[source]
+        source: ConfigError,
+    },
+    /// Routes that authenticate need a `[policy]` table.
+    #[error("the file has no [policy] table, so only anonymous routes are possible")]
+    NoPolicy,
+}
+
+/// The route table, a tower `Service`. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Router {
+    prefixes: Arc<[NormalizedPath]>,
+    routes: Arc<[Route]>,
+    default: Route,
+}
+
+impl Router {
+    /// A table: `routes` by prefix, `default` for paths no prefix covers.
+    pub fn new(default: Route, routes: Vec<(NormalizedPath, Route)>) -> Self {
+        let (prefixes, routes): (Vec<_>, Vec<_>) = routes.into_iter().unzip();
+        Self {
+            prefixes: prefixes.into(),
+            routes: routes.into(),
+            default,
+        }
+    }
+
+    /// The table of a configuration file: the `[policy]` table for paths no route covers, and
+    /// each `[[route]]` with its own (`RouteTable::policy`). `make_layer` builds one layer
+    /// (backend, policy, audit target, trusted proxies...) from a `[policy]` table; it is
+    /// called once per protected route, so no two routes share a layer.
+    pub fn from_config(
+        config: &ServerConfig,
+        proxy: &Proxy,
+        mut make_layer: impl FnMut(&PolicyTable) -> Result<ExtendedProtectionLayer, ConfigError>,
+    ) -> Result<Self, RouterError> {
+        let prefixes = check_routes(&config.routes)?;
+        let base = config.policy.as_ref();
+        let mut protected =
+            |path: &str, table: Option<&RouteTable>| -> Result<Route, RouterError> {
+                let base = base.ok_or(RouterError::NoPolicy)?;
+                let policy = table.map_or_else(|| base.clone(), |t| t.policy(base));
+                let layer = make_layer(&policy).map_err(|source| RouterError::Policy {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                let allow = table.map(|t| t.allow_users.clone()).unwrap_or_default();
+                Ok(Route::protected(&layer, proxy.clone(), allow))
+            };
+        let default = if config.listener.negotiate {
+            protected("/", None)?
+        } else {
+            Route::anonymous(proxy.clone())
+        };
+        let mut routes = Vec::with_capacity(prefixes.len());
+        for (prefix, table) in prefixes.into_iter().zip(&config.routes) {
+            let route = if table.anonymous {
+                Route::anonymous(proxy.clone())
+            } else {
+                protected(&table.path, Some(table))?
+            };
+            routes.push((prefix, route));
+        }
+        Ok(Self::new(default, routes))
+    }
+}
+
+impl<B> Service<Request<B>> for Router
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Every route's service is always ready (the proxy pools, the layer defers to it).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> BoxFuture {
+        let path = match NormalizedPath::parse(req.uri().path()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::info!(reason = "path-not-normalisable", error = %e, path = %ClientText(req.uri().path()), "route: refused");
+                return Box::pin(std::future::ready(Ok(text(
+                    StatusCode::BAD_REQUEST,
+                    "bad request: path cannot be normalised\n",
+                ))));
+            }
+        };
+        // The upstream sees the path that was routed, never another spelling of it: a
+        // spelling the upstream reads differently cannot reach a route this table did not pick.
+        let Some(req) = with_path(req, &path) else {
+            return Box::pin(std::future::ready(Ok(text(
+                StatusCode::BAD_REQUEST,
+                "bad request: path cannot be normalised\n",
+            ))));
+        };
+        let route = match select_route(&self.prefixes, &path) {
+            Some(i) => &self.routes[i],
+            None => &self.default,
+        };
+        match route.clone() {
+            Route::Anonymous(mut p) => p.call(req),
+            Route::Protected(mut s) => Box::pin(s.call(req)),
+        }
+    }
+}
+
+/// `req` with its path replaced by the normalised one (query kept).
+fn with_path<B>(req: Request<B>, path: &NormalizedPath) -> Option<Request<B>> {
+    let (mut parts, body) = req.into_parts();
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{}?{q}", path.as_str()),
+        None => path.as_str().to_owned(),
+    };
+    let mut uri = parts.uri.into_parts();
+    uri.path_and_query = Some(http::uri::PathAndQuery::try_from(pq).ok()?);
+    parts.uri = http::Uri::from_parts(uri).ok()?;
+    Some(Request::from_parts(parts, body))
+}
