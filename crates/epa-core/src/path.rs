@@ -17,7 +17,7 @@
 //!   `/cert` matches `/cert`, `/Cert/x`, not `/certificate`.
 //!
 //! Paths refused ([`PathError`], a 400 at the route layer): no leading `/` (including the
-//! asterisk-form `*`), a `%` not followed by two hex digits, `%00`, `%2F` (an encoded slash is
+//! asterisk-form `*`), a `%` not followed by two hex digits, NUL (raw or `%00`), `%2F` (an encoded slash is
 //! read as a separator by some servers and not by others), a backslash raw or as `%5C` (IIS
 //! reads it as `/`), a segment that is not UTF-8 once decoded, and `..` above the root.
 //!
@@ -39,8 +39,8 @@ pub enum PathError {
         /// Byte offset of the `%`.
         offset: usize,
     },
-    /// `%00`.
-    #[error("the path contains an encoded NUL (%00)")]
+    /// `%00`, or a raw NUL.
+    #[error("the path contains a NUL (raw or %00)")]
     Nul,
     /// `%2F` inside a segment.
     #[error("the path contains an encoded slash (%2F)")]
@@ -215,6 +215,9 @@ fn normalize_segment(segment: &str, base: usize) -> Result<String, PathError> {
             if b == b'\\' {
                 return Err(PathError::Backslash);
             }
+            if b == 0 {
+                return Err(PathError::Nul);
+            }
             if is_raw_pchar(b) {
                 out.push(char::from(b));
             } else {
@@ -336,6 +339,7 @@ mod tests {
             ("/a%2", BadEscape { offset: 2 }),
             ("/a/%zz", BadEscape { offset: 3 }),
             ("/%00", Nul),
+            ("/\u{1}\0rt", Nul), // found by the request_path fuzz target
             ("/a%2Fb", EncodedSlash),
             ("/a%2fb", EncodedSlash),
             ("/a\\b", Backslash),
