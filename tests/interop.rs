@@ -42,6 +42,9 @@ fn server_binding() -> ExpectedBindings {
     ExpectedBindings::new(ChannelBinding::tls_server_end_point_from_hash(&[0x11; 32]))
 }
 
+/// A client leg: the NEGOTIATE (no challenge yet), or the AUTHENTICATE answering a challenge.
+type ClientLeg<'a> = dyn FnMut(&mut Peer, Option<&[u8]>) -> Vec<u8> + 'a;
+
 /// The Python peer (client and foreign acceptors), one JSON line per request.
 struct Peer {
     child: Child,
@@ -90,11 +93,7 @@ impl Peer {
     }
 
     /// A foreign acceptor's verdict on one exchange driven by `client`.
-    fn foreign(
-        &mut self,
-        kind: &str,
-        client: &mut dyn FnMut(&mut Self, Option<&[u8]>) -> Vec<u8>,
-    ) -> String {
+    fn foreign(&mut self, kind: &str, client: &mut ClientLeg<'_>) -> String {
         let cbt = hex::encode(server_binding().binding().application_data());
         self.rpc(json!({"op": "acceptor", "kind": kind, "cbt": cbt}));
         let negotiate = client(self, None);
