@@ -17,7 +17,13 @@ Acceptors (NTLM_USER_FILE must name a DOMAIN:USER:PASSWORD file):
     -> {"ok": true, "complete": bool, "token": hex | null, "channel_bound": bool | null}
     -> {"ok": false, "error": exception class name, "message": text}
   pyspnego: spnego.server(protocol="ntlm"); gss-ntlmssp: python-gssapi's acceptor with the NTLMSSP
-  mechanism (1.3.6.1.4.1.311.2.2.10), which MIT's mechglue loads from /etc/gss/mech.d.
+  mechanism (1.3.6.1.4.1.311.2.2.10), which MIT's mechglue loads from /etc/gss/mech.d;
+  "mit-krb5": python-gssapi's Kerberos acceptor (keytab from KRB5_KTNAME).
+
+Kerberos client (MIT through python-gssapi; ticket cache from KRB5CCNAME, KRB5_CONFIG decides
+whether it announces binding support with client_aware_channel_bindings):
+  {"op": "krb_client", "target": "HTTP@localhost", "cbt": application-data hex | null}
+    -> {"token": AP-REQ hex}
 """
 
 import json
@@ -143,12 +149,15 @@ class PyspnegoAcceptor:
         return {"ok": True, "complete": self.ctx.complete, "token": out.hex() if out else None, "channel_bound": None}
 
 
-class GssNtlmsspAcceptor:
-    def __init__(self, cbt):
+KRB5_OID = "1.2.840.113554.1.2.2"
+
+
+class GssAcceptor:
+    def __init__(self, cbt, oid):
         import gssapi
         import gssapi.raw
 
-        mech = gssapi.OID.from_int_seq(NTLMSSP_OID)
+        mech = gssapi.OID.from_int_seq(oid)
         creds = gssapi.Credentials(usage="accept", mechs=[mech])
         bindings = gssapi.raw.ChannelBindings(application_data=cbt) if cbt is not None else None
         self.ctx = gssapi.SecurityContext(creds=creds, usage="accept", channel_bindings=bindings)
@@ -161,6 +170,23 @@ class GssNtlmsspAcceptor:
                 self.ctx.actual_flags, "__int__"
             ) else any(int(f) == GSS_C_CHANNEL_BOUND_FLAG for f in self.ctx.actual_flags)
         return {"ok": True, "complete": self.ctx.complete, "token": out.hex() if out else None, "channel_bound": bound}
+
+
+def krb_token(target, cbt):
+    """One AP-REQ (no mutual authentication: a single leg), bound to `cbt` when given."""
+    import gssapi
+    import gssapi.raw
+
+    name = gssapi.Name(target, gssapi.NameType.hostbased_service)
+    bindings = gssapi.raw.ChannelBindings(application_data=bytes.fromhex(cbt)) if cbt is not None else None
+    ctx = gssapi.SecurityContext(
+        name=name,
+        mech=gssapi.OID.from_int_seq(KRB5_OID),
+        usage="initiate",
+        flags=gssapi.RequirementFlag.out_of_sequence_detection,
+        channel_bindings=bindings,
+    )
+    return ctx.step()
 
 
 def main():
@@ -178,8 +204,13 @@ def main():
             elif op == "acceptor":
                 cbt = bytes.fromhex(req["cbt"]) if req.get("cbt") is not None else None
                 kind = req["kind"]
-                acceptor = PyspnegoAcceptor(cbt) if kind == "pyspnego" else GssNtlmsspAcceptor(cbt)
+                if kind == "pyspnego":
+                    acceptor = PyspnegoAcceptor(cbt)
+                else:
+                    acceptor = GssAcceptor(cbt, NTLMSSP_OID if kind == "gss-ntlmssp" else KRB5_OID)
                 answer = {"ok": True}
+            elif op == "krb_client":
+                answer = {"token": krb_token(req["target"], req.get("cbt")).hex()}
             elif op == "accept":
                 answer = acceptor.step(bytes.fromhex(req["token"]))
             else:
