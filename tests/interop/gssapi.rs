@@ -83,7 +83,7 @@ fn gssapi_backend_rows_match_documented_expectations() {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "gssapi_backend_child",
+            "gssapi::gssapi_backend_child",
             "--ignored",
             "--nocapture",
         ])
