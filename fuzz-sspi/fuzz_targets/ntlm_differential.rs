@@ -13,9 +13,7 @@
 #![no_main]
 
 use epa_core::authenticator::{Authenticator, ExpectedBindings, Scheme, Step};
-use epa_core::decide::{
-    Mechanism, Profile, RequestFacts, ServerPolicy, Transport, decide,
-};
+use epa_core::decide::{Mechanism, Profile, RequestFacts, ServerPolicy, Transport, decide};
 use epa_core::policy::{ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario};
 use epa_core::{ChannelBinding, ServiceNameCollection};
 use epa_hyper::ntlm::client::{ClientBinding, NtlmClient};
@@ -59,7 +57,12 @@ fn case(data: &[u8], expected: &ExpectedBindings) -> Option<Case> {
     };
     let mutations = rest
         .chunks_exact(3)
-        .map(|t| (usize::from(u16::from_le_bytes([t[0], t[1]])) % ALIGNED, t[2]))
+        .map(|t| {
+            (
+                usize::from(u16::from_le_bytes([t[0], t[1]])) % ALIGNED,
+                t[2],
+            )
+        })
         .filter(|(o, x)| !unaligned(*o) && *x != 0)
         .collect();
     Some(Case {
@@ -214,7 +217,8 @@ fn documented_divergence(c: &Case, epa: &(bool, String), sspi: &(bool, String)) 
 }
 
 fuzz_target!(|data: &[u8]| {
-    let expected = ExpectedBindings::new(ChannelBinding::tls_server_end_point_from_hash(&[0x11; 32]));
+    let expected =
+        ExpectedBindings::new(ChannelBinding::tls_server_end_point_from_hash(&[0x11; 32]));
     let Some(c) = case(data, &expected) else {
         return;
     };
