@@ -10,6 +10,7 @@
 //! exchange and drops it when the exchange ends or the connection closes.
 
 use crate::ChannelBinding;
+use crate::Sid;
 use crate::decide::{BindingObservation, ClientServiceName, Mechanism};
 use crate::gss::{ChannelBindingsHash, GssChannelBindings};
 use thiserror::Error;
@@ -141,6 +142,11 @@ pub struct Completion {
     pub supports_extended_protection: bool,
     /// A last token for the client (Kerberos mutual authentication), if any.
     pub response_token: Option<Vec<u8>>,
+    /// The account's SID, when the backend learnt it (winbind, the Kerberos PAC).
+    pub user_sid: Option<Sid>,
+    /// The SIDs of every group the account is a member of, nested membership already expanded
+    /// (as winbind and the PAC report it); empty when the backend does not know groups.
+    pub groups: Vec<Sid>,
 }
 
 /// One leg's result.

@@ -687,6 +687,8 @@ impl Shared {
                     mechanism: done.mechanism,
                     service_name,
                     reason,
+                    user_sid: done.user_sid,
+                    groups: done.groups,
                 })),
                 token: done
                     .response_token

@@ -278,6 +278,8 @@ impl GssapiContext {
             client_spn,
             supports_extended_protection: true,
             response_token: None,
+            user_sid: None,
+            groups: Vec::new(),
         })
     }
 
@@ -326,6 +328,8 @@ impl GssapiContext {
             client_spn,
             supports_extended_protection: true,
             response_token: None,
+            user_sid: None,
+            groups: Vec::new(),
         })
     }
 }

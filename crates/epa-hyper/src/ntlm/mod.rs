@@ -424,6 +424,8 @@ impl NtlmContext {
             client_spn,
             supports_extended_protection: true,
             response_token: None,
+            user_sid: None,
+            groups: Vec::new(),
         })
     }
 

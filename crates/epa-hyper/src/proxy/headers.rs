@@ -298,6 +298,8 @@ mod tests {
             mechanism: Mechanism::Ntlm,
             service_name: ClientServiceName::Value("HTTP/web".into()),
             reason: Reason::BindingVerified,
+            user_sid: None,
+            groups: Vec::new(),
         }
     }
 
