@@ -147,6 +147,9 @@ pub struct Completion {
     /// The SIDs of every group the account is a member of, nested membership already expanded
     /// (as winbind and the PAC report it); empty when the backend does not know groups.
     pub groups: Vec<Sid>,
+    /// The names of those groups as `DOMAIN\Group`, when the backend resolved them (winbind);
+    /// empty otherwise. `allow_groups` names match only these.
+    pub group_names: Vec<String>,
 }
 
 /// One leg's result.

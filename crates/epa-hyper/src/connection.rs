@@ -109,6 +109,8 @@ pub struct Authenticated {
     /// The SIDs of the account's groups (nested membership expanded by the backend); empty when
     /// the backend does not know groups.
     pub groups: Vec<Sid>,
+    /// The groups' names as `DOMAIN\Group`, when the backend resolved them; empty otherwise.
+    pub group_names: Vec<String>,
 }
 
 /// Identifies one layer instance: its backend, policy and settings. Every layer built or

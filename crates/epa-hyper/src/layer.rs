@@ -689,6 +689,7 @@ impl Shared {
                     reason,
                     user_sid: done.user_sid,
                     groups: done.groups,
+                    group_names: done.group_names,
                 })),
                 token: done
                     .response_token

@@ -401,6 +401,7 @@ impl SecurityContext for SspiContext {
             response_token: (!out_token.is_empty()).then_some(out_token),
             user_sid: None,
             groups: Vec::new(),
+            group_names: Vec::new(),
         }))
     }
 }

@@ -280,6 +280,7 @@ impl GssapiContext {
             response_token: None,
             user_sid: None,
             groups: Vec::new(),
+            group_names: Vec::new(),
         })
     }
 
@@ -330,6 +331,7 @@ impl GssapiContext {
             response_token: None,
             user_sid: None,
             groups: Vec::new(),
+            group_names: Vec::new(),
         })
     }
 }

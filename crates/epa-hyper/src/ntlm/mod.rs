@@ -426,6 +426,7 @@ impl NtlmContext {
             response_token: None,
             user_sid: None,
             groups: Vec::new(),
+            group_names: Vec::new(),
         })
     }
 

@@ -300,6 +300,7 @@ mod tests {
             reason: Reason::BindingVerified,
             user_sid: None,
             groups: Vec::new(),
+            group_names: Vec::new(),
         }
     }
 
