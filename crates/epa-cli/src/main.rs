@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod serve;
+mod serve_backend;
 
 use clap::{Args, Parser, Subcommand};
 use epa_cli::scenario::{CaseResult, Expectation, Scenario};

@@ -188,6 +188,16 @@ pub enum AuthError {
         /// "bad bindings").
         observation: BindingObservation,
     },
+    /// The service that verifies credentials (a domain controller, through winbind) could not
+    /// be reached or did not answer in time. Never a refusal of the credentials and never an
+    /// accept: the client is told to retry (503 with `Retry-After`).
+    #[error("authentication service unavailable: {reason}")]
+    Unavailable {
+        /// What failed, for the log.
+        reason: String,
+        /// Seconds the client should wait before retrying (`Retry-After`).
+        retry_after_secs: u32,
+    },
 }
 
 impl AuthError {
@@ -196,6 +206,7 @@ impl AuthError {
         match self {
             Self::InvalidToken(_) => 400,
             Self::LogonDenied(_) | Self::Unsupported(_) | Self::BadBindings { .. } => 401,
+            Self::Unavailable { .. } => 503,
         }
     }
 }
@@ -233,5 +244,22 @@ pub trait Authenticator: Send + Sync + 'static {
     fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
         let _ = peer;
         self.new_context()
+    }
+}
+
+/// A shared backend (one credential, one throttle table) serves several layers, e.g. one per
+/// route.
+impl<A: Authenticator + ?Sized> Authenticator for std::sync::Arc<A> {
+    fn schemes(&self) -> &[Scheme] {
+        (**self).schemes()
+    }
+    fn new_context(&self) -> Box<dyn SecurityContext> {
+        (**self).new_context()
+    }
+    fn blocking(&self) -> bool {
+        (**self).blocking()
+    }
+    fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
+        (**self).new_context_for(peer)
     }
 }
