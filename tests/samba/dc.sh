@@ -90,7 +90,9 @@ PY
   rdns = false
   dns_canonicalize_hostname = false
 [realms]
-  $REALM = { kdc = $DC_IP }
+  $REALM = {
+    kdc = $DC_IP
+  }
 [domain_realm]
   .epa.test = $REALM
   epa.test = $REALM

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod logging;
 mod serve;
 mod serve_backend;
 

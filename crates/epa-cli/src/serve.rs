@@ -139,6 +139,7 @@ fn demo(args: &mut ServeArgs) -> Result<ServerConfig, String> {
 
 /// Runs the server until SIGTERM/SIGINT. Prints `listening on https://ADDR` once it accepts.
 pub fn run(args: &ServeArgs) -> Result<u8, String> {
+    crate::logging::init();
     let mut args = args.clone();
     let config = match &args.config {
         Some(path) => read_config(path)?,

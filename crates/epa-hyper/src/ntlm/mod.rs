@@ -689,3 +689,6 @@ pub fn inspect_authenticate(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod verifier_tests;
