@@ -19,6 +19,7 @@
 //! * [`spnego`]: a strict DER reader of SPNEGO tokens (RFC 4178), to see the NTLM inside.
 //! * [`keytab`]: a strict reader of MIT keytab files, for the keytab lint.
 //! * [`sid`]: security identifiers (MS-DTYP §2.4.2), binary and `S-1-…` forms.
+//! * [`pac`]: a strict reader of the Kerberos PAC (MS-PAC): the account SID and group SIDs.
 //! * [`decide`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
 //!
@@ -36,6 +37,7 @@ mod der;
 pub mod gss;
 pub mod keytab;
 pub mod lint;
+pub mod pac;
 pub mod path;
 mod pem;
 pub mod policy;
