@@ -299,7 +299,7 @@ fn kerberos_tickets_from_the_directory_bound_unbound_relayed() {
     let seen = json(&body);
     assert_eq!(
         seen["headers"]["x-remote-user"],
-        serde_json::json!(["alice@EPA.TEST"])
+        serde_json::json!(["EPA.TEST\\alice"])
     );
     // Groups from the directory (winbind), nested membership included: alice and bob are
     // WebUsers (bob through Inner), carol is not.

@@ -187,11 +187,37 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
         }
     }
     proxy_findings(config, &mut out);
+    backend_findings(config, &mut out);
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
     out
 }
 
 /// `[upstream]`, `[identity_headers]` and `[[route]]`.
+/// The `[backend]` table: keys that do not fit its kind, and choices worth knowing.
+fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    use crate::config::BackendKind;
+    use Severity::*;
+    let Some(b) = &config.backend else { return };
+    // `--users` may still give the embedded backend its file: only the table itself is judged.
+    if let Err(e) = b.validate(true) {
+        out.push(finding(
+            Error,
+            "backend-invalid",
+            e.to_string(),
+            "remove the key or choose the kind that reads it (see docs/active-directory.md)",
+        ));
+    }
+    match b.kind {
+        BackendKind::Gssapi if b.keytab.is_none() => out.push(finding(Info, "keytab-from-environment",
+            "[backend] kind = \"gssapi\" names no keytab: MIT reads KRB5_KTNAME, or /etc/krb5.keytab".into(),
+            "name the service keytab with keytab = FILE so the file that is linted is the file that runs")),
+        BackendKind::Embedded if b.users.is_none() => out.push(finding(Info, "users-from-command-line",
+            "[backend] kind = \"embedded\" names no user file: epa serve needs --users".into(),
+            "give users = FILE")),
+        _ => {}
+    }
+}
+
 fn proxy_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     use Severity::*;
     if let Some(up) = &config.upstream {
@@ -348,6 +374,16 @@ mod tests {
 
     fn codes(text: &str, ca: Option<&CaFiles>) -> Vec<&'static str> {
         lint(&config(text), ca).iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn backend_keys_that_do_not_fit_the_kind_are_errors() {
+        let c = codes("[backend]\nkind = \"winbind\"\nkeytab = \"k\"\n", None);
+        assert!(c.contains(&"backend-invalid"), "{c:?}");
+        let c = codes("[backend]\nkind = \"winbind\"\ndomain = \"EPA\"\n", None);
+        assert!(!c.contains(&"backend-invalid"), "{c:?}");
+        let c = codes("[backend]\nkind = \"gssapi\"\n", None);
+        assert!(c.contains(&"keytab-from-environment"), "{c:?}");
     }
 
     const GOOD: &str = r#"

@@ -169,6 +169,11 @@ pub struct IdentityHeadersTable {
     pub mechanism: String,
     /// The service name the decision reported (.NET `ServiceName`); absent when there is none.
     pub service_name: String,
+    /// The account's SID (`S-1-5-21-…`), when the backend knows it (winbind, directory lookups).
+    pub user_sid: String,
+    /// The account's group SIDs, comma-separated, nested membership expanded, when the backend
+    /// knows them.
+    pub groups: String,
     /// The client certificate's subject (RFC 4514), only when it is valid.
     pub client_cert_subject: String,
     /// The client certificate's SHA-256 (lower-case hex), only when it is valid.
@@ -184,6 +189,8 @@ impl Default for IdentityHeadersTable {
             domain: "X-Remote-Domain".into(),
             mechanism: "X-Auth-Mechanism".into(),
             service_name: "X-EPA-Service-Name".into(),
+            user_sid: "X-Remote-User-Sid".into(),
+            groups: "X-Remote-Groups".into(),
             client_cert_subject: "X-Client-Cert-Subject".into(),
             client_cert_sha256: "X-Client-Cert-Sha256".into(),
             forwarded: ForwardedMode::Replace,
@@ -268,12 +275,14 @@ fn is_tchar(b: u8) -> bool {
 
 impl IdentityHeadersTable {
     /// The names with their table keys, in a fixed order.
-    pub fn named(&self) -> [(&'static str, &str); 6] {
+    pub fn named(&self) -> [(&'static str, &str); 8] {
         [
             ("user", &self.user),
             ("domain", &self.domain),
             ("mechanism", &self.mechanism),
             ("service_name", &self.service_name),
+            ("user_sid", &self.user_sid),
+            ("groups", &self.groups),
             ("client_cert_subject", &self.client_cert_subject),
             ("client_cert_sha256", &self.client_cert_sha256),
         ]

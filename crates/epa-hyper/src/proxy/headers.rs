@@ -69,6 +69,8 @@ pub struct IdentityHeaders {
     domain: HeaderName,
     mechanism: HeaderName,
     service_name: HeaderName,
+    user_sid: HeaderName,
+    groups: HeaderName,
     cert_subject: HeaderName,
     cert_sha256: HeaderName,
     forwarded: ForwardedMode,
@@ -100,18 +102,22 @@ impl IdentityHeaders {
             domain: parse("domain", &table.domain)?,
             mechanism: parse("mechanism", &table.mechanism)?,
             service_name: parse("service_name", &table.service_name)?,
+            user_sid: parse("user_sid", &table.user_sid)?,
+            groups: parse("groups", &table.groups)?,
             cert_subject: parse("client_cert_subject", &table.client_cert_subject)?,
             cert_sha256: parse("client_cert_sha256", &table.client_cert_sha256)?,
             forwarded: table.forwarded,
         })
     }
 
-    fn all(&self) -> [&HeaderName; 6] {
+    fn all(&self) -> [&HeaderName; 8] {
         [
             &self.user,
             &self.domain,
             &self.mechanism,
             &self.service_name,
+            &self.user_sid,
+            &self.groups,
             &self.cert_subject,
             &self.cert_sha256,
         ]
@@ -125,6 +131,8 @@ impl Default for IdentityHeaders {
             domain: HeaderName::from_static("x-remote-domain"),
             mechanism: HeaderName::from_static("x-auth-mechanism"),
             service_name: HeaderName::from_static("x-epa-service-name"),
+            user_sid: HeaderName::from_static("x-remote-user-sid"),
+            groups: HeaderName::from_static("x-remote-groups"),
             cert_subject: HeaderName::from_static("x-client-cert-subject"),
             cert_sha256: HeaderName::from_static("x-client-cert-sha256"),
             forwarded: ForwardedMode::Replace,
@@ -246,6 +254,13 @@ pub fn prepare_request(
         {
             set(&names.service_name, spn)?;
         }
+        if let Some(sid) = &user.user_sid {
+            set(&names.user_sid, &sid.to_string())?;
+        }
+        if !user.groups.is_empty() {
+            let list: Vec<String> = user.groups.iter().map(ToString::to_string).collect();
+            set(&names.groups, &list.join(","))?;
+        }
     }
     if let Some(cert) = origin.certificate {
         set(&names.cert_subject, &cert.subject)?;
@@ -362,6 +377,8 @@ mod tests {
             ("x-remote-user", "EPA\\admin"),
             ("X-REMOTE-USER", "EPA\\root"),
             ("x-remote-domain", "EVIL"),
+            ("x-remote-user-sid", "S-1-5-21-1-2-3-500"),
+            ("X-Remote-Groups", "S-1-5-32-544"),
             ("x-client-cert-subject", "CN=admin"),
             ("x-client-cert-sha256", "00"),
             ("authorization", "NTLM TlRMTVNTUAAB"),
@@ -402,6 +419,9 @@ mod tests {
         };
         assert_eq!(all("x-remote-user"), ["EPA\\alice"]);
         assert_eq!(all("x-remote-domain"), ["EPA"]);
+        // The backend reported no SID and no groups: the client's claims are gone, none added.
+        assert!(all("x-remote-user-sid").is_empty());
+        assert!(all("x-remote-groups").is_empty());
         assert_eq!(all("x-auth-mechanism"), ["ntlm"]);
         assert_eq!(all("x-epa-service-name"), ["HTTP/web"]);
         assert!(all("x-client-cert-subject").is_empty() && all("x-client-cert-sha256").is_empty());
