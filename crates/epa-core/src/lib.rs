@@ -13,6 +13,7 @@
 //!   I/O live in `epa-hyper` and `epa-sspi`).
 //! * [`client_cert`]: client-certificate modes (first handshake only), revocation modes, the
 //!   acceptable-CA list size, and the per-route 403.x outcome.
+//! * [`allow`]: authorization by user and group (`allow_users`, `allow_groups`).
 //! * [`audit`]: audit mode — decide under a target policy as well, enforce the current one.
 //! * [`lint`]: configuration findings (`epa lint`), each with severity, reason and fix.
 //! * [`path`]: request paths normalised for route matching (RFC 3986 §6.2.2, IIS casing).
@@ -27,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod allow;
 pub mod audit;
 pub mod authenticator;
 pub mod cbt;

@@ -2,8 +2,9 @@
 //! severity, why it fails, and the fix. Pure: the caller reads the CA files and passes the size
 //! of the acceptable-CA list they make.
 
+use crate::allow::GroupEntry;
 use crate::client_cert::{CaHintError, CaHintSize, ClientCertificateMode, RevocationMode};
-use crate::config::proxy::{UpstreamTarget, check_routes, select_route};
+use crate::config::proxy::{RouteError, UpstreamTarget, check_routes, select_route};
 use crate::config::{HintChoice, ServerConfig};
 use crate::decide::Transport;
 use crate::policy::{PolicyEnforcement, ProtectionScenario};
@@ -234,11 +235,27 @@ fn proxy_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
         out.push(finding(Error, "identity-header-invalid", e.to_string(),
             "use a token name (letters, digits, '-') that is not a framing, routing, credential or forwarding header"));
     }
+    for r in &config.routes {
+        for g in &r.allow_groups {
+            if let Ok(entry @ GroupEntry::Name(_)) = GroupEntry::parse(g)
+                && !entry.is_qualified()
+            {
+                out.push(finding(Warning, "allow-groups-name-unqualified",
+                    format!("route {:?}: allow_groups entry {g:?} is not DOMAIN\\Group: backends report group names with their domain, so it never matches", r.path),
+                    "write the group as \"DOMAIN\\\\Group\" (or give its SID, S-1-5-21-…)"));
+            }
+        }
+    }
     let prefixes = match check_routes(&config.routes) {
         Ok(p) => p,
+        Err(e @ RouteError::AllowGroups { .. }) => {
+            out.push(finding(Error, "allow-groups-sid-invalid", e.to_string(),
+                "write the SID as S-1-<authority>-<sub-authority>... in decimal without leading zeros (as `wbinfo -n` or Get-ADGroup print it)"));
+            return;
+        }
         Err(e) => {
             out.push(finding(Error, "route-invalid", e.to_string(),
-                "give each [[route]] a distinct absolute path; anonymous routes take no enforcement or allow_users"));
+                "give each [[route]] a distinct absolute path; anonymous routes take no enforcement, allow_users or allow_groups"));
             return;
         }
     };
@@ -610,6 +627,20 @@ service_names = ["HTTP/www.example.com"]
             "unknown keys are refused"
         );
         assert_eq!(c("[[route]]\npath = \"a\"\n"), ["route-invalid"]);
+        assert_eq!(
+            c("[[route]]\npath = \"/a\"\nallow_groups = [\"S-1-5-21-01\"]\n"),
+            ["allow-groups-sid-invalid"]
+        );
+        assert_eq!(
+            c(
+                "[[route]]\npath = \"/a\"\nallow_groups = [\"WebUsers\", \"EPA\\\\WebUsers\", \"S-1-5-32-544\"]\n"
+            ),
+            ["allow-groups-name-unqualified"]
+        );
+        assert_eq!(
+            c("[[route]]\npath = \"/a\"\nanonymous = true\nallow_groups = [\"S-1-5-32-544\"]\n"),
+            ["route-invalid"]
+        );
         // Anonymous under a protected route; not under an anonymous one.
         let admin = "[[route]]\npath = \"/admin\"\nenforcement = \"always\"\n";
         assert_eq!(

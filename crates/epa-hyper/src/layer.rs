@@ -29,6 +29,7 @@ use crate::connection::{
 };
 use crate::header::{self, Authorization, Limits};
 use crate::telemetry::DecisionEvent;
+use epa_core::allow::AllowList;
 use epa_core::audit::decide_audited;
 use epa_core::decide::{
     BindingObservation, ClientServiceName, Decision, ExpectedBinding, Mechanism, RequestFacts,
@@ -58,6 +59,8 @@ struct Shared {
     configured_binding: Option<ExpectedBindings>,
     persist: Option<bool>,
     challenges: Vec<HeaderValue>,
+    /// `allow_users` / `allow_groups` (none: every authenticated caller).
+    allow: Option<Arc<AllowList>>,
 }
 
 impl Shared {
@@ -73,6 +76,7 @@ impl Shared {
             configured_binding: self.configured_binding.clone(),
             persist: self.persist,
             challenges: self.challenges.clone(),
+            allow: self.allow.clone(),
         }
     }
 }
@@ -112,6 +116,7 @@ impl ExtendedProtectionLayer {
                 configured_binding,
                 persist: None,
                 challenges,
+                allow: None,
             }),
         }
     }
@@ -186,6 +191,17 @@ impl ExtendedProtectionLayer {
     pub fn authenticate_every_request(self) -> Self {
         self.persist_identity(false)
     }
+
+    /// Authorization after the decision accepts: a caller on neither `allow_users` nor
+    /// `allow_groups` of `allow` gets 403 (empty body; the reason, `user-not-allowed` or
+    /// `group-not-allowed`, is logged and counted in
+    /// [`crate::authorize::AUTHORIZATION_DENIED_TOTAL`]). Checked on every request, also on a
+    /// connection that stays authenticated. Build it with
+    /// `AllowList::new(&["EPA\\alice"], &["EPA\\WebUsers", "S-1-5-21-…-1105"])?`.
+    pub fn allow(self, allow: AllowList) -> Self {
+        let allow = (!allow.is_empty()).then(|| Arc::new(allow));
+        self.edit(|s| s.allow = allow)
+    }
 }
 
 /// The configured binding of `policy` (custom, or the proxy certificate's), in backend form.
@@ -252,7 +268,7 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         let state = match shared.begin(&req) {
-            Begin::Done(outcome) => pass_or_reply(outcome, req, inner),
+            Begin::Done(outcome) => pass_or_reply(&shared, outcome, req, inner),
             Begin::Blocking(job) => match tokio::runtime::Handle::try_current() {
                 Ok(handle) => State::Stepping {
                     handle: handle.spawn_blocking(move || job.run()),
@@ -261,7 +277,7 @@ where
                 // No runtime to lend a blocking thread: run the leg here.
                 Err(_) => {
                     let outcome = shared.finish(job.run());
-                    pass_or_reply(outcome, req, inner)
+                    pass_or_reply(&shared, outcome, req, inner)
                 }
             },
         };
@@ -269,11 +285,25 @@ where
     }
 }
 
-fn pass_or_reply<S, B, ResBody>(outcome: Outcome, mut req: Request<B>, mut inner: S) -> State<S, B>
+fn pass_or_reply<S, B, ResBody>(
+    shared: &Shared,
+    outcome: Outcome,
+    mut req: Request<B>,
+    mut inner: S,
+) -> State<S, B>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
 {
     match outcome {
+        Outcome::Pass { user, .. }
+            if shared.allow.as_ref().is_some_and(|allow| {
+                crate::authorize::check(allow, Some(&user), req.uri().path()).is_err()
+            }) =>
+        {
+            State::Reply {
+                reply: Some(Reply::plain(StatusCode::FORBIDDEN)),
+            }
+        }
         Outcome::Pass { user, token } => {
             req.extensions_mut().insert(user);
             State::Inner {
@@ -349,7 +379,7 @@ where
                             Outcome::Respond(Reply::plain(StatusCode::INTERNAL_SERVER_ERROR))
                         }
                     };
-                    pass_or_reply(outcome, req, inner)
+                    pass_or_reply(&shared, outcome, req, inner)
                 }
                 StateProj::Inner { future, token } => {
                     let mut response = ready!(future.poll(cx))?;

@@ -41,6 +41,7 @@
 
 /// The backend trait, defined in `epa-core` so that backends need nothing else.
 pub use epa_core::authenticator;
+pub mod authorize;
 pub mod client_cert;
 mod connection;
 #[cfg(feature = "gssapi")]

@@ -29,6 +29,7 @@
 //! | `epa_client_certificates_total` | counter | `status` (`valid`, `not-presented`, `revoked`, …), per TLS connection |
 //! | `epa_client_certificate_refusals_total` | counter | `reason` (`client-certificate-required`, …) |
 //! | `epa_audit_client_certificate_would_refuse_total` | counter | `reason` |
+//! | `epa_authorization_denied_total` | counter | `reason` (`user-not-allowed`, `group-not-allowed`): authenticated, refused by `allow_users`/`allow_groups` |
 //!
 //! Metrics go through the [`metrics`] facade: without an installed recorder they cost a branch.
 

@@ -15,8 +15,12 @@
 //! path = "/admin"
 //! enforcement = "always"
 //! allow_users = ["EPA\\alice"]
+//! allow_groups = ["EPA\\WebAdmins", "S-1-5-21-1004336348-1177238915-682003330-1105"]
 //! ```
+//!
+//! `allow_users` and `allow_groups`: see [`crate::allow`] (either list admits; 403 otherwise).
 
+use crate::allow::{AllowError, AllowList};
 use crate::path::{NormalizedPath, PathError};
 use crate::policy::PolicyEnforcement;
 use serde::{Deserialize, Serialize};
@@ -338,6 +342,10 @@ pub struct RouteTable {
     /// other authenticated users get 403.
     #[serde(default)]
     pub allow_users: Vec<String>,
+    /// When non-empty, members of these groups (`DOMAIN\Group` names or `S-1-…` SIDs) are
+    /// forwarded too ([`crate::allow`]); other authenticated users get 403.
+    #[serde(default)]
+    pub allow_groups: Vec<String>,
 }
 
 /// A `[[route]]` that cannot be used.
@@ -360,9 +368,18 @@ pub enum RouteError {
         /// The other.
         second: String,
     },
-    /// `anonymous` together with `enforcement` or `allow_users`.
-    #[error("route {0:?}: anonymous takes no enforcement and no allow_users")]
+    /// `anonymous` together with `enforcement`, `allow_users` or `allow_groups`.
+    #[error("route {0:?}: anonymous takes no enforcement, no allow_users and no allow_groups")]
     AnonymousWithPolicy(String),
+    /// An `allow_groups` entry that looks like a SID and does not parse.
+    #[error("route {path:?}: {source}")]
+    AllowGroups {
+        /// The route.
+        path: String,
+        /// Which entry, and why.
+        #[source]
+        source: AllowError,
+    },
 }
 
 impl RouteTable {
@@ -385,14 +402,26 @@ impl RouteTable {
         t
     }
 
-    /// Whether `principal` (`DOMAIN\user`) may use this route: always when `allow_users` is
-    /// empty; otherwise an ASCII-case-insensitive match (Windows account names).
+    /// Whether `principal` (`DOMAIN\user`) is on `allow_users`, or `allow_users` is empty
+    /// (groups not considered: see [`RouteTable::allow_list`]). Names compare with .NET's
+    /// ordinal casing.
     pub fn allows(&self, principal: &str) -> bool {
+        let key = crate::spn::fold_case(principal);
         self.allow_users.is_empty()
             || self
                 .allow_users
                 .iter()
-                .any(|u| u.eq_ignore_ascii_case(principal))
+                .any(|u| crate::spn::fold_case(u) == key)
+    }
+
+    /// `allow_users` and `allow_groups` as an [`AllowList`].
+    pub fn allow_list(&self) -> Result<AllowList, RouteError> {
+        AllowList::new(&self.allow_users, &self.allow_groups).map_err(|source| {
+            RouteError::AllowGroups {
+                path: self.path.clone(),
+                source,
+            }
+        })
     }
 
     /// The normalised prefix.
@@ -405,14 +434,17 @@ impl RouteTable {
 }
 
 /// Checks a route list: every path normalises, no two are equal, anonymous routes carry no
-/// policy. Returns the prefixes in order.
+/// policy, every `allow_groups` SID parses. Returns the prefixes in order.
 pub fn check_routes(routes: &[RouteTable]) -> Result<Vec<NormalizedPath>, RouteError> {
     let mut out: Vec<NormalizedPath> = Vec::with_capacity(routes.len());
     for r in routes {
         let p = r.prefix()?;
-        if r.anonymous && (r.enforcement.is_some() || !r.allow_users.is_empty()) {
+        if r.anonymous
+            && (r.enforcement.is_some() || !r.allow_users.is_empty() || !r.allow_groups.is_empty())
+        {
             return Err(RouteError::AnonymousWithPolicy(r.path.clone()));
         }
+        r.allow_list()?;
         if let Some(i) = out.iter().position(|q| *q == p) {
             return Err(RouteError::Duplicate {
                 first: routes[i].path.clone(),
@@ -538,12 +570,14 @@ mod tests {
                 anonymous: false,
                 enforcement: None,
                 allow_users: vec![],
+                allow_groups: vec![],
             },
             RouteTable {
                 path: "/X/".into(),
                 anonymous: false,
                 enforcement: None,
                 allow_users: vec![],
+                allow_groups: vec![],
             },
         ];
         assert!(matches!(

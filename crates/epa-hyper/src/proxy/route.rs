@@ -1,15 +1,18 @@
 //! The route table: each `[[route]]` is a normalised path prefix (longest wins) with its own
 //! policy — its own [`ExtendedProtectionLayer`] instance, so an identity authenticated on a
 //! lax route is not an identity on a strict one, even on the same keep-alive connection —
-//! or no authentication at all (`anonymous`), and optionally an allow-list of users.
+//! or no authentication at all (`anonymous`), and optionally allow-lists of users and groups
+//! (`allow_users`, `allow_groups`: 403 for an authenticated caller on neither).
 //! A path that cannot be normalised is refused with 400 before any route sees it; the
 //! upstream receives the normalised path (the one that was routed), query unchanged.
 
 use super::{BoxError, Proxy, ProxyBody, text};
+use crate::authorize;
 use crate::connection::AuthenticatedUser;
 use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
 use crate::telemetry::ClientText;
 use bytes::Bytes;
+use epa_core::allow::{AllowList, Denial};
 use epa_core::config::proxy::{RouteError, check_routes, select_route};
 use epa_core::config::{ConfigError, PolicyTable, RouteTable, ServerConfig};
 use epa_core::path::NormalizedPath;
@@ -25,12 +28,12 @@ use tower_service::Service;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
 
-/// Refuses authenticated callers that are not on the route's list (403, reason
-/// `user-not-allowed`). Principals compare ASCII-case-insensitively (`DOMAIN\user`).
+/// Refuses authenticated callers that are on neither of the route's lists (403, reason
+/// `user-not-allowed` or `group-not-allowed`, see [`epa_core::allow`]).
 #[derive(Clone, Debug)]
 pub struct AllowUsers<S> {
     inner: S,
-    allow: Arc<[String]>,
+    allow: Arc<AllowList>,
 }
 
 impl<S, B> Service<Request<B>> for AllowUsers<S>
@@ -47,30 +50,13 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> BoxFuture {
-        if !self.allow.is_empty() {
-            let who = req.extensions().get::<AuthenticatedUser>().map(|u| {
-                let id = &u.identity;
-                if id.domain.is_empty() {
-                    id.user.clone()
-                } else {
-                    format!("{}\\{}", id.domain, id.user)
-                }
-            });
-            let allowed = who
-                .as_deref()
-                .is_some_and(|w| self.allow.iter().any(|a| a.eq_ignore_ascii_case(w)));
-            if !allowed {
-                tracing::info!(
-                    reason = "user-not-allowed",
-                    user = %ClientText(who.as_deref().unwrap_or("")),
-                    path = %ClientText(req.uri().path()),
-                    "route: authenticated user is not on the route's allow_users"
-                );
-                return Box::pin(std::future::ready(Ok(text(
-                    StatusCode::FORBIDDEN,
-                    "forbidden: user-not-allowed\n",
-                ))));
-            }
+        let user = req.extensions().get::<AuthenticatedUser>();
+        if let Err(denial) = authorize::check(&self.allow, user.map(|u| &**u), req.uri().path()) {
+            let body = match denial {
+                Denial::UserNotAllowed => "forbidden: user-not-allowed\n",
+                Denial::GroupNotAllowed => "forbidden: group-not-allowed\n",
+            };
+            return Box::pin(std::future::ready(Ok(text(StatusCode::FORBIDDEN, body))));
         }
         Box::pin(self.inner.call(req))
     }
@@ -103,15 +89,12 @@ impl Route {
         Self::Anonymous(proxy)
     }
 
-    /// A protected route: `layer` must be this route's own instance.
-    pub fn protected(
-        layer: &ExtendedProtectionLayer,
-        proxy: Proxy,
-        allow_users: Vec<String>,
-    ) -> Self {
+    /// A protected route: `layer` must be this route's own instance; `allow` its
+    /// `allow_users` / `allow_groups` (empty: every authenticated caller).
+    pub fn protected(layer: &ExtendedProtectionLayer, proxy: Proxy, allow: AllowList) -> Self {
         Self::Protected(layer.layer(AllowUsers {
             inner: proxy,
-            allow: allow_users.into(),
+            allow: Arc::new(allow),
         }))
     }
 }
@@ -175,7 +158,10 @@ impl Router {
                     path: path.to_owned(),
                     source,
                 })?;
-                let allow = table.map(|t| t.allow_users.clone()).unwrap_or_default();
+                let allow = table
+                    .map(RouteTable::allow_list)
+                    .transpose()?
+                    .unwrap_or_default();
                 Ok(Route::protected(&layer, proxy.clone(), allow))
             };
         let default = if config.listener.negotiate {
