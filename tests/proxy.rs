@@ -237,13 +237,24 @@ async fn start_proxy(
     upstream: UpstreamTarget,
     response_timeout: Duration,
 ) -> Running {
+    start_proxy_with(config, upstream, response_timeout, Duration::from_secs(300)).await
+}
+
+async fn start_proxy_with(
+    config: &ServerConfig,
+    upstream: UpstreamTarget,
+    response_timeout: Duration,
+    upgrade_idle: Duration,
+) -> Running {
     let tls = tls();
     let binding =
         epa::GssChannelBindings::from(&epa::tls_server_end_point(&tls.der).unwrap().binding)
             .md5()
             .unwrap()
             .0;
-    let upstream = Upstream::new(&upstream, Duration::from_secs(2), response_timeout).unwrap();
+    let upstream = Upstream::new(&upstream, Duration::from_secs(2), response_timeout)
+        .unwrap()
+        .upgrade_idle_timeout(upgrade_idle);
     let proxy = Proxy::new(
         upstream,
         IdentityHeaders::new(&config.identity_headers).unwrap(),
@@ -835,6 +846,46 @@ async fn websocket_upgrade_is_spliced_only_after_login() {
     let upgrade = seen.iter().find(|s| s.path == "/ws").unwrap();
     assert_eq!(values(upgrade, "x-remote-user"), ["TESTDOM\\alice"]);
     assert_eq!(values(upgrade, "upgrade"), ["websocket"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_upgraded_connection_is_closed_after_its_deadline() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (up, _) = echo_upstream().await;
+    let idle = Duration::from_millis(600);
+    let p = start_proxy_with(&config(""), tcp(up), SECS_30, idle).await;
+    let mut c = Conn::open(p.addr).await;
+    assert_eq!(
+        c.login("/", "alice", "userpw", p.binding, &[]).await.status,
+        200
+    );
+    c.sender.ready().await.unwrap();
+    let mut req = Request::get("/ws").header("host", "localhost");
+    for (k, v) in WEBSOCKET {
+        req = req.header(*k, *v);
+    }
+    let resp = c
+        .sender
+        .send_request(req.body(Chunks { left: 0 }).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 101);
+    let mut io = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
+    // Traffic more often than the deadline keeps it open well past it...
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        io.write_all(b"ping").await.unwrap();
+        let mut back = [0; 4];
+        io.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"ping");
+        tokio::time::sleep(idle / 3).await;
+    }
+    assert!(started.elapsed() > idle * 2);
+    // ...silence closes it: the read ends (EOF or reset) within a few deadlines.
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(idle * 5, io.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the idle upgraded connection stayed open");
+    assert!(rest.is_empty());
 }
 
 /// A CA (rcgen) and a `localhost` server certificate it issued.
