@@ -133,10 +133,11 @@ fn main() {
         .into_iter()
         .next()
         .expect("one certificate");
-    let binding = epa::GssChannelBindings::from(&epa::tls_server_end_point(&der).expect("cbt").binding)
-        .md5()
-        .expect("md5")
-        .0;
+    let binding =
+        epa::GssChannelBindings::from(&epa::tls_server_end_point(&der).expect("cbt").binding)
+            .md5()
+            .expect("md5")
+            .0;
     let targets = [
         Target {
             name: "local user file",

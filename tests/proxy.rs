@@ -237,13 +237,24 @@ async fn start_proxy(
     upstream: UpstreamTarget,
     response_timeout: Duration,
 ) -> Running {
+    start_proxy_with(config, upstream, response_timeout, Duration::from_secs(300)).await
+}
+
+async fn start_proxy_with(
+    config: &ServerConfig,
+    upstream: UpstreamTarget,
+    response_timeout: Duration,
+    upgrade_idle: Duration,
+) -> Running {
     let tls = tls();
     let binding =
         epa::GssChannelBindings::from(&epa::tls_server_end_point(&tls.der).unwrap().binding)
             .md5()
             .unwrap()
             .0;
-    let upstream = Upstream::new(&upstream, Duration::from_secs(2), response_timeout).unwrap();
+    let upstream = Upstream::new(&upstream, Duration::from_secs(2), response_timeout)
+        .unwrap()
+        .upgrade_idle_timeout(upgrade_idle);
     let proxy = Proxy::new(
         upstream,
         IdentityHeaders::new(&config.identity_headers).unwrap(),
@@ -483,6 +494,13 @@ async fn spoofed_identity_client_authorization_and_hop_by_hop_never_reach_the_up
         ("upgrade", "h2c"),
         ("proxy-authorization", "Basic eDp5"),
         ("proxy-connection", "keep-alive"),
+        ("X-Real-IP", "203.0.113.9"),
+        ("true-client-ip", "203.0.113.9"),
+        ("cf-connecting-ip", "203.0.113.9"),
+        ("x-client-ip", "203.0.113.9"),
+        ("x-forwarded-ssl", "on"),
+        ("x-original-url", "/admin"),
+        ("x-rewrite-url", "/admin"),
     ];
     let mut c = Conn::open(p.addr).await;
     let r = c.login("/", "bob", "bobpw", p.binding, spoof).await;
@@ -536,6 +554,12 @@ async fn spoofed_identity_client_authorization_and_hop_by_hop_never_reach_the_up
             "upgrade",
             "proxy-authorization",
             "proxy-connection",
+            "true-client-ip",
+            "cf-connecting-ip",
+            "x-client-ip",
+            "x-forwarded-ssl",
+            "x-original-url",
+            "x-rewrite-url",
         ] {
             assert!(
                 values(s, gone).is_empty(),
@@ -551,6 +575,8 @@ async fn spoofed_identity_client_authorization_and_hop_by_hop_never_reach_the_up
             values(s, "forwarded"),
             ["for=127.0.0.1;proto=https;host=\"localhost\""]
         );
+        // The client's address claim is replaced by the peer's address.
+        assert_eq!(values(s, "x-real-ip"), ["127.0.0.1"], "{s:?}");
     }
 }
 
@@ -626,6 +652,17 @@ async fn hundred_megabytes_stream_up_and_down_in_bounded_memory() {
     );
 }
 
+/// The process's metrics recorder (installed once; tests of this binary share it).
+fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    METRICS.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap()
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_down_is_502_and_silent_upstream_is_504() {
     // A port nobody listens on.
@@ -634,13 +671,7 @@ async fn upstream_down_is_502_and_silent_upstream_is_504() {
         l.local_addr().unwrap()
     };
     let anon = "[[route]]\npath = \"/\"\nanonymous = true\n";
-    static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
-        std::sync::OnceLock::new();
-    let metrics = METRICS.get_or_init(|| {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
-            .unwrap()
-    });
+    let metrics = metrics();
     let p = start_proxy(&config(anon), tcp(free), SECS_30).await;
     let r = Conn::open(p.addr).await.get("/x", &[]).await;
     assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
@@ -815,6 +846,46 @@ async fn websocket_upgrade_is_spliced_only_after_login() {
     let upgrade = seen.iter().find(|s| s.path == "/ws").unwrap();
     assert_eq!(values(upgrade, "x-remote-user"), ["TESTDOM\\alice"]);
     assert_eq!(values(upgrade, "upgrade"), ["websocket"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_upgraded_connection_is_closed_after_its_deadline() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (up, _) = echo_upstream().await;
+    let idle = Duration::from_millis(600);
+    let p = start_proxy_with(&config(""), tcp(up), SECS_30, idle).await;
+    let mut c = Conn::open(p.addr).await;
+    assert_eq!(
+        c.login("/", "alice", "userpw", p.binding, &[]).await.status,
+        200
+    );
+    c.sender.ready().await.unwrap();
+    let mut req = Request::get("/ws").header("host", "localhost");
+    for (k, v) in WEBSOCKET {
+        req = req.header(*k, *v);
+    }
+    let resp = c
+        .sender
+        .send_request(req.body(Chunks { left: 0 }).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 101);
+    let mut io = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
+    // Traffic more often than the deadline keeps it open well past it...
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        io.write_all(b"ping").await.unwrap();
+        let mut back = [0; 4];
+        io.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"ping");
+        tokio::time::sleep(idle / 3).await;
+    }
+    assert!(started.elapsed() > idle * 2);
+    // ...silence closes it: the read ends (EOF or reset) within a few deadlines.
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(idle * 5, io.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the idle upgraded connection stayed open");
+    assert!(rest.is_empty());
 }
 
 /// A CA (rcgen) and a `localhost` server certificate it issued.
@@ -997,6 +1068,12 @@ fn epa_serve_proxies_with_identity_headers() {
             "-sk",
             "-H",
             "X-Remote-User: TESTDOM\\admin",
+            "-H",
+            "X-Real-IP: 203.0.113.9",
+            "-H",
+            "True-Client-IP: 203.0.113.9",
+            "-H",
+            "X-Original-URL: /admin",
             &url("/health"),
         ])
         .output()
@@ -1004,6 +1081,12 @@ fn epa_serve_proxies_with_identity_headers() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["path"], "/health");
     assert!(json["headers"].get("x-remote-user").is_none(), "{json}");
+    assert_eq!(
+        json["headers"]["x-real-ip"],
+        serde_json::json!(["127.0.0.1"])
+    );
+    assert!(json["headers"].get("true-client-ip").is_none(), "{json}");
+    assert!(json["headers"].get("x-original-url").is_none(), "{json}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1033,4 +1116,393 @@ async fn relayed_login_is_refused_and_never_forwarded() {
     .unwrap();
     assert_eq!(status, 200);
     assert_eq!(log.lock().unwrap().len(), 1);
+}
+
+// ---- `epa serve` as a process: upgrades, the demo's directory, SIGHUP reload -----------------
+
+/// The lines a child process writes to one pipe, read by a thread, awaited with a deadline.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn new(pipe: impl std::io::Read + Send + 'static) -> Self {
+        use std::io::BufRead as _;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    /// The rest of the next line starting with `prefix` (other lines are skipped); panics
+    /// after 30 s or when the pipe closes.
+    fn wait(&self, prefix: &str) -> String {
+        self.wait_after(prefix).0
+    }
+
+    /// [`Self::wait`], and the lines skipped before.
+    fn wait_after(&self, prefix: &str) -> (String, Vec<String>) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut skipped = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => match line.strip_prefix(prefix) {
+                    Some(rest) => return (rest.trim().to_owned(), skipped),
+                    None => skipped.push(line),
+                },
+                Err(e) => panic!("no line starting with {prefix:?} after {skipped:?}: {e}"),
+            }
+        }
+    }
+}
+
+/// `epa serve` on 127.0.0.1:0, its stdout and stderr read line by line.
+struct Serve {
+    child: Child,
+    /// What it printed before `listening on`.
+    banner: Vec<String>,
+    err: Lines,
+    addr: SocketAddr,
+}
+
+impl Serve {
+    /// `epa serve [--config FILE] [--users FILE]`, with `TMPDIR` set when `tmp` is given.
+    fn start(
+        config: Option<&std::path::Path>,
+        users: Option<&std::path::Path>,
+        tmp: Option<&std::path::Path>,
+    ) -> Self {
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new(support::epa_binary());
+        cmd.args(["serve", "--domain", "TESTDOM", "--address", "127.0.0.1:0"]);
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        if let Some(u) = users {
+            cmd.arg("--users").arg(u);
+        }
+        if let Some(t) = tmp {
+            cmd.env("TMPDIR", t);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = Lines::new(child.stdout.take().unwrap());
+        let err = Lines::new(child.stderr.take().unwrap());
+        let child = Child(child);
+        let (addr, banner) = out.wait_after("listening on https://");
+        // Keep reading stdout so that the server never blocks on (or writes to) a dead pipe.
+        std::thread::spawn(move || while out.0.recv().is_ok() {});
+        Self {
+            child,
+            banner,
+            err,
+            addr: addr.parse().unwrap(),
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args(["-s", name, &self.child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -s {name}");
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < within, "epa serve did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The Python echo upstream (tests/clients/echo_upstream.py) and its port.
+fn python_upstream() -> (Child, u16) {
+    use std::process::{Command, Stdio};
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/echo_upstream.py");
+    let mut up = Child(
+        Command::new(support::python())
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let port = wait_line(&mut up.0, "port ").parse().unwrap();
+    (up, port)
+}
+
+/// Every path the Python upstream has seen (its `/_log`, asked directly).
+fn upstream_paths(port: u16) -> Vec<String> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            &format!("http://127.0.0.1:{port}/_log"),
+        ])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A proxy configuration file for `epa serve` (the shared test certificate), `extra` appended.
+fn serve_file(port: u16, extra: &str) -> String {
+    let (cert, key, _) = support::cert_files();
+    format!(
+        "[listener]\ncertificate_file = {cert:?}\nkey_file = {key:?}\n\
+         [policy]\nenforcement = \"always\"\nprefixes = [\"https://localhost/\"]\n\
+         [upstream]\nurl = \"http://127.0.0.1:{port}\"\n{extra}"
+    )
+}
+
+/// The binding hash an honest client of `epa serve` (the shared test certificate) sends.
+fn served_binding() -> [u8; 16] {
+    let (_, _, der) = support::cert_files();
+    epa::GssChannelBindings::from(&epa::tls_server_end_point(&der).unwrap().binding)
+        .md5()
+        .unwrap()
+        .0
+}
+
+const WEBSOCKET: &[(&str, &str)] = &[
+    ("connection", "Upgrade"),
+    ("upgrade", "websocket"),
+    ("sec-websocket-version", "13"),
+    ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epa_serve_splices_an_upgrade_after_ntlm_login_only() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    let (_up, port) = python_upstream();
+    let file = support::workdir().join(format!("upgrade-{}.toml", support::rand_suffix()));
+    std::fs::write(&file, serve_file(port, "")).unwrap();
+    let users = support::users_file();
+    let serve = tokio::task::spawn_blocking(move || Serve::start(Some(&file), Some(&users), None))
+        .await
+        .unwrap();
+    let mut c = Conn::open(serve.addr).await;
+    // Not logged in: challenged, and the upgrade never reaches the upstream.
+    let r = c.get("/ws", WEBSOCKET).await;
+    assert_eq!(r.status, 401);
+    assert!(upstream_paths(port).is_empty());
+    // Logged in on the same connection: 101 from the upstream, then bytes both ways.
+    let r = c.login("/", "alice", "userpw", served_binding(), &[]).await;
+    assert_eq!(r.status, 200);
+    c.sender.ready().await.unwrap();
+    let mut req = Request::get("/ws").header("host", "localhost");
+    for (k, v) in WEBSOCKET {
+        req = req.header(*k, *v);
+    }
+    let resp = c
+        .sender
+        .send_request(req.body(Chunks { left: 0 }).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 101);
+    assert_eq!(resp.headers()["upgrade"], "websocket");
+    let io = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
+    let mut io = tokio::io::BufReader::new(io);
+    // The upstream's first line: what the upgrade request carried.
+    let mut line = String::new();
+    tokio::time::timeout(SECS_30, io.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    let seen: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        seen["headers"]["x-remote-user"],
+        serde_json::json!(["TESTDOM\\alice"])
+    );
+    assert!(seen["headers"].get("authorization").is_none());
+    for msg in [&b"ping"[..], &[7u8; 70_000][..]] {
+        io.write_all(msg).await.unwrap();
+        io.flush().await.unwrap();
+        let mut back = vec![0; msg.len()];
+        tokio::time::timeout(SECS_30, io.read_exact(&mut back))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, msg);
+    }
+    assert_eq!(upstream_paths(port), ["/", "/ws"]);
+}
+
+#[test]
+fn epa_serve_demo_removes_its_directory_on_sigterm_and_ctrl_c() {
+    for signal in ["TERM", "INT"] {
+        let tmp = support::workdir().join(format!("demo-{signal}-{}", support::rand_suffix()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let mut serve = Serve::start(None, None, Some(&tmp));
+        // "demo: user file DIR/users — user EPA\demo, password ..." (printed before listening).
+        let users = serve
+            .banner
+            .iter()
+            .find_map(|l| l.strip_prefix("demo: user file "))
+            .unwrap();
+        let users = std::path::PathBuf::from(users.split(" — ").next().unwrap());
+        let dir = users.parent().unwrap().to_path_buf();
+        assert!(dir.starts_with(&tmp), "{}", dir.display());
+        assert!(users.exists() && dir.join("key.pem").exists());
+        // It serves: an anonymous request is challenged.
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("https://localhost:{}/", serve.addr.port()))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+        serve.signal(signal);
+        let status = serve.wait_exit(Duration::from_secs(40));
+        assert!(status.success(), "{signal}: {status}");
+        assert!(!dir.exists(), "{signal}: {} left behind", dir.display());
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{signal}");
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epa_serve_reloads_on_sighup_keeps_connections_and_refuses_a_broken_file() {
+    let (_up, port) = python_upstream();
+    let dir = support::workdir().join(format!("reload-{}", support::rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, users) = (dir.join("serve.toml"), dir.join("users"));
+    let lax = |enforcement: &str| {
+        serve_file(
+            port,
+            &format!("[[route]]\npath = \"/lax\"\nenforcement = \"{enforcement}\"\n"),
+        )
+    };
+    std::fs::write(&file, lax("always")).unwrap();
+    std::fs::write(&users, "TESTDOM:alice:userpw\n").unwrap();
+    let (f, u) = (file.clone(), users.clone());
+    let serve = tokio::task::spawn_blocking(move || Serve::start(Some(&f), Some(&u), None))
+        .await
+        .unwrap();
+    let relayed = [0x42; 16]; // another certificate's binding
+    let binding = served_binding();
+    // Before: /lax is strict, a relayed login is refused.
+    let mut c = Conn::open(serve.addr).await;
+    assert_eq!(
+        c.login("/lax/a", "alice", "userpw", relayed, &[])
+            .await
+            .status,
+        401
+    );
+    // A keep-alive connection logged in before the reload.
+    let mut kept = Conn::open(serve.addr).await;
+    assert_eq!(
+        kept.login("/", "alice", "userpw", binding, &[])
+            .await
+            .status,
+        200
+    );
+
+    // The route's policy becomes `never`: a new request meets it, on a new connection...
+    std::fs::write(&file, lax("never")).unwrap();
+    serve.signal("HUP");
+    serve.err.wait("epa serve: SIGHUP: configuration reloaded");
+    let mut fresh = Conn::open(serve.addr).await;
+    assert_eq!(
+        fresh
+            .login("/lax/a", "alice", "userpw", relayed, &[])
+            .await
+            .status,
+        200
+    );
+    // ...and on the connection opened before, which is still open: its old login belonged to
+    // the old policy's layer, so it is challenged, and logs in again on the same connection.
+    assert_eq!(kept.get("/", &[]).await.status, 401);
+    assert_eq!(
+        kept.login("/", "alice", "userpw", binding, &[])
+            .await
+            .status,
+        200
+    );
+
+    // A broken file: the running configuration stays, and so do the connection's logins.
+    std::fs::write(&file, "[policy]\nenforcement = \"sometimes\"\n").unwrap();
+    serve.signal("HUP");
+    let why = serve.err.wait("epa serve: SIGHUP: reload rejected");
+    assert!(why.contains("sometimes"), "{why}");
+    assert_eq!(kept.get("/", &[]).await.status, 200);
+    let mut after = Conn::open(serve.addr).await;
+    assert_eq!(
+        after
+            .login("/lax/b", "alice", "userpw", relayed, &[])
+            .await
+            .status,
+        200
+    );
+
+    // The user file is read again too: a new user logs in after the next SIGHUP.
+    std::fs::write(&file, lax("never")).unwrap();
+    std::fs::write(&users, "TESTDOM:alice:userpw\nTESTDOM:carol:carolpw\n").unwrap();
+    let mut carol = Conn::open(serve.addr).await;
+    assert_eq!(
+        carol
+            .login("/", "carol", "carolpw", binding, &[])
+            .await
+            .status,
+        401
+    );
+    serve.signal("HUP");
+    serve.err.wait("epa serve: SIGHUP: configuration reloaded");
+    assert_eq!(
+        carol
+            .login("/", "carol", "carolpw", binding, &[])
+            .await
+            .status,
+        200
+    );
+    // An unchanged file keeps the running application (no new challenge).
+    serve.signal("HUP");
+    serve.err.wait("epa serve: SIGHUP: configuration unchanged");
+    assert_eq!(carol.get("/", &[]).await.status, 200);
+    // The relayed login refused before the reload never reached the upstream.
+    let paths = upstream_paths(port);
+    assert_eq!(
+        paths.iter().filter(|p| *p == "/lax/a").count(),
+        1,
+        "{paths:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn one((): ()) -> std::future::Ready<Result<u8, std::convert::Infallible>> {
+    std::future::ready(Ok(1))
+}
+
+#[test]
+fn swappable_counts_reloads_ok_and_rejected() {
+    use epa::hyper::proxy::Swappable;
+    let metrics = metrics();
+    let app = Swappable::new(tower::service_fn(one));
+    let handle = app.handle();
+    let count = |result: &str| {
+        let line = format!("epa_config_reload_total{{result=\"{result}\"}} ");
+        metrics
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix(&line).map(|n| n.parse::<u64>().unwrap()))
+            .unwrap_or(0)
+    };
+    let (ok, rejected) = (count("ok"), count("rejected"));
+    assert_eq!(handle.replace::<&str>(Err("broken")), Err("broken"));
+    assert_eq!((count("ok"), count("rejected")), (ok, rejected + 1));
+    handle.replace::<&str>(Ok(tower::service_fn(one))).unwrap();
+    handle.unchanged();
+    assert_eq!((count("ok"), count("rejected")), (ok + 2, rejected + 1));
 }

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cbt_connect;
 mod logging;
 mod serve;
 mod serve_backend;
@@ -55,7 +56,8 @@ enum Command {
     },
     /// Serve the configuration file that `epa lint` checks: with `[upstream]` an Extended
     /// Protection reverse proxy (identity headers, per-route policies), otherwise a hello page.
-    /// Prints `listening on https://ADDR` once it accepts; stops on SIGTERM/SIGINT.
+    /// Prints `listening on https://ADDR` once it accepts; stops on SIGTERM/SIGINT; SIGHUP
+    /// reloads the file and the user file (a broken file keeps the running configuration).
     Serve {
         /// The server configuration file (without it: the demo — generated certificate, one
         /// demo user it prints, the hello page, when-supported, on 127.0.0.1:8443).
@@ -70,6 +72,9 @@ enum Command {
         /// The NetBIOS computer name the server announces.
         #[arg(long, default_value = "EPA-SERVER")]
         computer: String,
+        /// Listen on ADDR (e.g. 127.0.0.1:0) instead of `[listener] address`.
+        #[arg(long, value_name = "ADDR")]
+        address: Option<std::net::SocketAddr>,
     },
     /// Check a server configuration file (TOML; the example server's --config) for mistakes
     /// that cause outages or weaken security. Exit 1 when an error-level finding exists, 2 when
@@ -88,9 +93,29 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["file", "connect"]))]
 struct CbtArgs {
     /// Certificate file, PEM or DER (detected automatically); the first certificate is used.
-    file: PathBuf,
+    file: Option<PathBuf>,
+    /// Instead of a file: the certificate a live server presents at HOST:PORT (TLS 1.2/1.3,
+    /// any certificate accepted — it is only read), e.g. an IIS server's, to compare with
+    /// what a client computed. Also prints the certificate's subject, issuer and SHA-256.
+    #[arg(long, value_name = "HOST:PORT")]
+    connect: Option<String>,
+    /// The SNI name sent with --connect (default: HOST).
+    #[arg(long, value_name = "NAME", requires = "connect")]
+    sni: Option<String>,
+    /// Seconds for resolving, connecting and the TLS handshake together (with --connect).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10.0,
+        requires = "connect"
+    )]
+    timeout: f64,
+    /// `interoperable` (default) or `strict` (the same as --strict).
+    #[arg(long, value_enum, default_value_t = RuleArg::Interoperable)]
+    hash_rule: RuleArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -99,6 +124,15 @@ struct CbtArgs {
     /// PSS parameters' hash), as .NET does.
     #[arg(long)]
     strict: bool,
+}
+
+/// `--hash-rule`: what to do where RFC 5929 defines no binding.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RuleArg {
+    /// Ed25519/Ed448 → SHA-256, RSASSA-PSS → the parameters' hash (what requests-ntlm does).
+    Interoperable,
+    /// Refuse those certificates, as .NET does.
+    Strict,
 }
 
 #[derive(Subcommand)]
@@ -215,11 +249,13 @@ fn main() -> ExitCode {
             users,
             domain,
             computer,
+            address,
         } => serve::run(&serve::ServeArgs {
             config,
             users,
             domain,
             computer,
+            address,
         })
         .map_err(|message| Failure { message, code: 1 }),
         Command::AuditReport { file, json } => run_audit_report(&file, json),
@@ -477,15 +513,56 @@ struct CbtReport {
     channel_bindings_md5_hex: String,
 }
 
+/// What `--connect` adds to the report: where the certificate came from and what it is.
+#[derive(Serialize)]
+struct ServerReport {
+    connected_to: String,
+    sni: Option<String>,
+    tls_version: String,
+    chain_length: usize,
+    subject: String,
+    issuer: String,
+    sha256_fingerprint_hex: String,
+}
+
 fn run_cbt(args: &CbtArgs) -> Result<u8, Failure> {
-    let input = read(&args.file)?;
-    let rule = if args.strict {
+    let rule = if args.strict || args.hash_rule == RuleArg::Strict {
         HashRule::Strict
     } else {
         HashRule::Interoperable
     };
+    let (input, origin, server) = match (&args.file, &args.connect) {
+        (Some(file), _) => (read(file)?, file.display().to_string(), None),
+        (None, Some(target)) => {
+            let deadline = std::time::Duration::try_from_secs_f64(args.timeout)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| Failure::from("--timeout must be a positive number of seconds"))?;
+            let fetched = cbt_connect::fetch(target, args.sni.as_deref(), deadline)
+                .map_err(|e| Failure::from(e.to_string()))?;
+            let leaf = &fetched.chain[0];
+            let described = epa_hyper::client_cert::ClientCertificate::from_chain(leaf, &[])
+                .ok_or_else(|| {
+                    Failure::from(format!(
+                        "{}: the server's certificate is not readable X.509",
+                        fetched.peer
+                    ))
+                })?;
+            let report = ServerReport {
+                connected_to: fetched.peer.to_string(),
+                sni: fetched.sni.clone(),
+                tls_version: fetched.protocol.clone(),
+                chain_length: fetched.chain.len(),
+                subject: described.subject.clone(),
+                issuer: described.issuer.clone(),
+                sha256_fingerprint_hex: described.fingerprint(),
+            };
+            (leaf.to_vec(), fetched.peer.to_string(), Some(report))
+        }
+        (None, None) => return Err(Failure::from("give a certificate file or --connect")),
+    };
     let (_, ep) = cbt::tls_server_end_point_auto(&input, rule)
-        .map_err(|e| Failure::from(format!("{}: {e}", args.file.display())))?;
+        .map_err(|e| Failure::from(format!("{origin}: {e}")))?;
     let gss = GssChannelBindings::from(&ep.binding);
     let report = CbtReport {
         binding_type: ep.binding.binding_type().name(),
@@ -497,8 +574,24 @@ fn run_cbt(args: &CbtArgs) -> Result<u8, Failure> {
         channel_bindings_md5_hex: hex::encode(gss.md5()?.as_bytes()),
     };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if let (Some(server), Some(object)) = (&server, json.as_object_mut()) {
+            object.insert("server".into(), serde_json::to_value(server)?);
+        }
+        println!("{json}");
     } else {
+        if let Some(s) = &server {
+            println!("connected to:          {}", s.connected_to);
+            println!(
+                "sni:                   {}",
+                s.sni.as_deref().unwrap_or("(none)")
+            );
+            println!("tls version:           {}", s.tls_version);
+            println!("subject:               {}", s.subject);
+            println!("issuer:                {}", s.issuer);
+            println!("sha-256 fingerprint:   {}", s.sha256_fingerprint_hex);
+            println!("chain length:          {}", s.chain_length);
+        }
         println!("binding type:          {}", report.binding_type);
         println!(
             "hash algorithm:        {} ({})",

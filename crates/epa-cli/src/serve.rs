@@ -1,14 +1,23 @@
 //! `epa serve --config FILE`: the library server (`epa_hyper::server`) built from the file that
 //! `epa lint` checks; with `[upstream]` the app is the reverse proxy (`epa_hyper::proxy`, one
 //! Extended Protection layer per route), otherwise a hello page naming the caller.
+//!
+//! SIGHUP re-reads the file and the user file and swaps the application ([`build_app`]) while
+//! open connections stay open; a file that cannot be built keeps the running configuration
+//! (`epa_config_reload_total{result="ok|rejected"}`). The demo's directory is removed on exit.
 
 use epa_core::authenticator::Authenticator;
 use epa_core::config::{ConfigError, PolicyTable, ServerConfig};
-use epa_hyper::ExtendedProtectionLayer;
-use epa_hyper::proxy::{IdentityHeaders, Proxy, Router, Upstream};
+use epa_hyper::ntlm::UserDb;
+use epa_hyper::proxy::{
+    IdentityHeaders, Proxy, ProxyBody, Router, SwapHandle, Swappable, Upstream,
+};
 use epa_hyper::server::Server;
+use epa_hyper::{ExtendedProtection, ExtendedProtectionLayer};
 use http::{Request, Response};
+use http_body_util::BodyExt as _;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,6 +34,8 @@ pub struct ServeArgs {
     pub domain: String,
     /// The NetBIOS computer name the server announces.
     pub computer: String,
+    /// Listen here instead of `[listener] address` (the demo's 127.0.0.1:8443).
+    pub address: Option<SocketAddr>,
 }
 
 /// The hello page: `hello DOMAIN\user` (or `hello` on an anonymous listener).
@@ -32,9 +43,9 @@ pub struct ServeArgs {
 struct Hello;
 
 impl<B> tower_service::Service<Request<B>> for Hello {
-    type Response = Response<String>;
+    type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+    type Future = std::future::Ready<Result<Response<ProxyBody>, Infallible>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -46,7 +57,56 @@ impl<B> tower_service::Service<Request<B>> for Hello {
             .get::<epa_hyper::AuthenticatedUser>()
             .map(|u| format!(" {}", u.identity.principal))
             .unwrap_or_default();
-        std::future::ready(Ok(Response::new(format!("hello{who}\n"))))
+        let body = http_body_util::Full::new(bytes::Bytes::from(format!("hello{who}\n")))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        std::future::ready(Ok(Response::new(body)))
+    }
+}
+
+/// What `epa serve` serves, built from one configuration ([`build_app`]).
+#[derive(Clone)]
+enum App {
+    /// `[upstream]`: the route table over the reverse proxy.
+    Proxy(Router),
+    /// No upstream, Negotiate on: the hello page behind the `[policy]` layer.
+    Hello(ExtendedProtection<Hello>),
+    /// No upstream, Negotiate off.
+    Open(Hello),
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Proxy(r) => f.debug_tuple("App::Proxy").field(r).finish(),
+            Self::Hello(_) => f.write_str("App::Hello"),
+            Self::Open(_) => f.write_str("App::Open"),
+        }
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for App
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<epa_hyper::proxy::BoxError>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>,
+    >;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Each variant is always ready (the router and the hello page say so).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        match self {
+            Self::Proxy(r) => r.call(req),
+            Self::Hello(h) => Box::pin(h.call(req)),
+            Self::Open(h) => Box::pin(h.call(req)),
+        }
     }
 }
 
@@ -76,13 +136,130 @@ fn layer(
     Ok(layer)
 }
 
-fn read_config(path: &Path) -> Result<ServerConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut config: ServerConfig =
-        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-    config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-    Ok(config)
+/// One version of the inputs an application is built from.
+struct Inputs {
+    config: ServerConfig,
+    /// The embedded backend's user file, as read (zeroised when dropped).
+    users: Option<zeroize::Zeroizing<String>>,
+    /// SHA-256 over the configuration file's and the user file's bytes: a SIGHUP that finds
+    /// both unchanged keeps the running application (and the identities its layers hold).
+    fingerprint: [u8; 32],
+}
+
+/// Reads the configuration file (the demo's configuration when there is none) and the user
+/// file; `--address` overrides `[listener] address`.
+fn read_inputs(args: &ServeArgs, demo: Option<&ServerConfig>) -> Result<Inputs, String> {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    let mut config = match (&args.config, demo) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            hash.update((text.len() as u64).to_be_bytes());
+            hash.update(text.as_bytes());
+            let mut config: ServerConfig = toml::from_str(&text)
+                .map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+            config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+            config
+        }
+        (None, Some(demo)) => demo.clone(),
+        (None, None) => return Err("no configuration file".into()),
+    };
+    if let Some(address) = args.address {
+        config.listener.address = address;
+    }
+    // `[backend] users = FILE` (it wins over --users): part of the fingerprint, so a SIGHUP
+    // after the file changed reloads it.
+    let users_file = config
+        .backend
+        .as_ref()
+        .and_then(|b| b.users.clone())
+        .or_else(|| args.users.clone());
+    let users = match &users_file {
+        Some(p) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+            );
+            hash.update(text.as_bytes());
+            Some(text)
+        }
+        None => None,
+    };
+    Ok(Inputs {
+        config,
+        users,
+        fingerprint: hash.finalize().into(),
+    })
+}
+
+/// The embedded backend's users, when a user file was given (`[backend] users` or `--users`).
+fn user_db(inputs: &Inputs) -> Result<Option<UserDb>, String> {
+    match &inputs.users {
+        Some(text) => UserDb::parse(text)
+            .map(Some)
+            .map_err(|e| format!("the user file: {e}")),
+        None => Ok(None),
+    }
+}
+
+/// The backend for one version of the inputs (`[backend]`, or embedded with the user file).
+fn backend_for(
+    inputs: &Inputs,
+    args: &ServeArgs,
+) -> Result<Option<Arc<dyn Authenticator>>, String> {
+    if !inputs.config.listener.negotiate {
+        return Ok(None);
+    }
+    crate::serve_backend::build(
+        &inputs.config,
+        &crate::serve_backend::BackendArgs {
+            users: user_db(inputs)?,
+            domain: &args.domain,
+            computer: &args.computer,
+        },
+    )
+    .map(Some)
+}
+
+/// Builds the application from one configuration: the proxy's route table (one layer per
+/// protected route, each from [`layer`]) or the hello page behind the `[policy]` layer.
+/// Start-up and every SIGHUP build the application with this function and only this one.
+fn build_app(
+    config: &ServerConfig,
+    backend: Option<&Arc<dyn Authenticator>>,
+) -> Result<App, String> {
+    let exchange = config
+        .listener
+        .deadlines()
+        .map_err(|e| e.to_string())?
+        .exchange;
+    let make = |table: &PolicyTable| match backend {
+        Some(b) => layer(config, b, exchange, table),
+        None => Err(ConfigError::Form(
+            "a policy needs a listener that runs Negotiate ([listener] negotiate = true)",
+        )),
+    };
+    Ok(match &config.upstream {
+        Some(up) => {
+            let upstream = Upstream::from_table(up).map_err(|e| e.to_string())?;
+            let names =
+                IdentityHeaders::new(&config.identity_headers).map_err(|e| e.to_string())?;
+            let proxy = Proxy::new(upstream, names);
+            App::Proxy(Router::from_config(config, &proxy, make).map_err(|e| e.to_string())?)
+        }
+        None if config.listener.negotiate => {
+            let table = config
+                .policy
+                .as_ref()
+                .ok_or("the listener runs Negotiate but there is no [policy] table")?;
+            App::Hello(tower_layer::Layer::layer(
+                &make(table).map_err(|e| e.to_string())?,
+                Hello,
+            ))
+        }
+        None => App::Open(Hello),
+    })
 }
 
 /// Random hex from the kernel (demo password, directory name).
@@ -95,24 +272,42 @@ fn random_hex(bytes: usize) -> Result<String, String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The demo's private directory, removed (with the generated key and the user file) when
+/// `epa serve` returns: after SIGTERM or Ctrl-C (graceful shutdown) and on every error after
+/// it was created. Only SIGKILL or a crash leave it behind.
+#[derive(Debug)]
+struct DemoDir(PathBuf);
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            eprintln!("demo: cannot remove {}: {e}", self.0.display());
+        }
+    }
+}
+
 /// The demo: a certificate for localhost and a user file with one random password, in a
 /// private directory (0700, random name, created or failed), `when-supported` on the default
 /// address. Prints where the files are and the demo credentials.
-fn demo(args: &mut ServeArgs) -> Result<ServerConfig, String> {
+fn demo(args: &mut ServeArgs) -> Result<(ServerConfig, DemoDir), String> {
     let dir = std::env::temp_dir().join(format!("epa-serve-{}", random_hex(8)?));
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
         .create(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let guard = DemoDir(dir.clone());
     let g = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
         .map_err(|e| format!("cannot generate a certificate: {e}"))?;
     let (cert, key, users) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("users"));
     let password = random_hex(12)?;
-    let write = |path: &Path, text: String| {
+    let write = |path: &Path, text: &str| {
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
-    write(&cert, g.cert.pem())?;
-    write(&key, g.signing_key.serialize_pem())?;
-    write(&users, format!("{}:demo:{password}\n", args.domain))?;
+    write(&cert, &g.cert.pem())?;
+    write(
+        &key,
+        &zeroize::Zeroizing::new(g.signing_key.serialize_pem()),
+    )?;
+    write(&users, &format!("{}:demo:{password}\n", args.domain))?;
     println!(
         "demo: generated certificate for localhost: {}",
         cert.display()
@@ -124,6 +319,9 @@ fn demo(args: &mut ServeArgs) -> Result<ServerConfig, String> {
     );
     args.users = Some(users);
     let mut config = ServerConfig::default();
+    if let Some(address) = args.address {
+        config.listener.address = address;
+    }
     config.listener.certificate_file = Some(cert);
     config.listener.key_file = Some(key);
     config.policy = Some(PolicyTable {
@@ -134,40 +332,89 @@ fn demo(args: &mut ServeArgs) -> Result<ServerConfig, String> {
         )],
         ..PolicyTable::default()
     });
-    Ok(config)
+    Ok((config, guard))
+}
+
+/// Re-reads and rebuilds on every SIGHUP; swaps only what could be built. `[listener]` and
+/// `[client_certificates]` changes (address, deadlines, limits, TLS) need a restart; the
+/// certificate files rotate by themselves (`epa_hyper::server::reload`).
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    handle: SwapHandle<App>,
+    args: ServeArgs,
+    demo: Option<ServerConfig>,
+    running: Inputs,
+) {
+    let tables = |c: &ServerConfig| {
+        (
+            toml::to_string(&c.listener).unwrap_or_default(),
+            toml::to_string(&c.client_certificates).unwrap_or_default(),
+        )
+    };
+    let started = tables(&running.config);
+    let mut fingerprint = running.fingerprint;
+    drop(running);
+    while hangup.recv().await.is_some() {
+        let built = read_inputs(&args, demo.as_ref()).and_then(|inputs| {
+            if inputs.fingerprint == fingerprint {
+                return Ok(None);
+            }
+            let backend = backend_for(&inputs, &args)?;
+            let app = build_app(&inputs.config, backend.as_ref())?;
+            Ok(Some((app, inputs.fingerprint, tables(&inputs.config))))
+        });
+        match built {
+            Ok(None) => {
+                handle.unchanged();
+                eprintln!("epa serve: SIGHUP: configuration unchanged");
+            }
+            Ok(Some((app, new, tables))) => {
+                let _ = handle.replace::<String>(Ok(app));
+                fingerprint = new;
+                eprintln!("epa serve: SIGHUP: configuration reloaded");
+                if tables != started {
+                    eprintln!(
+                        "epa serve: SIGHUP: [listener] and [client_certificates] changes take \
+                         effect at the next start (certificate files rotate by themselves)"
+                    );
+                }
+            }
+            Err(why) => {
+                let _ = handle.replace::<String>(Err(why.clone()));
+                eprintln!(
+                    "epa serve: SIGHUP: reload rejected, the running configuration stays: {why}"
+                );
+            }
+        }
+    }
 }
 
 /// Runs the server until SIGTERM/SIGINT. Prints `listening on https://ADDR` once it accepts.
 pub fn run(args: &ServeArgs) -> Result<u8, String> {
     crate::logging::init();
     let mut args = args.clone();
-    let config = match &args.config {
-        Some(path) => read_config(path)?,
-        None => demo(&mut args)?,
+    // Declared first, dropped last: the demo directory outlives everything that reads it.
+    let (demo_config, _demo_dir) = match &args.config {
+        Some(_) => (None, None),
+        None => {
+            let (config, dir) = demo(&mut args)?;
+            (Some(config), Some(dir))
+        }
     };
+    let inputs = read_inputs(&args, demo_config.as_ref())?;
+    let config = &inputs.config;
     let args = &args;
-    if let Some(ktname) = crate::serve_backend::required_ktname(&config) {
+    if let Some(ktname) = crate::serve_backend::required_ktname(config) {
         return reexec_with_ktname(&ktname);
     }
-    let backend: Option<Arc<dyn Authenticator>> = if config.listener.negotiate {
-        Some(crate::serve_backend::build(
-            &config,
-            &crate::serve_backend::BackendArgs {
-                users: args.users.as_deref(),
-                domain: &args.domain,
-                computer: &args.computer,
-            },
-        )?)
-    } else {
-        None
-    };
+    let backend = backend_for(&inputs, args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let configured = Server::from_config(
-            &config,
+            config,
             backend
                 .clone()
                 .map(|b| Box::new(b) as Box<dyn Authenticator>),
@@ -177,45 +424,33 @@ pub fn run(args: &ServeArgs) -> Result<u8, String> {
             epa_core::decide::Transport::Https => "https",
             epa_core::decide::Transport::Http => "http",
         };
+        let app = Swappable::new(build_app(config, backend.as_ref())?);
+        // Installed before "listening on": from then on SIGHUP reloads, never terminates.
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| format!("cannot install the SIGHUP handler: {e}"))?;
         let server = configured.server;
         let listener = server.bind().await.map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let stop = epa_hyper::server::shutdown_signal();
-        match &config.upstream {
-            Some(up) => {
-                let upstream = Upstream::from_table(up).map_err(|e| e.to_string())?;
-                let names =
-                    IdentityHeaders::new(&config.identity_headers).map_err(|e| e.to_string())?;
-                let proxy = Proxy::new(upstream, names);
-                let exchange = config
-                    .listener
-                    .deadlines()
-                    .map_err(|e| e.to_string())?
-                    .exchange;
-                let router = Router::from_config(&config, &proxy, |t| match &backend {
-                    Some(b) => layer(&config, b, exchange, t),
-                    None => Err(ConfigError::Form(
-                        "[[route]] policies need a listener that runs Negotiate",
-                    )),
-                })
-                .map_err(|e| e.to_string())?;
-                println!("proxying to {}", up.url);
-                println!("listening on {scheme}://{addr}");
-                server.serve_on(listener, router, stop).await
-            }
-            None => {
-                println!("listening on {scheme}://{addr}");
-                match configured.layer {
-                    Some(l) => {
-                        server
-                            .serve_on(listener, tower_layer::Layer::layer(&l, Hello), stop)
-                            .await
-                    }
-                    None => server.serve_on(listener, Hello, stop).await,
-                }
-            }
+        if let Some(up) = &config.upstream {
+            println!("proxying to {}", up.url);
         }
-        .map_err(|e| e.to_string())?;
+        println!("listening on {scheme}://{addr}");
+        let running = Inputs {
+            config: config.clone(),
+            users: None,
+            fingerprint: inputs.fingerprint,
+        };
+        let reloader = tokio::spawn(reload_on_hangup(
+            hangup,
+            app.handle(),
+            args.clone(),
+            demo_config.clone(),
+            running,
+        ));
+        let served = server.serve_on(listener, app, stop).await;
+        reloader.abort();
+        served.map_err(|e| e.to_string())?;
         Ok(0)
     })
 }

@@ -5,7 +5,6 @@
 use epa_core::authenticator::Authenticator;
 use epa_core::config::{BackendKind, BackendTable, ServerConfig};
 use epa_hyper::ntlm::{NtlmAcceptor, UserDb};
-use std::path::Path;
 use std::sync::Arc;
 
 /// The environment variable MIT GSSAPI reads the acceptor keytab from.
@@ -13,8 +12,8 @@ const KTNAME: &str = "KRB5_KTNAME";
 
 /// What the command line says about the backend (flags that predate `[backend]`).
 pub struct BackendArgs<'a> {
-    /// `--users`.
-    pub users: Option<&'a Path>,
+    /// The user file already read (`[backend] users` or `--users`), for the embedded backend.
+    pub users: Option<UserDb>,
     /// `--domain`.
     pub domain: &'a str,
     /// `--computer`.
@@ -69,22 +68,19 @@ pub fn build(
     };
     match t.kind {
         BackendKind::Embedded => {
-            let users = match t.users.as_deref().or(args.users) {
-                Some(p) => read_users(p)?,
-                None => return Err("the embedded backend needs a user file (--users)".into()),
+            let users = match &args.users {
+                Some(db) => db.clone(),
+                None => {
+                    return Err(
+                        "the listener runs Negotiate with the embedded backend: give the user file ([backend] users or --users)".into(),
+                    );
+                }
             };
             Ok(Arc::new(dns(NtlmAcceptor::new(users, domain, computer))))
         }
         BackendKind::Winbind => winbind(&t, domain, computer).map(|a| Arc::new(dns(a)) as _),
         BackendKind::Gssapi => gssapi(config, &t),
     }
-}
-
-/// Reads an embedded user file.
-pub fn read_users(p: &Path) -> Result<UserDb, String> {
-    let text =
-        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    UserDb::parse(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 #[cfg(feature = "winbind")]

@@ -754,3 +754,126 @@ fn lint_reads_a_keytab_and_warns_about_non_http_principals() {
         r.stdout
     );
 }
+
+/// `epa serve` (hello page, no Negotiate) presenting a vector's certificate, on 127.0.0.1:0.
+struct Served(std::process::Child, String);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve_vector(v: &Value) -> Served {
+    use std::io::BufRead as _;
+    let id = v["id"].as_str().unwrap();
+    let der = STANDARD.decode(v["der_b64"].as_str().unwrap()).unwrap();
+    let b64 = STANDARD.encode(&der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let cert = write(
+        &format!("{id}-serve.crt"),
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+        .as_bytes(),
+    );
+    let key = write(
+        &format!("{id}-serve.key"),
+        v["private_key_pem"].as_str().unwrap().as_bytes(),
+    );
+    let config = write(
+        &format!("{id}-serve.toml"),
+        format!("[listener]\nnegotiate = false\ncertificate_file = {cert:?}\nkey_file = {key:?}\n")
+            .as_bytes(),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_epa"))
+        .args(["serve", "--address", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut served = Served(child, String::new());
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    served.1 = loop {
+        let line = lines.next().expect("epa serve exited").unwrap();
+        if let Some(a) = line.strip_prefix("listening on https://") {
+            break a.trim().to_owned();
+        }
+    };
+    // Keep reading so that the server never writes to a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    served
+}
+
+#[test]
+fn cbt_connect_reads_a_live_servers_certificate() {
+    let v = vectors()
+        .into_iter()
+        .find(|v| v["id"] == "ecdsa-p384-sha384")
+        .unwrap();
+    let server = serve_vector(&v);
+    let r = epa(&[
+        "cbt",
+        "--connect",
+        &server.1,
+        "--sni",
+        "localhost",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: Value = serde_json::from_str(&r.stdout).unwrap();
+    // The same binding as the certificate file gives, SHA-384 (the signature's hash).
+    assert_eq!(json["hash_algorithm"], "sha384");
+    assert_eq!(json["hash_hex"], v["cb_hash_hex"]);
+    assert_eq!(
+        json["channel_bindings_md5_hex"],
+        v["channel_bindings_md5_hex"]
+    );
+    let s = &json["server"];
+    assert_eq!(s["connected_to"], server.1.as_str());
+    assert_eq!(s["sni"], "localhost");
+    assert_eq!(s["sha256_fingerprint_hex"], v["der_sha256_hex"]);
+    assert_ne!(s["sha256_fingerprint_hex"], json["hash_hex"]);
+    assert!(s["subject"].as_str().unwrap().contains("CN="), "{s}");
+    assert!(s["tls_version"].as_str().unwrap().starts_with("TLSv1_"));
+    // Text form: the same values, labelled.
+    let r = epa(&["cbt", "--connect", &server.1]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for want in [
+        v["cb_hash_hex"].as_str().unwrap(),
+        v["channel_bindings_md5_hex"].as_str().unwrap(),
+        v["der_sha256_hex"].as_str().unwrap(),
+        "subject:",
+        "issuer:",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn cbt_connect_refused_silent_and_bad_targets_are_error_lines() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    assert_error_line(&epa(&["cbt", "--connect", &addr]), "cannot connect");
+    // Accepts, never answers: the deadline ends it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    assert_error_line(
+        &epa(&["cbt", "--connect", &addr, "--timeout", "0.5"]),
+        "no certificate within",
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(silent);
+    assert_error_line(&epa(&["cbt", "--connect", "no-port"]), "HOST:PORT");
+    // A file or --connect, not neither.
+    assert_eq!(epa(&["cbt"]).code, 2);
+}

@@ -6,6 +6,7 @@
 //! url = "http://127.0.0.1:8080"      # http://HOST:PORT, https://HOST:PORT or unix:/path
 //! connect_timeout_ms = 5000          # connect + response head → 504 past the deadline
 //! response_timeout_ms = 30000
+//! upgrade_idle_timeout_ms = 300000  # a spliced WebSocket idle both ways this long is closed
 //! [identity_headers]                 # names; defaults shown by `IdentityHeadersTable::default`
 //! user = "X-Remote-User"
 //! [[route]]
@@ -36,6 +37,9 @@ pub struct UpstreamTable {
     pub connect_timeout_ms: Option<u64>,
     /// Deadline from sending the request to the response head, milliseconds (default 30000).
     pub response_timeout_ms: Option<u64>,
+    /// An upgraded (WebSocket) connection with no byte either way for this long is closed,
+    /// milliseconds (default 300000; nginx's `proxy_read_timeout` is 60 s).
+    pub upgrade_idle_timeout_ms: Option<u64>,
     /// PEM file of the CA that issued an `https://` upstream's certificate (pinned: no system
     /// roots are used).
     pub ca_file: Option<std::path::PathBuf>,
@@ -480,6 +484,7 @@ mod tests {
             url: url.into(),
             connect_timeout_ms: None,
             response_timeout_ms: None,
+            upgrade_idle_timeout_ms: None,
             ca_file: None,
         }
         .target()

@@ -116,7 +116,11 @@ impl Inner {
             match client_upgrade {
                 Some(client) => {
                     let upstream = hyper::upgrade::on(&mut resp);
-                    tokio::spawn(super::upgrade::splice(client, upstream));
+                    tokio::spawn(super::upgrade::splice(
+                        client,
+                        upstream,
+                        self.upstream.upgrade_idle(),
+                    ));
                 }
                 // 101 to a request we did not send as an upgrade: the upstream is broken.
                 None => return self.failure(&UpstreamFailure::Protocol("unexpected 101".into())),

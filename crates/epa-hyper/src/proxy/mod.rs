@@ -6,16 +6,19 @@
 //!   (RFC 7239) and `X-Forwarded-*`;
 //! * [`forward`]: the [`Proxy`] service (streams bodies both ways, never buffers them);
 //! * [`upgrade`]: WebSocket / `Upgrade` passthrough after authentication;
-//! * [`route`]: the [`Router`] that picks a route's own [`crate::ExtendedProtectionLayer`].
+//! * [`route`]: the [`Router`] that picks a route's own [`crate::ExtendedProtectionLayer`];
+//! * [`reload`]: [`Swappable`], the application replaced on SIGHUP without dropping connections.
 
 pub mod forward;
 pub mod headers;
+pub mod reload;
 pub mod route;
 pub mod upgrade;
 pub mod upstream;
 
 pub use forward::Proxy;
 pub use headers::IdentityHeaders;
+pub use reload::{SwapHandle, Swappable};
 pub use route::{Route, Router};
 pub use upstream::{Upstream, UpstreamError, UpstreamFailure};
 

@@ -1,11 +1,24 @@
 //! `Upgrade` (WebSocket) passthrough: only after authentication (the forwarder asks
 //! [`is_upgrade`] only for authenticated requests), both sides upgraded by hyper, bytes copied
-//! with `tokio::io::copy_bidirectional` until either side closes.
+//! with `tokio::io::copy_bidirectional` until either side closes or no byte has moved either
+//! way for the idle deadline (`[upstream] upgrade_idle_timeout_ms`). Both upgrades must
+//! complete within that deadline too.
 
 use http::HeaderMap;
 use http::header::{CONNECTION, UPGRADE};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+/// Counter of spliced connections closed for idleness (`epa_upgrade_idle_closed_total`).
+pub const UPGRADE_IDLE_CLOSED_TOTAL: &str = "epa_upgrade_idle_closed_total";
 
 /// Whether the request asks for a protocol switch (`Connection: upgrade` and an `Upgrade`).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -18,17 +31,106 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// Waits for both upgrades and copies bytes both ways.
-pub async fn splice(client: OnUpgrade, upstream: OnUpgrade) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(both) => both,
-        Err(e) => {
+/// Waits for both upgrades and copies bytes both ways; ends when either side closes, or when
+/// nothing moved for `idle` (both sockets are then closed).
+pub async fn splice(client: OnUpgrade, upstream: OnUpgrade, idle: Duration) {
+    let both = tokio::time::timeout(idle, async { tokio::try_join!(client, upstream) }).await;
+    let (client, upstream) = match both {
+        Ok(Ok(both)) => both,
+        Ok(Err(e)) => {
             tracing::warn!(reason = "upgrade-failed", error = %e, "proxy: upgrade did not complete");
             return;
         }
+        Err(_) => {
+            tracing::warn!(
+                reason = "upgrade-timeout",
+                "proxy: upgrade did not complete in time"
+            );
+            return;
+        }
     };
-    let (mut a, mut b) = (TokioIo::new(client), TokioIo::new(upstream));
-    if let Err(e) = tokio::io::copy_bidirectional(&mut a, &mut b).await {
-        tracing::debug!(error = %e, "proxy: upgraded connection ended");
+    let start = Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let mut a = Active::new(TokioIo::new(client), start, &last);
+    let mut b = Active::new(TokioIo::new(upstream), start, &last);
+    let copy = tokio::io::copy_bidirectional(&mut a, &mut b);
+    tokio::pin!(copy);
+    loop {
+        let quiet_since = start + Duration::from_millis(last.load(Ordering::Relaxed));
+        tokio::select! {
+            ended = &mut copy => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "proxy: upgraded connection ended");
+                }
+                return;
+            }
+            () = tokio::time::sleep_until(quiet_since + idle) => {
+                let quiet_since = start + Duration::from_millis(last.load(Ordering::Relaxed));
+                if Instant::now() >= quiet_since + idle {
+                    metrics::counter!(UPGRADE_IDLE_CLOSED_TOTAL).increment(1);
+                    tracing::info!(reason = "upgrade-idle", idle_ms = idle.as_millis() as u64, "proxy: closing an idle upgraded connection");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// An I/O object that records, in milliseconds since `start`, when bytes last moved.
+struct Active<T> {
+    inner: T,
+    start: Instant,
+    last: Arc<AtomicU64>,
+}
+
+impl<T> Active<T> {
+    fn new(inner: T, start: Instant, last: &Arc<AtomicU64>) -> Self {
+        Self {
+            inner,
+            start,
+            last: last.clone(),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.fetch_max(ms, Ordering::Relaxed);
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Active<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Active<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

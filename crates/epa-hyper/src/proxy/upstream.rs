@@ -184,7 +184,11 @@ pub struct Upstream {
     base: String,
     connect_timeout: Duration,
     response_timeout: Duration,
+    upgrade_idle_timeout: Duration,
 }
+
+/// How long a spliced (upgraded) connection may be idle both ways, by default.
+pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -192,6 +196,7 @@ impl std::fmt::Debug for Upstream {
             .field("base", &self.base)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("upgrade_idle_timeout", &self.upgrade_idle_timeout)
             .finish()
     }
 }
@@ -205,12 +210,27 @@ impl Upstream {
                 .map_err(|e| UpstreamError::Ca(e.to_string()))?,
             None => Vec::new(),
         };
-        Self::with_roots(
+        let idle = table
+            .upgrade_idle_timeout_ms
+            .map_or(DEFAULT_UPGRADE_IDLE_TIMEOUT, Duration::from_millis);
+        Ok(Self::with_roots(
             &table.target()?,
             Duration::from_millis(table.connect_timeout_ms.unwrap_or(5_000)),
             Duration::from_millis(table.response_timeout_ms.unwrap_or(30_000)),
             roots,
-        )
+        )?
+        .upgrade_idle_timeout(idle))
+    }
+
+    /// Closes a spliced (upgraded) connection idle both ways this long (default 300 s;
+    /// at least 1 ms).
+    pub fn upgrade_idle_timeout(mut self, idle: Duration) -> Self {
+        self.upgrade_idle_timeout = idle.max(Duration::from_millis(1));
+        self
+    }
+
+    pub(crate) fn upgrade_idle(&self) -> Duration {
+        self.upgrade_idle_timeout
     }
 
     /// Builds the pool for an `http://` or `unix:` `target` with these deadlines.
@@ -289,6 +309,7 @@ impl Upstream {
             base,
             connect_timeout,
             response_timeout,
+            upgrade_idle_timeout: DEFAULT_UPGRADE_IDLE_TIMEOUT,
         })
     }
 
