@@ -208,6 +208,17 @@ fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
             "remove the key or choose the kind that reads it (see docs/active-directory.md)",
         ));
     }
+    // Winbind and directory lookups report group SIDs, not names: a name in allow_groups would
+    // never match (the route refuses everyone, fail-closed).
+    if b.kind == BackendKind::Winbind || b.winbind_groups {
+        for r in &config.routes {
+            if let Some(name) = r.allow_groups.iter().find(|g| !g.starts_with("S-")) {
+                out.push(finding(Warning, "group-name-without-names",
+                    format!("route {:?} allows group {name:?} by name, but the {} backend reports group SIDs only: nobody matches it", r.path, b.kind.name()),
+                    "list the group's SID (wbinfo -n 'DOMAIN\\Group'; Get-ADGroup in PowerShell)"));
+            }
+        }
+    }
     match b.kind {
         BackendKind::Gssapi if b.keytab.is_none() => out.push(finding(Info, "keytab-from-environment",
             "[backend] kind = \"gssapi\" names no keytab: MIT reads KRB5_KTNAME, or /etc/krb5.keytab".into(),
@@ -401,6 +412,14 @@ mod tests {
         assert!(!c.contains(&"backend-invalid"), "{c:?}");
         let c = codes("[backend]\nkind = \"gssapi\"\n", None);
         assert!(c.contains(&"keytab-from-environment"), "{c:?}");
+        let route = "[[route]]\npath = \"/a\"\nallow_groups = [\"EPA\\\\Web\"]\n";
+        let c = codes(&format!("[backend]\nkind = \"winbind\"\n{route}"), None);
+        assert!(c.contains(&"group-name-without-names"), "{c:?}");
+        let c = codes(
+            &format!("[backend]\nkind = \"embedded\"\nusers = \"u\"\n{route}"),
+            None,
+        );
+        assert!(!c.contains(&"group-name-without-names"), "{c:?}");
     }
 
     const GOOD: &str = r#"
