@@ -350,3 +350,45 @@ fn kerberos_tickets_from_the_directory_bound_unbound_relayed() {
     assert_eq!(curl("/lax"), 200);
     assert_eq!(curl("/app"), 401);
 }
+
+#[test]
+fn ntlm_through_gss_ntlmssp_with_winbind_against_the_same_domain() {
+    // The GSSAPI backend with gss-ntlmssp as the NTLM acceptor, no user file: gss-ntlmssp asks
+    // winbind, so the domain controller verifies the password; gss-ntlmssp compares the binding
+    // itself and epa reads the AV pairs to report it (docs/active-directory.md).
+    let dc = Domain::start();
+    let (_up, port) = echo_upstream();
+    let keytab = dc.path("http.keytab");
+    let krb5_conf = dc.path("krb5.conf");
+    let (_serve, addr, log) = serve(
+        dc.with_winbind(&support::epa_binary()),
+        &format!(
+            "[backend]\nkind = \"gssapi\"\nkeytab = {keytab:?}\n\
+             [policy]\nenforcement = \"always\"\nprefixes = [\"https://localhost/\"]\n\
+             [upstream]\nurl = \"http://127.0.0.1:{port}\"\n"
+        ),
+        &[("KRB5_CONFIG", &krb5_conf), ("KRB5RCACHEDIR", &dc.dir)],
+    );
+    let url = format!("https://localhost:{}/app", addr.port());
+    let alice = format!("{DOMAIN}\\alice");
+    let (status, body) = support::requests_ntlm(&url, &alice, PASSWORD, true);
+    assert_eq!(
+        status,
+        200,
+        "{body}\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let seen = json(&body);
+    let user = seen["headers"]["x-remote-user"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(user.eq_ignore_ascii_case("EPA\\alice"), "{user}");
+    assert_eq!(support::requests_ntlm(&url, &alice, "wrong", true).0, 401);
+    let relay = support::relay::start(addr);
+    let relayed = format!("https://localhost:{}/app", relay.port());
+    assert_eq!(
+        support::requests_ntlm(&relayed, &alice, PASSWORD, true).0,
+        401
+    );
+    assert_eq!(curl_ntlm_head(&url, &alice, PASSWORD).0, 401);
+}
