@@ -296,3 +296,30 @@ async fn layer_alone_allow() {
     assert_eq!((status, body.as_str()), (403, ""));
     assert_eq!(denied("group-not-allowed"), before + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_table_from_the_configuration_file() {
+    let _serial = SERIAL.lock().await;
+    let up = upstream().await;
+    let text = format!(
+        "[policy]\nenforcement = \"never\"\n[upstream]\nurl = \"http://127.0.0.1:{}\"\n\
+         [[route]]\npath = \"/web\"\nallow_groups = [\"{DOMAIN_SID}-{WEB_USERS_RID}\"]\n",
+        up.port()
+    );
+    let config: epa_core::config::ServerConfig = toml::from_str(&text).unwrap();
+    let proxy = Proxy::new(
+        Upstream::from_table(config.upstream.as_ref().unwrap()).unwrap(),
+        IdentityHeaders::new(&config.identity_headers).unwrap(),
+    );
+    let router = Router::from_config(&config, &proxy, |_| Ok(layer())).unwrap();
+    let addr = serve(router).await;
+    assert_eq!(get(addr, "/web", "alice").await.0, 200);
+    assert_eq!(get(addr, "/web", "bob").await.0, 403);
+    assert_eq!(get(addr, "/", "bob").await.0, 200);
+
+    // A SID that does not parse is refused when the table is built.
+    let bad: epa_core::config::ServerConfig =
+        toml::from_str(&text.replace(DOMAIN_SID, "S-1-5-21-007")).unwrap();
+    let err = Router::from_config(&bad, &proxy, |_| Ok(layer())).unwrap_err();
+    assert!(err.to_string().contains("allow_groups entry 0"), "{err}");
+}
