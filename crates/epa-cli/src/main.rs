@@ -438,8 +438,11 @@ fn run_lint(path: &Path, keytab: Option<&Path>, json: bool) -> Result<u8, Failur
     config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
     let ca = ca_files(&config.client_certificates);
     let mut findings = lint(&config, ca.as_ref());
-    if let Some(keytab) = keytab {
-        let bytes = std::fs::read(keytab)
+    // `--keytab`, or the `[backend] keytab` the file names: the file that is linted is the
+    // file that runs.
+    let named = config.backend.as_ref().and_then(|b| b.keytab.clone());
+    if let Some(keytab) = keytab.map(Path::to_path_buf).or(named) {
+        let bytes = std::fs::read(&keytab)
             .map_err(|e| unusable(format!("cannot read {}: {e}", keytab.display())))?;
         findings.extend(epa_core::lint::keytab(&bytes));
     }

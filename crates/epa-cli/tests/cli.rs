@@ -755,6 +755,27 @@ fn lint_reads_a_keytab_and_warns_about_non_http_principals() {
     );
 }
 
+#[test]
+fn lint_reads_the_keytab_the_backend_table_names() {
+    let mut with_host = vec![5, 2];
+    with_host.extend(keytab_entry("EXAMPLE.TEST", &["host", "www.example.com"]));
+    let keytab = write("backend.keytab", &with_host);
+    let config = lint_file(
+        "backend-keytab.toml",
+        &format!(
+            "[backend]\nkind = \"gssapi\"\nkeytab = {:?}\n[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/www.example.com\"]\n",
+            keytab.to_str().unwrap()
+        ),
+    );
+    let r = epa(&["lint", config.to_str().unwrap()]);
+    assert!(
+        r.stdout.contains("keytab-non-http-principals"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+}
+
 /// `epa serve` (hello page, no Negotiate) presenting a vector's certificate, on 127.0.0.1:0.
 struct Served(std::process::Child, String);
 
