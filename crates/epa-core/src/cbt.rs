@@ -53,7 +53,35 @@ impl std::fmt::Display for BindingType {
 #[derive(Clone)]
 pub struct ChannelBinding {
     binding_type: BindingType,
-    payload: Vec<u8>,
+    payload: Payload,
+}
+
+/// A binding's payload: inline up to 64 bytes (every hash, the exporter value, a Finished
+/// message), so that computing a binding does not allocate; longer ones on the heap.
+#[derive(Clone)]
+enum Payload {
+    Inline { len: u8, bytes: [u8; 64] },
+    Heap(Box<[u8]>),
+}
+
+impl Payload {
+    fn new(value: &[u8]) -> Self {
+        let mut bytes = [0u8; 64];
+        match (bytes.get_mut(..value.len()), u8::try_from(value.len())) {
+            (Some(inline), Ok(len)) => {
+                inline.copy_from_slice(value);
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(value.into()),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or(bytes),
+            Self::Heap(bytes) => bytes,
+        }
+    }
 }
 
 impl std::fmt::Debug for ChannelBinding {
@@ -64,7 +92,7 @@ impl std::fmt::Debug for ChannelBinding {
             f,
             "ChannelBinding({}:{})",
             self.binding_type,
-            hex(&self.payload)
+            hex(self.payload.as_slice())
         )
     }
 }
@@ -75,7 +103,7 @@ impl ChannelBinding {
     pub fn tls_unique(finished: &[u8]) -> Self {
         Self {
             binding_type: BindingType::TlsUnique,
-            payload: finished.to_vec(),
+            payload: Payload::new(finished),
         }
     }
 
@@ -84,7 +112,7 @@ impl ChannelBinding {
     pub fn tls_exporter(exporter: &[u8; TLS_EXPORTER_LEN]) -> Self {
         Self {
             binding_type: BindingType::TlsExporter,
-            payload: exporter.to_vec(),
+            payload: Payload::new(exporter),
         }
     }
 
@@ -92,7 +120,7 @@ impl ChannelBinding {
     pub fn tls_server_end_point_from_hash(hash: &[u8]) -> Self {
         Self {
             binding_type: BindingType::TlsServerEndPoint,
-            payload: hash.to_vec(),
+            payload: Payload::new(hash),
         }
     }
 
@@ -103,23 +131,22 @@ impl ChannelBinding {
 
     /// The payload after the `type:` prefix.
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        self.payload.as_slice()
     }
 
     /// The RFC 5056 application data: `"<type>:" || payload`.
     pub fn application_data(&self) -> Vec<u8> {
         let name = self.binding_type.name().as_bytes();
-        let mut out = Vec::with_capacity(name.len() + 1 + self.payload.len());
+        let mut out = Vec::with_capacity(name.len() + 1 + self.payload().len());
         out.extend_from_slice(name);
         out.push(b':');
-        out.extend_from_slice(&self.payload);
+        out.extend_from_slice(self.payload());
         out
     }
 
     /// Constant-time equality of type and payload.
     pub fn ct_eq(&self, other: &Self) -> bool {
-        self.binding_type == other.binding_type
-            && bool::from(self.payload.as_slice().ct_eq(other.payload.as_slice()))
+        self.binding_type == other.binding_type && bool::from(self.payload().ct_eq(other.payload()))
     }
 }
 
@@ -289,7 +316,7 @@ pub fn tls_server_end_point_with(
         hash,
         binding: ChannelBinding {
             binding_type: BindingType::TlsServerEndPoint,
-            payload: hash.algorithm.digest(der),
+            payload: hash.algorithm.digest_with(der, Payload::new),
         },
     })
 }
@@ -499,5 +526,13 @@ mod tests {
             ChannelBinding::tls_unique(&[1, 2]).application_data(),
             b"tls-unique:\x01\x02"
         );
+        // Payloads up to 64 bytes are inline, longer ones on the heap: both read back whole.
+        for len in [0, 12, 64, 65, 100] {
+            let value: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let b = ChannelBinding::tls_unique(&value);
+            assert_eq!(b.payload(), value.as_slice());
+            assert!(b.ct_eq(&ChannelBinding::tls_unique(&value)));
+        }
+        assert!(!ChannelBinding::tls_unique(&[1; 65]).ct_eq(&ChannelBinding::tls_unique(&[1; 64])));
     }
 }
