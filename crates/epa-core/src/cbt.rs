@@ -53,35 +53,7 @@ impl std::fmt::Display for BindingType {
 #[derive(Clone)]
 pub struct ChannelBinding {
     binding_type: BindingType,
-    payload: Payload,
-}
-
-/// A binding's payload: inline up to 64 bytes (every hash, the exporter value, a Finished
-/// message), so that computing a binding does not allocate; longer ones on the heap.
-#[derive(Clone)]
-enum Payload {
-    Inline { len: u8, bytes: [u8; 64] },
-    Heap(Box<[u8]>),
-}
-
-impl Payload {
-    fn new(value: &[u8]) -> Self {
-        let mut bytes = [0u8; 64];
-        match (bytes.get_mut(..value.len()), u8::try_from(value.len())) {
-            (Some(inline), Ok(len)) => {
-                inline.copy_from_slice(value);
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Heap(value.into()),
-        }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Self::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or(bytes),
-            Self::Heap(bytes) => bytes,
-        }
-    }
+    payload: Vec<u8>,
 }
 
 impl std::fmt::Debug for ChannelBinding {
@@ -92,7 +64,7 @@ impl std::fmt::Debug for ChannelBinding {
             f,
             "ChannelBinding({}:{})",
             self.binding_type,
-            hex(self.payload.as_slice())
+            hex(&self.payload)
         )
     }
 }
@@ -103,7 +75,7 @@ impl ChannelBinding {
     pub fn tls_unique(finished: &[u8]) -> Self {
         Self {
             binding_type: BindingType::TlsUnique,
-            payload: Payload::new(finished),
+            payload: finished.to_vec(),
         }
     }
 
@@ -112,7 +84,7 @@ impl ChannelBinding {
     pub fn tls_exporter(exporter: &[u8; TLS_EXPORTER_LEN]) -> Self {
         Self {
             binding_type: BindingType::TlsExporter,
-            payload: Payload::new(exporter),
+            payload: exporter.to_vec(),
         }
     }
 
@@ -120,7 +92,7 @@ impl ChannelBinding {
     pub fn tls_server_end_point_from_hash(hash: &[u8]) -> Self {
         Self {
             binding_type: BindingType::TlsServerEndPoint,
-            payload: Payload::new(hash),
+            payload: hash.to_vec(),
         }
     }
 
@@ -131,7 +103,7 @@ impl ChannelBinding {
 
     /// The payload after the `type:` prefix.
     pub fn payload(&self) -> &[u8] {
-        self.payload.as_slice()
+        &self.payload
     }
 
     /// The RFC 5056 application data: `"<type>:" || payload`.
@@ -316,7 +288,7 @@ pub fn tls_server_end_point_with(
         hash,
         binding: ChannelBinding {
             binding_type: BindingType::TlsServerEndPoint,
-            payload: hash.algorithm.digest_with(der, Payload::new),
+            payload: hash.algorithm.digest(der),
         },
     })
 }
@@ -526,7 +498,7 @@ mod tests {
             ChannelBinding::tls_unique(&[1, 2]).application_data(),
             b"tls-unique:\x01\x02"
         );
-        // Payloads up to 64 bytes are inline, longer ones on the heap: both read back whole.
+        // Payloads of any length read back whole.
         for len in [0, 12, 64, 65, 100] {
             let value: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let b = ChannelBinding::tls_unique(&value);

@@ -69,23 +69,18 @@ impl HashAlgorithm {
 
     /// The digest of `data` with this hash function.
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        self.digest_with(data, <[u8]>::to_vec)
-    }
-
-    /// The digest of `data`, handed to `f` as a slice (no allocation here).
-    pub(crate) fn digest_with<T>(self, data: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
         use sha2::Digest as _;
         match self {
-            Self::Sha224 => f(&sha2::Sha224::digest(data)),
-            Self::Sha256 => f(&sha2::Sha256::digest(data)),
-            Self::Sha384 => f(&sha2::Sha384::digest(data)),
-            Self::Sha512 => f(&sha2::Sha512::digest(data)),
-            Self::Sha512_224 => f(&sha2::Sha512_224::digest(data)),
-            Self::Sha512_256 => f(&sha2::Sha512_256::digest(data)),
-            Self::Sha3_224 => f(&sha3::Sha3_224::digest(data)),
-            Self::Sha3_256 => f(&sha3::Sha3_256::digest(data)),
-            Self::Sha3_384 => f(&sha3::Sha3_384::digest(data)),
-            Self::Sha3_512 => f(&sha3::Sha3_512::digest(data)),
+            Self::Sha224 => sha2::Sha224::digest(data).to_vec(),
+            Self::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            Self::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            Self::Sha512 => sha2::Sha512::digest(data).to_vec(),
+            Self::Sha512_224 => sha2::Sha512_224::digest(data).to_vec(),
+            Self::Sha512_256 => sha2::Sha512_256::digest(data).to_vec(),
+            Self::Sha3_224 => sha3::Sha3_224::digest(data).to_vec(),
+            Self::Sha3_256 => sha3::Sha3_256::digest(data).to_vec(),
+            Self::Sha3_384 => sha3::Sha3_384::digest(data).to_vec(),
+            Self::Sha3_512 => sha3::Sha3_512::digest(data).to_vec(),
         }
     }
 }
