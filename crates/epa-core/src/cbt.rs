@@ -109,17 +109,16 @@ impl ChannelBinding {
     /// The RFC 5056 application data: `"<type>:" || payload`.
     pub fn application_data(&self) -> Vec<u8> {
         let name = self.binding_type.name().as_bytes();
-        let mut out = Vec::with_capacity(name.len() + 1 + self.payload.len());
+        let mut out = Vec::with_capacity(name.len() + 1 + self.payload().len());
         out.extend_from_slice(name);
         out.push(b':');
-        out.extend_from_slice(&self.payload);
+        out.extend_from_slice(self.payload());
         out
     }
 
     /// Constant-time equality of type and payload.
     pub fn ct_eq(&self, other: &Self) -> bool {
-        self.binding_type == other.binding_type
-            && bool::from(self.payload.as_slice().ct_eq(other.payload.as_slice()))
+        self.binding_type == other.binding_type && bool::from(self.payload().ct_eq(other.payload()))
     }
 }
 
@@ -499,5 +498,13 @@ mod tests {
             ChannelBinding::tls_unique(&[1, 2]).application_data(),
             b"tls-unique:\x01\x02"
         );
+        // Payloads of any length read back whole.
+        for len in [0, 12, 64, 65, 100] {
+            let value: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let b = ChannelBinding::tls_unique(&value);
+            assert_eq!(b.payload(), value.as_slice());
+            assert!(b.ct_eq(&ChannelBinding::tls_unique(&value)));
+        }
+        assert!(!ChannelBinding::tls_unique(&[1; 65]).ct_eq(&ChannelBinding::tls_unique(&[1; 64])));
     }
 }

@@ -151,7 +151,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one TLV whose tag must be `expected`.
-    #[inline]
+    #[inline(always)]
     pub fn take(&mut self, expected: u8, what: &'static str) -> Result<Tlv<'a>, DerError> {
         let offset = self.offset;
         // The tag is checked before the length, so a wrong structure is named as such even when
@@ -171,13 +171,13 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a constructed TLV with tag `expected` and returns a reader over its contents.
-    #[inline]
+    #[inline(always)]
     pub fn enter(&mut self, expected: u8, what: &'static str) -> Result<Reader<'a>, DerError> {
         Ok(self.take(expected, what)?.contents())
     }
 
     /// Reads an OPTIONAL element: `Some` when the next tag is `tag`.
-    #[inline]
+    #[inline(always)]
     pub fn optional(&mut self, tag: u8, what: &'static str) -> Result<Option<Tlv<'a>>, DerError> {
         match self.input.first() {
             Some(&t) if t == tag => self.read(what).map(Some),
@@ -199,7 +199,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one TLV of any single-byte tag that DER allows, enforcing the DER length rules.
-    #[inline]
+    #[inline(always)]
     pub fn read(&mut self, what: &'static str) -> Result<Tlv<'a>, DerError> {
         match canonical_header(self.input) {
             Some((header_len, len)) => self.split(header_len, len, what),
@@ -208,7 +208,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Splits off a TLV whose header (`header_len` bytes) declares `len` content bytes.
-    #[inline]
+    #[inline(always)]
     fn split(
         &mut self,
         header_len: usize,
@@ -285,7 +285,7 @@ impl<'a> Reader<'a> {
 /// Why this exists: `der`'s generic header decoding costs ~230 instructions per TLV, which for
 /// an 868-byte certificate made the binding 1.6x a raw SHA-256 (goal 1.10x). Every header this
 /// accepts, `der` accepts with the same lengths (`fast_path_agrees_with_der` checks all of them).
-#[inline]
+#[inline(always)]
 fn canonical_header(input: &[u8]) -> Option<(usize, usize)> {
     let (&tag, rest) = input.split_first()?;
     if !matches!(

@@ -27,6 +27,8 @@ pub struct Configured {
     pub client_certificates: Option<Arc<ClientCertificateVerifier>>,
     /// The rotating server certificate, on HTTPS.
     pub certificate: Option<Arc<ReloadableCertificate>>,
+    /// The `[client_certificates]` table, for [`Configured::app`]'s routes.
+    pub(super) client_certificate_table: ClientCertificateTable,
 }
 
 impl Server {
@@ -88,6 +90,7 @@ impl Server {
             layer,
             client_certificates,
             certificate,
+            client_certificate_table: config.client_certificates.clone(),
         })
     }
 }

@@ -8,14 +8,13 @@
 //! * idle keep-alive: from the end of the last request while nothing arrives; closed gracefully;
 //! * pending exchange: a Negotiate/NTLM exchange waiting for its next leg on an idle connection.
 
-use super::ConnectionOptions;
 use super::events::{self, Closed};
 use super::shutdown::Shutdown;
+use super::{ConnectionOptions, ServeService};
 use crate::connection::ConnectionContext;
 use crate::serve::WithConnection;
 use crate::tls::{ChannelFacts, TlsAcceptor};
-use http::{Request, Response};
-use hyper::body::Incoming;
+use http::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
@@ -30,7 +29,7 @@ use tokio::sync::Notify;
 use tower_service::Service;
 
 /// Serves an accepted socket to its end; returns why it ended.
-pub(crate) async fn run<S, B>(
+pub(crate) async fn run<S>(
     tcp: TcpStream,
     tls: Option<Arc<TlsAcceptor>>,
     app: S,
@@ -38,12 +37,7 @@ pub(crate) async fn run<S, B>(
     shutdown: Shutdown,
 ) -> Closed
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ServeService,
 {
     if options.tcp_nodelay {
         // Best effort: a socket that refuses it still works, only slower.
@@ -93,7 +87,7 @@ impl Activity {
     }
 }
 
-async fn serve<I, S, B>(
+async fn serve<I, S>(
     io: I,
     facts: ChannelFacts,
     app: S,
@@ -102,12 +96,7 @@ async fn serve<I, S, B>(
 ) -> Closed
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ServeService,
 {
     let peer = facts.peer;
     let context = ConnectionContext::new(facts);

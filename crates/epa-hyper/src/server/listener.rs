@@ -6,11 +6,9 @@
 use super::connection::{self, OpenGauge};
 use super::events;
 use super::shutdown::{Shutdown, Trigger};
-use super::{ConnectionOptions, ServerError};
+use super::{ConnectionOptions, ServeService, ServerError};
 use crate::layer::canonical_ip;
 use crate::tls::TlsAcceptor;
-use http::{Request, Response};
-use hyper::body::Incoming;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -18,7 +16,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower_service::Service;
 
 /// The first and the longest pause after an accept error.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
@@ -56,7 +53,7 @@ impl Drop for AddressSlot {
 
 /// Accepts until `stop` completes, then waits for the open connections (bounded by the
 /// shutdown deadline).
-pub(crate) async fn accept_loop<S, B>(
+pub(crate) async fn accept_loop<S>(
     listener: TcpListener,
     tls: Option<Arc<TlsAcceptor>>,
     app: S,
@@ -64,12 +61,7 @@ pub(crate) async fn accept_loop<S, B>(
     stop: impl Future<Output = ()>,
 ) -> Result<(), ServerError>
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ServeService,
 {
     let (trigger, shutdown): (Trigger, Shutdown) = super::shutdown::channel();
     let limit = options.max_connections;

@@ -37,28 +37,37 @@
 //! # Ok(()) }
 //! ```
 
+mod app;
+mod backend;
 mod config;
 mod connection;
 mod events;
 mod listener;
+#[cfg(feature = "observability")]
+mod observability;
+mod overrides;
 pub mod reload;
+mod service;
 mod shutdown;
 
+pub use app::ConfiguredApp;
+pub use backend::{Backend, BackendError, BackendOptions};
 pub use config::Configured;
 pub use epa_core::config::Deadlines;
+#[cfg(feature = "observability")]
+pub use observability::{MetricsRoute, Observability, ObservabilityError};
+pub use overrides::{OverrideError, Overrides};
 pub use reload::ReloadableCertificate;
+pub use service::ServeService;
 pub use shutdown::signal as shutdown_signal;
 
 use crate::tls::TlsAcceptor;
-use http::{Request, Response};
-use hyper::body::Incoming;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tower_service::Service;
 
 /// Why a server cannot start.
 #[derive(Debug, Error)]
@@ -110,6 +119,9 @@ pub enum ServerError {
     /// The client-certificate settings cannot be used.
     #[error(transparent)]
     ClientCertificates(#[from] crate::client_cert::ClientCertError),
+    /// A `required_paths` entry cannot be normalised.
+    #[error(transparent)]
+    RequiredPath(#[from] epa_core::config::RequiredPathError),
     /// The connection limit's semaphore was closed (cannot happen while serving).
     #[error("the connection limit was closed")]
     Closed,
@@ -229,14 +241,9 @@ impl Server {
     }
 
     /// Binds and serves `app` until SIGTERM or SIGINT, then shuts down gracefully.
-    pub async fn serve<S, B>(self, app: S) -> Result<(), ServerError>
+    pub async fn serve<S>(self, app: S) -> Result<(), ServerError>
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: ServeService,
     {
         let listener = self.bind().await?;
         self.serve_on(listener, app, shutdown::signal()).await
@@ -244,19 +251,14 @@ impl Server {
 
     /// Serves `app` on a bound listener until `stop` completes; then stops accepting, lets
     /// in-flight requests finish and closes idle connections, within the shutdown deadline.
-    pub async fn serve_on<S, B>(
+    pub async fn serve_on<S>(
         self,
         listener: TcpListener,
         app: S,
         stop: impl Future<Output = ()>,
     ) -> Result<(), ServerError>
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: ServeService,
     {
         let watcher = self.certificate.clone().map(|c| tokio::spawn(c.watch()));
         let served =

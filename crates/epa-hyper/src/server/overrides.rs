@@ -1,0 +1,154 @@
+//! Command-line overrides of the configuration file: the flags a server binary offers on top of
+//! the file `epa lint` checks (`--listen`, `--cert`/`--key`, `--http`, the client-certificate
+//! flags, and a `[policy]` for a file without one). With the `clap` feature, [`Overrides`] is a
+//! `clap::Args` to `#[command(flatten)]` into a binary's arguments.
+
+use epa_core::config::{PolicyTable, ServerConfig};
+use epa_core::decide::Transport;
+use epa_core::policy::PolicyEnforcement;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// A flag whose value is not one of its wire names (the names configuration files use).
+#[derive(Debug, Error)]
+#[error("--{flag}: {source}")]
+pub struct OverrideError {
+    /// The flag.
+    pub flag: &'static str,
+    /// Why its value was refused.
+    #[source]
+    pub source: serde::de::value::Error,
+}
+
+/// Settings that override (or, for `[policy]`, stand in for) the configuration file's.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[non_exhaustive]
+pub struct Overrides {
+    /// Address to listen on ([listener] address).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub listen: Option<SocketAddr>,
+    /// Enforcement when the file has no [policy]: never | when-supported | always.
+    #[cfg_attr(feature = "clap", arg(long, default_value = "when-supported"))]
+    pub enforcement: String,
+    /// Audit: also decide under this enforcement; log and count what it would refuse.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub target_enforcement: Option<String>,
+    /// An acceptable service name (repeatable).
+    #[cfg_attr(feature = "clap", arg(long = "service-name", value_name = "SPN"))]
+    pub service_names: Vec<String>,
+    /// Server certificate chain and key (PEM).
+    #[cfg_attr(feature = "clap", arg(long, requires = "key"))]
+    pub cert: Option<PathBuf>,
+    /// The server certificate's private key (PEM).
+    #[cfg_attr(feature = "clap", arg(long, requires = "cert", hide = true))]
+    pub key: Option<PathBuf>,
+    /// Plain HTTP (service-name binding only).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub http: bool,
+    /// Client certificates: trusted CAs (PEM), CRLs, revocation mode, CA hints (all | none).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub client_ca: Option<PathBuf>,
+    /// A CRL file (repeatable).
+    #[cfg_attr(feature = "clap", arg(long = "crl", hide = true))]
+    pub crls: Vec<PathBuf>,
+    /// The revocation mode's wire name.
+    #[cfg_attr(feature = "clap", arg(long, hide = true))]
+    pub revocation: Option<String>,
+    /// The CA hints' wire name.
+    #[cfg_attr(feature = "clap", arg(long, hide = true))]
+    pub ca_hints: Option<String>,
+    /// Observe the client-certificate requirement without enforcing it.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub client_cert_audit: bool,
+    /// Client certificates alone, no Negotiate.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub no_negotiate: bool,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            enforcement: PolicyEnforcement::WhenSupported.name().into(),
+            target_enforcement: None,
+            service_names: Vec::new(),
+            cert: None,
+            key: None,
+            http: false,
+            client_ca: None,
+            crls: Vec::new(),
+            revocation: None,
+            ca_hints: None,
+            client_cert_audit: false,
+            no_negotiate: false,
+        }
+    }
+}
+
+/// A configuration value from its wire name.
+fn wire<T: serde::de::DeserializeOwned>(
+    flag: &'static str,
+    name: &str,
+) -> Result<T, OverrideError> {
+    use serde::de::value::{Error, StrDeserializer};
+    T::deserialize(StrDeserializer::<Error>::new(name))
+        .map_err(|source| OverrideError { flag, source })
+}
+
+impl Overrides {
+    /// Applies the overrides to `config` (whose paths are already resolved). A client CA with
+    /// no `required_paths` requires a certificate under `/cert`; without a `[policy]` table one
+    /// is made from `enforcement`, `target_enforcement` and the service names, for the prefix
+    /// `https://localhost:PORT/` (or `http://`).
+    pub fn apply(&self, config: &mut ServerConfig) -> Result<(), OverrideError> {
+        let l = &mut config.listener;
+        l.address = self.listen.unwrap_or(l.address);
+        l.negotiate &= !self.no_negotiate;
+        if self.http {
+            l.transport = Transport::Http;
+        }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            (l.certificate_file, l.key_file) = (Some(cert.clone()), Some(key.clone()));
+        }
+        let cc = &mut config.client_certificates;
+        cc.ca_files.extend(self.client_ca.clone());
+        cc.crl_files.extend(self.crls.iter().cloned());
+        if let Some(r) = &self.revocation {
+            cc.revocation = wire("revocation", r)?;
+        }
+        if let Some(h) = &self.ca_hints {
+            cc.hints = wire("ca-hints", h)?;
+        }
+        if self.client_ca.is_some() && cc.required_paths.is_empty() {
+            cc.required_paths = vec!["/cert".into()];
+        }
+        cc.audit_only |= self.client_cert_audit;
+        if config.policy.is_none() {
+            let enforcement = wire("enforcement", &self.enforcement)?;
+            let target = self
+                .target_enforcement
+                .as_deref()
+                .map(|t| wire("target-enforcement", t))
+                .transpose()?;
+            let names = !self.service_names.is_empty()
+                && (enforcement != PolicyEnforcement::Never || target.is_some());
+            let scheme = match config.listener.transport {
+                Transport::Http => "http",
+                Transport::Https => "https",
+            };
+            config.policy = Some(PolicyTable {
+                enforcement: Some(enforcement),
+                service_names: names.then(|| self.service_names.clone()),
+                prefixes: vec![format!(
+                    "{scheme}://localhost:{}/",
+                    config.listener.address.port()
+                )],
+                target_enforcement: target,
+                ..PolicyTable::default()
+            });
+        }
+        Ok(())
+    }
+}
