@@ -279,6 +279,7 @@ async fn measure(
     tokens: &TokenMaker,
     n: usize,
     limit: Option<Duration>,
+    announce: bool,
 ) -> Result<(Sample, Outcome), String> {
     let needed = match (side.auth, side.conn) {
         (Auth::None, _) => 0,
@@ -309,7 +310,14 @@ async fn measure(
         limit,
         tokens,
         Arc::new(tls),
-        || start_cpu = (proc_cpu::tree_cpu_ns(pids), proc_cpu::own_cpu_ns()),
+        || {
+            if announce {
+                use std::io::Write as _;
+                println!("window");
+                let _ = std::io::stdout().flush();
+            }
+            start_cpu = (proc_cpu::tree_cpu_ns(pids), proc_cpu::own_cpu_ns());
+        },
     )
     .await;
     let end_cpu = (proc_cpu::tree_cpu_ns(pids), proc_cpu::own_cpu_ns());
@@ -341,12 +349,18 @@ fn spread(v: impl IntoIterator<Item = f64>, precision: usize) -> String {
 
 /// The calibration round, then `rounds` alternating rounds; prints every side and comparison.
 async fn measure_all(s: &Setup, tokens: &TokenMaker) -> Result<(), String> {
+    let t = std::time::Instant::now();
+    let made = tokens.make(1_000)?.len();
+    println!(
+        "client: {:.1} µs per token (gss_init_sec_context, made before each run, outside the window)",
+        t.elapsed().as_secs_f64() * 1e6 / made as f64
+    );
     let calibrate = Duration::from_millis(800);
     let mut sizes = HashMap::new();
     for side in SIDES {
         // Enough tokens for the calibration window at a rate no server here reaches.
         let cap = if side.conn == Conn::New { 1_500 } else { 4_000 };
-        let (sample, _) = measure(s, side, tokens, cap, Some(calibrate)).await?;
+        let (sample, _) = measure(s, side, tokens, cap, Some(calibrate), false).await?;
         let n = (sample.rate * s.run.as_secs_f64()).max(100.0) as usize;
         println!(
             "calibration {:<16} {:>8.0} req/s -> {n} requests per run",
@@ -362,7 +376,7 @@ async fn measure_all(s: &Setup, tokens: &TokenMaker) -> Result<(), String> {
             SIDES.iter().rev().collect()
         };
         for side in order {
-            let (sample, out) = measure(s, side, tokens, sizes[side.name], None).await?;
+            let (sample, out) = measure(s, side, tokens, sizes[side.name], None, false).await?;
             if out.errors > 0 {
                 println!(
                     "round {round} {}: {} errors, first: {}",
@@ -446,10 +460,18 @@ async fn only(s: &Setup, tokens: &TokenMaker, name: &str, secs: f64) -> Result<(
         .iter()
         .find(|x| x.name == name)
         .ok_or(format!("no side {name}"))?;
-    let (cal, _) = measure(s, side, tokens, 2_000, Some(Duration::from_millis(500))).await?;
+    let (cal, _) = measure(
+        s,
+        side,
+        tokens,
+        2_000,
+        Some(Duration::from_millis(500)),
+        false,
+    )
+    .await?;
     let n = (cal.rate * secs * 1.5) as usize + 100;
-    println!("window");
-    let (sample, out) = measure(s, side, tokens, n, Some(Duration::from_secs_f64(secs))).await?;
+    let limit = Some(Duration::from_secs_f64(secs));
+    let (sample, out) = measure(s, side, tokens, n, limit, true).await?;
     println!(
         "{name}: {:.0} req/s, server CPU {:.1} µs/req, {} errors",
         sample.rate,
