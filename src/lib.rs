@@ -14,3 +14,8 @@ pub struct ReadmeDoctests;
 pub use epa_core as core;
 pub use epa_core::*;
 pub use epa_hyper as hyper;
+
+/// NTLM pass-through to an Active Directory domain controller through winbind (feature
+/// `winbind`).
+#[cfg(feature = "winbind")]
+pub use epa_winbind as winbind;

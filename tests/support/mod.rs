@@ -412,8 +412,18 @@ pub fn epa_binary() -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // With the backends this test binary was built with, so that every test binary of one
+        // `cargo test` run builds the same `epa` (and never overwrites another's).
+        let features: Vec<&str> = [
+            cfg!(feature = "gssapi").then_some("gssapi"),
+            cfg!(feature = "winbind").then_some("winbind"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let status = Command::new(cargo)
             .args(["build", "--quiet", "-p", "epa-cli", "--bin", "epa"])
+            .args(["--features", &features.join(",")])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap();

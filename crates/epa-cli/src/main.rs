@@ -2,7 +2,9 @@
 
 #![forbid(unsafe_code)]
 
+mod logging;
 mod serve;
+mod serve_backend;
 
 use clap::{Args, Parser, Subcommand};
 use epa_cli::scenario::{CaseResult, Expectation, Scenario};

@@ -5,12 +5,12 @@
 use epa_core::authenticator::Authenticator;
 use epa_core::config::{ConfigError, PolicyTable, ServerConfig};
 use epa_hyper::ExtendedProtectionLayer;
-use epa_hyper::ntlm::{NtlmAcceptor, UserDb};
 use epa_hyper::proxy::{IdentityHeaders, Proxy, Router, Upstream};
 use epa_hyper::server::Server;
 use http::{Request, Response};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// What `epa serve` was given.
@@ -54,12 +54,11 @@ impl<B> tower_service::Service<Request<B>> for Hello {
 /// identity persistence, as `Server::from_config` builds the default one.
 fn layer(
     config: &ServerConfig,
-    users: &UserDb,
-    args: &ServeArgs,
+    backend: &Arc<dyn Authenticator>,
     exchange_timeout: std::time::Duration,
     table: &PolicyTable,
 ) -> Result<ExtendedProtectionLayer, ConfigError> {
-    let backend = NtlmAcceptor::new(users.clone(), &args.domain, &args.computer);
+    let backend = backend.clone();
     let mut layer =
         ExtendedProtectionLayer::new(backend, table.build()?).limits(epa_hyper::Limits {
             exchange_timeout,
@@ -140,36 +139,40 @@ fn demo(args: &mut ServeArgs) -> Result<ServerConfig, String> {
 
 /// Runs the server until SIGTERM/SIGINT. Prints `listening on https://ADDR` once it accepts.
 pub fn run(args: &ServeArgs) -> Result<u8, String> {
+    crate::logging::init();
     let mut args = args.clone();
     let config = match &args.config {
         Some(path) => read_config(path)?,
         None => demo(&mut args)?,
     };
     let args = &args;
-    let users = match &args.users {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            UserDb::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
-        }
-        None if config.listener.negotiate => {
-            return Err("the listener runs Negotiate: give the user file with --users".into());
-        }
-        None => UserDb::default(),
+    if let Some(ktname) = crate::serve_backend::required_ktname(&config) {
+        return reexec_with_ktname(&ktname);
+    }
+    let backend: Option<Arc<dyn Authenticator>> = if config.listener.negotiate {
+        Some(crate::serve_backend::build(
+            &config,
+            &crate::serve_backend::BackendArgs {
+                users: args.users.as_deref(),
+                domain: &args.domain,
+                computer: &args.computer,
+            },
+        )?)
+    } else {
+        None
     };
-    let backend: Option<Box<dyn Authenticator>> = config.listener.negotiate.then(|| {
-        Box::new(NtlmAcceptor::new(
-            users.clone(),
-            &args.domain,
-            &args.computer,
-        )) as Box<dyn Authenticator>
-    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let configured = Server::from_config(&config, backend).map_err(|e| e.to_string())?;
+        let configured = Server::from_config(
+            &config,
+            backend
+                .clone()
+                .map(|b| Box::new(b) as Box<dyn Authenticator>),
+        )
+        .map_err(|e| e.to_string())?;
         let scheme = match config.listener.transport {
             epa_core::decide::Transport::Https => "https",
             epa_core::decide::Transport::Http => "http",
@@ -189,8 +192,11 @@ pub fn run(args: &ServeArgs) -> Result<u8, String> {
                     .deadlines()
                     .map_err(|e| e.to_string())?
                     .exchange;
-                let router = Router::from_config(&config, &proxy, |t| {
-                    layer(&config, &users, args, exchange, t)
+                let router = Router::from_config(&config, &proxy, |t| match &backend {
+                    Some(b) => layer(&config, b, exchange, t),
+                    None => Err(ConfigError::Form(
+                        "[[route]] policies need a listener that runs Negotiate",
+                    )),
                 })
                 .map_err(|e| e.to_string())?;
                 println!("proxying to {}", up.url);
@@ -212,4 +218,26 @@ pub fn run(args: &ServeArgs) -> Result<u8, String> {
         .map_err(|e| e.to_string())?;
         Ok(0)
     })
+}
+
+/// Runs this same command again with `KRB5_KTNAME` set (MIT GSSAPI reads the keytab from the
+/// environment; changing a running process's environment is not thread-safe, so the variable is
+/// set for a fresh image instead). Only returns on failure.
+fn reexec_with_ktname(ktname: &str) -> Result<u8, String> {
+    use std::os::unix::process::CommandExt as _;
+    const GUARD: &str = "EPA_SERVE_REEXEC";
+    if std::env::var_os(GUARD).is_some() {
+        return Err(format!(
+            "KRB5_KTNAME is still not {ktname} after re-executing"
+        ));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("KRB5_KTNAME", ktname)
+        .env(GUARD, "1")
+        .exec();
+    Err(format!(
+        "cannot re-execute with KRB5_KTNAME={ktname}: {err}"
+    ))
 }

@@ -10,6 +10,7 @@
 //! exchange and drops it when the exchange ends or the connection closes.
 
 use crate::ChannelBinding;
+use crate::Sid;
 use crate::decide::{BindingObservation, ClientServiceName, Mechanism};
 use crate::gss::{ChannelBindingsHash, GssChannelBindings};
 use thiserror::Error;
@@ -141,6 +142,14 @@ pub struct Completion {
     pub supports_extended_protection: bool,
     /// A last token for the client (Kerberos mutual authentication), if any.
     pub response_token: Option<Vec<u8>>,
+    /// The account's SID, when the backend learnt it (winbind, the Kerberos PAC).
+    pub user_sid: Option<Sid>,
+    /// The SIDs of every group the account is a member of, nested membership already expanded
+    /// (as winbind and the PAC report it); empty when the backend does not know groups.
+    pub groups: Vec<Sid>,
+    /// The names of those groups as `DOMAIN\Group`, when the backend resolved them (winbind);
+    /// empty otherwise. `allow_groups` names match only these.
+    pub group_names: Vec<String>,
 }
 
 /// One leg's result.
@@ -179,6 +188,16 @@ pub enum AuthError {
         /// "bad bindings").
         observation: BindingObservation,
     },
+    /// The service that verifies credentials (a domain controller, through winbind) could not
+    /// be reached or did not answer in time. Never a refusal of the credentials and never an
+    /// accept: the client is told to retry (503 with `Retry-After`).
+    #[error("authentication service unavailable: {reason}")]
+    Unavailable {
+        /// What failed, for the log.
+        reason: String,
+        /// Seconds the client should wait before retrying (`Retry-After`).
+        retry_after_secs: u32,
+    },
 }
 
 impl AuthError {
@@ -187,6 +206,7 @@ impl AuthError {
         match self {
             Self::InvalidToken(_) => 400,
             Self::LogonDenied(_) | Self::Unsupported(_) | Self::BadBindings { .. } => 401,
+            Self::Unavailable { .. } => 503,
         }
     }
 }
@@ -224,5 +244,22 @@ pub trait Authenticator: Send + Sync + 'static {
     fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
         let _ = peer;
         self.new_context()
+    }
+}
+
+/// A shared backend (one credential, one throttle table) serves several layers, e.g. one per
+/// route.
+impl<A: Authenticator + ?Sized> Authenticator for std::sync::Arc<A> {
+    fn schemes(&self) -> &[Scheme] {
+        (**self).schemes()
+    }
+    fn new_context(&self) -> Box<dyn SecurityContext> {
+        (**self).new_context()
+    }
+    fn blocking(&self) -> bool {
+        (**self).blocking()
+    }
+    fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
+        (**self).new_context_for(peer)
     }
 }

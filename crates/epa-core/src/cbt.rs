@@ -252,7 +252,13 @@ fn algorithm_identifier<'a>(
 ) -> Result<SignatureAlgorithmRef<'a>, DerError> {
     let mut alg = tlv.contents();
     let oid = alg.take(tag::OID, what)?;
-    let oid = der::oid(&oid, what)?;
+    // An OID the hash rule names is well formed by construction; only others are decoded, so the
+    // common case costs a table scan rather than an OID decode.
+    let oid = if signature::is_named(oid.value) {
+        oid.value
+    } else {
+        der::oid(&oid, what)?
+    };
     let params = if alg.is_empty() {
         &[][..]
     } else {

@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use thiserror::Error;
 
+pub mod backend;
 pub mod proxy;
+pub use backend::{BackendKind, BackendTable};
 pub use proxy::{IdentityHeadersTable, RouteTable, UpstreamTable};
 
 /// A `[policy]` table that does not give a usable policy.
@@ -234,6 +236,8 @@ pub struct ServerConfig {
     pub client_certificates: ClientCertificateTable,
     /// Extended Protection (needed when the listener runs Negotiate).
     pub policy: Option<PolicyTable>,
+    /// `[backend]`: who verifies credentials (`epa serve`; default: embedded with `--users`).
+    pub backend: Option<BackendTable>,
     /// `[upstream]`: `epa serve` proxies to it when present.
     pub upstream: Option<UpstreamTable>,
     /// `[identity_headers]`: the names of the headers the upstream reads.
@@ -563,6 +567,9 @@ pub struct RequiredPathError {
 impl ServerConfig {
     /// Makes relative file names relative to `base` (the configuration file's directory).
     pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        if let Some(b) = self.backend.as_mut() {
+            b.resolve_paths(base);
+        }
         if let Some(ca) = self.upstream.as_mut().and_then(|u| u.ca_file.as_mut())
             && ca.is_relative()
         {

@@ -18,6 +18,8 @@
 //! * [`path`]: request paths normalised for route matching (RFC 3986 §6.2.2, IIS casing).
 //! * [`spnego`]: a strict DER reader of SPNEGO tokens (RFC 4178), to see the NTLM inside.
 //! * [`keytab`]: a strict reader of MIT keytab files, for the keytab lint.
+//! * [`sid`]: security identifiers (MS-DTYP §2.4.2), binary and `S-1-…` forms.
+//! * [`pac`]: a strict reader of the Kerberos PAC (MS-PAC): the account SID and group SIDs.
 //! * [`decide`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
 //!
@@ -35,10 +37,12 @@ mod der;
 pub mod gss;
 pub mod keytab;
 pub mod lint;
+pub mod pac;
 pub mod path;
 mod pem;
 pub mod policy;
 pub mod prefix;
+pub mod sid;
 mod signature;
 pub mod spn;
 pub mod spnego;
@@ -54,6 +58,7 @@ pub use policy::{
     ExtendedProtectionPolicy, IisExtendedProtection, PolicyEnforcement, PolicyError,
     ProtectionScenario, TokenChecking,
 };
+pub use sid::{Sid, SidError};
 pub use spn::{ServiceName, ServiceNameCollection};
 
 /// The readers behind [`cbt`], for the fuzz targets and property tests only: not a stable API.

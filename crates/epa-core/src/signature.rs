@@ -257,8 +257,17 @@ const ED448: ObjectIdentifier = oid("1.3.101.113");
 fn lookup(table: &[(ObjectIdentifier, NamedHash)], oid_bytes: &[u8]) -> Option<NamedHash> {
     table
         .iter()
-        .find(|(o, _)| o.as_bytes() == oid_bytes)
+        // The last octet first: most of the table shares a 9-octet prefix (1.2.840.113549.1.1).
+        .find(|(o, _)| o.as_bytes().last() == oid_bytes.last() && o.as_bytes() == oid_bytes)
         .map(|&(_, h)| h)
+}
+
+/// Whether `oid` (content bytes) is a signature algorithm [`choose_hash`] knows by name.
+pub(crate) fn is_named(oid: &[u8]) -> bool {
+    lookup(SINGLE_HASH_SIGNATURES, oid).is_some()
+        || [ED25519, ED448, RSASSA_PSS]
+            .iter()
+            .any(|o| o.as_bytes().last() == oid.last() && o.as_bytes() == oid)
 }
 
 /// Dotted form of OID content bytes, for error messages; hex if they are not a valid OID.

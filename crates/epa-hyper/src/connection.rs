@@ -9,6 +9,7 @@
 
 use crate::authenticator::{ExpectedBindings, Scheme, SecurityContext};
 use crate::client_cert::PeerCertificate;
+use epa_core::Sid;
 use epa_core::authenticator::Identity;
 use epa_core::cbt::{self, ChannelBinding, TLS_EXPORTER_LEN};
 use epa_core::decide::{ClientServiceName, Mechanism, Reason, Transport};
@@ -103,6 +104,13 @@ pub struct Authenticated {
     /// Why the decision accepted (e.g. [`Reason::BindingVerified`]; `reason.code()` is the
     /// stable string).
     pub reason: Reason,
+    /// The account's SID, when the backend learnt it.
+    pub user_sid: Option<Sid>,
+    /// The SIDs of the account's groups (nested membership expanded by the backend); empty when
+    /// the backend does not know groups.
+    pub groups: Vec<Sid>,
+    /// The groups' names as `DOMAIN\Group`, when the backend resolved them; empty otherwise.
+    pub group_names: Vec<String>,
 }
 
 /// Identifies one layer instance: its backend, policy and settings. Every layer built or

@@ -379,6 +379,7 @@ enum Outcome {
 struct Reply {
     status: StatusCode,
     www_authenticate: Vec<HeaderValue>,
+    retry_after: Option<u32>,
 }
 
 impl Reply {
@@ -386,6 +387,7 @@ impl Reply {
         Self {
             status,
             www_authenticate: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -396,6 +398,10 @@ impl Reply {
             .insert(http_header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         for v in self.www_authenticate {
             r.headers_mut().append(http_header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(http_header::RETRY_AFTER, HeaderValue::from(secs));
         }
         r
     }
@@ -440,6 +446,7 @@ impl Shared {
         Outcome::Respond(Reply {
             status: StatusCode::UNAUTHORIZED,
             www_authenticate: self.challenges.clone(),
+            retry_after: None,
         })
     }
 
@@ -588,6 +595,7 @@ impl Shared {
                     Some(v) => Outcome::Respond(Reply {
                         status: StatusCode::UNAUTHORIZED,
                         www_authenticate: vec![v],
+                        retry_after: None,
                     }),
                     None => Self::plain(StatusCode::INTERNAL_SERVER_ERROR),
                 }
@@ -613,6 +621,15 @@ impl Shared {
                 crate::telemetry::authentication_failed(facts.peer, e.status(), &e);
                 match e {
                     AuthError::InvalidToken(_) => Self::plain(StatusCode::BAD_REQUEST),
+                    // The credentials were not judged: tell the client to come back, never 401
+                    // (which would count as a failed logon) and never an accept.
+                    AuthError::Unavailable {
+                        retry_after_secs, ..
+                    } => Outcome::Respond(Reply {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        www_authenticate: Vec::new(),
+                        retry_after: Some(retry_after_secs),
+                    }),
                     _ => self.challenge(),
                 }
             }
@@ -687,6 +704,9 @@ impl Shared {
                     mechanism: done.mechanism,
                     service_name,
                     reason,
+                    user_sid: done.user_sid,
+                    groups: done.groups,
+                    group_names: done.group_names,
                 })),
                 token: done
                     .response_token

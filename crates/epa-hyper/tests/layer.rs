@@ -357,3 +357,45 @@ async fn failed_logons_are_throttled_per_peer_address_through_the_layer() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.body(), "D\\alice");
 }
+
+/// A verifier whose domain controller is away.
+struct DcDown;
+
+impl epa_hyper::ntlm::CredentialVerifier for DcDown {
+    fn verify(
+        &self,
+        _: &epa_hyper::ntlm::NetworkLogon<'_>,
+    ) -> Result<epa_hyper::ntlm::VerifiedLogon, epa_hyper::ntlm::LogonError> {
+        Err(epa_hyper::ntlm::LogonError::Unavailable(
+            "no logon servers".into(),
+        ))
+    }
+    fn retry_after_secs(&self) -> u32 {
+        9
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_domain_controller_is_503_with_retry_after_never_401() {
+    let policy = ExtendedProtectionPolicy::with_service_names(
+        PolicyEnforcement::WhenSupported,
+        ProtectionScenario::TransportSelected,
+        ["HTTP/www.contoso.com"],
+    )
+    .unwrap();
+    let policy = ServerPolicy::new(
+        policy,
+        &ServiceNameCollection::default(),
+        Profile::Documented,
+    )
+    .unwrap();
+    let l = ExtendedProtectionLayer::new(NtlmAcceptor::with_verifier(DcDown, "D", "SRV"), policy);
+    let mut svc = service(&l);
+    let ctx = https();
+    let r = exchange(&mut svc, &ctx, NtlmClient::new("D", "alice", "pw")).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "9");
+    assert!(r.headers().get("www-authenticate").is_none());
+    assert!(r.extensions().get::<AuthenticatedUser>().is_none());
+    assert_eq!(r.body(), "", "the application was never called");
+}

@@ -399,6 +399,9 @@ impl SecurityContext for SspiContext {
             client_spn,
             supports_extended_protection: true,
             response_token: (!out_token.is_empty()).then_some(out_token),
+            user_sid: None,
+            groups: Vec::new(),
+            group_names: Vec::new(),
         }))
     }
 }

@@ -192,7 +192,7 @@ impl Default for IdentityHeadersTable {
 }
 
 /// Header names the identity headers may not take: hop-by-hop, routing and framing headers,
-/// credentials, and the forwarding headers the proxy writes itself.
+/// credentials, and the forwarding headers the proxy writes or removes itself.
 pub const RESERVED_HEADER_NAMES: &[&str] = &[
     "authorization",
     "connection",
@@ -210,6 +210,24 @@ pub const RESERVED_HEADER_NAMES: &[&str] = &[
     "x-forwarded-for",
     "x-forwarded-host",
     "x-forwarded-proto",
+    // Removed or rewritten by the proxy (epa_hyper::proxy::headers): client-address claims,
+    // forwarding claims and path overrides.
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-cluster-client-ip",
+    "x-original-forwarded-for",
+    "x-forwarded-port",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "front-end-https",
+    "x-url-scheme",
+    "x-original-url",
+    "x-rewrite-url",
 ];
 
 /// An identity header name that cannot be used.

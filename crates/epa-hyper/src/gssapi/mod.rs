@@ -278,6 +278,9 @@ impl GssapiContext {
             client_spn,
             supports_extended_protection: true,
             response_token: None,
+            user_sid: None,
+            groups: Vec::new(),
+            group_names: Vec::new(),
         })
     }
 
@@ -326,6 +329,9 @@ impl GssapiContext {
             client_spn,
             supports_extended_protection: true,
             response_token: None,
+            user_sid: None,
+            groups: Vec::new(),
+            group_names: Vec::new(),
         })
     }
 }

@@ -25,6 +25,7 @@ pub mod client;
 mod crypto;
 mod throttle;
 pub mod users;
+pub mod verifier;
 mod wire;
 
 use crate::authenticator::{
@@ -38,6 +39,9 @@ use thiserror::Error;
 pub use throttle::ThrottleSettings;
 use throttle::{Throttle, ThrottleKey};
 pub use users::{UserDb, UserFileError, UserFileOptions};
+pub use verifier::{
+    AccountRestriction, CredentialVerifier, LogonError, NetworkLogon, VerifiedLogon,
+};
 use wire::{av, av_flags, flags};
 
 /// The hash an unknown user's response is checked against, so that it costs the same work as a
@@ -86,6 +90,35 @@ pub enum NtlmError {
     /// password was not checked.
     #[error("throttled: too many failed logons from this address or for this account")]
     Throttled,
+    /// The verifier (a domain controller) says the account may not log on now.
+    #[error("logon refused for {domain}\\{user}: {}", .restriction.code())]
+    AccountRestricted {
+        /// Domain as sent.
+        domain: String,
+        /// User as sent.
+        user: String,
+        /// Why.
+        restriction: AccountRestriction,
+    },
+    /// The verifier refused the logon for a reason it named.
+    #[error("logon refused for {domain}\\{user}: {reason}")]
+    Refused {
+        /// Domain as sent.
+        domain: String,
+        /// User as sent.
+        user: String,
+        /// The verifier's reason.
+        reason: String,
+    },
+    /// The verifier could not be reached or did not answer in time: the credentials were not
+    /// judged (503, never 401, never an accept).
+    #[error("credential verifier unavailable: {reason}")]
+    VerifierUnavailable {
+        /// What failed.
+        reason: String,
+        /// `Retry-After` seconds.
+        retry_after_secs: u32,
+    },
 }
 
 impl From<NtlmError> for AuthError {
@@ -94,6 +127,13 @@ impl From<NtlmError> for AuthError {
             NtlmError::Malformed(_) | NtlmError::UnexpectedMessage { .. } => {
                 AuthError::InvalidToken(e.to_string())
             }
+            NtlmError::VerifierUnavailable {
+                reason,
+                retry_after_secs,
+            } => AuthError::Unavailable {
+                reason,
+                retry_after_secs,
+            },
             _ => AuthError::LogonDenied(e.to_string()),
         }
     }
@@ -103,6 +143,7 @@ impl From<NtlmError> for AuthError {
 #[derive(Clone)]
 pub struct NtlmAcceptor {
     users: Arc<UserDb>,
+    verifier: Option<Arc<dyn CredentialVerifier>>,
     netbios_domain: String,
     netbios_computer: String,
     dns_domain: String,
@@ -118,6 +159,7 @@ impl std::fmt::Debug for NtlmAcceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NtlmAcceptor")
             .field("users", &self.users)
+            .field("verifier", &self.verifier.is_some())
             .field("netbios_domain", &self.netbios_domain)
             .field("max_clock_skew", &self.max_clock_skew)
             .field("throttle", &self.throttle.is_some())
@@ -132,6 +174,7 @@ impl NtlmAcceptor {
     pub fn new(users: UserDb, domain: &str, computer: &str) -> Self {
         Self {
             users: Arc::new(users),
+            verifier: None,
             netbios_domain: casing::upcase(domain),
             netbios_computer: casing::upcase(computer),
             dns_domain: domain.to_lowercase(),
@@ -144,6 +187,24 @@ impl NtlmAcceptor {
             )))),
             schemes: [Scheme::Negotiate, Scheme::Ntlm],
         }
+    }
+
+    /// An acceptor whose NTLMv2 responses are verified by `verifier` (a domain controller, for
+    /// example) instead of a user file. Everything else is as [`new`](Self::new): this acceptor
+    /// issues the challenge, reads the AV pairs and verifies the MIC with the session key the
+    /// verifier returns.
+    pub fn with_verifier(verifier: impl CredentialVerifier, domain: &str, computer: &str) -> Self {
+        let mut a = Self::new(UserDb::default(), domain, computer);
+        a.verifier = Some(Arc::new(verifier));
+        a
+    }
+
+    /// Sets the DNS domain and computer names the CHALLENGE announces (default: the NetBIOS
+    /// names in lower case).
+    pub fn dns_names(mut self, domain: &str, computer: &str) -> Self {
+        self.dns_domain = domain.to_ascii_lowercase();
+        self.dns_computer = computer.to_ascii_lowercase();
+        self
     }
 
     /// Throttles failed logons per client address and per account with `settings`.
@@ -193,6 +254,10 @@ impl Authenticator for NtlmAcceptor {
         &self.schemes
     }
 
+    fn blocking(&self) -> bool {
+        self.verifier.as_ref().is_some_and(|v| v.blocking())
+    }
+
     fn new_context(&self) -> Box<dyn SecurityContext> {
         Box::new(NtlmContext {
             acceptor: self.clone(),
@@ -226,6 +291,12 @@ pub struct NtlmContext {
     /// The client's address, when the layer gave it (failures are throttled per address).
     peer: Option<IpAddr>,
     state: State,
+}
+
+/// A verified NTLMv2 proof, before the MIC.
+struct Logon {
+    verified: VerifiedLogon,
+    throttle_keys: Vec<ThrottleKey>,
 }
 
 /// Windows FILETIME (100 ns since 1601-01-01) of a system time.
@@ -352,27 +423,9 @@ impl NtlmContext {
         self.check_timestamp(&blob[8..16])?;
         let pairs = wire::AvPairs(&blob[28..]);
 
-        let bad_credentials = || NtlmError::BadCredentials {
-            domain: auth.domain.clone(),
-            user: auth.user.clone(),
-        };
-        let account = self.acceptor.users.find(&auth.domain, &auth.user);
-        let keys = self.throttle_keys(account, &auth.domain, &auth.user);
-        let now = (self.acceptor.monotonic)();
-        let refs: Vec<&ThrottleKey> = keys.iter().collect();
-        if self.acceptor.throttled(|t| t.cooling(&refs, now)) == Some(true) {
-            return Err(NtlmError::Throttled);
-        }
-        // An unknown user runs the same HMACs against a dummy hash and fails like a wrong
-        // password, so the time taken does not tell which user names exist.
-        let nt_hash = account.map_or(&DUMMY_NT_HASH, |a| &*a.nt_hash);
-        let response_key = crypto::ntowf_v2(nt_hash, &auth.user, &auth.domain);
-        let expected_proof = crypto::nt_proof(&response_key, server_challenge, blob);
-        let proof_ok = crypto::ct_eq16(proof, &expected_proof);
-        let Some(account) = account.filter(|_| proof_ok) else {
-            self.acceptor
-                .throttled(|t| refs.iter().for_each(|k| t.record_failure(k, now)));
-            return Err(bad_credentials());
+        let logon = match &self.acceptor.verifier {
+            None => self.verify_locally(&auth, proof, server_challenge, blob)?,
+            Some(v) => self.verify_remotely(&**v, &auth, server_challenge)?,
         };
         let av_flag_bits = match pairs.get(av::FLAGS)? {
             Some(v) => u32::from_le_bytes(
@@ -382,14 +435,14 @@ impl NtlmContext {
             None => 0,
         };
         if av_flag_bits & av_flags::MIC_PRESENT != 0 {
-            let session_base_key = crypto::hmac_md5(response_key.as_slice(), &[proof]);
+            let session_base_key = &logon.verified.session_base_key;
             let exported = if auth.flags & flags::KEY_EXCH != 0 {
                 let enc: &[u8; 16] = auth.encrypted_session_key.try_into().map_err(|_| {
                     NtlmError::Malformed("EncryptedRandomSessionKey is not 16 bytes")
                 })?;
-                crypto::rc4(&session_base_key, enc)
+                crypto::rc4(session_base_key, enc)
             } else {
-                session_base_key
+                session_base_key.clone()
             };
             let mic = msg
                 .get(wire::MIC_OFFSET..wire::MIC_OFFSET + 16)
@@ -405,26 +458,142 @@ impl NtlmContext {
         let (channel_binding, client_spn) = observe(&pairs, av_flag_bits, expected)?;
         // Fully verified (NTProofStr and MIC): clear the account's count only; the address
         // keeps its own (see `throttle`).
-        if let Some(account_key) = refs.iter().find(|k| matches!(k, ThrottleKey::Account(_))) {
+        if let Some(account_key) = logon
+            .throttle_keys
+            .iter()
+            .find(|k| matches!(k, ThrottleKey::Account(_)))
+        {
             self.acceptor.throttled(|t| t.record_success(account_key));
         }
+        let VerifiedLogon {
+            domain,
+            user,
+            user_sid,
+            groups,
+            ..
+        } = logon.verified;
         Ok(Completion {
-            // A wildcard account (empty domain in the user file) is reported in the acceptor's
-            // own domain, never in the domain the client typed.
-            identity: Identity::ntlm(
-                if account.domain.is_empty() {
-                    &self.acceptor.netbios_domain
-                } else {
-                    &account.domain
-                },
-                &account.user,
-            ),
+            identity: Identity::ntlm(&domain, &user),
             mechanism: Mechanism::Ntlm,
             channel_binding,
             client_spn,
             supports_extended_protection: true,
             response_token: None,
+            user_sid,
+            groups,
+            group_names: Vec::new(),
         })
+    }
+
+    /// Refuses an attempt whose address or account is cooling down.
+    fn check_throttle(&self, keys: &[ThrottleKey]) -> Result<(), NtlmError> {
+        let now = (self.acceptor.monotonic)();
+        let refs: Vec<&ThrottleKey> = keys.iter().collect();
+        if self.acceptor.throttled(|t| t.cooling(&refs, now)) == Some(true) {
+            return Err(NtlmError::Throttled);
+        }
+        Ok(())
+    }
+
+    /// Counts a failed attempt against its address and account.
+    fn record_failure(&self, keys: &[ThrottleKey]) {
+        let now = (self.acceptor.monotonic)();
+        self.acceptor
+            .throttled(|t| keys.iter().for_each(|k| t.record_failure(k, now)));
+    }
+
+    /// `NTProofStr` against the user file's NT hash (constant-time; an unknown user runs the
+    /// same HMACs against a dummy hash and fails like a wrong password, so the time taken does
+    /// not tell which user names exist).
+    fn verify_locally(
+        &self,
+        auth: &wire::Authenticate<'_>,
+        proof: &[u8],
+        server_challenge: &[u8; 8],
+        blob: &[u8],
+    ) -> Result<Logon, NtlmError> {
+        let account = self.acceptor.users.find(&auth.domain, &auth.user);
+        let keys = self.throttle_keys(account, &auth.domain, &auth.user);
+        self.check_throttle(&keys)?;
+        let nt_hash = account.map_or(&DUMMY_NT_HASH, |a| &*a.nt_hash);
+        let response_key = crypto::ntowf_v2(nt_hash, &auth.user, &auth.domain);
+        let expected_proof = crypto::nt_proof(&response_key, server_challenge, blob);
+        let proof_ok = crypto::ct_eq16(proof, &expected_proof);
+        let Some(account) = account.filter(|_| proof_ok) else {
+            self.record_failure(&keys);
+            return Err(NtlmError::BadCredentials {
+                domain: auth.domain.clone(),
+                user: auth.user.clone(),
+            });
+        };
+        Ok(Logon {
+            verified: VerifiedLogon {
+                session_base_key: crypto::hmac_md5(response_key.as_slice(), &[proof]),
+                // A wildcard account (empty domain in the user file) is reported in the
+                // acceptor's own domain, never in the domain the client typed.
+                domain: if account.domain.is_empty() {
+                    self.acceptor.netbios_domain.clone()
+                } else {
+                    account.domain.clone()
+                },
+                user: account.user.clone(),
+                user_sid: None,
+                groups: Vec::new(),
+            },
+            throttle_keys: keys,
+        })
+    }
+
+    /// Hands the response to the verifier (pass-through). Throttling still applies, keyed on
+    /// the name as typed, so a guessing client is slowed down before the domain controller is
+    /// asked (which has its own lockout policy).
+    fn verify_remotely(
+        &self,
+        verifier: &dyn CredentialVerifier,
+        auth: &wire::Authenticate<'_>,
+        server_challenge: &[u8; 8],
+    ) -> Result<Logon, NtlmError> {
+        let keys = self.throttle_keys(None, &auth.domain, &auth.user);
+        self.check_throttle(&keys)?;
+        let logon = NetworkLogon {
+            domain: &auth.domain,
+            user: &auth.user,
+            workstation: &auth.workstation,
+            server_challenge,
+            nt_response: auth.nt_response,
+            lm_response: auth.lm_response,
+        };
+        let (domain, user) = (auth.domain.clone(), auth.user.clone());
+        match verifier.verify(&logon) {
+            Ok(verified) => Ok(Logon {
+                verified,
+                throttle_keys: keys,
+            }),
+            Err(LogonError::BadCredentials) => {
+                self.record_failure(&keys);
+                Err(NtlmError::BadCredentials { domain, user })
+            }
+            Err(LogonError::Restricted(restriction)) => {
+                self.record_failure(&keys);
+                Err(NtlmError::AccountRestricted {
+                    domain,
+                    user,
+                    restriction,
+                })
+            }
+            Err(LogonError::Refused(reason)) => {
+                self.record_failure(&keys);
+                Err(NtlmError::Refused {
+                    domain,
+                    user,
+                    reason,
+                })
+            }
+            Err(LogonError::Unavailable(reason)) => Err(NtlmError::VerifierUnavailable {
+                reason,
+                retry_after_secs: verifier.retry_after_secs(),
+            }),
+        }
     }
 
     /// The throttling keys of this attempt: the client's address (when known) and the account
@@ -520,3 +689,6 @@ pub fn inspect_authenticate(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod verifier_tests;

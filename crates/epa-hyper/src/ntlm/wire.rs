@@ -178,9 +178,11 @@ pub fn build_challenge(
 /// The parts of an AUTHENTICATE_MESSAGE (§2.2.1.3) an acceptor needs.
 #[derive(Debug)]
 pub struct Authenticate<'a> {
+    pub lm_response: &'a [u8],
     pub nt_response: &'a [u8],
     pub domain: String,
     pub user: String,
+    pub workstation: String,
     pub encrypted_session_key: &'a [u8],
     pub flags: u32,
 }
@@ -198,6 +200,9 @@ pub fn parse_authenticate(msg: &[u8]) -> Result<Authenticate<'_>, NtlmError> {
         ));
     }
     Ok(Authenticate {
+        // LmChallengeResponse and Workstation are only passed on to a pass-through verifier;
+        // reading them never refuses a message the acceptor took before they were read.
+        lm_response: field(msg, 12, "").unwrap_or(&[]),
         nt_response: field(msg, 20, "NtChallengeResponse field out of bounds")?,
         domain: from_utf16le(
             field(msg, 28, "DomainName field out of bounds")?,
@@ -207,6 +212,9 @@ pub fn parse_authenticate(msg: &[u8]) -> Result<Authenticate<'_>, NtlmError> {
             field(msg, 36, "UserName field out of bounds")?,
             "UserName is not UTF-16",
         )?,
+        workstation: field(msg, 44, "")
+            .and_then(|w| from_utf16le(w, ""))
+            .unwrap_or_default(),
         encrypted_session_key: field(msg, 52, "EncryptedRandomSessionKey field out of bounds")?,
         flags,
     })

@@ -25,6 +25,43 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Single-value "the client's address" headers that CDNs and other proxies set (nginx's
+/// `X-Real-IP`, Akamai's `True-Client-IP`, Cloudflare's `CF-Connecting-IP`...). A client can
+/// send any of them; an application or a logging library that trusts one would take the
+/// client's word for its address. With [`ForwardedMode::Replace`] all are removed and
+/// `X-Real-IP` is set to the peer's address (the nginx convention); with
+/// [`ForwardedMode::Append`] the front proxy's copies are kept as they arrive (it is the one
+/// the upstream trusts, as for `X-Forwarded-For`).
+pub const CLIENT_ADDRESS_HEADERS: &[&str] = &[
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-cluster-client-ip",
+    "x-original-forwarded-for",
+];
+
+/// Other forwarding claims (scheme, port, prefix, server) that frameworks read to build
+/// absolute URLs or decide "was this HTTPS": removed under [`ForwardedMode::Replace`], like
+/// `X-Forwarded-Host` (we write `X-Forwarded-Proto` and `-Host` ourselves).
+pub const FORWARDING_CLAIM_HEADERS: &[&str] = &[
+    "x-forwarded-port",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "front-end-https",
+    "x-url-scheme",
+];
+
+/// Path overrides (IIS URL Rewrite's `X-Original-URL`, `X-Rewrite-URL`) that some frameworks
+/// (Symfony, Zend, Laminas) route by instead of the request line: a client sending
+/// `GET /health` (anonymous) with `X-Original-URL: /admin` would reach `/admin` in the
+/// application's eyes without `/admin`'s policy. Always removed, in both modes: the path the
+/// route table chose is the only one the upstream may see.
+pub const PATH_OVERRIDE_HEADERS: &[&str] = &["x-original-url", "x-rewrite-url"];
+
 /// The identity header names, parsed once.
 #[derive(Debug, Clone)]
 pub struct IdentityHeaders {
@@ -259,6 +296,20 @@ fn forwarding(headers: &mut HeaderMap, mode: ForwardedMode, facts: &ChannelFacts
     };
     append(headers, "forwarded", element, ", ");
     append(headers, "x-forwarded-for", ip.to_string(), ", ");
+    for name in PATH_OVERRIDE_HEADERS {
+        headers.remove(*name);
+    }
+    if mode == ForwardedMode::Replace {
+        for name in CLIENT_ADDRESS_HEADERS
+            .iter()
+            .chain(FORWARDING_CLAIM_HEADERS)
+        {
+            headers.remove(*name);
+        }
+        if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
+            headers.insert("x-real-ip", v);
+        }
+    }
     headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     headers.remove("x-forwarded-host");
     if let Some(h) = host
@@ -298,6 +349,9 @@ mod tests {
             mechanism: Mechanism::Ntlm,
             service_name: ClientServiceName::Value("HTTP/web".into()),
             reason: Reason::BindingVerified,
+            user_sid: None,
+            groups: Vec::new(),
+            group_names: Vec::new(),
         }
     }
 
@@ -321,6 +375,15 @@ mod tests {
             ("host", "web.example:443"),
             ("forwarded", "for=1.2.3.4"),
             ("x-forwarded-for", "1.2.3.4"),
+            ("x-real-ip", "1.2.3.4"),
+            ("X-Real-IP", "5.6.7.8"),
+            ("true-client-ip", "1.2.3.4"),
+            ("cf-connecting-ip", "1.2.3.4"),
+            ("x-client-ip", "1.2.3.4"),
+            ("x-forwarded-port", "443"),
+            ("x-forwarded-ssl", "on"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
         ] {
             h.append(k, HeaderValue::from_static(v));
         }
@@ -358,6 +421,15 @@ mod tests {
         );
         assert_eq!(all("x-forwarded-for"), ["10.0.0.7"]);
         assert_eq!(all("x-forwarded-host"), ["web.example:443"]);
+        assert_eq!(all("x-real-ip"), ["10.0.0.7"]);
+        for gone in CLIENT_ADDRESS_HEADERS
+            .iter()
+            .chain(FORWARDING_CLAIM_HEADERS)
+            .chain(PATH_OVERRIDE_HEADERS)
+            .filter(|n| **n != "x-real-ip")
+        {
+            assert!(all(gone).is_empty(), "{gone}");
+        }
     }
 
     #[test]
@@ -370,6 +442,8 @@ mod tests {
             ..Default::default()
         };
         h.insert("forwarded", HeaderValue::from_static("for=192.0.2.1"));
+        h.insert("x-real-ip", HeaderValue::from_static("192.0.2.1"));
+        h.insert("x-original-url", HeaderValue::from_static("/admin"));
         prepare_request(
             &mut h,
             &names,
@@ -386,6 +460,9 @@ mod tests {
             h["forwarded"],
             "for=192.0.2.1, for=\"[2001:db8::1]\";proto=http"
         );
+        // Append: the trusted front proxy's X-Real-IP stays; a path override never does.
+        assert_eq!(h["x-real-ip"], "192.0.2.1");
+        assert!(h.get("x-original-url").is_none());
     }
 
     #[test]

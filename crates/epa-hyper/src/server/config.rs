@@ -102,6 +102,9 @@ impl Authenticator for Boxed {
     fn new_context(&self) -> Box<dyn epa_core::authenticator::SecurityContext> {
         self.0.new_context()
     }
+    fn blocking(&self) -> bool {
+        self.0.blocking()
+    }
     fn new_context_for(
         &self,
         peer: std::net::IpAddr,

@@ -135,7 +135,11 @@ where
         inner: io,
         activity: activity.clone(),
     };
-    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(svc));
+    // With upgrades: a 101 hands the socket to the application (the proxy splices WebSocket
+    // connections only for authenticated requests); the connection's task then ends here.
+    let conn = builder
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(svc))
+        .with_upgrades();
     tokio::pin!(conn);
     let mut reason = None;
     if shutdown.is_set() {

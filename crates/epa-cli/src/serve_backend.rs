@@ -1,0 +1,160 @@
+//! `epa serve`'s backend, from the `[backend]` table (or the embedded backend with `--users` when
+//! there is none). One backend is built per process and shared by every route's layer (one
+//! credential, one failure-throttle table).
+
+use epa_core::authenticator::Authenticator;
+use epa_core::config::{BackendKind, BackendTable, ServerConfig};
+use epa_hyper::ntlm::{NtlmAcceptor, UserDb};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The environment variable MIT GSSAPI reads the acceptor keytab from.
+const KTNAME: &str = "KRB5_KTNAME";
+
+/// What the command line says about the backend (flags that predate `[backend]`).
+pub struct BackendArgs<'a> {
+    /// `--users`.
+    pub users: Option<&'a Path>,
+    /// `--domain`.
+    pub domain: &'a str,
+    /// `--computer`.
+    pub computer: &'a str,
+}
+
+/// The backend table in force: the file's, or the embedded default.
+pub fn table(config: &ServerConfig) -> BackendTable {
+    config.backend.clone().unwrap_or(BackendTable {
+        kind: BackendKind::Embedded,
+        users: None,
+        domain: None,
+        computer: None,
+        dns_domain: None,
+        dns_computer: None,
+        keytab: None,
+        check_ticket_target: false,
+        winbind_groups: false,
+        timeout: 10.0,
+        max_in_flight: 64,
+    })
+}
+
+/// For `kind = "gssapi"` with a `keytab`: the value `KRB5_KTNAME` must have. MIT reads the keytab
+/// from the environment, which a running process may not change safely; `epa serve` re-executes
+/// itself with it set before it starts any thread (see `main`).
+pub fn required_ktname(config: &ServerConfig) -> Option<String> {
+    let t = config.backend.as_ref()?;
+    if t.kind != BackendKind::Gssapi {
+        return None;
+    }
+    let want = format!("FILE:{}", t.keytab.as_ref()?.display());
+    (std::env::var(KTNAME).ok().as_deref() != Some(want.as_str())).then_some(want)
+}
+
+/// Builds the backend. Errors are messages for the operator.
+pub fn build(
+    config: &ServerConfig,
+    args: &BackendArgs<'_>,
+) -> Result<Arc<dyn Authenticator>, String> {
+    let t = table(config);
+    t.validate(args.users.is_some())
+        .map_err(|e| e.to_string())?;
+    let domain = t.domain.as_deref().unwrap_or(args.domain);
+    let computer = t.computer.as_deref().unwrap_or(args.computer);
+    let dns = |a: NtlmAcceptor| match (&t.dns_domain, &t.dns_computer) {
+        (None, None) => a,
+        (d, c) => a.dns_names(
+            d.as_deref().unwrap_or(domain),
+            c.as_deref().unwrap_or(computer),
+        ),
+    };
+    match t.kind {
+        BackendKind::Embedded => {
+            let users = match t.users.as_deref().or(args.users) {
+                Some(p) => read_users(p)?,
+                None => return Err("the embedded backend needs a user file (--users)".into()),
+            };
+            Ok(Arc::new(dns(NtlmAcceptor::new(users, domain, computer))))
+        }
+        BackendKind::Winbind => winbind(&t, domain, computer).map(|a| Arc::new(dns(a)) as _),
+        BackendKind::Gssapi => gssapi(config, &t),
+    }
+}
+
+/// Reads an embedded user file.
+pub fn read_users(p: &Path) -> Result<UserDb, String> {
+    let text =
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    UserDb::parse(&text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+#[cfg(feature = "winbind")]
+fn winbind_verifier(t: &BackendTable) -> epa_winbind::WinbindVerifier {
+    use epa_winbind::{WinbindSettings, WinbindVerifier};
+    let verifier = WinbindVerifier::new(WinbindSettings {
+        timeout: t.timeout(),
+        max_in_flight: t.max_in_flight,
+        ..WinbindSettings::default()
+    });
+    // Not fatal: the domain controller may come back; logons get 503 meanwhile.
+    if let Err(e) = verifier.check() {
+        eprintln!("warning: {e}; logons are answered 503 until winbind answers");
+    }
+    verifier
+}
+
+#[cfg(feature = "winbind")]
+fn winbind(t: &BackendTable, domain: &str, computer: &str) -> Result<NtlmAcceptor, String> {
+    Ok(NtlmAcceptor::with_verifier(
+        winbind_verifier(t),
+        domain,
+        computer,
+    ))
+}
+
+#[cfg(not(feature = "winbind"))]
+fn winbind(_: &BackendTable, _: &str, _: &str) -> Result<NtlmAcceptor, String> {
+    Err("this epa was built without the winbind backend (cargo build --features winbind)".into())
+}
+
+#[cfg(feature = "gssapi")]
+fn gssapi(config: &ServerConfig, t: &BackendTable) -> Result<Arc<dyn Authenticator>, String> {
+    let mut backend = epa_hyper::gssapi::GssapiAcceptor::new();
+    if t.check_ticket_target {
+        let policy = config
+            .policy
+            .as_ref()
+            .ok_or("[backend] check_ticket_target needs a [policy] with service names")?
+            .build()
+            .map_err(|e| e.to_string())?;
+        backend = backend.check_ticket_target(policy.acceptable_service_names().clone());
+    }
+    backend.check().map_err(|e| e.to_string())?;
+    if t.winbind_groups {
+        return with_winbind_groups(backend, t);
+    }
+    Ok(Arc::new(backend))
+}
+
+#[cfg(all(feature = "gssapi", feature = "winbind"))]
+fn with_winbind_groups(
+    backend: epa_hyper::gssapi::GssapiAcceptor,
+    t: &BackendTable,
+) -> Result<Arc<dyn Authenticator>, String> {
+    Ok(Arc::new(epa_winbind::WithWinbindGroups::new(
+        backend,
+        winbind_verifier(t),
+    )))
+}
+
+#[cfg(all(feature = "gssapi", not(feature = "winbind")))]
+fn with_winbind_groups(
+    _: epa_hyper::gssapi::GssapiAcceptor,
+    _: &BackendTable,
+) -> Result<Arc<dyn Authenticator>, String> {
+    Err("winbind_groups needs an epa built with the winbind backend (--features winbind)".into())
+}
+
+#[cfg(not(feature = "gssapi"))]
+fn gssapi(_: &ServerConfig, _: &BackendTable) -> Result<Arc<dyn Authenticator>, String> {
+    Err("this epa was built without the gssapi backend (cargo build --features gssapi)".into())
+}

@@ -1,0 +1,160 @@
+//! The acceptor with a credential verifier standing in for a domain controller: what it is
+//! given, what its answers become, and that the MIC is verified with the key it returns.
+
+use super::client::{ClientBinding, NtlmClient};
+use super::*;
+use epa_core::ChannelBinding;
+use std::sync::Mutex as StdMutex;
+
+/// A "domain controller" that knows alice's password, records what it was asked, and can be
+/// told to fail.
+struct FakeDc {
+    answer: StdMutex<Option<LogonError>>,
+    asked: StdMutex<Vec<(String, String, String, usize)>>,
+    corrupt_key: bool,
+}
+
+impl FakeDc {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            answer: StdMutex::new(None),
+            asked: StdMutex::new(Vec::new()),
+            corrupt_key: false,
+        })
+    }
+}
+
+impl CredentialVerifier for Arc<FakeDc> {
+    fn verify(&self, l: &NetworkLogon<'_>) -> Result<VerifiedLogon, LogonError> {
+        self.asked.lock().unwrap().push((
+            l.domain.to_owned(),
+            l.user.to_owned(),
+            l.workstation.to_owned(),
+            l.nt_response.len(),
+        ));
+        if let Some(e) = self.answer.lock().unwrap().clone() {
+            return Err(e);
+        }
+        let key = crypto::ntowf_v2(&crypto::nt_hash("userpw"), l.user, l.domain);
+        let (proof, blob) = l.nt_response.split_at(16);
+        if !crypto::ct_eq16(proof, &crypto::nt_proof(&key, l.server_challenge, blob)) {
+            return Err(LogonError::BadCredentials);
+        }
+        let mut session_base_key = crypto::hmac_md5(key.as_slice(), &[proof]);
+        if self.corrupt_key {
+            session_base_key[0] ^= 1;
+        }
+        Ok(VerifiedLogon {
+            session_base_key,
+            domain: "EPA".into(),
+            user: "Alice".into(),
+            user_sid: Some("S-1-5-21-1-2-3-1103".parse().unwrap()),
+            groups: vec!["S-1-5-21-1-2-3-513".parse().unwrap()],
+        })
+    }
+
+    fn retry_after_secs(&self) -> u32 {
+        7
+    }
+}
+
+fn run(acc: &NtlmAcceptor, mut client: NtlmClient) -> Result<Completion, AuthError> {
+    let e = ExpectedBindings::new(ChannelBinding::tls_server_end_point_from_hash(&[7; 32]));
+    let mut ctx = acc.new_context_for("192.0.2.1".parse().unwrap());
+    let Step::Continue(challenge) = ctx.step(Scheme::Ntlm, &client.negotiate(), Some(&e))? else {
+        panic!("first leg must continue");
+    };
+    let auth = client.authenticate(&challenge).unwrap();
+    match ctx.step(Scheme::Ntlm, &auth, Some(&e))? {
+        Step::Complete(c) => Ok(c),
+        Step::Continue(_) => panic!("second leg must complete"),
+    }
+}
+
+fn alice() -> NtlmClient {
+    let e = ExpectedBindings::new(ChannelBinding::tls_server_end_point_from_hash(&[7; 32]));
+    NtlmClient::new("epa", "alice", "userpw").binding(ClientBinding::Hash(e.md5().0))
+}
+
+#[test]
+fn the_verifiers_names_sid_and_groups_are_the_identity_and_the_binding_is_still_ours() {
+    let dc = FakeDc::new();
+    let acc = NtlmAcceptor::with_verifier(dc.clone(), "EPA", "WEB");
+    let c = run(&acc, alice()).unwrap();
+    // The canonical names from the verifier, not the ones typed.
+    assert_eq!(c.identity, Identity::ntlm("EPA", "Alice"));
+    assert_eq!(c.user_sid.unwrap().to_string(), "S-1-5-21-1-2-3-1103");
+    assert_eq!(c.groups.len(), 1);
+    assert_eq!(c.channel_binding, BindingObservation::Match);
+    let asked = dc.asked.lock().unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!((asked[0].0.as_str(), asked[0].1.as_str()), ("epa", "alice"));
+    assert!(asked[0].3 > 24, "the whole NTLMv2 response is passed on");
+}
+
+#[test]
+fn a_wrong_session_key_from_the_verifier_fails_the_mic() {
+    let dc = Arc::new(FakeDc {
+        corrupt_key: true,
+        ..Arc::try_unwrap(FakeDc::new()).ok().unwrap()
+    });
+    let acc = NtlmAcceptor::with_verifier(dc, "EPA", "WEB");
+    let e = run(&acc, alice()).unwrap_err();
+    assert!(e.to_string().contains("MIC mismatch"), "{e}");
+}
+
+#[test]
+fn wrong_password_is_a_logon_failure_and_counts_towards_throttling() {
+    let dc = FakeDc::new();
+    let acc = NtlmAcceptor::with_verifier(dc.clone(), "EPA", "WEB").throttle(ThrottleSettings {
+        max_failures: 2,
+        ..ThrottleSettings::default()
+    });
+    let bad = || NtlmClient::new("epa", "alice", "nope");
+    for _ in 0..2 {
+        let e = run(&acc, bad()).unwrap_err();
+        assert_eq!(e.status(), 401);
+    }
+    // Cooling down: the domain controller is not asked again.
+    let before = dc.asked.lock().unwrap().len();
+    let e = run(&acc, alice()).unwrap_err();
+    assert!(e.to_string().contains("throttled"), "{e}");
+    assert_eq!(dc.asked.lock().unwrap().len(), before);
+}
+
+#[test]
+fn restrictions_are_refusals_with_their_reason() {
+    let dc = FakeDc::new();
+    *dc.answer.lock().unwrap() = Some(LogonError::Restricted(AccountRestriction::Disabled));
+    let acc = NtlmAcceptor::with_verifier(dc, "EPA", "WEB");
+    let e = run(&acc, alice()).unwrap_err();
+    assert_eq!(e.status(), 401);
+    assert!(e.to_string().contains("account-disabled"), "{e}");
+}
+
+#[test]
+fn an_unavailable_verifier_is_503_with_its_retry_after_and_never_throttles() {
+    let dc = FakeDc::new();
+    *dc.answer.lock().unwrap() = Some(LogonError::Unavailable("DC down".into()));
+    let acc = NtlmAcceptor::with_verifier(dc.clone(), "EPA", "WEB").throttle(ThrottleSettings {
+        max_failures: 1,
+        ..ThrottleSettings::default()
+    });
+    for _ in 0..3 {
+        let e = run(&acc, alice()).unwrap_err();
+        assert_eq!(e.status(), 503);
+        assert!(
+            matches!(
+                e,
+                AuthError::Unavailable {
+                    retry_after_secs: 7,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    // Back: the same account logs on at once (outages are not failed logons).
+    *dc.answer.lock().unwrap() = None;
+    assert!(run(&acc, alice()).is_ok());
+}
