@@ -469,7 +469,7 @@ async fn only(s: &Setup, tokens: &TokenMaker, name: &str, secs: f64) -> Result<(
         false,
     )
     .await?;
-    let n = (cal.rate * secs * 1.5) as usize + 100;
+    let n = (cal.rate * secs * 1.3) as usize + 100;
     let limit = Some(Duration::from_secs_f64(secs));
     let (sample, out) = measure(s, side, tokens, n, limit, true).await?;
     println!(
