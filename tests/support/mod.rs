@@ -433,3 +433,127 @@ pub fn epa_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().join("epa")
 }
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads the child's stdout until a line starting with `prefix`; returns the rest of it (and
+/// keeps draining stdout so the child never blocks on a full pipe).
+pub fn wait_stdout_line(child: &mut std::process::Child, prefix: &str) -> String {
+    use std::io::BufRead as _;
+    let out = child.stdout.take().expect("stdout piped");
+    let mut lines = std::io::BufReader::new(out).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("process exited before printing the line")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix(prefix) {
+            std::thread::spawn(move || for _ in lines {});
+            return rest.trim().to_owned();
+        }
+    }
+}
+
+/// `epa serve --config FILE --users <users> --domain TESTDOM` with `config` written to FILE:
+/// the process and the address it printed (`listening on http(s)://ADDR`); `Err(stderr)` when
+/// it exits instead.
+pub fn epa_serve(config: &str) -> Result<(ChildGuard, SocketAddr), String> {
+    use std::io::BufRead as _;
+    let file = workdir().join(format!(
+        "serve-{}-{}.toml",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::write(&file, config).unwrap();
+    let mut child = Command::new(epa_binary())
+        .args(["serve", "--config"])
+        .arg(&file)
+        .arg("--users")
+        .arg(users_file())
+        .args(["--domain", "TESTDOM"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split_once("listening on ").map(|(_, r)| r) {
+            let addr = rest.rsplit_once("://").map_or(rest, |(_, a)| a);
+            std::thread::spawn(move || for _ in lines {});
+            // Keep draining stderr too (the log).
+            if let Some(err) = child.stderr.take() {
+                std::thread::spawn(move || for _ in std::io::BufReader::new(err).lines() {});
+            }
+            return Ok((ChildGuard(child), addr.trim().parse().unwrap()));
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    Err(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The Python echo upstream (tests/clients/echo_upstream.py) and its port.
+pub fn python_upstream() -> (ChildGuard, u16) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/echo_upstream.py");
+    let mut up = ChildGuard(
+        Command::new(python())
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let port = wait_stdout_line(&mut up.0, "port ").parse().unwrap();
+    (up, port)
+}
+
+/// A TLS-terminating front proxy (a load balancer's TLS offload): `cert` towards the client
+/// (made with `rcgen::generate_simple_self_signed`), plain TCP to `upstream`, bytes copied
+/// both ways. Returns its address.
+pub fn tls_front(upstream: SocketAddr, cert: rcgen::CertifiedKey<rcgen::KeyPair>) -> SocketAddr {
+    use tokio::io::copy_bidirectional;
+    use tokio::net::{TcpListener, TcpStream};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())
+                .unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let server = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.cert.der().clone()], key)
+                .unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut client_side) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut server_side) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = copy_bidirectional(&mut client_side, &mut server_side).await;
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}

@@ -6,6 +6,7 @@ mod cbt_connect;
 mod logging;
 mod serve;
 mod serve_backend;
+mod serve_demo;
 
 use clap::{Args, Parser, Subcommand};
 use epa_cli::scenario::{CaseResult, Expectation, Scenario};
@@ -445,6 +446,13 @@ fn run_lint(path: &Path, keytab: Option<&Path>, json: bool) -> Result<u8, Failur
         let bytes = std::fs::read(&keytab)
             .map_err(|e| unusable(format!("cannot read {}: {e}", keytab.display())))?;
         findings.extend(epa_core::lint::keytab(&bytes));
+    }
+    if let Some(pinned) = &config.listener.proxy_certificate_file {
+        let read =
+            std::fs::read(pinned).map_err(|e| format!("cannot read {}: {e}", pinned.display()));
+        findings.extend(epa_core::lint::proxy_certificate(
+            read.as_deref().map_err(Clone::clone),
+        ));
     }
     let lines = findings.iter().map(|f| {
         (

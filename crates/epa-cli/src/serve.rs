@@ -7,15 +7,17 @@
 //! (`epa_config_reload_total{result="ok|rejected"}`). The demo's directory is removed on exit.
 
 use epa_core::authenticator::Authenticator;
-use epa_core::config::{ConfigError, PolicyTable, ServerConfig};
+use epa_core::config::{PolicyTable, ServerConfig};
+use epa_core::path::NormalizedPath;
+use epa_hyper::ExtendedProtection;
 use epa_hyper::ntlm::UserDb;
 use epa_hyper::proxy::{
     IdentityHeaders, Proxy, ProxyBody, Router, SwapHandle, Swappable, Upstream,
 };
-use epa_hyper::server::Server;
-use epa_hyper::{ExtendedProtection, ExtendedProtectionLayer};
+use epa_hyper::server::{MetricsPage, Server, ServerError, install_prometheus, policy_layer};
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -64,9 +66,9 @@ impl<B> tower_service::Service<Request<B>> for Hello {
     }
 }
 
-/// What `epa serve` serves, built from one configuration ([`build_app`]).
+/// What answers requests, built from one configuration ([`build_app`]).
 #[derive(Clone)]
-enum App {
+enum Routes {
     /// `[upstream]`: the route table over the reverse proxy.
     Proxy(Router),
     /// No upstream, Negotiate on: the hello page behind the `[policy]` layer.
@@ -75,14 +77,45 @@ enum App {
     Open(Hello),
 }
 
+/// What `epa serve` serves: the metrics page and the `[client_certificates] required_paths`
+/// before the routes, so both are answered before any Negotiate leg.
+#[derive(Clone)]
+struct App {
+    routes: Routes,
+    metrics: Option<MetricsPage>,
+    /// `required_paths` (empty: none) and whether they are only observed (`audit_only`).
+    certificate_paths: Arc<[NormalizedPath]>,
+    certificate_audit_only: bool,
+}
+
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Proxy(r) => f.debug_tuple("App::Proxy").field(r).finish(),
-            Self::Hello(_) => f.write_str("App::Hello"),
-            Self::Open(_) => f.write_str("App::Open"),
-        }
+        let routes = match &self.routes {
+            Routes::Proxy(r) => format!("{r:?}"),
+            Routes::Hello(_) => "Hello".into(),
+            Routes::Open(_) => "Open".into(),
+        };
+        f.debug_struct("App")
+            .field("routes", &routes)
+            .field("metrics", &self.metrics)
+            .field("certificate_paths", &self.certificate_paths)
+            .finish()
     }
+}
+
+/// A boxed response future.
+type AppFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>,
+>;
+
+/// An answer made here (metrics, a certificate refusal).
+fn answer(response: Response<String>) -> AppFuture {
+    let response = response.map(|s| {
+        http_body_util::Full::new(bytes::Bytes::from(s))
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    });
+    Box::pin(std::future::ready(Ok(response)))
 }
 
 impl<B> tower_service::Service<Request<B>> for App
@@ -92,48 +125,40 @@ where
 {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>,
-    >;
+    type Future = AppFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Each variant is always ready (the router and the hello page say so).
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        match self {
-            Self::Proxy(r) => r.call(req),
-            Self::Hello(h) => Box::pin(h.call(req)),
-            Self::Open(h) => Box::pin(h.call(req)),
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if let Some(page) = self.metrics.as_ref().and_then(|m| m.answer(&req)) {
+            return answer(page);
+        }
+        if !self.certificate_paths.is_empty() {
+            // A path that cannot be normalised counts as required (fails closed); the router
+            // answers it 400 after the certificate check.
+            let required = NormalizedPath::parse(req.uri().path()).map_or(true, |p| {
+                self.certificate_paths
+                    .iter()
+                    .any(|prefix| p.starts_with_segments(prefix))
+            });
+            if required
+                && let Err(refusal) = epa_hyper::client_cert::require_certificate(
+                    &mut req,
+                    self.certificate_audit_only,
+                )
+            {
+                return answer(refusal.response());
+            }
+        }
+        match &mut self.routes {
+            Routes::Proxy(r) => r.call(req),
+            Routes::Hello(h) => Box::pin(h.call(req)),
+            Routes::Open(h) => Box::pin(h.call(req)),
         }
     }
-}
-
-/// One layer for one `[policy]` table: backend, policy, audit target, trusted proxies and
-/// identity persistence, as `Server::from_config` builds the default one.
-fn layer(
-    config: &ServerConfig,
-    backend: &Arc<dyn Authenticator>,
-    exchange_timeout: std::time::Duration,
-    table: &PolicyTable,
-) -> Result<ExtendedProtectionLayer, ConfigError> {
-    let backend = backend.clone();
-    let mut layer =
-        ExtendedProtectionLayer::new(backend, table.build()?).limits(epa_hyper::Limits {
-            exchange_timeout,
-            ..epa_hyper::Limits::default()
-        });
-    if !config.listener.trusted_proxies.is_empty() {
-        layer = layer.trusted_proxies(config.listener.trusted_proxies.clone());
-    }
-    if let Some(target) = table.build_target()? {
-        layer = layer.audit(target);
-    }
-    if let Some(persist) = table.persist_identity {
-        layer = layer.persist_identity(persist);
-    }
-    Ok(layer)
 }
 
 /// One version of the inputs an application is built from.
@@ -167,6 +192,11 @@ fn read_inputs(args: &ServeArgs, demo: Option<&ServerConfig>) -> Result<Inputs, 
     };
     if let Some(address) = args.address {
         config.listener.address = address;
+    }
+    // The pinned proxy certificate: part of the fingerprint, so a SIGHUP after the file
+    // changed re-reads it (an unreadable file is refused when the layers are built).
+    if let Some(pinned) = &config.listener.proxy_certificate_file {
+        hash.update(std::fs::read(pinned).unwrap_or_default());
     }
     // `[backend] users = FILE` (it wins over --users): part of the fingerprint, so a SIGHUP
     // after the file changed reloads it.
@@ -223,145 +253,96 @@ fn backend_for(
 }
 
 /// Builds the application from one configuration: the proxy's route table (one layer per
-/// protected route, each from [`layer`]) or the hello page behind the `[policy]` layer.
+/// protected route, each from [`policy_layer`]) or the hello page behind the `[policy]` layer,
+/// with the metrics page (when `[metrics]` and a recorder) and `required_paths` before them.
 /// Start-up and every SIGHUP build the application with this function and only this one.
 fn build_app(
     config: &ServerConfig,
     backend: Option<&Arc<dyn Authenticator>>,
+    metrics: Option<&PrometheusHandle>,
 ) -> Result<App, String> {
-    let exchange = config
-        .listener
-        .deadlines()
-        .map_err(|e| e.to_string())?
-        .exchange;
     let make = |table: &PolicyTable| match backend {
-        Some(b) => layer(config, b, exchange, table),
-        None => Err(ConfigError::Form(
-            "a policy needs a listener that runs Negotiate ([listener] negotiate = true)",
-        )),
+        Some(b) => policy_layer(config, b.clone(), table),
+        None => Err(ServerError::Negotiate("an authenticator")),
     };
-    Ok(match &config.upstream {
+    let routes = match &config.upstream {
         Some(up) => {
             let upstream = Upstream::from_table(up).map_err(|e| e.to_string())?;
             let names =
                 IdentityHeaders::new(&config.identity_headers).map_err(|e| e.to_string())?;
             let proxy = Proxy::new(upstream, names);
-            App::Proxy(Router::from_config(config, &proxy, make).map_err(|e| e.to_string())?)
+            Routes::Proxy(Router::from_config(config, &proxy, make).map_err(|e| e.to_string())?)
         }
         None if config.listener.negotiate => {
             let table = config
                 .policy
                 .as_ref()
                 .ok_or("the listener runs Negotiate but there is no [policy] table")?;
-            App::Hello(tower_layer::Layer::layer(
+            Routes::Hello(tower_layer::Layer::layer(
                 &make(table).map_err(|e| e.to_string())?,
                 Hello,
             ))
         }
-        None => App::Open(Hello),
+        None => Routes::Open(Hello),
+    };
+    let metrics = match (&config.metrics, metrics) {
+        (Some(table), Some(handle)) => {
+            Some(MetricsPage::from_table(handle.clone(), table).map_err(|e| e.to_string())?)
+        }
+        (Some(table), None) => {
+            // Validated all the same: a reload never swaps in a table the next start refuses.
+            table.normalized_path().map_err(|e| e.to_string())?;
+            None
+        }
+        (None, _) => None,
+    };
+    let cc = &config.client_certificates;
+    Ok(App {
+        routes,
+        metrics,
+        certificate_paths: cc.required_prefixes().map_err(|e| e.to_string())?.into(),
+        certificate_audit_only: cc.audit_only,
     })
 }
 
-/// Random hex from the kernel (demo password, directory name).
-fn random_hex(bytes: usize) -> Result<String, String> {
-    use std::io::Read as _;
-    let mut buf = vec![0; bytes];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// The demo's private directory, removed (with the generated key and the user file) when
-/// `epa serve` returns: after SIGTERM or Ctrl-C (graceful shutdown) and on every error after
-/// it was created. Only SIGKILL or a crash leave it behind.
-#[derive(Debug)]
-struct DemoDir(PathBuf);
-
-impl Drop for DemoDir {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            eprintln!("demo: cannot remove {}: {e}", self.0.display());
-        }
-    }
-}
-
-/// The demo: a certificate for localhost and a user file with one random password, in a
-/// private directory (0700, random name, created or failed), `when-supported` on the default
-/// address. Prints where the files are and the demo credentials.
-fn demo(args: &mut ServeArgs) -> Result<(ServerConfig, DemoDir), String> {
-    let dir = std::env::temp_dir().join(format!("epa-serve-{}", random_hex(8)?));
-    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-        .create(&dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let guard = DemoDir(dir.clone());
-    let g = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-        .map_err(|e| format!("cannot generate a certificate: {e}"))?;
-    let (cert, key, users) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("users"));
-    let password = random_hex(12)?;
-    let write = |path: &Path, text: &str| {
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-    };
-    write(&cert, &g.cert.pem())?;
-    write(
-        &key,
-        &zeroize::Zeroizing::new(g.signing_key.serialize_pem()),
-    )?;
-    write(&users, &format!("{}:demo:{password}\n", args.domain))?;
-    println!(
-        "demo: generated certificate for localhost: {}",
-        cert.display()
-    );
-    println!(
-        "demo: user file {} — user {}\\demo, password {password}",
-        users.display(),
-        args.domain
-    );
-    args.users = Some(users);
-    let mut config = ServerConfig::default();
-    if let Some(address) = args.address {
-        config.listener.address = address;
-    }
-    config.listener.certificate_file = Some(cert);
-    config.listener.key_file = Some(key);
-    config.policy = Some(PolicyTable {
-        enforcement: Some(epa_core::policy::PolicyEnforcement::WhenSupported),
-        prefixes: vec![format!(
-            "https://localhost:{}/",
-            config.listener.address.port()
-        )],
-        ..PolicyTable::default()
-    });
-    Ok((config, guard))
-}
-
 /// Re-reads and rebuilds on every SIGHUP; swaps only what could be built. `[listener]` and
-/// `[client_certificates]` changes (address, deadlines, limits, TLS) need a restart; the
-/// certificate files rotate by themselves (`epa_hyper::server::reload`).
+/// `[client_certificates]` changes (address, deadlines, limits, TLS, trusted proxies,
+/// `required_paths`) need a restart: the rebuilt application keeps the running tables, so the
+/// TLS settings and the rules read from them never disagree. The certificate files rotate by
+/// themselves (`epa_hyper::server::reload`); the pinned proxy certificate's file is re-read.
 async fn reload_on_hangup(
     mut hangup: tokio::signal::unix::Signal,
     handle: SwapHandle<App>,
     args: ServeArgs,
     demo: Option<ServerConfig>,
     running: Inputs,
+    metrics: Option<PrometheusHandle>,
 ) {
     let tables = |c: &ServerConfig| {
         (
             toml::to_string(&c.listener).unwrap_or_default(),
             toml::to_string(&c.client_certificates).unwrap_or_default(),
+            c.metrics.is_some(),
         )
     };
     let started = tables(&running.config);
+    let (listener, client_certificates) = (
+        running.config.listener.clone(),
+        running.config.client_certificates.clone(),
+    );
     let mut fingerprint = running.fingerprint;
     drop(running);
     while hangup.recv().await.is_some() {
-        let built = read_inputs(&args, demo.as_ref()).and_then(|inputs| {
+        let built = read_inputs(&args, demo.as_ref()).and_then(|mut inputs| {
             if inputs.fingerprint == fingerprint {
                 return Ok(None);
             }
+            let seen = tables(&inputs.config);
+            inputs.config.listener = listener.clone();
+            inputs.config.client_certificates = client_certificates.clone();
             let backend = backend_for(&inputs, &args)?;
-            let app = build_app(&inputs.config, backend.as_ref())?;
-            Ok(Some((app, inputs.fingerprint, tables(&inputs.config))))
+            let app = build_app(&inputs.config, backend.as_ref(), metrics.as_ref())?;
+            Ok(Some((app, inputs.fingerprint, seen)))
         });
         match built {
             Ok(None) => {
@@ -374,8 +355,9 @@ async fn reload_on_hangup(
                 eprintln!("epa serve: SIGHUP: configuration reloaded");
                 if tables != started {
                     eprintln!(
-                        "epa serve: SIGHUP: [listener] and [client_certificates] changes take \
-                         effect at the next start (certificate files rotate by themselves)"
+                        "epa serve: SIGHUP: [listener] and [client_certificates] changes, and \
+                         adding or removing [metrics], take effect at the next start \
+                         (certificate files rotate by themselves)"
                     );
                 }
             }
@@ -397,7 +379,7 @@ pub fn run(args: &ServeArgs) -> Result<u8, String> {
     let (demo_config, _demo_dir) = match &args.config {
         Some(_) => (None, None),
         None => {
-            let (config, dir) = demo(&mut args)?;
+            let (config, dir) = crate::serve_demo::demo(&mut args)?;
             (Some(config), Some(dir))
         }
     };
@@ -424,7 +406,12 @@ pub fn run(args: &ServeArgs) -> Result<u8, String> {
             epa_core::decide::Transport::Https => "https",
             epa_core::decide::Transport::Http => "http",
         };
-        let app = Swappable::new(build_app(config, backend.as_ref())?);
+        // The recorder is global: installed once, at start, when [metrics] asks for it.
+        let metrics = match &config.metrics {
+            Some(_) => Some(install_prometheus().map_err(|e| format!("metrics: {e}"))?),
+            None => None,
+        };
+        let app = Swappable::new(build_app(config, backend.as_ref(), metrics.as_ref())?);
         // Installed before "listening on": from then on SIGHUP reloads, never terminates.
         let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .map_err(|e| format!("cannot install the SIGHUP handler: {e}"))?;
@@ -447,6 +434,7 @@ pub fn run(args: &ServeArgs) -> Result<u8, String> {
             args.clone(),
             demo_config.clone(),
             running,
+            metrics,
         ));
         let served = server.serve_on(listener, app, stop).await;
         reloader.abort();

@@ -28,8 +28,10 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 pub mod backend;
+pub mod metrics;
 pub mod proxy;
 pub use backend::{BackendKind, BackendTable};
+pub use metrics::MetricsTable;
 pub use proxy::{IdentityHeadersTable, RouteTable, UpstreamTable};
 
 /// A `[policy]` table that does not give a usable policy.
@@ -204,6 +206,7 @@ impl PolicyTable {
 /// transport = "https"          # https | http
 /// negotiate = true             # run Negotiate/NTLM with Extended Protection
 /// trusted_proxies = []         # peers allowed under trusted-proxy
+/// proxy_certificate_file = "front.pem"  # trusted-proxy: the proxy's certificate, pinned
 /// address = "0.0.0.0:443"
 /// certificate_file = "server.pem"  # with key_file; re-read on SIGHUP or change
 /// key_file = "server.key"
@@ -246,6 +249,8 @@ pub struct ServerConfig {
     /// `[[route]]`: per-path policies (longest normalised prefix wins).
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteTable>,
+    /// `[metrics]`: the Prometheus page (`epa serve`; absent: not served).
+    pub metrics: Option<MetricsTable>,
 }
 
 /// The `[listener]` table: where and how the library server (`epa_hyper::server`) listens.
@@ -263,6 +268,10 @@ pub struct ListenerTable {
     /// Peers trusted as the TLS-terminating proxy.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `TrustedProxy`, beyond IIS: the front proxy's own certificate (PEM or DER). Clients
+    /// bind to the certificate they saw, the proxy's; with it pinned, a binding to any other
+    /// certificate (a relay's) is refused instead of only the all-zero one.
+    pub proxy_certificate_file: Option<std::path::PathBuf>,
     /// The address to listen on (default 127.0.0.1:8443).
     #[serde(default = "default_address")]
     pub address: std::net::SocketAddr,
@@ -347,6 +356,7 @@ impl Default for ListenerTable {
             transport: https(),
             negotiate: true,
             trusted_proxies: Vec::new(),
+            proxy_certificate_file: None,
             address: default_address(),
             certificate_file: None,
             key_file: None,
@@ -584,6 +594,7 @@ impl ServerConfig {
             .chain(c.hint_ca_files.iter_mut())
             .chain(l.certificate_file.iter_mut())
             .chain(l.key_file.iter_mut())
+            .chain(l.proxy_certificate_file.iter_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);

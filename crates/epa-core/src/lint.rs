@@ -10,6 +10,9 @@ use crate::decide::Transport;
 use crate::policy::{PolicyEnforcement, ProtectionScenario};
 use serde::Serialize;
 
+mod serve;
+pub use serve::proxy_certificate;
+
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -133,6 +136,7 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
     }
 
     listener_findings(&config.listener, &mut out);
+    serve::serve_findings(config, &mut out);
 
     // Extended Protection.
     if config.listener.negotiate {

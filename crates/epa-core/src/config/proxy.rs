@@ -350,6 +350,11 @@ pub struct RouteTable {
     /// forwarded too ([`crate::allow`]); other authenticated users get 403.
     #[serde(default)]
     pub allow_groups: Vec<String>,
+    /// A valid client certificate is required here, checked before any Negotiate leg (403.7
+    /// without one, as IIS `SslRequireCert` on a path); `[client_certificates]` must ask for
+    /// certificates (`mode = "request"`). Audit-only when `[client_certificates] audit_only`.
+    #[serde(default)]
+    pub require_client_certificate: bool,
 }
 
 /// A `[[route]]` that cannot be used.
@@ -576,6 +581,7 @@ mod tests {
                 enforcement: None,
                 allow_users: vec![],
                 allow_groups: vec![],
+                require_client_certificate: false,
             },
             RouteTable {
                 path: "/X/".into(),
@@ -583,6 +589,7 @@ mod tests {
                 enforcement: None,
                 allow_users: vec![],
                 allow_groups: vec![],
+                require_client_certificate: false,
             },
         ];
         assert!(matches!(

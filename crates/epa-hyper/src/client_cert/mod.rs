@@ -28,7 +28,8 @@ mod verifier;
 pub use certificate::ClientCertificate;
 pub use crl::CRL_RELOAD_REJECTED;
 pub use route::{
-    RequireClientCertificate, RequireClientCertificateLayer, ResponseFuture, refusal_body,
+    CertificateGateRefusal, RequireClientCertificate, RequireClientCertificateLayer,
+    ResponseFuture, refusal_body, require_certificate,
 };
 pub use settings::{ClientCertError, ClientCertificateSettings, read_ca_bundle, schannel_warning};
 pub use verifier::{ClientCertificateVerifier, PeerCertificate};

@@ -193,58 +193,92 @@ where
                 Ok(_) => {}
             }
         }
-        let Some(context) = req.extensions().get::<ConnectionContext>() else {
-            tracing::error!(target: "epa", "no ConnectionContext in the request: serve connections with epa_hyper::serve_connection");
-            let mut r = Response::new(ResBody::from(String::new()));
-            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            return ResponseFuture::answer(r);
-        };
-        let facts = context.facts();
-        let (status, certificate) = match &facts.client_certificate {
-            Some(p) => (p.status, p.certificate.clone()),
-            None => (CertificateStatus::NotPresented, None),
-        };
-        let (enforced, would_refuse) = route_outcome_audited(!self.audit_only, true, status);
-        if let Some(refusal) = would_refuse {
-            crate::telemetry::client_certificate_refusal(refusal, true);
+        match require_certificate(&mut req, self.audit_only) {
+            Ok(()) => ResponseFuture {
+                kind: Kind::Inner {
+                    future: self.inner.call(req),
+                },
+            },
+            Err(refusal) => ResponseFuture::answer(refusal.response()),
+        }
+    }
+}
+
+/// A request the certificate requirement refused ([`require_certificate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateGateRefusal {
+    /// No valid certificate: 403 with the IIS sub-status.
+    Refused(CertificateRefusal),
+    /// The connection was not served by this crate (no [`ConnectionContext`]): 500.
+    NoConnectionContext,
+}
+
+impl CertificateGateRefusal {
+    /// The answer: 403 with the JSON body of [`refusal_body`], or an empty 500.
+    pub fn response<B: From<String>>(self) -> Response<B> {
+        match self {
+            Self::Refused(refusal) => json(StatusCode::FORBIDDEN, refusal_body(refusal)),
+            Self::NoConnectionContext => {
+                let mut r = Response::new(B::from(String::new()));
+                *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                r
+            }
+        }
+    }
+}
+
+/// The requirement on one request: `Ok` to pass it on (the verified certificate then in its
+/// extensions as `Arc<ClientCertificate>`), or why not. Logs and counts as
+/// [`RequireClientCertificate`] says.
+pub fn require_certificate<B>(
+    req: &mut Request<B>,
+    audit_only: bool,
+) -> Result<(), CertificateGateRefusal> {
+    let Some(context) = req.extensions().get::<ConnectionContext>() else {
+        tracing::error!(target: "epa", "no ConnectionContext in the request: serve connections with epa_hyper::serve_connection");
+        return Err(CertificateGateRefusal::NoConnectionContext);
+    };
+    let facts = context.facts();
+    let (status, certificate) = match &facts.client_certificate {
+        Some(p) => (p.status, p.certificate.clone()),
+        None => (CertificateStatus::NotPresented, None),
+    };
+    let (enforced, would_refuse) = route_outcome_audited(!audit_only, true, status);
+    if let Some(refusal) = would_refuse {
+        crate::telemetry::client_certificate_refusal(refusal, true);
+        tracing::info!(
+            target: "epa",
+            decision = "accept",
+            reason = "client-certificate-not-enforced",
+            audit = "would-reject",
+            audit_reason = refusal.code(),
+            substatus = refusal.iis_substatus(),
+            peer = %facts.peer,
+            subject = certificate.as_ref().map(|c| c.subject.as_str()),
+            "client certificate requirement observed, not enforced: {}",
+            refusal.message()
+        );
+    }
+    match enforced {
+        RouteOutcome::Allow => {
+            if let Some(c) = certificate.filter(|_| status == CertificateStatus::Valid) {
+                req.extensions_mut().insert(c);
+            }
+            Ok(())
+        }
+        RouteOutcome::Forbid(refusal) => {
+            crate::telemetry::client_certificate_refusal(refusal, false);
             tracing::info!(
                 target: "epa",
-                decision = "accept",
-                reason = "client-certificate-not-enforced",
-                audit = "would-reject",
-                audit_reason = refusal.code(),
+                decision = "reject",
+                reason = refusal.code(),
                 substatus = refusal.iis_substatus(),
                 peer = %facts.peer,
                 subject = certificate.as_ref().map(|c| c.subject.as_str()),
-                "client certificate requirement observed, not enforced: {}",
+                "client certificate refused: {}",
                 refusal.message()
             );
-        }
-        match enforced {
-            RouteOutcome::Allow => {
-                if let Some(c) = certificate.filter(|_| status == CertificateStatus::Valid) {
-                    req.extensions_mut().insert(c);
-                }
-                ResponseFuture {
-                    kind: Kind::Inner {
-                        future: self.inner.call(req),
-                    },
-                }
-            }
-            RouteOutcome::Forbid(refusal) => {
-                crate::telemetry::client_certificate_refusal(refusal, false);
-                tracing::info!(
-                    target: "epa",
-                    decision = "reject",
-                    reason = refusal.code(),
-                    substatus = refusal.iis_substatus(),
-                    peer = %facts.peer,
-                    subject = certificate.as_ref().map(|c| c.subject.as_str()),
-                    "client certificate refused: {}",
-                    refusal.message()
-                );
-                ResponseFuture::answer(json(StatusCode::FORBIDDEN, refusal_body(refusal)))
-            }
+            Err(CertificateGateRefusal::Refused(refusal))
         }
     }
 }

@@ -36,6 +36,14 @@ pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 /// `unreachable`, `tls`, `response-timeout`, `protocol`, `identity-header-value`).
 pub const UPSTREAM_ERRORS_TOTAL: &str = "epa_upstream_errors_total";
 
+/// A body of owned bytes (answers the proxy or a gate before it makes).
+pub(crate) fn full(body: String) -> ProxyBody {
+    use http_body_util::BodyExt as _;
+    http_body_util::Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
 /// A short text response (errors produced by the proxy itself).
 pub(crate) fn text(status: http::StatusCode, body: &'static str) -> http::Response<ProxyBody> {
     use http_body_util::BodyExt as _;

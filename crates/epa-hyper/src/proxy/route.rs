@@ -2,7 +2,9 @@
 //! policy — its own [`ExtendedProtectionLayer`] instance, so an identity authenticated on a
 //! lax route is not an identity on a strict one, even on the same keep-alive connection —
 //! or no authentication at all (`anonymous`), and optionally allow-lists of users and groups
-//! (`allow_users`, `allow_groups`: 403 for an authenticated caller on neither).
+//! (`allow_users`, `allow_groups`: 403 for an authenticated caller on neither), and optionally
+//! a client certificate (`require_client_certificate`: 403.7 without a valid one, checked
+//! before any Negotiate leg, as IIS `SslRequireCert` on a path).
 //! A path that cannot be normalised is refused with 400 before any route sees it; the
 //! upstream receives the normalised path (the one that was routed), query unchanged.
 
@@ -10,11 +12,12 @@ use super::{BoxError, Proxy, ProxyBody, text};
 use crate::authorize;
 use crate::connection::AuthenticatedUser;
 use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
+use crate::server::ServerError;
 use crate::telemetry::ClientText;
 use bytes::Bytes;
 use epa_core::allow::{AllowList, Denial};
 use epa_core::config::proxy::{RouteError, check_routes, select_route};
-use epa_core::config::{ConfigError, PolicyTable, RouteTable, ServerConfig};
+use epa_core::config::{PolicyTable, RouteTable, ServerConfig};
 use epa_core::path::NormalizedPath;
 use http::{Request, Response, StatusCode};
 use std::convert::Infallible;
@@ -99,6 +102,28 @@ impl Route {
     }
 }
 
+impl<B> Service<Request<B>> for Route
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The proxy pools and the layer defers to it: always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> BoxFuture {
+        match self {
+            Self::Anonymous(p) => p.call(req),
+            Self::Protected(s) => Box::pin(s.call(req)),
+        }
+    }
+}
+
 /// A route table that cannot be built.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -106,18 +131,23 @@ pub enum RouterError {
     /// A `[[route]]` entry is invalid.
     #[error(transparent)]
     Route(#[from] RouteError),
-    /// A route's policy is invalid.
+    /// A route's layer cannot be built (its policy, or the listener settings it takes).
     #[error("route {path:?}: {source}")]
     Policy {
         /// The route (`/` for the default).
         path: String,
         /// Why.
         #[source]
-        source: ConfigError,
+        source: ServerError,
     },
     /// Routes that authenticate need a `[policy]` table.
     #[error("the file has no [policy] table, so only anonymous routes are possible")]
     NoPolicy,
+    /// `require_client_certificate` on a listener that never asks for a certificate.
+    #[error(
+        "route {0:?} requires a client certificate but [client_certificates] never asks for one (mode = \"request\")"
+    )]
+    CertificateNeverRequested(String),
 }
 
 /// The route table, a tower `Service`. Cheap to clone.
@@ -126,6 +156,11 @@ pub struct Router {
     prefixes: Arc<[NormalizedPath]>,
     routes: Arc<[Route]>,
     default: Route,
+    /// Per route (same order), whether it requires a client certificate.
+    certified: Arc<[bool]>,
+    /// The certificate requirement is observed, not enforced (`[client_certificates]
+    /// audit_only`).
+    certificate_audit_only: bool,
 }
 
 impl Router {
@@ -133,20 +168,35 @@ impl Router {
     pub fn new(default: Route, routes: Vec<(NormalizedPath, Route)>) -> Self {
         let (prefixes, routes): (Vec<_>, Vec<_>) = routes.into_iter().unzip();
         Self {
+            certified: vec![false; routes.len()].into(),
             prefixes: prefixes.into(),
             routes: routes.into(),
             default,
+            certificate_audit_only: false,
         }
+    }
+
+    /// Requires a valid client certificate on the routes whose flag is set (`certified`, in
+    /// the order given to [`Router::new`]; missing flags are false), enforced or only
+    /// observed (`audit_only`, as [`crate::RequireClientCertificateLayer::audit_only`]).
+    #[must_use]
+    pub fn with_client_certificates(mut self, certified: Vec<bool>, audit_only: bool) -> Self {
+        let mut flags = certified;
+        flags.resize(self.routes.len(), false);
+        self.certified = flags.into();
+        self.certificate_audit_only = audit_only;
+        self
     }
 
     /// The table of a configuration file: the `[policy]` table for paths no route covers, and
     /// each `[[route]]` with its own (`RouteTable::policy`). `make_layer` builds one layer
-    /// (backend, policy, audit target, trusted proxies...) from a `[policy]` table; it is
+    /// (backend, policy, audit target, trusted proxies...) from a `[policy]` table — usually
+    /// [`crate::server::policy_layer`]; it is
     /// called once per protected route, so no two routes share a layer.
     pub fn from_config(
         config: &ServerConfig,
         proxy: &Proxy,
-        mut make_layer: impl FnMut(&PolicyTable) -> Result<ExtendedProtectionLayer, ConfigError>,
+        mut make_layer: impl FnMut(&PolicyTable) -> Result<ExtendedProtectionLayer, ServerError>,
     ) -> Result<Self, RouterError> {
         let prefixes = check_routes(&config.routes)?;
         let base = config.policy.as_ref();
@@ -178,7 +228,18 @@ impl Router {
             };
             routes.push((prefix, route));
         }
-        Ok(Self::new(default, routes))
+        let certified: Vec<bool> = config
+            .routes
+            .iter()
+            .map(|r| r.require_client_certificate)
+            .collect();
+        let cc = &config.client_certificates;
+        if let Some(r) = config.routes.iter().find(|r| r.require_client_certificate)
+            && cc.effective_mode() == epa_core::client_cert::ClientCertificateMode::Ignore
+        {
+            return Err(RouterError::CertificateNeverRequested(r.path.clone()));
+        }
+        Ok(Self::new(default, routes).with_client_certificates(certified, cc.audit_only))
     }
 }
 
@@ -215,14 +276,24 @@ where
                 "bad request: path cannot be normalised\n",
             ))));
         };
-        let route = match select_route(&self.prefixes, &path) {
-            Some(i) => &self.routes[i],
-            None => &self.default,
+        let (route, certified) = match select_route(&self.prefixes, &path) {
+            Some(i) => (
+                &self.routes[i],
+                self.certified.get(i).copied().unwrap_or(false),
+            ),
+            None => (&self.default, false),
         };
-        match route.clone() {
-            Route::Anonymous(mut p) => p.call(req),
-            Route::Protected(mut s) => Box::pin(s.call(req)),
+        // The certificate first: a request without one gets its 403.7 before any Negotiate leg.
+        let mut req = req;
+        if certified
+            && let Err(answer) =
+                crate::client_cert::require_certificate(&mut req, self.certificate_audit_only)
+        {
+            return Box::pin(std::future::ready(Ok(answer
+                .response::<String>()
+                .map(super::full))));
         }
+        route.clone().call(req)
     }
 }
 

@@ -9,8 +9,9 @@ use crate::layer::ExtendedProtectionLayer;
 use crate::tls::TlsAcceptor;
 use epa_core::authenticator::Authenticator;
 use epa_core::client_cert::{CaHints, ClientCertificateMode};
-use epa_core::config::{ClientCertificateTable, HintChoice, ServerConfig};
+use epa_core::config::{ClientCertificateTable, HintChoice, PolicyTable, ServerConfig};
 use epa_core::decide::Transport;
+use epa_core::policy::ProtectionScenario;
 use rustls::crypto::CryptoProvider;
 use std::sync::Arc;
 
@@ -48,21 +49,7 @@ impl Server {
                 .as_ref()
                 .ok_or(ServerError::Negotiate("a [policy] table"))?;
             let backend = authenticator.ok_or(ServerError::Negotiate("an authenticator"))?;
-            let mut layer = ExtendedProtectionLayer::new(Boxed(backend), table.build()?).limits(
-                crate::Limits {
-                    exchange_timeout: l.deadlines()?.exchange,
-                    ..crate::Limits::default()
-                },
-            );
-            if !l.trusted_proxies.is_empty() {
-                layer = layer.trusted_proxies(l.trusted_proxies.clone());
-            }
-            if let Some(target) = table.build_target()? {
-                layer = layer.audit(target);
-            }
-            if let Some(persist) = table.persist_identity {
-                layer = layer.persist_identity(persist);
-            }
+            let layer = policy_layer(config, Boxed(backend), table)?;
             Some(layer)
         } else {
             None
@@ -176,4 +163,48 @@ pub fn client_certificate_verifier(
         }
     };
     Ok(Some(settings.build()?))
+}
+
+/// The Extended Protection layer for one `[policy]` table (the listener's, or a route's):
+/// `authenticator`, the policy, the exchange deadline, `trusted_proxies`, the pinned
+/// `proxy_certificate_file`, the audit target and identity persistence. `Server::from_config`
+/// and `epa serve` build every layer with this function.
+pub fn policy_layer(
+    config: &ServerConfig,
+    authenticator: impl Authenticator,
+    table: &PolicyTable,
+) -> Result<ExtendedProtectionLayer, ServerError> {
+    let l = &config.listener;
+    let policy = table.build()?;
+    let mut layer =
+        ExtendedProtectionLayer::new(authenticator, policy.clone()).limits(crate::Limits {
+            exchange_timeout: l.deadlines()?.exchange,
+            ..crate::Limits::default()
+        });
+    if !l.trusted_proxies.is_empty() {
+        layer = layer.trusted_proxies(l.trusted_proxies.clone());
+    }
+    if let Some(target) = table.build_target()? {
+        layer = layer.audit(target);
+    }
+    if let Some(path) = &l.proxy_certificate_file {
+        // Refused rather than ignored: a pin that does nothing is a pin the reader trusts.
+        if policy.policy().scenario() != ProtectionScenario::TrustedProxy {
+            return Err(ServerError::ProxyCertificateWithoutTrustedProxy);
+        }
+        let bytes = std::fs::read(path).map_err(|source| ServerError::ProxyCertificateFile {
+            path: path.clone(),
+            source,
+        })?;
+        let proxy_certificate = |source| ServerError::ProxyCertificate {
+            path: path.clone(),
+            source,
+        };
+        let der = epa_core::cbt::certificate_der(&bytes).map_err(proxy_certificate)?;
+        layer = layer.proxy_certificate(&der).map_err(proxy_certificate)?;
+    }
+    if let Some(persist) = table.persist_identity {
+        layer = layer.persist_identity(persist);
+    }
+    Ok(layer)
 }

@@ -52,10 +52,12 @@ mod shutdown;
 
 pub use app::ConfiguredApp;
 pub use backend::{Backend, BackendError, BackendOptions};
-pub use config::Configured;
+pub use config::{Configured, policy_layer};
 pub use epa_core::config::Deadlines;
 #[cfg(feature = "observability")]
-pub use observability::{MetricsRoute, Observability, ObservabilityError};
+pub use observability::{
+    MetricsPage, MetricsRoute, Observability, ObservabilityError, install_prometheus,
+};
 pub use overrides::{OverrideError, Overrides};
 pub use reload::ReloadableCertificate;
 pub use service::ServeService;
@@ -122,6 +124,27 @@ pub enum ServerError {
     /// A `required_paths` entry cannot be normalised.
     #[error(transparent)]
     RequiredPath(#[from] epa_core::config::RequiredPathError),
+    /// `[listener] proxy_certificate_file` cannot be read.
+    #[error("proxy_certificate_file {path}: {source}")]
+    ProxyCertificateFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `[listener] proxy_certificate_file` holds no usable certificate.
+    #[error("proxy_certificate_file {path}: {source}")]
+    ProxyCertificate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: epa_core::cbt::CertificateError,
+    },
+    /// `proxy_certificate_file` under a policy whose scenario is not `trusted-proxy`.
+    #[error(
+        "proxy_certificate_file pins a front proxy's certificate, but the policy's scenario is not trusted-proxy"
+    )]
+    ProxyCertificateWithoutTrustedProxy,
     /// The connection limit's semaphore was closed (cannot happen while serving).
     #[error("the connection limit was closed")]
     Closed,

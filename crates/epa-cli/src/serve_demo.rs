@@ -1,0 +1,79 @@
+//! `epa serve` with no configuration file: a generated certificate for localhost, a demo user
+//! with a random password, `when-supported`, in a private directory removed on exit.
+
+use crate::serve::ServeArgs;
+use epa_core::config::{PolicyTable, ServerConfig};
+use std::path::{Path, PathBuf};
+
+/// Random hex from the kernel (demo password, directory name).
+fn random_hex(bytes: usize) -> Result<String, String> {
+    use std::io::Read as _;
+    let mut buf = vec![0; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The demo's private directory, removed (with the generated key and the user file) when
+/// `epa serve` returns: after SIGTERM or Ctrl-C (graceful shutdown) and on every error after
+/// it was created. Only SIGKILL or a crash leave it behind.
+#[derive(Debug)]
+pub(crate) struct DemoDir(PathBuf);
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            eprintln!("demo: cannot remove {}: {e}", self.0.display());
+        }
+    }
+}
+
+/// The demo: a certificate for localhost and a user file with one random password, in a
+/// private directory (0700, random name, created or failed), `when-supported` on the default
+/// address. Prints where the files are and the demo credentials.
+pub(crate) fn demo(args: &mut ServeArgs) -> Result<(ServerConfig, DemoDir), String> {
+    let dir = std::env::temp_dir().join(format!("epa-serve-{}", random_hex(8)?));
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let guard = DemoDir(dir.clone());
+    let g = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .map_err(|e| format!("cannot generate a certificate: {e}"))?;
+    let (cert, key, users) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("users"));
+    let password = random_hex(12)?;
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write(&cert, &g.cert.pem())?;
+    write(
+        &key,
+        &zeroize::Zeroizing::new(g.signing_key.serialize_pem()),
+    )?;
+    write(&users, &format!("{}:demo:{password}\n", args.domain))?;
+    println!(
+        "demo: generated certificate for localhost: {}",
+        cert.display()
+    );
+    println!(
+        "demo: user file {} — user {}\\demo, password {password}",
+        users.display(),
+        args.domain
+    );
+    args.users = Some(users);
+    let mut config = ServerConfig::default();
+    if let Some(address) = args.address {
+        config.listener.address = address;
+    }
+    config.listener.certificate_file = Some(cert);
+    config.listener.key_file = Some(key);
+    config.policy = Some(PolicyTable {
+        enforcement: Some(epa_core::policy::PolicyEnforcement::WhenSupported),
+        prefixes: vec![format!(
+            "https://localhost:{}/",
+            config.listener.address.port()
+        )],
+        ..PolicyTable::default()
+    });
+    Ok((config, guard))
+}

@@ -1,0 +1,172 @@
+//! `epa serve`'s own tables: `[metrics]`, the pinned proxy certificate, and the per-route
+//! client-certificate requirement.
+
+use super::{Finding, Severity, finding};
+use crate::client_cert::ClientCertificateMode;
+use crate::config::ServerConfig;
+use crate::config::proxy::{check_routes, select_route};
+use crate::policy::ProtectionScenario;
+
+/// Findings for `[metrics]`, `[listener] proxy_certificate_file` and
+/// `[[route]] require_client_certificate`.
+pub(super) fn serve_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    use Severity::*;
+    if let Some(m) = &config.metrics {
+        match m.normalized_path() {
+            Err(e) => out.push(finding(Error, "metrics-invalid", e.to_string(),
+                "give an absolute path (path = \"/metrics\") and at least one address in allow_from")),
+            Ok(_) if !m.loopback_only() => out.push(finding(Info, "metrics-not-loopback",
+                format!("the metrics page is readable from {:?}: its counters show login rates and refusal reasons (relays, unknown users) to whoever is there", m.allow_from),
+                "list only the monitoring host's address, or keep the default (loopback) and scrape through it")),
+            Ok(_) => {}
+        }
+    }
+    if config.listener.proxy_certificate_file.is_some() {
+        let trusted_proxy = config
+            .policy
+            .as_ref()
+            .and_then(|p| p.build().ok())
+            .is_some_and(|p| p.policy().scenario() == ProtectionScenario::TrustedProxy);
+        if !trusted_proxy {
+            out.push(finding(Error, "proxy-certificate-without-trusted-proxy",
+                "[listener] proxy_certificate_file pins a front proxy's certificate, but the policy's scenario is not trusted-proxy: the server refuses to start".into(),
+                "set [policy] scenario = \"trusted-proxy\" (with trusted_proxies), or remove proxy_certificate_file"));
+        }
+    }
+    route_certificate_findings(config, out);
+}
+
+/// A route that needs a certificate the listener never asks for, and a route that needs none
+/// inside one that does.
+fn route_certificate_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    use Severity::*;
+    let mode = config.client_certificates.effective_mode();
+    let required: Vec<&str> = config
+        .routes
+        .iter()
+        .filter(|r| r.require_client_certificate)
+        .map(|r| r.path.as_str())
+        .collect();
+    if required.is_empty() {
+        return;
+    }
+    if mode == ClientCertificateMode::Ignore {
+        out.push(finding(Error, "route-certificate-without-request",
+            format!("routes {required:?} require a client certificate but the listener never asks for one: the server refuses to start"),
+            "set [client_certificates] mode = \"request\" with ca_files"));
+    }
+    let Ok(prefixes) = check_routes(&config.routes) else {
+        return; // route-invalid says why
+    };
+    for (i, r) in config.routes.iter().enumerate() {
+        if r.require_client_certificate {
+            continue;
+        }
+        let others: Vec<_> = prefixes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| p.clone())
+            .collect();
+        let parent = select_route(&others, &prefixes[i]).map(|j| if j >= i { j + 1 } else { j });
+        if let Some(p) = parent.map(|j| &config.routes[j])
+            && p.require_client_certificate
+        {
+            out.push(finding(Warning, "route-certificate-weaker-than-parent",
+                format!("route {:?} needs no client certificate inside {:?}, which requires one: everything below {:?} is reachable without a certificate", r.path, p.path, r.path),
+                "add require_client_certificate = true to the inner route, or narrow its path"));
+        }
+    }
+}
+
+/// Findings for the pinned proxy certificate's file: `bytes` as read, or why it could not be.
+pub fn proxy_certificate(bytes: Result<&[u8], String>) -> Vec<Finding> {
+    let why = match bytes.map(|b| {
+        crate::cbt::certificate_der(b).and_then(|der| crate::cbt::tls_server_end_point(&der))
+    }) {
+        Ok(Ok(_)) => return Vec::new(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e,
+    };
+    vec![finding(
+        Severity::Error,
+        "proxy-certificate-unreadable",
+        format!("[listener] proxy_certificate_file: {why}: the server refuses to start"),
+        "give the front proxy's certificate as PEM or DER (the one its clients see)",
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(text: &str) -> Vec<&'static str> {
+        let config: ServerConfig = toml::from_str(text).expect("test configuration parses");
+        let mut out = Vec::new();
+        serve_findings(&config, &mut out);
+        out.iter().map(|f| f.code).collect()
+    }
+
+    const POLICY: &str = "[policy]\nenforcement = \"always\"\n";
+    const TRUSTED: &str = "[policy]\nenforcement = \"always\"\nscenario = \"trusted-proxy\"\nservice_names = [\"HTTP/www.example.com\"]\n";
+
+    #[test]
+    fn metrics_table() {
+        assert!(codes(&format!("[metrics]\n{POLICY}")).is_empty());
+        assert_eq!(
+            codes(&format!("[metrics]\nallow_from = []\n{POLICY}")),
+            ["metrics-invalid"]
+        );
+        assert_eq!(
+            codes(&format!("[metrics]\npath = \"x\"\n{POLICY}")),
+            ["metrics-invalid"]
+        );
+        assert_eq!(
+            codes(&format!("[metrics]\nallow_from = [\"10.0.0.9\"]\n{POLICY}")),
+            ["metrics-not-loopback"]
+        );
+    }
+
+    #[test]
+    fn a_pinned_proxy_certificate_needs_trusted_proxy() {
+        let pin = "[listener]\nproxy_certificate_file = \"front.pem\"\n";
+        assert_eq!(
+            codes(&format!("{pin}{POLICY}")),
+            ["proxy-certificate-without-trusted-proxy"]
+        );
+        assert_eq!(codes(pin), ["proxy-certificate-without-trusted-proxy"]);
+        assert!(codes(&format!("{pin}{TRUSTED}")).is_empty());
+    }
+
+    #[test]
+    fn the_pinned_certificate_file_must_hold_a_certificate() {
+        let c = proxy_certificate(Err("cannot read front.pem: no such file".into()));
+        assert_eq!(c[0].code, "proxy-certificate-unreadable");
+        let c = proxy_certificate(Ok(
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ));
+        assert_eq!(c[0].code, "proxy-certificate-unreadable");
+        assert_eq!(
+            proxy_certificate(Ok(&[0x30, 0x03, 0x02, 0x01, 0x00]))[0].code,
+            "proxy-certificate-unreadable"
+        );
+    }
+
+    #[test]
+    fn route_certificates() {
+        let route = "[[route]]\npath = \"/admin\"\nrequire_client_certificate = true\n";
+        assert_eq!(
+            codes(&format!("{POLICY}{route}")),
+            ["route-certificate-without-request"]
+        );
+        let request = "[client_certificates]\nmode = \"request\"\nca_files = [\"ca.pem\"]\n";
+        assert!(codes(&format!("{request}{POLICY}{route}")).is_empty());
+        let inner = "[[route]]\npath = \"/admin/open\"\n";
+        assert_eq!(
+            codes(&format!("{request}{POLICY}{route}{inner}")),
+            ["route-certificate-weaker-than-parent"]
+        );
+        let sibling = "[[route]]\npath = \"/administrators\"\n";
+        assert!(codes(&format!("{request}{POLICY}{route}{sibling}")).is_empty());
+    }
+}
