@@ -114,17 +114,8 @@ fn winbind(_: &BackendTable, _: &str, _: &str) -> Result<NtlmAcceptor, String> {
 
 #[cfg(feature = "gssapi")]
 fn gssapi(config: &ServerConfig, t: &BackendTable) -> Result<Arc<dyn Authenticator>, String> {
-    let mut backend = epa_hyper::gssapi::GssapiAcceptor::new();
-    if t.check_ticket_target {
-        let policy = config
-            .policy
-            .as_ref()
-            .ok_or("[backend] check_ticket_target needs a [policy] with service names")?
-            .build()
-            .map_err(|e| e.to_string())?;
-        backend = backend.check_ticket_target(policy.acceptable_service_names().clone());
-    }
-    backend.check().map_err(|e| e.to_string())?;
+    let backend = epa_hyper::server::gssapi_acceptor(config, t.check_ticket_target)
+        .map_err(|e| format!("[backend] {e}"))?;
     if t.winbind_groups {
         return with_winbind_groups(backend, t);
     }

@@ -33,6 +33,9 @@ pub enum BackendError {
     /// `gssapi` was asked for in a build without the `gssapi` feature.
     #[error("built without the gssapi backend (the `gssapi` feature)")]
     NoGssapi,
+    /// Ticket targets are to be checked but there is no `[policy]` to name the service names.
+    #[error("check_ticket_target needs a [policy] table with the acceptable service names")]
+    TicketTargetWithoutPolicy,
 }
 
 /// Which backend, and its settings.
@@ -111,13 +114,8 @@ impl BackendOptions {
 
     #[cfg(feature = "gssapi")]
     fn gssapi(&self, config: &ServerConfig) -> Result<Backend, BackendError> {
-        let mut backend = crate::gssapi::GssapiAcceptor::new();
-        if let Some(p) = config.policy.as_ref().filter(|_| self.check_ticket_target) {
-            backend = backend.check_ticket_target(p.build()?.acceptable_service_names().clone());
-        }
-        backend.check()?;
         Ok(Backend {
-            authenticator: Box::new(backend),
+            authenticator: Box::new(gssapi_acceptor(config, self.check_ticket_target)?),
             demo_user: None,
         })
     }
@@ -125,5 +123,47 @@ impl BackendOptions {
     #[cfg(not(feature = "gssapi"))]
     fn gssapi(&self, _: &ServerConfig) -> Result<Backend, BackendError> {
         Err(BackendError::NoGssapi)
+    }
+}
+
+/// The GSSAPI acceptor for `config`, checked (its credential acquired) before it is returned.
+/// With `check_ticket_target`, Kerberos tickets must name one of the `[policy]` table's
+/// acceptable service names (MIT and Windows accept a ticket for any key in the keytab); no
+/// `[policy]` is then an error, never a check silently skipped. `epa serve` builds its GSSAPI
+/// backend with this function too.
+#[cfg(feature = "gssapi")]
+pub fn gssapi_acceptor(
+    config: &ServerConfig,
+    check_ticket_target: bool,
+) -> Result<crate::gssapi::GssapiAcceptor, BackendError> {
+    let mut backend = crate::gssapi::GssapiAcceptor::new();
+    if check_ticket_target {
+        let policy = config
+            .policy
+            .as_ref()
+            .ok_or(BackendError::TicketTargetWithoutPolicy)?
+            .build()?;
+        backend = backend.check_ticket_target(policy.acceptable_service_names().clone());
+    }
+    backend.check()?;
+    Ok(backend)
+}
+
+#[cfg(all(test, feature = "gssapi"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_targets_without_a_policy_are_an_error_not_a_skipped_check() {
+        let options = BackendOptions {
+            backend: "gssapi".into(),
+            check_ticket_target: true,
+            ..BackendOptions::default()
+        };
+        let err = options.build(&ServerConfig::default(), "WEB").err();
+        assert!(
+            matches!(err, Some(BackendError::TicketTargetWithoutPolicy)),
+            "{err:?}"
+        );
     }
 }

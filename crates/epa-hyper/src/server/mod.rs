@@ -51,6 +51,8 @@ mod service;
 mod shutdown;
 
 pub use app::ConfiguredApp;
+#[cfg(feature = "gssapi")]
+pub use backend::gssapi_acceptor;
 pub use backend::{Backend, BackendError, BackendOptions};
 pub use config::{Configured, policy_layer};
 pub use epa_core::config::Deadlines;
