@@ -983,44 +983,19 @@ async fn https_upstream_with_pinned_ca() {
     assert!(Upstream::with_roots(&target, Duration::from_secs(2), SECS_30, vec![]).is_err());
 }
 
-/// A child process killed when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Reads the child's stdout until a line starting with `prefix`; returns the rest of it.
-fn wait_line(child: &mut std::process::Child, prefix: &str) -> String {
-    use std::io::BufRead as _;
-    let out = child.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(out).lines();
-    loop {
-        let line = lines.next().expect("process exited").unwrap();
-        if let Some(rest) = line.strip_prefix(prefix) {
-            // Keep draining stdout so the child never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return rest.trim().to_owned();
-        }
-    }
-}
-
 #[test]
 fn epa_serve_proxies_with_identity_headers() {
     use std::process::{Command, Stdio};
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/echo_upstream.py");
-    let mut up = Child(
+    let mut up = support::ChildGuard(
         Command::new(support::python())
             .arg(script)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
     );
-    let port = wait_line(&mut up.0, "port ");
+    let port = support::wait_stdout_line(&mut up.0, "port ");
     let (cert, key, _) = support::cert_files();
     let file = support::workdir().join(format!("serve-{}.toml", support::rand_suffix()));
     std::fs::write(
@@ -1033,7 +1008,7 @@ fn epa_serve_proxies_with_identity_headers() {
         ),
     )
     .unwrap();
-    let mut serve = Child(
+    let mut serve = support::ChildGuard(
         Command::new(support::epa_binary())
             .args(["serve", "--config"])
             .arg(&file)
@@ -1044,7 +1019,7 @@ fn epa_serve_proxies_with_identity_headers() {
             .spawn()
             .unwrap(),
     );
-    let addr: SocketAddr = wait_line(&mut serve.0, "listening on https://")
+    let addr: SocketAddr = support::wait_stdout_line(&mut serve.0, "listening on https://")
         .parse()
         .unwrap();
     let url = |path: &str| format!("https://localhost:{}{path}", addr.port());
@@ -1163,7 +1138,7 @@ impl Lines {
 
 /// `epa serve` on 127.0.0.1:0, its stdout and stderr read line by line.
 struct Serve {
-    child: Child,
+    child: support::ChildGuard,
     /// What it printed before `listening on`.
     banner: Vec<String>,
     err: Lines,
@@ -1196,7 +1171,7 @@ impl Serve {
             .unwrap();
         let out = Lines::new(child.stdout.take().unwrap());
         let err = Lines::new(child.stderr.take().unwrap());
-        let child = Child(child);
+        let child = support::ChildGuard(child);
         let (addr, banner) = out.wait_after("listening on https://");
         // Keep reading stdout so that the server never blocks on (or writes to) a dead pipe.
         std::thread::spawn(move || while out.0.recv().is_ok() {});
@@ -1228,36 +1203,6 @@ impl Serve {
     }
 }
 
-/// The Python echo upstream (tests/clients/echo_upstream.py) and its port.
-fn python_upstream() -> (Child, u16) {
-    use std::process::{Command, Stdio};
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/echo_upstream.py");
-    let mut up = Child(
-        Command::new(support::python())
-            .arg(script)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let port = wait_line(&mut up.0, "port ").parse().unwrap();
-    (up, port)
-}
-
-/// Every path the Python upstream has seen (its `/_log`, asked directly).
-fn upstream_paths(port: u16) -> Vec<String> {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "--max-time",
-            "10",
-            &format!("http://127.0.0.1:{port}/_log"),
-        ])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// A proxy configuration file for `epa serve` (the shared test certificate), `extra` appended.
 fn serve_file(port: u16, extra: &str) -> String {
     let (cert, key, _) = support::cert_files();
@@ -1287,7 +1232,7 @@ const WEBSOCKET: &[(&str, &str)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epa_serve_splices_an_upgrade_after_ntlm_login_only() {
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
-    let (_up, port) = python_upstream();
+    let (_up, port) = support::python_upstream();
     let file = support::workdir().join(format!("upgrade-{}.toml", support::rand_suffix()));
     std::fs::write(&file, serve_file(port, "")).unwrap();
     let users = support::users_file();
@@ -1298,7 +1243,7 @@ async fn epa_serve_splices_an_upgrade_after_ntlm_login_only() {
     // Not logged in: challenged, and the upgrade never reaches the upstream.
     let r = c.get("/ws", WEBSOCKET).await;
     assert_eq!(r.status, 401);
-    assert!(upstream_paths(port).is_empty());
+    assert!(support::upstream_paths(port).is_empty());
     // Logged in on the same connection: 101 from the upstream, then bytes both ways.
     let r = c.login("/", "alice", "userpw", served_binding(), &[]).await;
     assert_eq!(r.status, 200);
@@ -1338,7 +1283,7 @@ async fn epa_serve_splices_an_upgrade_after_ntlm_login_only() {
             .unwrap();
         assert_eq!(back, msg);
     }
-    assert_eq!(upstream_paths(port), ["/", "/ws"]);
+    assert_eq!(support::upstream_paths(port), ["/", "/ws"]);
 }
 
 #[test]
@@ -1375,7 +1320,7 @@ fn epa_serve_demo_removes_its_directory_on_sigterm_and_ctrl_c() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epa_serve_reloads_on_sighup_keeps_connections_and_refuses_a_broken_file() {
-    let (_up, port) = python_upstream();
+    let (_up, port) = support::python_upstream();
     let dir = support::workdir().join(format!("reload-{}", support::rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     let (file, users) = (dir.join("serve.toml"), dir.join("users"));
@@ -1472,7 +1417,7 @@ async fn epa_serve_reloads_on_sighup_keeps_connections_and_refuses_a_broken_file
     serve.err.wait("epa serve: SIGHUP: configuration unchanged");
     assert_eq!(carol.get("/", &[]).await.status, 200);
     // The relayed login refused before the reload never reached the upstream.
-    let paths = upstream_paths(port);
+    let paths = support::upstream_paths(port);
     assert_eq!(
         paths.iter().filter(|p| *p == "/lax/a").count(),
         1,

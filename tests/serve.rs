@@ -178,7 +178,7 @@ fn client_certificates_per_route_and_on_required_paths() {
     let (status, body) = support::requests_ntlm(&url("/app"), "TESTDOM\\alice", "userpw", true);
     assert_eq!(status, 200, "{body}");
     // Nothing refused above reached the upstream.
-    let paths = upstream_paths(port);
+    let paths = support::upstream_paths(port);
     assert!(
         paths
             .iter()
@@ -195,20 +195,6 @@ fn client_certificates_per_route_and_on_required_paths() {
     );
     let err = support::epa_serve(&never).unwrap_err();
     assert!(err.contains("never asks for one"), "{err}");
-}
-
-/// Every path the Python upstream has seen (its `/_log`).
-fn upstream_paths(port: u16) -> Vec<String> {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--max-time",
-            "10",
-            &format!("http://127.0.0.1:{port}/_log"),
-        ])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

@@ -516,6 +516,20 @@ pub fn python_upstream() -> (ChildGuard, u16) {
     (up, port)
 }
 
+/// Every path the Python upstream has seen (its `/_log`, asked directly).
+pub fn upstream_paths(port: u16) -> Vec<String> {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            &format!("http://127.0.0.1:{port}/_log"),
+        ])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A TLS-terminating front proxy (a load balancer's TLS offload): `cert` towards the client
 /// (made with `rcgen::generate_simple_self_signed`), plain TCP to `upstream`, bytes copied
 /// both ways. Returns its address.
