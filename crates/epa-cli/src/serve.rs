@@ -265,6 +265,13 @@ fn build_app(
         Some(b) => policy_layer(config, b.clone(), table),
         None => Err(ServerError::Negotiate("an authenticator")),
     };
+    if config.upstream.is_none() && !config.routes.is_empty() {
+        // Their policies and allow-lists would be silently ignored by the hello page.
+        return Err(
+            "[[route]] tables apply to the reverse proxy only: add [upstream] or remove them"
+                .into(),
+        );
+    }
     let routes = match &config.upstream {
         Some(up) => {
             let upstream = Upstream::from_table(up).map_err(|e| e.to_string())?;

@@ -625,7 +625,14 @@ service_names = ["HTTP/www.example.com"]
     #[test]
     fn proxy_tables() {
         let base = "[listener]\nnegotiate = false\n";
-        let c = |extra: &str| codes(&format!("{base}{extra}"), None);
+        let c = |extra: &str| {
+            let upstream = if extra.contains("[upstream]") {
+                ""
+            } else {
+                "[upstream]\nurl = \"unix:/run/app.sock\"\n"
+            };
+            codes(&format!("{base}{upstream}{extra}"), None)
+        };
         assert!(c("[upstream]\nurl = \"http://127.0.0.1:8080\"\n").is_empty());
         assert!(c("[upstream]\nurl = \"unix:/run/app.sock\"\n").is_empty());
         assert_eq!(

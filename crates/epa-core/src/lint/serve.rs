@@ -20,6 +20,27 @@ pub(super) fn serve_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
                 "list only the monitoring host's address, or keep the default (loopback) and scrape through it")),
             Ok(_) => {}
         }
+        let through: Vec<_> = m
+            .allow_from
+            .iter()
+            .filter(|a| {
+                config
+                    .listener
+                    .trusted_proxies
+                    .iter()
+                    .any(|p| p.to_canonical() == a.to_canonical())
+            })
+            .collect();
+        if !through.is_empty() {
+            out.push(finding(Warning, "metrics-through-trusted-proxy",
+                format!("the metrics page is readable from {through:?}, which is also a trusted proxy: every client of that proxy reaches the page as if it were that address"),
+                "read the metrics from an address that is not a proxy (the host itself on another address), or block the path at the proxy"));
+        }
+    }
+    if !config.routes.is_empty() && config.upstream.is_none() {
+        out.push(finding(Error, "routes-without-upstream",
+            "[[route]] tables apply to the reverse proxy only: without [upstream], epa serve refuses to start rather than ignore their policies and allow-lists".into(),
+            "add the [upstream] the routes are for, or remove the [[route]] tables"));
     }
     if config.listener.proxy_certificate_file.is_some() {
         let trusted_proxy = config
@@ -108,6 +129,7 @@ mod tests {
     }
 
     const POLICY: &str = "[policy]\nenforcement = \"always\"\n";
+    const UPSTREAM: &str = "[upstream]\nurl = \"http://127.0.0.1:8080\"\n";
     const TRUSTED: &str = "[policy]\nenforcement = \"always\"\nscenario = \"trusted-proxy\"\nservice_names = [\"HTTP/www.example.com\"]\n";
 
     #[test]
@@ -125,6 +147,23 @@ mod tests {
             codes(&format!("[metrics]\nallow_from = [\"10.0.0.9\"]\n{POLICY}")),
             ["metrics-not-loopback"]
         );
+        assert_eq!(
+            codes(&format!(
+                "[listener]\ntrusted_proxies = [\"::ffff:127.0.0.1\"]\n[metrics]\n{POLICY}"
+            )),
+            ["metrics-through-trusted-proxy"]
+        );
+    }
+
+    #[test]
+    fn routes_need_an_upstream() {
+        let route = "[[route]]\npath = \"/a\"\n";
+        assert_eq!(
+            codes(&format!("{POLICY}{route}")),
+            ["routes-without-upstream"]
+        );
+        let upstream = "[upstream]\nurl = \"http://127.0.0.1:8080\"\n";
+        assert!(codes(&format!("{POLICY}{upstream}{route}")).is_empty());
     }
 
     #[test]
@@ -154,7 +193,8 @@ mod tests {
 
     #[test]
     fn route_certificates() {
-        let route = "[[route]]\npath = \"/admin\"\nrequire_client_certificate = true\n";
+        let route =
+            format!("{UPSTREAM}[[route]]\npath = \"/admin\"\nrequire_client_certificate = true\n");
         assert_eq!(
             codes(&format!("{POLICY}{route}")),
             ["route-certificate-without-request"]
