@@ -90,6 +90,12 @@ async def measure(side, rnd, pid, addr, n, kinds):
     # and Apache's first-request allocations) is in the baseline, not in the first batch.
     for kind in kinds:
         held.append(await open_kind(kind, host, port, tls))
+    for (_, writer), kind in zip(held, kinds):
+        if kind != "idle-tcp":
+            tls_object = writer.get_extra_info("ssl_object")
+            print(f"memory {side} round {rnd}: {tls_object.version()} {tls_object.cipher()[0]}",
+                  flush=True)
+            break
     await asyncio.sleep(1)
     results = []
     base = start = rss_kib(pid)
