@@ -1,7 +1,7 @@
 //! Extended Protection for hyper servers.
 //!
 //! * [`ExtendedProtectionLayer`]: the tower `Layer` that runs Negotiate/NTLM and enforces the policy
-//!   through [`epa_core::decide`];
+//!   through [`epa_core::decide()`];
 //! * [`TlsAcceptor`]: tokio-rustls glue that records each connection's [`ChannelFacts`];
 //! * [`server`]: the server — TLS, one security context per connection, deadlines, connection
 //!   limits, graceful shutdown, certificate rotation (or [`serve_connection`] for your own loop,
