@@ -2,7 +2,11 @@
 //!
 //! This facade re-exports the workspace crates. The core ([`core`], the `epa-core` crate) is
 //! pure logic: channel bindings, service names, `ExtendedProtectionPolicy` and the decision
-//! function that reproduces .NET `HttpListener` and IIS outcomes.
+//! function that reproduces .NET `HttpListener` and IIS outcomes. [`hyper`] (the `epa-hyper`
+//! crate) is the tower layer and the server to run it in: serve with [`hyper::server::Server`]
+//! (TLS, one security context per connection, deadlines, connection limits, accept errors
+//! retried, graceful shutdown), as the README's example, `examples/server.rs` and
+//! `examples/axum.rs` do.
 
 #![forbid(unsafe_code)]
 

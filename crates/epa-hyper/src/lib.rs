@@ -1,10 +1,12 @@
 //! Extended Protection for hyper servers.
 //!
 //! * [`ExtendedProtectionLayer`]: the tower `Layer` that runs Negotiate/NTLM and enforces the policy
-//!   through [`epa_core::decide`];
+//!   through [`epa_core::decide()`];
 //! * [`TlsAcceptor`]: tokio-rustls glue that records each connection's [`ChannelFacts`];
 //! * [`server`]: the server — TLS, one security context per connection, deadlines, connection
-//!   limits, graceful shutdown, certificate rotation (or [`serve_connection`] for your own loop);
+//!   limits, graceful shutdown, certificate rotation (or [`serve_connection`] for your own loop,
+//!   which must then spawn per connection, retry accept errors rather than end, and put deadlines
+//!   on the handshake and on idle connections itself);
 //! * [`authenticator`]: the trait every backend implements;
 //! * [`client_cert`]: client certificates asked for in the first handshake, required per route;
 //! * [`telemetry`]: the decision event's fields and the metric names (an interface);
