@@ -21,7 +21,7 @@
 //! * [`keytab`]: a strict reader of MIT keytab files, for the keytab lint.
 //! * [`sid`]: security identifiers (MS-DTYP §2.4.2), binary and `S-1-…` forms.
 //! * [`pac`]: a strict reader of the Kerberos PAC (MS-PAC): the account SID and group SIDs.
-//! * [`decide`]: the one function that turns a policy and what a backend observed into an
+//! * [`decide()`]: the one function that turns a policy and what a backend observed into an
 //!   accept or a 401, with a reason.
 //!
 //! This crate does no I/O and has no async code: everything here is a pure function of its input.

@@ -1,6 +1,6 @@
 //! Wire names: the one table each configuration enum's spelling comes from.
 //!
-//! A name appears once, in the enum's [`wire_names!`] table; `name()`, `FromStr`, `Display`,
+//! A name appears once, in the enum's `wire_names!` table; `name()`, `FromStr`, `Display`,
 //! serde (configuration files, JSON logs) and the CLI's argument parsing all read it, so the
 //! spellings cannot drift apart. Matching is exact (kebab-case, as written in the table).
 

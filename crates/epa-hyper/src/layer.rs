@@ -1,5 +1,5 @@
 //! The tower [`Layer`] that runs the HTTP Negotiate / NTLM exchange (RFC 4559) with Extended
-//! Protection enforced by [`epa_core::decide`].
+//! Protection enforced by [`epa_core::decide()`].
 //!
 //! Per request:
 //! 1. The connection's [`ConnectionContext`] (inserted by [`crate::serve_connection`], or by hand

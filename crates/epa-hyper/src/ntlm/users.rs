@@ -106,7 +106,7 @@ impl std::fmt::Debug for Account {
 }
 
 /// The accounts, looked up by (domain, user) upper-cased as Windows does (one UTF-16 unit to
-/// one, `RtlUpcaseUnicodeChar`-like: see [`super::casing`]).
+/// one, `RtlUpcaseUnicodeChar`-like: see `casing`).
 #[derive(Clone, Default)]
 pub struct UserDb {
     by_name: HashMap<(String, String), Account>,

@@ -26,10 +26,10 @@ pub struct OverrideError {
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[non_exhaustive]
 pub struct Overrides {
-    /// Address to listen on ([listener] address).
+    /// Address to listen on (`[listener] address`).
     #[cfg_attr(feature = "clap", arg(long))]
     pub listen: Option<SocketAddr>,
-    /// Enforcement when the file has no [policy]: never | when-supported | always.
+    /// Enforcement when the file has no `[policy]`: never | when-supported | always.
     #[cfg_attr(feature = "clap", arg(long, default_value = "when-supported"))]
     pub enforcement: String,
     /// Audit: also decide under this enforcement; log and count what it would refuse.
