@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 pub mod backend;
+pub mod diagnostics;
 pub mod proxy;
 pub use backend::{BackendKind, BackendTable};
 pub use proxy::{IdentityHeadersTable, RouteTable, UpstreamTable};
@@ -246,6 +247,9 @@ pub struct ServerConfig {
     /// `[[route]]`: per-path policies (longest normalised prefix wins).
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteTable>,
+    /// `[diagnostics]`: the client diagnostics page of `epa serve` (off by default).
+    #[serde(default)]
+    pub diagnostics: diagnostics::DiagnosticsTable,
 }
 
 /// The `[listener]` table: where and how the library server (`epa_hyper::server`) listens.
