@@ -73,6 +73,8 @@ enum App {
     Hello(ExtendedProtection<Hello>),
     /// No upstream, Negotiate off.
     Open(Hello),
+    /// `[diagnostics]` on: its page in front of the application.
+    Diagnosed(Box<epa_hyper::diagnose::WithDiagnostics<App>>),
 }
 
 impl std::fmt::Debug for App {
@@ -81,6 +83,7 @@ impl std::fmt::Debug for App {
             Self::Proxy(r) => f.debug_tuple("App::Proxy").field(r).finish(),
             Self::Hello(_) => f.write_str("App::Hello"),
             Self::Open(_) => f.write_str("App::Open"),
+            Self::Diagnosed(d) => f.debug_tuple("App::Diagnosed").field(d).finish(),
         }
     }
 }
@@ -106,6 +109,7 @@ where
             Self::Proxy(r) => r.call(req),
             Self::Hello(h) => Box::pin(h.call(req)),
             Self::Open(h) => Box::pin(h.call(req)),
+            Self::Diagnosed(d) => d.call(req),
         }
     }
 }
@@ -240,7 +244,7 @@ fn build_app(
             "a policy needs a listener that runs Negotiate ([listener] negotiate = true)",
         )),
     };
-    Ok(match &config.upstream {
+    let app = match &config.upstream {
         Some(up) => {
             let upstream = Upstream::from_table(up).map_err(|e| e.to_string())?;
             let names =
@@ -259,7 +263,17 @@ fn build_app(
             ))
         }
         None => App::Open(Hello),
-    })
+    };
+    if !config.diagnostics.enabled {
+        return Ok(app);
+    }
+    let table = config
+        .policy
+        .as_ref()
+        .ok_or("[diagnostics] needs a [policy] table")?;
+    let page = make(table).map_err(|e| e.to_string())?;
+    let with = epa_hyper::diagnose::WithDiagnostics::from_config(config, page, app);
+    Ok(App::Diagnosed(Box::new(with.map_err(|e| e.to_string())?)))
 }
 
 /// Random hex from the kernel (demo password, directory name).

@@ -426,7 +426,8 @@ mod tests {
 
     #[test]
     fn diagnostics_on_is_a_warning_and_a_bad_path_an_error() {
-        let policy = "[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/www.example.com\"]\n";
+        let policy =
+            "[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/www.example.com\"]\n";
         assert_eq!(codes(policy, None), Vec::<&str>::new());
         let off = format!("{policy}[diagnostics]\npath = \"/d\"\n");
         assert_eq!(codes(&off, None), Vec::<&str>::new());

@@ -333,7 +333,8 @@ pub(crate) fn report(inputs: &Inputs<'_>) -> Diagnosis {
                 accepted: d.is_accept(),
                 status: d.status().unwrap_or(200),
                 reason: d.reason().code().to_owned(),
-                message: d.reason().message(),
+                // The message may name the client's SPN.
+                message: ClientText(&d.reason().message()).to_string(),
                 audit_target: audited
                     .target
                     .as_ref()
