@@ -31,6 +31,10 @@ struct Serve {
 impl Serve {
     /// Starts `epa serve` with the shared certificate, `[policy]` when-supported, and `extra`.
     fn start(extra: &str) -> Self {
+        Self::start_with_env(extra, &[])
+    }
+
+    fn start_with_env(extra: &str, env: &[(String, String)]) -> Self {
         let (cert, key, _) = support::cert_files();
         let dir = support::workdir();
         let n = support::rand_suffix();
@@ -51,6 +55,7 @@ impl Serve {
             .arg("--users")
             .arg(support::users_file())
             .env("RUST_LOG", "epa=info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -402,4 +407,116 @@ async fn client_text_is_escaped_in_the_page() {
     );
     // Without a binding the SPN check runs and refuses the name (named in the message, escaped).
     assert!(r.body.contains("service-name-not-in-list"), "{}", r.body);
+}
+
+/// Kerberos through the GSSAPI backend: a throwaway MIT KDC (tests/kdc/setup-kdc.sh) and
+/// requests-gssapi, which requires mutual authentication (the AP-REP on the report's 200).
+#[cfg(feature = "gssapi")]
+mod kerberos {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// A realm EXAMPLE.TEST with its own KDC, killed on drop.
+    struct Realm {
+        dir: PathBuf,
+    }
+
+    impl Realm {
+        fn start() -> Self {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kdc/setup-kdc.sh");
+            for attempt in 0..5u16 {
+                let dir = support::workdir().join(format!("diag-realm-{}", support::rand_suffix()));
+                let port = 20_000
+                    + (std::process::id() as u16 % 20_000)
+                    + attempt * 89
+                    + (support::rand_suffix() as u16 % 50) * 11;
+                let out = Command::new("bash")
+                    .arg(&script)
+                    .arg(&dir)
+                    .arg(port.to_string())
+                    .output()
+                    .unwrap();
+                if out.status.success() {
+                    return Self { dir };
+                }
+            }
+            panic!(
+                "could not start a KDC (krb5-kdc and krb5-admin-server: ./scripts/test installs them)"
+            );
+        }
+
+        fn path(&self, name: &str) -> String {
+            self.dir.join(name).to_string_lossy().into_owned()
+        }
+    }
+
+    impl Drop for Realm {
+        fn drop(&mut self) {
+            if let Ok(pid) = std::fs::read_to_string(self.dir.join("kdc.pid")) {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+
+    fn requests_gssapi(realm: &Realm, url: &str, cbt: bool) -> (u16, String) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/gssapi_get.py");
+        let mut cmd = Command::new(support::python());
+        cmd.arg(script)
+            .arg(url)
+            .env("KRB5_CONFIG", realm.path("krb5.conf"))
+            .env("KRB5CCNAME", format!("FILE:{}", realm.path("ccache")));
+        if cbt {
+            cmd.arg("--cbt");
+        }
+        let out = cmd.output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["status"].as_u64().unwrap() as u16,
+            v["body"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    #[test]
+    fn kerberos_is_reported_bound_or_not_with_the_ticket_service() {
+        let realm = Realm::start();
+        let env = vec![
+            ("KRB5_CONFIG".to_owned(), realm.path("krb5.conf")),
+            ("KRB5RCACHEDIR".to_owned(), realm.path("")),
+        ];
+        let backend = format!(
+            "[backend]\nkind = \"gssapi\"\nkeytab = {:?}\n{ON}",
+            realm.path("http.keytab")
+        );
+        let serve = Serve::start_with_env(&backend, &env);
+        // requires mutual authentication: a 200 without the AP-REP would be status 0.
+        let (status, body) = requests_gssapi(&realm, &serve.url(PAGE), true);
+        assert_eq!(status, 200, "{body} {}", serve.log());
+        let r: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(r["mechanism"], "kerberos");
+        assert_eq!(r["kerberos"]["channel_bound"], true);
+        assert_eq!(
+            r["kerberos"]["ticket_service"],
+            "HTTP/localhost@EXAMPLE.TEST"
+        );
+        assert!(r["ntlm"].is_null());
+        assert_eq!(r["outcome"]["accepted"], true);
+        // No binding: when-supported accepts, every `always` would refuse.
+        let (status, body) = requests_gssapi(&realm, &serve.url(PAGE), false);
+        assert_eq!(status, 200, "{body}");
+        let r: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(r["kerberos"]["channel_bound"], false);
+        assert_eq!(r["observation"], "absent");
+        assert!(
+            rows(&r, "always")
+                .iter()
+                .all(|row| row["accepted"] == false),
+            "{r:#}"
+        );
+        assert!(
+            rows(&r, "when-supported")
+                .iter()
+                .all(|row| row["accepted"] == true),
+            "{r:#}"
+        );
+    }
 }
