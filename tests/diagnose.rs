@@ -256,6 +256,71 @@ fn diagnostics_off_is_the_normal_route() {
     assert_eq!((status, body.as_str()), (200, "hello TESTDOM\\alice\n"));
 }
 
+/// The Python echo upstream (tests/clients/echo_upstream.py), killed on drop, and its port.
+struct Upstream(Child, u16);
+
+impl Upstream {
+    fn start() -> Self {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/echo_upstream.py");
+        let mut child = Command::new(support::python())
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = loop {
+            let line = lines.next().expect("echo upstream exited").unwrap();
+            if let Some(p) = line.strip_prefix("port ") {
+                break p.trim().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Self(child, port)
+    }
+
+    /// Every path it has been asked for.
+    fn paths(&self) -> Vec<String> {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "10",
+                &format!("http://127.0.0.1:{}/_log", self.1),
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn in_front_of_the_proxy_the_page_answers_and_other_paths_are_proxied() {
+    let up = Upstream::start();
+    let upstream = format!("[upstream]\nurl = \"http://127.0.0.1:{}\"\n", up.1);
+    let serve = Serve::start(&format!("{upstream}{ON}"));
+    let (status, body) = support::requests_ntlm(&serve.url(PAGE), "TESTDOM\\alice", "userpw", true);
+    assert_eq!(status, 200, "{body}");
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["ntlm"]["channel_bindings"], "matching");
+    let (status, body) =
+        support::requests_ntlm(&serve.url("/app"), "TESTDOM\\alice", "userpw", true);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(up.paths(), ["/app"]);
+    // Off: the path is an ordinary proxied path.
+    let serve = Serve::start(&upstream);
+    let (status, _) = support::requests_ntlm(&serve.url(PAGE), "TESTDOM\\alice", "userpw", true);
+    assert_eq!(status, 200);
+    assert_eq!(up.paths(), ["/app", "/_epa/diagnose?format=json"]);
+}
+
 // ---- one keep-alive connection, our own client ---------------------------------------------
 
 struct Conn {
