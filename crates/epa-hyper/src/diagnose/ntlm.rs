@@ -68,6 +68,18 @@ pub enum ResponseVersion {
     Unreadable,
 }
 
+impl ResponseVersion {
+    /// The JSON spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ntlmv2 => "ntlmv2",
+            Self::Ntlmv1 => "ntlmv1",
+            Self::LmOrAnonymous => "lm-or-anonymous",
+            Self::Unreadable => "unreadable",
+        }
+    }
+}
+
 /// `MsvAvChannelBindings` as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SentBinding {

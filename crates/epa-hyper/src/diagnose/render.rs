@@ -136,7 +136,7 @@ fn html(d: &Diagnosis) -> String {
     o.push_str("</table>");
     if let Some(n) = &d.ntlm {
         o.push_str("<h2>NTLM AUTHENTICATE</h2><table>");
-        row(&mut o, "response", &format!("{:?}", n.facts.response));
+        row(&mut o, "response", n.facts.response.name());
         row(&mut o, "user sent", &n.facts.user_sent);
         row(
             &mut o,
