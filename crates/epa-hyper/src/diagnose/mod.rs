@@ -473,3 +473,6 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
