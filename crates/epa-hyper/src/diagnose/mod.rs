@@ -7,7 +7,7 @@
 //! layer identity, so nothing it does is another route's state) in a diagnosing mode. On the
 //! leg that ends the exchange — completed, refused by the decision, refused by the backend —
 //! the layer hands the backend's result, the binding it handed the backend and that leg's
-//! token to [`report`]; the NTLM AUTHENTICATE (raw, or inside SPNEGO) is read again here
+//! token to `report`; the NTLM AUTHENTICATE (raw, or inside SPNEGO) is read again here
 //! ([`ntlm::NtlmFacts`]), unverified, for what the backends do not report (flags, MIC, the
 //! raw binding value). No backend changes. The report goes to the inner [`Page`] as a request
 //! extension ([`Diagnosis`]); no [`crate::AuthenticatedUser`] is ever inserted and no identity
