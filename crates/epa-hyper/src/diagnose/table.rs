@@ -16,6 +16,7 @@ use epa_core::decide::{
 };
 use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use serde::Serialize;
+use std::borrow::Cow;
 
 const PROFILES: [Profile; 4] = [
     Profile::Documented,
@@ -138,11 +139,12 @@ pub fn rows(
     variants
         .iter()
         .map(|v| {
+            // Borrowed unless the route's pinned proxy certificate must be added.
             let policy = v.policy.as_ref().map(|p| match &route_proxy {
                 Some(b) if v.scenario == Some(ProtectionScenario::TrustedProxy) => {
-                    p.clone().with_proxy_binding(b.clone())
+                    Cow::Owned(p.clone().with_proxy_binding(b.clone()))
                 }
-                _ => p.clone(),
+                _ => Cow::Borrowed(p),
             });
             let this_route = v.enforcement == route.policy().enforcement()
                 && v.profile == route.profile()
