@@ -75,6 +75,8 @@ enum Routes {
     Hello(ExtendedProtection<Hello>),
     /// No upstream, Negotiate off.
     Open(Hello),
+    /// `[diagnostics]` on: its page in front of the application.
+    Diagnosed(Box<epa_hyper::diagnose::WithDiagnostics<Routes>>),
 }
 
 /// What `epa serve` serves: the metrics page and the `[client_certificates] required_paths`
@@ -94,6 +96,7 @@ impl std::fmt::Debug for App {
             Routes::Proxy(r) => format!("{r:?}"),
             Routes::Hello(_) => "Hello".into(),
             Routes::Open(_) => "Open".into(),
+            Routes::Diagnosed(d) => format!("{d:?}"),
         };
         f.debug_struct("App")
             .field("routes", &routes)
@@ -153,10 +156,30 @@ where
                 return answer(refusal.response());
             }
         }
-        match &mut self.routes {
-            Routes::Proxy(r) => r.call(req),
-            Routes::Hello(h) => Box::pin(h.call(req)),
-            Routes::Open(h) => Box::pin(h.call(req)),
+        self.routes.call(req)
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for Routes
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<epa_hyper::proxy::BoxError>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = AppFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Each variant is always ready (the router, the hello page and the page say so).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        match self {
+            Self::Proxy(r) => r.call(req),
+            Self::Hello(h) => Box::pin(h.call(req)),
+            Self::Open(h) => Box::pin(h.call(req)),
+            Self::Diagnosed(d) => d.call(req),
         }
     }
 }
@@ -291,6 +314,18 @@ fn build_app(
             ))
         }
         None => Routes::Open(Hello),
+    };
+    let routes = if config.diagnostics.enabled {
+        let table = config
+            .policy
+            .as_ref()
+            .ok_or("[diagnostics] needs a [policy] table")?;
+        let page = make(table).map_err(|e| e.to_string())?;
+        let with = epa_hyper::diagnose::WithDiagnostics::from_config(config, page, routes)
+            .map_err(|e| e.to_string())?;
+        Routes::Diagnosed(Box::new(with))
+    } else {
+        routes
     };
     let metrics = match (&config.metrics, metrics) {
         (Some(table), Some(handle)) => {

@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 pub mod backend;
+pub mod diagnostics;
 pub mod metrics;
 pub mod proxy;
 pub use backend::{BackendKind, BackendTable};
@@ -251,6 +252,9 @@ pub struct ServerConfig {
     pub routes: Vec<RouteTable>,
     /// `[metrics]`: the Prometheus page (`epa serve`; absent: not served).
     pub metrics: Option<MetricsTable>,
+    /// `[diagnostics]`: the client diagnostics page of `epa serve` (off by default).
+    #[serde(default)]
+    pub diagnostics: diagnostics::DiagnosticsTable,
 }
 
 /// The `[listener]` table: where and how the library server (`epa_hyper::server`) listens.

@@ -193,11 +193,30 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
     }
     proxy_findings(config, &mut out);
     backend_findings(config, &mut out);
+    diagnostics_findings(config, &mut out);
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
     out
 }
 
-/// `[upstream]`, `[identity_headers]` and `[[route]]`.
+/// `[diagnostics]`: on, it tells any client the policy, the profiles' outcomes and the
+/// server's bindings; worth a warning, never silent.
+fn diagnostics_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    use Severity::*;
+    let d = &config.diagnostics;
+    if !d.enabled {
+        return;
+    }
+    if d.normalized_path().is_none() {
+        out.push(finding(Error, "diagnostics-path-invalid",
+            format!("[diagnostics] path {:?} is not an absolute path that normalises: epa serve refuses to start", d.path),
+            "write path = \"/_epa/diagnose\" (or another absolute path without %2F, backslashes or '..' above the root)"));
+        return;
+    }
+    out.push(finding(Warning, "diagnostics-enabled",
+        format!("[diagnostics] is on: {} answers any client that logs in there with the route's policy, what every enforcement and profile would decide, and the server's channel bindings (it admits nobody, but it tells an attacker which clients and relays would pass)", d.path),
+        "turn it on while debugging a client (enabled = true), then off again; or reach it only through an address that attackers cannot"));
+}
+
 /// The `[backend]` table: keys that do not fit its kind, and choices worth knowing.
 fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     use crate::config::BackendKind;
@@ -234,6 +253,7 @@ fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     }
 }
 
+/// `[upstream]`, `[identity_headers]` and `[[route]]`.
 fn proxy_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     use Severity::*;
     if let Some(up) = &config.upstream {
@@ -406,6 +426,19 @@ mod tests {
 
     fn codes(text: &str, ca: Option<&CaFiles>) -> Vec<&'static str> {
         lint(&config(text), ca).iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn diagnostics_on_is_a_warning_and_a_bad_path_an_error() {
+        let policy =
+            "[policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/www.example.com\"]\n";
+        assert_eq!(codes(policy, None), Vec::<&str>::new());
+        let off = format!("{policy}[diagnostics]\npath = \"/d\"\n");
+        assert_eq!(codes(&off, None), Vec::<&str>::new());
+        let on = format!("{policy}[diagnostics]\nenabled = true\n");
+        assert_eq!(codes(&on, None), ["diagnostics-enabled"]);
+        let bad = format!("{policy}[diagnostics]\nenabled = true\npath = \"/a/%2F\"\n");
+        assert_eq!(codes(&bad, None), ["diagnostics-path-invalid"]);
     }
 
     #[test]

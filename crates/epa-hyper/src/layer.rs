@@ -61,6 +61,8 @@ struct Shared {
     challenges: Vec<HeaderValue>,
     /// `allow_users` / `allow_groups` (none: every authenticated caller).
     allow: Option<Arc<AllowList>>,
+    /// The diagnostics page's settings: completed exchanges are reported, never admitted.
+    diagnose: Option<Arc<crate::diagnose::DiagnosticsSettings>>,
 }
 
 impl Shared {
@@ -77,6 +79,7 @@ impl Shared {
             persist: self.persist,
             challenges: self.challenges.clone(),
             allow: self.allow.clone(),
+            diagnose: self.diagnose.clone(),
         }
     }
 }
@@ -117,6 +120,7 @@ impl ExtendedProtectionLayer {
                 persist: None,
                 challenges,
                 allow: None,
+                diagnose: None,
             }),
         }
     }
@@ -201,6 +205,18 @@ impl ExtendedProtectionLayer {
     pub fn allow(self, allow: AllowList) -> Self {
         let allow = (!allow.is_empty()).then(|| Arc::new(allow));
         self.edit(|s| s.allow = allow)
+    }
+
+    /// The diagnostics page's layer ([`crate::diagnose`]): a completed exchange, accepted or
+    /// refused, reaches the inner service as a [`crate::diagnose::Diagnosis`] and never as an
+    /// identity (none is kept on the connection either).
+    pub(crate) fn diagnosing(self, settings: crate::diagnose::DiagnosticsSettings) -> Self {
+        let settings = Arc::new(settings);
+        self.edit(|s| {
+            s.diagnose = Some(settings);
+            s.persist = Some(false);
+            s.allow = None;
+        })
     }
 }
 
@@ -312,6 +328,13 @@ where
             }
         }
         Outcome::Respond(reply) => State::Reply { reply: Some(reply) },
+        Outcome::Diagnosed { report, token } => {
+            req.extensions_mut().insert(*report);
+            State::Inner {
+                future: inner.call(req),
+                token,
+            }
+        }
     }
 }
 
@@ -403,6 +426,11 @@ enum Outcome {
         token: Option<HeaderValue>,
     },
     Respond(Reply),
+    /// The diagnostics page's report of a completed (or refused) exchange: no identity.
+    Diagnosed {
+        report: Box<crate::diagnose::Diagnosis>,
+        token: Option<HeaderValue>,
+    },
 }
 
 /// A response the layer makes itself: empty body, `Content-Length: 0`.
@@ -455,6 +483,9 @@ struct LegResult {
     conn: ConnectionContext,
     exchange: Exchange,
     result: Result<Step, AuthError>,
+    /// The leg's token and binding, kept for the diagnostics page.
+    token: Vec<u8>,
+    expected: Option<ExpectedBindings>,
 }
 
 impl Leg {
@@ -467,6 +498,8 @@ impl Leg {
             conn: self.conn,
             exchange: self.exchange,
             result,
+            token: self.token,
+            expected: self.expected,
         }
     }
 }
@@ -615,8 +648,24 @@ impl Shared {
             conn,
             exchange,
             result,
+            token,
+            expected,
         } = leg;
         let facts = conn.facts();
+        let diagnose = |verdict| {
+            self.diagnose.as_ref().map(|settings| {
+                let report = crate::diagnose::report(&crate::diagnose::Inputs {
+                    settings,
+                    route: &self.policy,
+                    target: self.target.as_ref(),
+                    channel: facts,
+                    token: &token,
+                    expected: expected.as_ref(),
+                    verdict,
+                });
+                Box::new(report)
+            })
+        };
         match result {
             Ok(Step::Continue(next)) => {
                 let scheme = exchange.scheme;
@@ -632,7 +681,16 @@ impl Shared {
             }
             Ok(Step::Complete(done)) => {
                 crate::telemetry::authentication_time(done.mechanism, exchange.started.elapsed());
+                let report = diagnose(crate::diagnose::Verdict::Completed(&done));
                 let outcome = self.decide(facts, exchange.scheme, done);
+                if let Some(report) = report {
+                    // Reported, never admitted: the identity goes nowhere.
+                    let token = match outcome {
+                        Outcome::Pass { token, .. } => token,
+                        _ => None,
+                    };
+                    return Outcome::Diagnosed { report, token };
+                }
                 if let Outcome::Pass { user, .. } = &outcome
                     && self.persists()
                 {
@@ -645,10 +703,27 @@ impl Shared {
                 observation,
             }) => {
                 self.refused_binding(facts, mechanism, observation);
-                self.challenge()
+                match diagnose(crate::diagnose::Verdict::RefusedBinding {
+                    mechanism,
+                    observation,
+                }) {
+                    Some(report) => Outcome::Diagnosed {
+                        report,
+                        token: None,
+                    },
+                    None => self.challenge(),
+                }
             }
             Err(e) => {
                 crate::telemetry::authentication_failed(facts.peer, e.status(), &e);
+                if matches!(e, AuthError::LogonDenied(_) | AuthError::Unsupported(_))
+                    && let Some(report) = diagnose(crate::diagnose::Verdict::RefusedByBackend)
+                {
+                    return Outcome::Diagnosed {
+                        report,
+                        token: None,
+                    };
+                }
                 match e {
                     AuthError::InvalidToken(_) => Self::plain(StatusCode::BAD_REQUEST),
                     // The credentials were not judged: tell the client to come back, never 401

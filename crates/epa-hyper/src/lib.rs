@@ -11,7 +11,8 @@
 //! * [`client_cert`]: client certificates asked for in the first handshake, required per route;
 //! * [`telemetry`]: the decision event's fields and the metric names (an interface);
 //! * [`ntlm`]: the embedded NTLMv2 acceptor (the default backend, no system service);
-//! * [`proxy`]: the reverse proxy behind the layer (identity headers, per-route policies).
+//! * [`proxy`]: the reverse proxy behind the layer (identity headers, per-route policies);
+//! * [`diagnose`]: the client diagnostics page (what a login sent, what each policy decides).
 //!
 //! ```no_run
 //! use epa_core::{decide::Profile, ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario};
@@ -46,6 +47,7 @@ pub use epa_core::authenticator;
 pub mod authorize;
 pub mod client_cert;
 mod connection;
+pub mod diagnose;
 #[cfg(feature = "gssapi")]
 pub mod gssapi;
 mod header;

@@ -26,7 +26,7 @@ mod crypto;
 mod throttle;
 pub mod users;
 pub mod verifier;
-mod wire;
+pub(crate) mod wire;
 
 use crate::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
