@@ -10,6 +10,7 @@ mod cmd_policy;
 mod cmd_spn;
 mod logging;
 mod serve;
+mod serve_app;
 mod serve_backend;
 mod serve_demo;
 
