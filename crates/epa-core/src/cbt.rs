@@ -424,7 +424,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A syntactically valid certificate skeleton with the given signature AlgorithmIdentifier
@@ -435,7 +435,7 @@ mod tests {
 
     /// A certificate skeleton: TBSCertificate { version 3, serial 1, `tbs_alg` }, `outer_alg`,
     /// an empty signature. Short-form lengths only.
-    fn skeleton_with(tbs_alg: &[u8], outer_alg: &[u8]) -> Vec<u8> {
+    pub(super) fn skeleton_with(tbs_alg: &[u8], outer_alg: &[u8]) -> Vec<u8> {
         let mut tbs = vec![0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01];
         tbs.extend_from_slice(tbs_alg);
         let mut body = vec![0x30, tbs.len() as u8];
