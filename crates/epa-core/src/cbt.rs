@@ -4,6 +4,8 @@
 //! The application data is `binding_type ":" payload` (RFC 5929 §3.1, §4.1; RFC 9266 §2). This is
 //! what goes into the `application_data` of the GSS channel-bindings struct ([`crate::gss`]).
 
+mod fast;
+
 use crate::der::{self, Reader, Tlv, tag};
 pub use crate::der::{DerError, MAX_DER_LEN};
 use crate::pem;
@@ -53,7 +55,42 @@ impl std::fmt::Display for BindingType {
 #[derive(Clone)]
 pub struct ChannelBinding {
     binding_type: BindingType,
-    payload: Vec<u8>,
+    payload: Payload,
+}
+
+/// The longest payload kept inline: every hash (SHA-512, SHA3-512), the exporter value and a
+/// `tls-unique` Finished value (12 or 36 bytes) fit.
+const INLINE: usize = signature::MAX_DIGEST_LEN;
+
+/// A binding's payload: inline up to [`INLINE`] bytes, so computing a binding never allocates.
+#[derive(Clone)]
+enum Payload {
+    /// `bytes[..len]`; `len <= INLINE`.
+    Inline { len: u8, bytes: [u8; INLINE] },
+    /// Longer payloads (only [`ChannelBinding::tls_unique`] can be handed one).
+    Heap(Box<[u8]>),
+}
+
+impl Payload {
+    fn from_slice(value: &[u8]) -> Self {
+        match u8::try_from(value.len()) {
+            Ok(len) if value.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..value.len()].copy_from_slice(value);
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(value.into()),
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            // `len <= INLINE` by construction.
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(bytes) => bytes,
+        }
+    }
 }
 
 impl std::fmt::Debug for ChannelBinding {
@@ -64,7 +101,7 @@ impl std::fmt::Debug for ChannelBinding {
             f,
             "ChannelBinding({}:{})",
             self.binding_type,
-            hex(&self.payload)
+            hex(self.payload())
         )
     }
 }
@@ -75,7 +112,7 @@ impl ChannelBinding {
     pub fn tls_unique(finished: &[u8]) -> Self {
         Self {
             binding_type: BindingType::TlsUnique,
-            payload: finished.to_vec(),
+            payload: Payload::from_slice(finished),
         }
     }
 
@@ -84,7 +121,7 @@ impl ChannelBinding {
     pub fn tls_exporter(exporter: &[u8; TLS_EXPORTER_LEN]) -> Self {
         Self {
             binding_type: BindingType::TlsExporter,
-            payload: exporter.to_vec(),
+            payload: Payload::from_slice(exporter),
         }
     }
 
@@ -92,7 +129,7 @@ impl ChannelBinding {
     pub fn tls_server_end_point_from_hash(hash: &[u8]) -> Self {
         Self {
             binding_type: BindingType::TlsServerEndPoint,
-            payload: hash.to_vec(),
+            payload: Payload::from_slice(hash),
         }
     }
 
@@ -102,8 +139,9 @@ impl ChannelBinding {
     }
 
     /// The payload after the `type:` prefix.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        self.payload.as_slice()
     }
 
     /// The RFC 5056 application data: `"<type>:" || payload`.
@@ -215,6 +253,18 @@ impl SignatureAlgorithmRef<'_> {
 /// "the same AlgorithmIdentifier" is byte equality (NULL parameters and absent ones differ, as
 /// in OpenSSL's `X509_verify`).
 pub fn signature_algorithm(der: &[u8]) -> Result<SignatureAlgorithmRef<'_>, CertificateError> {
+    match fast::algorithm(der) {
+        Some((alg, _)) => Ok(alg),
+        None => read_algorithm(der).map(|(alg, _)| alg),
+    }
+}
+
+/// [`signature_algorithm`], and what [`signature::classify`] made of its OID (`None`: unknown).
+/// The strict reader, which names every error; [`fast::algorithm`] spares the common case it.
+#[inline(never)]
+fn read_algorithm(
+    der: &[u8],
+) -> Result<(SignatureAlgorithmRef<'_>, Option<signature::Known>), CertificateError> {
     if der.is_empty() {
         return Err(DerError::Empty.into());
     }
@@ -226,34 +276,56 @@ pub fn signature_algorithm(der: &[u8]) -> Result<SignatureAlgorithmRef<'_>, Cert
     let value = cert.take(tag::BIT_STRING, "signatureValue")?;
     cert.finish("Certificate")?;
     der::bit_string(&value, "signatureValue")?;
-    let alg = algorithm_identifier(&outer, "signatureAlgorithm")?;
+    let (alg, known) = algorithm_identifier(&outer, "signatureAlgorithm")?;
 
     let mut fields = tbs.contents();
     fields.optional(tag::CONTEXT_0, "tbsCertificate version")?;
     fields.take(tag::INTEGER, "tbsCertificate serialNumber")?;
     let inner = fields.take(tag::SEQUENCE, "tbsCertificate signature")?;
-    if inner.raw != outer.raw {
+    if !same_bytes(inner.raw, outer.raw) {
         // Only now is the inner one decoded, to name it.
-        let tbs = algorithm_identifier(&inner, "tbsCertificate signature")?;
+        let (tbs, _) = algorithm_identifier(&inner, "tbsCertificate signature")?;
         return Err(CertificateError::AlgorithmMismatch {
             outer: alg.describe(),
             tbs: tbs.describe(),
         });
     }
-    Ok(alg)
+    Ok((alg, known))
+}
+
+/// `a == b`, without a call to `memcmp` for the usual 9- to 16-byte AlgorithmIdentifiers.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    /// The 8 bytes at `at` (the caller checked `at + 8 <= s.len()`).
+    fn word(s: &[u8], at: usize) -> u64 {
+        let mut w = [0; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    }
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&len) {
+        // Two overlapping words cover every byte.
+        return word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8);
+    }
+    a == b
 }
 
 /// `AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters ANY OPTIONAL }`
 /// (RFC 5280 §4.1.1.2), borrowed.
+#[inline(always)]
 fn algorithm_identifier<'a>(
     tlv: &Tlv<'a>,
     what: &'static str,
-) -> Result<SignatureAlgorithmRef<'a>, DerError> {
+) -> Result<(SignatureAlgorithmRef<'a>, Option<signature::Known>), DerError> {
     let mut alg = tlv.contents();
     let oid = alg.take(tag::OID, what)?;
     // An OID the hash rule names is well formed by construction; only others are decoded, so the
-    // common case costs a table scan rather than an OID decode.
-    let oid = if signature::is_named(oid.value) {
+    // common case costs one match on the bytes rather than an OID decode.
+    let known = signature::classify(oid.value);
+    let oid = if known.is_some() {
         oid.value
     } else {
         der::oid(&oid, what)?
@@ -265,7 +337,7 @@ fn algorithm_identifier<'a>(
         alg.finish(what)?;
         params.raw
     };
-    Ok(SignatureAlgorithmRef { oid, params })
+    Ok((SignatureAlgorithmRef { oid, params }, known))
 }
 
 /// `tls-server-end-point` (RFC 5929 §4) for a DER certificate, with the default
@@ -282,13 +354,31 @@ pub fn tls_server_end_point_with(
     der: &[u8],
     rule: HashRule,
 ) -> Result<ServerEndPoint, CertificateError> {
-    let alg = signature_algorithm(der)?;
-    let hash = signature::choose_hash(alg.oid, alg.params, rule)?;
+    let (alg, known) = match fast::algorithm(der) {
+        Some(found) => found,
+        None => match read_algorithm(der)? {
+            (alg, Some(known)) => (alg, known),
+            (alg, None) => {
+                return Err(SignatureError::UnknownAlgorithm {
+                    oid: alg.oid_string(),
+                }
+                .into());
+            }
+        },
+    };
+    let hash = signature::choose_known(known, alg.params, rule)?;
+    // Hashed straight from the input into the inline payload: no allocation.
+    let mut bytes = [0; INLINE];
+    let len = hash.algorithm.digest_into(der, &mut bytes);
     Ok(ServerEndPoint {
         hash,
         binding: ChannelBinding {
             binding_type: BindingType::TlsServerEndPoint,
-            payload: hash.algorithm.digest(der),
+            payload: Payload::Inline {
+                // A digest is at most INLINE (64) bytes.
+                len: len as u8,
+                bytes,
+            },
         },
     })
 }
@@ -334,7 +424,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A syntactically valid certificate skeleton with the given signature AlgorithmIdentifier
@@ -345,7 +435,7 @@ mod tests {
 
     /// A certificate skeleton: TBSCertificate { version 3, serial 1, `tbs_alg` }, `outer_alg`,
     /// an empty signature. Short-form lengths only.
-    fn skeleton_with(tbs_alg: &[u8], outer_alg: &[u8]) -> Vec<u8> {
+    pub(super) fn skeleton_with(tbs_alg: &[u8], outer_alg: &[u8]) -> Vec<u8> {
         let mut tbs = vec![0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01];
         tbs.extend_from_slice(tbs_alg);
         let mut body = vec![0x30, tbs.len() as u8];

@@ -83,7 +83,36 @@ impl HashAlgorithm {
             Self::Sha3_512 => sha3::Sha3_512::digest(data).to_vec(),
         }
     }
+
+    /// The digest of `data` written to the front of `out`; returns its length. No allocation.
+    #[inline]
+    pub(crate) fn digest_into(self, data: &[u8], out: &mut [u8; MAX_DIGEST_LEN]) -> usize {
+        /// Every digest here is at most [`MAX_DIGEST_LEN`] bytes (checked at compile time).
+        fn put<D: sha2::Digest>(data: &[u8], out: &mut [u8; MAX_DIGEST_LEN]) -> usize {
+            use sha2::digest::{OutputSizeUser, typenum::Unsigned as _};
+            const { assert!(<D as OutputSizeUser>::OutputSize::USIZE <= MAX_DIGEST_LEN) };
+            let digest = D::digest(data);
+            let len = digest.len();
+            out[..len].copy_from_slice(&digest);
+            len
+        }
+        match self {
+            Self::Sha224 => put::<sha2::Sha224>(data, out),
+            Self::Sha256 => put::<sha2::Sha256>(data, out),
+            Self::Sha384 => put::<sha2::Sha384>(data, out),
+            Self::Sha512 => put::<sha2::Sha512>(data, out),
+            Self::Sha512_224 => put::<sha2::Sha512_224>(data, out),
+            Self::Sha512_256 => put::<sha2::Sha512_256>(data, out),
+            Self::Sha3_224 => put::<sha3::Sha3_224>(data, out),
+            Self::Sha3_256 => put::<sha3::Sha3_256>(data, out),
+            Self::Sha3_384 => put::<sha3::Sha3_384>(data, out),
+            Self::Sha3_512 => put::<sha3::Sha3_512>(data, out),
+        }
+    }
 }
+
+/// The longest digest a binding can carry (SHA-512, SHA3-512).
+pub(crate) const MAX_DIGEST_LEN: usize = 64;
 
 impl std::fmt::Display for HashAlgorithm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,7 +193,7 @@ pub enum SignatureError {
 
 /// A hash that a signature algorithm names: either one we can compute, or MD5/SHA-1.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum NamedHash {
+pub(crate) enum NamedHash {
     Md5,
     Sha1,
     Other(HashAlgorithm),
@@ -190,7 +219,9 @@ const fn oid(s: &str) -> ObjectIdentifier {
     ObjectIdentifier::new_unwrap(s)
 }
 
-/// Signature algorithms that use exactly one hash (RFC 3279, 4055, 5758, 8692; NIST CSOR).
+/// Signature algorithms that use exactly one hash (RFC 3279, 4055, 5758, 8692; NIST CSOR): the
+/// table [`classify`] is checked against (`classify_agrees_with_the_tables`).
+#[cfg(test)]
 const SINGLE_HASH_SIGNATURES: &[(ObjectIdentifier, NamedHash)] = {
     use HashAlgorithm::*;
     use NamedHash::*;
@@ -249,9 +280,12 @@ const HASHES: &[(ObjectIdentifier, NamedHash)] = {
     ]
 };
 
+#[cfg(test)]
 const RSASSA_PSS: ObjectIdentifier = oid("1.2.840.113549.1.1.10");
 const MGF1: ObjectIdentifier = oid("1.2.840.113549.1.1.8");
+#[cfg(test)]
 const ED25519: ObjectIdentifier = oid("1.3.101.112");
+#[cfg(test)]
 const ED448: ObjectIdentifier = oid("1.3.101.113");
 
 fn lookup(table: &[(ObjectIdentifier, NamedHash)], oid_bytes: &[u8]) -> Option<NamedHash> {
@@ -262,12 +296,72 @@ fn lookup(table: &[(ObjectIdentifier, NamedHash)], oid_bytes: &[u8]) -> Option<N
         .map(|&(_, h)| h)
 }
 
-/// Whether `oid` (content bytes) is a signature algorithm [`choose_hash`] knows by name.
-pub(crate) fn is_named(oid: &[u8]) -> bool {
-    lookup(SINGLE_HASH_SIGNATURES, oid).is_some()
-        || [ED25519, ED448, RSASSA_PSS]
-            .iter()
-            .any(|o| o.as_bytes().last() == oid.last() && o.as_bytes() == oid)
+/// A signature algorithm [`choose_hash`] knows by its OID.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Known {
+    /// One hash function (the table of RFC 3279, 4055, 5758, 8692 and NIST CSOR algorithms).
+    Single(NamedHash),
+    /// Ed25519 (RFC 8410): no hash function named.
+    Ed25519,
+    /// Ed448 (RFC 8410): no hash function named.
+    Ed448,
+    /// RSASSA-PSS (RFC 4055): the hashes are in the parameters.
+    RsassaPss,
+}
+
+/// The algorithm whose OID content bytes are `oid`, if [`choose_hash`] knows it. A match on
+/// the bytes (length and prefix first), not a table scan: this runs for every binding.
+#[inline]
+pub(crate) fn classify(oid: &[u8]) -> Option<Known> {
+    use HashAlgorithm::*;
+    use Known::*;
+    use NamedHash::*;
+    let single = |h| Some(Single(h));
+    match *oid {
+        // 1.2.840.113549.1.1.n (PKCS #1)
+        [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, n] => match n {
+            4 => single(Md5),
+            5 => single(Sha1),
+            10 => Some(RsassaPss),
+            11 => single(Other(Sha256)),
+            12 => single(Other(Sha384)),
+            13 => single(Other(Sha512)),
+            14 => single(Other(Sha224)),
+            15 => single(Other(Sha512_224)),
+            16 => single(Other(Sha512_256)),
+            _ => None,
+        },
+        // 1.2.840.10045.4.3.n (ecdsa-with-SHA2)
+        [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, n] => match n {
+            1 => single(Other(Sha224)),
+            2 => single(Other(Sha256)),
+            3 => single(Other(Sha384)),
+            4 => single(Other(Sha512)),
+            _ => None,
+        },
+        // 2.16.840.1.101.3.4.3.n (NIST CSOR sigAlgs)
+        [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, n] => match n {
+            1 => single(Other(Sha224)),
+            2 => single(Other(Sha256)),
+            3 => single(Other(Sha384)),
+            4 => single(Other(Sha512)),
+            5 | 9 | 13 => single(Other(Sha3_224)),
+            6 | 10 | 14 => single(Other(Sha3_256)),
+            7 | 11 | 15 => single(Other(Sha3_384)),
+            8 | 12 | 16 => single(Other(Sha3_512)),
+            _ => None,
+        },
+        // 1.2.840.10045.4.1 (ecdsa-with-SHA1)
+        [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01] => single(Sha1),
+        // 1.2.840.10040.4.3 (dsa-with-sha1)
+        [0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x03] => single(Sha1),
+        // 1.3.14.3.2.29 (sha1WithRSA, OIW)
+        [0x2b, 0x0e, 0x03, 0x02, 0x1d] => single(Sha1),
+        // 1.3.101.112 / 1.3.101.113 (RFC 8410)
+        [0x2b, 0x65, 0x70] => Some(Ed25519),
+        [0x2b, 0x65, 0x71] => Some(Ed448),
+        _ => None,
+    }
 }
 
 /// Dotted form of OID content bytes, for error messages; hex if they are not a valid OID.
@@ -289,9 +383,21 @@ pub fn choose_hash(
     params: &[u8],
     rule: HashRule,
 ) -> Result<HashChoice, SignatureError> {
-    if let Some(named) = lookup(SINGLE_HASH_SIGNATURES, oid) {
-        return Ok(named.choose());
+    match classify(oid) {
+        Some(known) => choose_known(known, params, rule),
+        None => Err(SignatureError::UnknownAlgorithm {
+            oid: describe_oid(oid),
+        }),
     }
+}
+
+/// [`choose_hash`] for an algorithm already classified.
+#[inline]
+pub(crate) fn choose_known(
+    known: Known,
+    params: &[u8],
+    rule: HashRule,
+) -> Result<HashChoice, SignatureError> {
     let undefined = |algorithm: &'static str, why: &'static str, fallback: HashChoice| match rule {
         HashRule::Strict => Err(SignatureError::UndefinedByRfc5929 { algorithm, why }),
         HashRule::Interoperable => Ok(HashChoice {
@@ -303,34 +409,30 @@ pub fn choose_hash(
         algorithm: HashAlgorithm::Sha256,
         basis: HashBasis::NotDefinedByRfc5929,
     };
-    if oid == ED25519.as_bytes() {
-        return undefined(
+    match known {
+        Known::Single(named) => Ok(named.choose()),
+        Known::Ed25519 => undefined(
             "Ed25519",
             "the signature algorithm names no hash function",
             sha256,
-        );
-    }
-    if oid == ED448.as_bytes() {
-        return undefined(
+        ),
+        Known::Ed448 => undefined(
             "Ed448",
             "the signature algorithm names no hash function",
             sha256,
-        );
-    }
-    if oid == RSASSA_PSS.as_bytes() {
-        let pss = PssHashes::parse(params)?;
-        if pss.hash == pss.mask_hash {
-            return Ok(pss.hash.choose());
+        ),
+        Known::RsassaPss => {
+            let pss = PssHashes::parse(params)?;
+            if pss.hash == pss.mask_hash {
+                return Ok(pss.hash.choose());
+            }
+            undefined(
+                "RSASSA-PSS",
+                "its message hash and MGF1 hash differ (two hash functions)",
+                pss.hash.choose(),
+            )
         }
-        return undefined(
-            "RSASSA-PSS",
-            "its message hash and MGF1 hash differ (two hash functions)",
-            pss.hash.choose(),
-        );
     }
-    Err(SignatureError::UnknownAlgorithm {
-        oid: describe_oid(oid),
-    })
 }
 
 /// The two hashes of RSASSA-PSS-params (RFC 4055 §3.1); absent fields take their SHA-1 defaults.
@@ -416,6 +518,52 @@ mod tests {
 
     fn oid_bytes(s: &str) -> Vec<u8> {
         oid(s).as_bytes().to_vec()
+    }
+
+    /// What the tables say about `oid`: the reference [`classify`] must agree with.
+    fn from_tables(oid: &[u8]) -> Option<Known> {
+        if let Some(h) = lookup(SINGLE_HASH_SIGNATURES, oid) {
+            return Some(Known::Single(h));
+        }
+        [
+            (ED25519, Known::Ed25519),
+            (ED448, Known::Ed448),
+            (RSASSA_PSS, Known::RsassaPss),
+        ]
+        .into_iter()
+        .find(|(o, _)| o.as_bytes() == oid)
+        .map(|(_, k)| k)
+    }
+
+    #[test]
+    fn classify_agrees_with_the_tables() {
+        let mut known = 0;
+        let named = SINGLE_HASH_SIGNATURES
+            .iter()
+            .map(|(o, _)| *o)
+            .chain([ED25519, ED448, RSASSA_PSS, MGF1])
+            .chain(HASHES.iter().map(|(o, _)| *o));
+        for o in named {
+            let bytes = o.as_bytes();
+            // The OID itself, every last octet, every truncation, one octet more.
+            let mut cases = vec![bytes.to_vec()];
+            for last in 0..=255u8 {
+                let mut v = bytes.to_vec();
+                *v.last_mut().unwrap() = last;
+                cases.push(v.clone());
+                v.push(last);
+                cases.push(v);
+            }
+            for len in 0..bytes.len() {
+                cases.push(bytes[..len].to_vec());
+            }
+            for case in cases {
+                let expected = from_tables(&case);
+                known += usize::from(expected.is_some());
+                assert_eq!(classify(&case), expected, "{case:02x?}");
+            }
+        }
+        assert!(known >= SINGLE_HASH_SIGNATURES.len() + 3);
     }
 
     #[test]

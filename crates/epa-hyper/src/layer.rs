@@ -468,7 +468,8 @@ impl Reply {
 /// What `call` found to do.
 enum Begin {
     Done(Outcome),
-    Blocking(Leg),
+    /// Boxed: a leg carries the expected bindings, whose payloads are inline.
+    Blocking(Box<Leg>),
 }
 
 /// One leg of an exchange, movable to a blocking thread.
@@ -625,7 +626,7 @@ impl Shared {
             expected: self.expected(facts),
         };
         if self.authenticator.blocking() {
-            Begin::Blocking(leg)
+            Begin::Blocking(Box::new(leg))
         } else {
             Begin::Done(self.finish(leg.run()))
         }
