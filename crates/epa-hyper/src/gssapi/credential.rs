@@ -3,10 +3,10 @@
 //! Acquired again when the keytab file changes (modification time or length), looked at most
 //! once per [`RELOAD_INTERVAL`]; a keytab that cannot be acquired keeps the previous credential.
 
-use libgssapi::credential::{Cred, CredUsage};
+use super::ffi::Credential;
 use libgssapi::error::Error as GssError;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often the keytab's metadata is looked at.
@@ -16,7 +16,7 @@ pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 type Stamp = Option<(SystemTime, u64)>;
 
 struct State {
-    cred: Cred,
+    cred: Arc<Credential>,
     stamp: Stamp,
     checked: Instant,
 }
@@ -53,8 +53,8 @@ fn stamp(path: Option<&PathBuf>) -> Stamp {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-fn acquire() -> Result<Cred, GssError> {
-    Cred::acquire(None, None, CredUsage::Accept, None)
+fn acquire() -> Result<Arc<Credential>, GssError> {
+    Credential::acquire().map(Arc::new)
 }
 
 impl AcceptorCredential {
@@ -66,7 +66,7 @@ impl AcceptorCredential {
     }
 
     /// The current credential: acquired on first use, again after the keytab changed.
-    pub(super) fn get(&self) -> Result<Cred, GssError> {
+    pub(super) fn get(&self) -> Result<Arc<Credential>, GssError> {
         let mut state = self
             .state
             .lock()
