@@ -28,6 +28,13 @@
 //! it, so this backend and MIT never read one token two ways). An NTLM exchange whose
 //! AUTHENTICATE cannot be inspected is refused by default ([`UninspectableNtlm`]).
 //!
+//! MIT calls per login (issue #13; every MIT name conversion, display, release or attribute
+//! read builds a krb5 context, and SPNEGO doubles the conversions): the accept itself gives the
+//! source name, mechanism and flags (`ffi`, the only `unsafe` of this crate); the source name is
+//! displayed once; the ticket's target is the keytab's principal when the keytab holds only one
+//! (`credential`), else one `gss_inquire_context` for it alone; groups come from the ticket's
+//! PAC (`pac`, [`GssapiAcceptor::pac_groups`]).
+//!
 //! [`SecurityContext::step`] **blocks**: it calls MIT GSSAPI, which reads the keytab and writes
 //! the replay cache. Run it off the async worker threads (`spawn_blocking`); a
 //! [`GssapiContext`] is `Send` so it can move there.
@@ -151,10 +158,11 @@ impl Authenticator for GssapiAcceptor {
     fn new_context(&self) -> Box<dyn SecurityContext> {
         // No credential (keytab gone since start): MIT then tries its default and reports why
         // it cannot accept.
-        let cred = self.credential.get().ok();
+        let acceptor = self.credential.get().ok();
         Box::new(GssapiContext {
             ctx: ffi::Context::new(),
-            cred,
+            only_principal: acceptor.as_ref().and_then(|a| a.only_principal.clone()),
+            cred: acceptor.map(|a| a.cred),
             state: State::Open,
             ticket_targets: self.ticket_targets.clone(),
             uninspectable_ntlm: self.uninspectable_ntlm,
@@ -169,6 +177,8 @@ pub struct GssapiContext {
     // Declared before `cred`: the context is deleted before its credential is released.
     ctx: ffi::Context,
     cred: Option<Arc<ffi::Credential>>,
+    /// The keytab's only principal: the target of every ticket MIT can accept with it.
+    only_principal: Option<Arc<str>>,
     state: State,
     ticket_targets: Option<Arc<ServiceNameCollection>>,
     uninspectable_ntlm: UninspectableNtlm,
@@ -348,22 +358,7 @@ impl GssapiContext {
         // (the decision does not judge it for Kerberos; it is reported to the application and
         // the upstream, and `check_ticket_target` compares it).
         let client_spn = if mechanism == Mechanism::Kerberos {
-            let target = self
-                .ctx
-                .target_name()
-                .map_err(gss_failure("target name"))?
-                .display()
-                .map_err(name_failure("target name"))?;
-            let target = target.trim_end_matches('\0');
-            if let Some(names) = &self.ticket_targets
-                && !names::ticket_target_acceptable(target, names)
-            {
-                return Err(AuthError::LogonDenied(format!(
-                    "Kerberos ticket for {}, which is not an acceptable service name (check_ticket_target)",
-                    target.escape_debug()
-                )));
-            }
-            ClientServiceName::Value(target.to_owned())
+            ClientServiceName::Value(self.ticket_target()?)
         } else {
             ClientServiceName::Missing
         };
@@ -387,6 +382,36 @@ impl GssapiContext {
             groups,
             group_names: Vec::new(),
         })
+    }
+}
+
+impl GssapiContext {
+    /// The service principal the Kerberos ticket was for, as MIT displays it; refused here when
+    /// `check_ticket_target` does not accept it.
+    fn ticket_target(&self) -> Result<String, AuthError> {
+        // A keytab with one principal: that is the target of every ticket it decrypts (no MIT
+        // call). check_ticket_target asks MIT, which read the keytab for this very ticket.
+        if self.ticket_targets.is_none()
+            && let Some(only) = &self.only_principal
+        {
+            return Ok(only.to_string());
+        }
+        let target = self
+            .ctx
+            .target_name()
+            .map_err(gss_failure("target name"))?
+            .display()
+            .map_err(name_failure("target name"))?;
+        let target = target.trim_end_matches('\0');
+        if let Some(names) = &self.ticket_targets
+            && !names::ticket_target_acceptable(target, names)
+        {
+            return Err(AuthError::LogonDenied(format!(
+                "Kerberos ticket for {}, which is not an acceptable service name (check_ticket_target)",
+                target.escape_debug()
+            )));
+        }
+        Ok(target.to_owned())
     }
 }
 
