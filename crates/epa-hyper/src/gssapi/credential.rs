@@ -152,3 +152,81 @@ impl AcceptorCredential {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 0x502 keytab with one entry per (components, realm), each with a 2-byte key.
+    fn keytab(principals: &[(&[&str], &str)]) -> Vec<u8> {
+        let mut out = vec![0x05, 0x02];
+        for (components, realm) in principals {
+            let mut e = Vec::new();
+            let count = u16::try_from(components.len()).unwrap_or_default();
+            e.extend_from_slice(&count.to_be_bytes());
+            for part in std::iter::once(realm).chain(components.iter()) {
+                let len = u16::try_from(part.len()).unwrap_or_default();
+                e.extend_from_slice(&len.to_be_bytes());
+                e.extend_from_slice(part.as_bytes());
+            }
+            e.extend_from_slice(&1u32.to_be_bytes()); // name type
+            e.extend_from_slice(&0u32.to_be_bytes()); // timestamp
+            e.push(2); // vno
+            e.extend_from_slice(&18u16.to_be_bytes()); // enctype
+            e.extend_from_slice(&2u16.to_be_bytes());
+            e.extend_from_slice(&[0xaa, 0xbb]);
+            let size = i32::try_from(e.len()).unwrap_or_default();
+            out.extend_from_slice(&size.to_be_bytes());
+            out.extend_from_slice(&e);
+        }
+        out
+    }
+
+    fn only(bytes: &[u8]) -> Option<String> {
+        let dir = std::env::temp_dir().join(format!(
+            "epa-only-principal-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = dir.join("test.keytab");
+        std::fs::write(&path, bytes).ok()?;
+        let found = only_principal(Some(&path)).map(|p| p.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        found
+    }
+
+    #[test]
+    fn one_principal_is_the_target_others_ask_mit() {
+        let http: &[&str] = &["HTTP", "web.example"];
+        // One principal, two entries (two enctypes or kvnos): known.
+        assert_eq!(
+            only(&keytab(&[(http, "EXAMPLE.TEST"), (http, "EXAMPLE.TEST")])).as_deref(),
+            Some("HTTP/web.example@EXAMPLE.TEST")
+        );
+        // Two principals (a host keytab): MIT must say which key decrypted the ticket.
+        assert_eq!(
+            only(&keytab(&[
+                (http, "EXAMPLE.TEST"),
+                (&["host", "web.example"], "EXAMPLE.TEST")
+            ])),
+            None
+        );
+        // The same components in another realm are another principal.
+        assert_eq!(
+            only(&keytab(&[(http, "EXAMPLE.TEST"), (http, "OTHER.TEST")])),
+            None
+        );
+        // A name krb5_unparse_name would escape: asked of MIT.
+        assert_eq!(only(&keytab(&[(&["HTTP", "a@b"], "EXAMPLE.TEST")])), None);
+        assert_eq!(only(&keytab(&[(&["HTTP", "a\\b"], "EXAMPLE.TEST")])), None);
+        // Empty, unreadable, missing: asked of MIT.
+        assert_eq!(only(&keytab(&[])), None);
+        assert_eq!(only(b"\x05\x02\x00"), None);
+        assert_eq!(
+            only_principal(Some(&PathBuf::from("/nonexistent/keytab"))),
+            None
+        );
+        assert_eq!(only_principal(None), None);
+    }
+}
