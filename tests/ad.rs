@@ -309,11 +309,12 @@ fn kerberos_tickets_from_the_directory_bound_unbound_relayed() {
     assert!(groups.split(',').any(|g| g.trim() == web_users), "{groups}");
     assert_eq!(gssapi(&url("/web"), true).0, 200);
     assert_eq!(gssapi_as(&carol, &url("/web"), true).0, 403);
-    // Known gap, asserted so that it is noticed when it changes: winbind's user-SID lookup on a
-    // Samba 4.17 DC (wbcLookupUserSids) lists direct memberships only, so bob — a WebUser
-    // through Inner — is refused over Kerberos, while the NTLM logon info (the first test)
-    // carries the transitive set. The ticket's PAC has it too (docs/active-directory.md).
-    assert_eq!(gssapi_as(&bob, &url("/web"), true).0, 403);
+    // bob is a WebUser through Inner: the ticket's PAC carries the transitive set, so he is let
+    // in. (winbind's user-SID lookup on a Samba 4.17 DC, wbcLookupUserSids, lists direct
+    // memberships only: it refused bob before the PAC was read; with the PAC's groups winbind
+    // is not asked.)
+    let (status, body) = gssapi_as(&bob, &url("/web"), true);
+    assert_eq!(status, 200, "{body}");
     // Unbound under always: 401; under when-supported: 200.
     assert_eq!(gssapi(&url("/app"), false).0, 401);
     assert_eq!(gssapi(&url("/lax"), false).0, 200);
@@ -349,6 +350,49 @@ fn kerberos_tickets_from_the_directory_bound_unbound_relayed() {
     };
     assert_eq!(curl("/lax"), 200);
     assert_eq!(curl("/app"), 401);
+
+    // Without winbind at all (not even its socket): the groups come from the ticket's PAC alone
+    // (MIT verified its server checksum with the keytab's key).
+    let (_pac_serve, pac_addr, pac_log) = serve(
+        Command::new(support::epa_binary()),
+        &format!(
+            "[backend]\nkind = \"gssapi\"\nkeytab = {keytab:?}\n\
+             [policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/web.epa.test\"]\n\
+             [upstream]\nurl = \"http://127.0.0.1:{port}\"\n\
+             [[route]]\npath = \"/web\"\nallow_groups = [\"{web_users}\"]\n"
+        ),
+        &[("KRB5_CONFIG", &krb5_conf), ("KRB5RCACHEDIR", &dc.dir)],
+    );
+    let pac_url = |path: &str| format!("https://localhost:{}{path}", pac_addr.port());
+    let (status, body) = gssapi_as(&bob, &pac_url("/app"), true);
+    assert_eq!(
+        status,
+        200,
+        "{body}\n{}",
+        std::fs::read_to_string(&pac_log).unwrap()
+    );
+    let seen = json(&body);
+    assert_eq!(
+        seen["headers"]["x-remote-user-sid"],
+        serde_json::json!([dc.sid("bob")])
+    );
+    let groups = seen["headers"]["x-remote-groups"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let groups: Vec<&str> = groups.split(',').map(str::trim).collect();
+    // Nested: Inner directly, WebUsers through Inner; and the domain's Domain Users.
+    assert!(groups.contains(&dc.sid("Inner").as_str()), "{groups:?}");
+    assert!(groups.contains(&web_users.as_str()), "{groups:?}");
+    assert!(
+        groups.contains(&dc.sid("Domain Users").as_str()),
+        "{groups:?}"
+    );
+    assert_eq!(gssapi_as(&bob, &pac_url("/web"), true).0, 200);
+    assert_eq!(gssapi(&pac_url("/web"), true).0, 200);
+    assert_eq!(gssapi_as(&carol, &pac_url("/web"), true).0, 403);
+    // The binding is still checked first: unbound under always is 401 whatever the groups.
+    assert_eq!(gssapi_as(&bob, &pac_url("/web"), false).0, 401);
 }
 
 #[test]

@@ -460,4 +460,10 @@ fn the_acceptor_credential_follows_a_replaced_keytab() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let (status, body) = requests_gssapi(&realm, &url, true, "krb5.conf", None);
     assert_eq!(status, 200, "{body} {}", s.log());
+    // The ticket's target follows the keytab too (with one principal in it, the backend reports
+    // that principal without asking MIT).
+    assert!(
+        body.contains("service name: \"HTTP/localhost@EXAMPLE.TEST\""),
+        "{body}"
+    );
 }

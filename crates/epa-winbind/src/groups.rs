@@ -1,11 +1,10 @@
 //! Group SIDs for principals authenticated by another backend (Kerberos through MIT GSSAPI):
 //! looked up through winbind after the exchange completes.
 //!
-//! Why not the ticket's PAC: MIT exposes it as the name attribute `urn:mspac:logon-info`, but
-//! the `libgssapi` crate gives no access to the source name's handle, so reading it would mean
-//! re-implementing the whole accept in raw FFI. The directory's answer is the same set (AD
-//! builds the PAC's groups from the same transitive membership), at the cost of one winbind
-//! round trip per login. `epa_core::pac` parses a PAC for when the handle is reachable.
+//! The GSSAPI backend reads the groups from a Kerberos ticket's verified PAC itself; this
+//! wrapper is for the logins that bring none (a ticket without a PAC it can use, another
+//! backend): it asks only when the completed exchange reports no SID and no groups. On a Samba
+//! 4.17 DC the lookup lists direct memberships only (the PAC has the transitive set).
 
 use crate::WinbindVerifier;
 use epa_core::authenticator::{

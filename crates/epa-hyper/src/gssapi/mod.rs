@@ -28,12 +28,21 @@
 //! it, so this backend and MIT never read one token two ways). An NTLM exchange whose
 //! AUTHENTICATE cannot be inspected is refused by default ([`UninspectableNtlm`]).
 //!
+//! MIT calls per login (issue #13; every MIT name conversion, display, release or attribute
+//! read builds a krb5 context, and SPNEGO doubles the conversions): the accept itself gives the
+//! source name, mechanism and flags (`ffi`, the only `unsafe` of this crate); the source name is
+//! displayed once; the ticket's target is the keytab's principal when the keytab holds only one
+//! (`credential`), else one `gss_inquire_context` for it alone; groups come from the ticket's
+//! PAC (`pac`, [`GssapiAcceptor::pac_groups`]).
+//!
 //! [`SecurityContext::step`] **blocks**: it calls MIT GSSAPI, which reads the keytab and writes
 //! the replay cache. Run it off the async worker threads (`spawn_blocking`); a
 //! [`GssapiContext`] is `Send` so it can move there.
 
 mod credential;
+mod ffi;
 mod names;
+mod pac;
 
 use crate::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Scheme, SecurityContext, Step,
@@ -42,9 +51,7 @@ use credential::AcceptorCredential;
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
 use epa_core::spn::ServiceNameCollection;
 use epa_core::spnego;
-use libgssapi::context::{SecurityContext as _, ServerCtx};
 use libgssapi::error::MajorFlags;
-use libgssapi::oid::{GSS_MECH_KRB5, Oid};
 use std::sync::Arc;
 
 pub use credential::RELOAD_INTERVAL;
@@ -55,9 +62,6 @@ pub use libgssapi;
 
 /// `GSS_C_CHANNEL_BOUND_FLAG` (MIT krb5 ≥ 1.19, `gssapi_ext.h`): libgssapi has no constant.
 const GSS_C_CHANNEL_BOUND_FLAG: u32 = 0x800;
-
-/// The gss-ntlmssp mechanism OID, 1.3.6.1.4.1.311.2.2.10.
-static GSS_MECH_NTLMSSP: Oid<'static> = Oid::from_slice(spnego::NTLM_OID);
 
 /// What to do when gss-ntlmssp completed an NTLM exchange whose AUTHENTICATE message this
 /// backend cannot read (not NTLMv2, AV pairs it cannot parse): its target name and channel
@@ -82,6 +86,7 @@ pub struct GssapiAcceptor {
     credential: Arc<AcceptorCredential>,
     ticket_targets: Option<Arc<ServiceNameCollection>>,
     uninspectable_ntlm: UninspectableNtlm,
+    pac_groups: bool,
 }
 
 impl Default for GssapiAcceptor {
@@ -97,6 +102,7 @@ impl GssapiAcceptor {
             credential: Arc::new(AcceptorCredential::new()),
             ticket_targets: None,
             uninspectable_ntlm: UninspectableNtlm::default(),
+            pac_groups: true,
         }
     }
 
@@ -113,6 +119,17 @@ impl GssapiAcceptor {
     /// What to do with an NTLM AUTHENTICATE this backend cannot inspect (default: refuse).
     pub fn uninspectable_ntlm(mut self, choice: UninspectableNtlm) -> Self {
         self.uninspectable_ntlm = choice;
+        self
+    }
+
+    /// Whether a Kerberos login's account SID and groups come from the ticket's PAC (default:
+    /// on). MIT hands out the PAC's logon information only when its server checksum verified
+    /// with the service key (the `authenticated` flag of `gss_get_name_attribute`); the groups
+    /// there are the transitive set the domain controller computed, so nested groups work
+    /// without winbind. A ticket without a verified PAC (an MIT KDC, a PAC this backend cannot
+    /// read) reports no groups, as before. Off: one MIT call less per Kerberos login.
+    pub fn pac_groups(mut self, on: bool) -> Self {
+        self.pac_groups = on;
         self
     }
 
@@ -141,11 +158,15 @@ impl Authenticator for GssapiAcceptor {
     fn new_context(&self) -> Box<dyn SecurityContext> {
         // No credential (keytab gone since start): MIT then tries its default and reports why
         // it cannot accept.
-        let cred = self.credential.get().ok();
+        let acceptor = self.credential.get().ok();
         Box::new(GssapiContext {
-            ctx: ServerCtx::new(cred),
+            ctx: ffi::Context::new(),
+            only_principal: acceptor.as_ref().and_then(|a| a.only_principal.clone()),
+            cred: acceptor.map(|a| a.cred),
+            state: State::Open,
             ticket_targets: self.ticket_targets.clone(),
             uninspectable_ntlm: self.uninspectable_ntlm,
+            pac_groups: self.pac_groups,
         })
     }
 }
@@ -153,9 +174,22 @@ impl Authenticator for GssapiAcceptor {
 /// One connection's GSSAPI context. `Send`: its [`SecurityContext::step`] blocks and is meant
 /// to run on a blocking thread.
 pub struct GssapiContext {
-    ctx: ServerCtx,
+    // Declared before `cred`: the context is deleted before its credential is released.
+    ctx: ffi::Context,
+    cred: Option<Arc<ffi::Credential>>,
+    /// The keytab's only principal: the target of every ticket MIT can accept with it.
+    only_principal: Option<Arc<str>>,
+    state: State,
     ticket_targets: Option<Arc<ServiceNameCollection>>,
     uninspectable_ntlm: UninspectableNtlm,
+    pac_groups: bool,
+}
+
+/// Where the exchange is: MIT must not be handed a context after it failed or completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    Done,
 }
 
 const _: fn() = || {
@@ -167,14 +201,6 @@ const _: fn() = || {
 /// bits 16–23, not flags, so they are compared, not tested bit by bit.
 fn routine_error(major: MajorFlags) -> u32 {
     major.bits() & 0x00ff_0000
-}
-
-fn mechanism_of(ctx: &ServerCtx) -> Mechanism {
-    match ctx.mechanism() {
-        Ok(m) if m == GSS_MECH_KRB5 => Mechanism::Kerberos,
-        Ok(m) if m == GSS_MECH_NTLMSSP => Mechanism::Ntlm,
-        _ => Mechanism::Other,
-    }
 }
 
 fn gss_failure(what: &str) -> impl Fn(libgssapi::error::Error) -> AuthError + '_ {
@@ -189,6 +215,11 @@ impl SecurityContext for GssapiContext {
         token: &[u8],
         expected: Option<&ExpectedBindings>,
     ) -> Result<Step, AuthError> {
+        if self.state == State::Done {
+            return Err(AuthError::InvalidToken(
+                "GSSAPI: this exchange has already ended".into(),
+            ));
+        }
         // SPNEGO is read strictly before GSSAPI sees it: what MIT accepts, we can read.
         let ntlm_message = spnego::classify(token)
             .map_err(|e| AuthError::InvalidToken(format!("SPNEGO: {e}")))?
@@ -199,46 +230,39 @@ impl SecurityContext for GssapiContext {
         // reason of a refusal).
         let ntlm = ntlm_message.and_then(|m| crate::ntlm::inspect_authenticate(m, expected));
         let app_data = expected.map(|e| e.gss().application_data.as_slice());
-        let out = match self.ctx.step(token, app_data) {
-            Ok(out) => out,
-            Err(e) if routine_error(e.major) == MajorFlags::GSS_S_BAD_BINDINGS.bits() => {
-                return Err(AuthError::BadBindings {
-                    mechanism: mechanism_of(&self.ctx),
-                    observation: BindingObservation::Mismatch,
-                });
+        let accepted = self.ctx.accept(self.cred.as_deref(), token, app_data);
+        let (response_token, source, mechanism, flags) = match accepted {
+            Ok(ffi::Accepted::Continue(tok)) => {
+                return if tok.is_empty() {
+                    self.state = State::Done;
+                    Err(AuthError::InvalidToken(
+                        "GSSAPI gave neither a token nor a context".into(),
+                    ))
+                } else {
+                    Ok(Step::Continue(tok))
+                };
             }
-            Err(_)
-                if expected.is_some()
-                    && let Some((
-                        observation @ (BindingObservation::Mismatch | BindingObservation::Unbound),
-                        _,
-                    )) = ntlm =>
-            {
-                return Err(AuthError::BadBindings {
-                    mechanism: Mechanism::Ntlm,
-                    observation,
-                });
+            Ok(ffi::Accepted::Complete {
+                token,
+                source,
+                mechanism,
+                flags,
+            }) => {
+                self.state = State::Done;
+                (token, source, mechanism, flags)
             }
-            Err(e) if routine_error(e.major) == MajorFlags::GSS_S_DEFECTIVE_TOKEN.bits() => {
-                return Err(AuthError::InvalidToken(format!("GSSAPI: {e}")));
+            Err(e) => {
+                self.state = State::Done;
+                return Err(self.refusal(e, expected, ntlm));
             }
-            Err(e) => return Err(AuthError::LogonDenied(format!("GSSAPI: {e}"))),
         };
-        if !self.ctx.is_complete() {
-            return match out {
-                Some(tok) => Ok(Step::Continue(tok.to_vec())),
-                None => Err(AuthError::InvalidToken(
-                    "GSSAPI gave neither a token nor a context".into(),
-                )),
-            };
-        }
-        let response_token = out.map(|t| t.to_vec());
-        // As few GSSAPI calls as the observation needs (each inquiry or name conversion costs
-        // MIT a krb5 context): the mechanism, then what that mechanism's facts need.
-        let mechanism = mechanism_of(&self.ctx);
+        // Only what the observation needs, each name displayed once (every MIT name call
+        // builds a krb5 context): the mechanism, flags and source name came with the accept.
         let completion = match mechanism {
-            Mechanism::Ntlm => self.ntlm_completion(ntlm)?,
-            Mechanism::Kerberos | Mechanism::Other => self.gss_completion(mechanism, expected)?,
+            Mechanism::Ntlm => self.ntlm_completion(&source, ntlm)?,
+            Mechanism::Kerberos | Mechanism::Other => {
+                self.gss_completion(&source, mechanism, flags, expected)?
+            }
         };
         Ok(Step::Complete(Completion {
             response_token,
@@ -248,10 +272,41 @@ impl SecurityContext for GssapiContext {
 }
 
 impl GssapiContext {
+    /// The error for a failed accept, mapped as the decision needs it.
+    fn refusal(
+        &self,
+        e: libgssapi::error::Error,
+        expected: Option<&ExpectedBindings>,
+        ntlm: Option<(BindingObservation, ClientServiceName)>,
+    ) -> AuthError {
+        match routine_error(e.major) {
+            r if r == MajorFlags::GSS_S_BAD_BINDINGS.bits() => AuthError::BadBindings {
+                mechanism: self.ctx.mechanism(),
+                observation: BindingObservation::Mismatch,
+            },
+            _ if expected.is_some()
+                && let Some((
+                    observation @ (BindingObservation::Mismatch | BindingObservation::Unbound),
+                    _,
+                )) = ntlm =>
+            {
+                AuthError::BadBindings {
+                    mechanism: Mechanism::Ntlm,
+                    observation,
+                }
+            }
+            r if r == MajorFlags::GSS_S_DEFECTIVE_TOKEN.bits() => {
+                AuthError::InvalidToken(format!("GSSAPI: {e}"))
+            }
+            _ => AuthError::LogonDenied(format!("GSSAPI: {e}")),
+        }
+    }
+
     /// NTLM: the binding and target name from the AUTHENTICATE gss-ntlmssp just verified
     /// (NTProofStr covers the AV pairs); only the source name is asked of GSSAPI.
     fn ntlm_completion(
         &self,
+        source: &ffi::Name,
         ntlm: Option<(BindingObservation, ClientServiceName)>,
     ) -> Result<Completion, AuthError> {
         let (channel_binding, client_spn) = match ntlm {
@@ -270,9 +325,9 @@ impl GssapiContext {
         // With a binding expected, gss-ntlmssp refused a mismatch already; without one, the AV
         // pairs say what the client sent (as the embedded backend reports it), which the
         // TrustedProxy rules need (an all-zero binding is refused there).
-        let source = self.ctx.source_name().map_err(gss_failure("source name"))?;
+        let source = source.display().map_err(name_failure("source name"))?;
         Ok(Completion {
-            identity: names::identity_of(&source.to_string(), Mechanism::Ntlm),
+            identity: names::identity_of(&source, Mechanism::Ntlm),
             mechanism: Mechanism::Ntlm,
             channel_binding,
             client_spn,
@@ -284,54 +339,82 @@ impl GssapiContext {
         })
     }
 
-    /// Kerberos (and other mechanisms): the flags and names in one inquiry. Never for NTLM:
-    /// gss-ntlmssp 1.2.0 crashes (strdup(NULL)) when an acceptor context is asked for its
-    /// target name.
+    /// Kerberos (and other mechanisms): the flags from the accept; the ticket's target name,
+    /// asked for alone, for Kerberos only: never for NTLM (gss-ntlmssp 1.2.0 crashes,
+    /// strdup(NULL), when an acceptor context is asked for its target name).
     fn gss_completion(
         &self,
+        source: &ffi::Name,
         mechanism: Mechanism,
+        flags: u32,
         expected: Option<&ExpectedBindings>,
     ) -> Result<Completion, AuthError> {
-        let (flags, source, target) = if mechanism == Mechanism::Kerberos {
-            let info = self.ctx.info().map_err(gss_failure("inquire"))?;
-            (info.flags, info.source_name, Some(info.target_name))
-        } else {
-            let flags = self.ctx.flags().map_err(gss_failure("flags"))?;
-            let source = self.ctx.source_name().map_err(gss_failure("source name"))?;
-            (flags, source, None)
-        };
         let channel_binding = match expected {
             None => BindingObservation::NotChecked,
-            Some(_) if flags.bits() & GSS_C_CHANNEL_BOUND_FLAG != 0 => BindingObservation::Match,
+            Some(_) if flags & GSS_C_CHANNEL_BOUND_FLAG != 0 => BindingObservation::Match,
             Some(_) => BindingObservation::Absent,
         };
-        // For Kerberos the ticket names the service: report it as the client-specified SPN.
-        let client_spn = match target {
-            Some(target) => {
-                let target = target.to_string();
-                let target = target.trim_end_matches('\0');
-                if let Some(names) = &self.ticket_targets
-                    && !names::ticket_target_acceptable(target, names)
-                {
-                    return Err(AuthError::LogonDenied(format!(
-                        "Kerberos ticket for {}, which is not an acceptable service name (check_ticket_target)",
-                        target.escape_debug()
-                    )));
-                }
-                ClientServiceName::Value(target.to_owned())
-            }
-            None => ClientServiceName::Missing,
+        // For Kerberos the ticket names the service: report it as the client-specified SPN
+        // (the decision does not judge it for Kerberos; it is reported to the application and
+        // the upstream, and `check_ticket_target` compares it).
+        let client_spn = if mechanism == Mechanism::Kerberos {
+            ClientServiceName::Value(self.ticket_target()?)
+        } else {
+            ClientServiceName::Missing
+        };
+        let display = source.display().map_err(name_failure("source name"))?;
+        let identity = names::identity_of(&display, mechanism);
+        let (user_sid, groups) = match mechanism {
+            Mechanism::Kerberos if self.pac_groups => match pac::logon_info(source, &identity) {
+                Some(info) => (Some(info.user_sid), info.groups),
+                None => (None, Vec::new()),
+            },
+            _ => (None, Vec::new()),
         };
         Ok(Completion {
-            identity: names::identity_of(&source.to_string(), mechanism),
+            identity,
             mechanism,
             channel_binding,
             client_spn,
             supports_extended_protection: true,
             response_token: None,
-            user_sid: None,
-            groups: Vec::new(),
+            user_sid,
+            groups,
             group_names: Vec::new(),
         })
     }
+}
+
+impl GssapiContext {
+    /// The service principal the Kerberos ticket was for, as MIT displays it; refused here when
+    /// `check_ticket_target` does not accept it.
+    fn ticket_target(&self) -> Result<String, AuthError> {
+        // A keytab with one principal: that is the target of every ticket it decrypts (no MIT
+        // call). check_ticket_target asks MIT, which read the keytab for this very ticket.
+        if self.ticket_targets.is_none()
+            && let Some(only) = &self.only_principal
+        {
+            return Ok(only.to_string());
+        }
+        let target = self
+            .ctx
+            .target_name()
+            .map_err(gss_failure("target name"))?
+            .display()
+            .map_err(name_failure("target name"))?;
+        let target = target.trim_end_matches('\0');
+        if let Some(names) = &self.ticket_targets
+            && !names::ticket_target_acceptable(target, names)
+        {
+            return Err(AuthError::LogonDenied(format!(
+                "Kerberos ticket for {}, which is not an acceptable service name (check_ticket_target)",
+                target.escape_debug()
+            )));
+        }
+        Ok(target.to_owned())
+    }
+}
+
+fn name_failure(what: &str) -> impl Fn(ffi::NameError) -> AuthError + '_ {
+    move |e| AuthError::LogonDenied(format!("GSSAPI {what}: {e}"))
 }
