@@ -479,49 +479,9 @@ async fn client_text_is_escaped_in_the_page() {
 #[cfg(feature = "gssapi")]
 mod kerberos {
     use super::*;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
-    /// A realm EXAMPLE.TEST with its own KDC, killed on drop.
-    struct Realm {
-        dir: PathBuf,
-    }
-
-    impl Realm {
-        fn start() -> Self {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kdc/setup-kdc.sh");
-            for attempt in 0..5u16 {
-                let dir = support::workdir().join(format!("diag-realm-{}", support::rand_suffix()));
-                let port = 20_000
-                    + (std::process::id() as u16 % 20_000)
-                    + attempt * 89
-                    + (support::rand_suffix() as u16 % 50) * 11;
-                let out = Command::new("bash")
-                    .arg(&script)
-                    .arg(&dir)
-                    .arg(port.to_string())
-                    .output()
-                    .unwrap();
-                if out.status.success() {
-                    return Self { dir };
-                }
-            }
-            panic!(
-                "could not start a KDC (krb5-kdc and krb5-admin-server: ./scripts/test installs them)"
-            );
-        }
-
-        fn path(&self, name: &str) -> String {
-            self.dir.join(name).to_string_lossy().into_owned()
-        }
-    }
-
-    impl Drop for Realm {
-        fn drop(&mut self) {
-            if let Ok(pid) = std::fs::read_to_string(self.dir.join("kdc.pid")) {
-                let _ = Command::new("kill").arg(pid.trim()).status();
-            }
-        }
-    }
+    use support::realm::Realm;
 
     fn requests_gssapi(realm: &Realm, url: &str, cbt: bool) -> (u16, String) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/gssapi_get.py");
@@ -543,7 +503,7 @@ mod kerberos {
 
     #[test]
     fn kerberos_is_reported_bound_or_not_with_the_ticket_service() {
-        let realm = Realm::start();
+        let realm = Realm::start("diagnose");
         let env = vec![
             ("KRB5_CONFIG".to_owned(), realm.path("krb5.conf")),
             ("KRB5RCACHEDIR".to_owned(), realm.path("")),

@@ -9,48 +9,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use support::*;
 
-/// A realm EXAMPLE.TEST with its own KDC, killed on drop.
-struct Realm {
-    dir: PathBuf,
-}
+use support::realm::Realm;
 
 impl Realm {
-    fn start() -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kdc/setup-kdc.sh");
-        for attempt in 0..5u16 {
-            let dir = workdir().join(format!("realm-{}", rand_suffix()));
-            // A port per attempt; a port in use makes krb5kdc fail and we try the next.
-            let port = 20_000
-                + (std::process::id() as u16 % 20_000)
-                + attempt * 97
-                + (rand_suffix() as u16 % 50) * 7;
-            let out = Command::new("bash")
-                .arg(&script)
-                .arg(&dir)
-                .arg(port.to_string())
-                .output()
-                .unwrap();
-            if out.status.success() {
-                return Self { dir };
-            }
-            eprintln!(
-                "KDC attempt {attempt} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        panic!(
-            "could not start a KDC (are krb5-kdc and krb5-admin-server installed? ./scripts/test installs them)"
-        );
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).to_string_lossy().into_owned()
-    }
-
     /// The server's environment: its keytab and the realm's configuration.
     fn server_env(&self, keytab: &str) -> Vec<(String, String)> {
         vec![
@@ -58,14 +23,6 @@ impl Realm {
             ("KRB5_KTNAME".into(), format!("FILE:{}", self.path(keytab))),
             ("KRB5RCACHEDIR".into(), self.path("")),
             ("NTLM_USER_FILE".into(), self.path("ntlm-users")),
-        ]
-    }
-
-    /// A client's environment: alice's ticket cache and the given krb5.conf.
-    fn client_env(&self, conf: &str) -> Vec<(String, String)> {
-        vec![
-            ("KRB5_CONFIG".into(), self.path(conf)),
-            ("KRB5CCNAME".into(), format!("FILE:{}", self.path("ccache"))),
         ]
     }
 
@@ -83,14 +40,6 @@ impl Realm {
             .concat(),
             &self.server_env(keytab),
         )
-    }
-}
-
-impl Drop for Realm {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("kdc.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
     }
 }
 
@@ -149,7 +98,7 @@ fn curl_negotiate(realm: &Realm, url: &str) -> u16 {
 
 #[test]
 fn requests_gssapi_binding_table() {
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     let always = realm.server("always", "http.keytab");
     // requests-gssapi requires mutual authentication: this 200 carried the server's AP-REP.
     let (status, body) = requests_gssapi(&realm, &always.url("localhost"), true, "krb5.conf", None);
@@ -181,7 +130,7 @@ fn requests_gssapi_binding_table() {
 
 #[test]
 fn curl_negotiate_sends_no_binding() {
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     let ws = realm.server("when-supported", "http.keytab");
     assert_eq!(
         curl_negotiate(&realm, &ws.url("localhost")),
@@ -196,7 +145,7 @@ fn curl_negotiate_sends_no_binding() {
 
 #[test]
 fn relayed_kerberos_is_refused_with_binding_mismatch() {
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     let never = realm.server("never", "http.keytab");
     let mitm = relay::start(never.addr);
     let (status, _) = requests_gssapi(
@@ -235,7 +184,7 @@ fn relayed_kerberos_is_refused_with_binding_mismatch() {
 fn aware_client_without_binding_is_refused_by_mit_as_a_binding_failure() {
     // client_aware_channel_bindings: the client announces binding support (KERB_AP_OPTIONS_CBT)
     // and sends none; MIT refuses with GSS_S_BAD_BINDINGS, even under when-supported.
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     let ws = realm.server("when-supported", "http.keytab");
     let (status, _) = requests_gssapi(&realm, &ws.url("localhost"), false, "krb5-aware.conf", None);
     assert_eq!(status, 401, "{}", ws.log());
@@ -249,7 +198,7 @@ fn aware_client_without_binding_is_refused_by_mit_as_a_binding_failure() {
 
 #[test]
 fn wrong_keytab_and_ticket_for_another_service_are_401_with_a_reason() {
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     // The server holds only HTTP/other.example's key; the client's ticket is for HTTP/localhost.
     let wrong_keytab = realm.server("when-supported", "other.keytab");
     let (status, _) = requests_gssapi(
@@ -289,7 +238,7 @@ fn wrong_keytab_and_ticket_for_another_service_are_401_with_a_reason() {
 
 #[test]
 fn an_expired_ticket_is_401_with_a_reason() {
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     // The server tolerates 1 s of clock skew instead of 5 minutes, so a 2-second ticket expires
     // within the test.
     let conf = std::fs::read_to_string(realm.path("krb5.conf")).unwrap();
@@ -348,7 +297,7 @@ fn an_expired_ticket_is_401_with_a_reason() {
 
 #[test]
 fn gss_ntlmssp_is_the_ntlm_acceptor_for_requests_ntlm() {
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     let always = realm.server("always", "http.keytab");
     let (status, body) = requests_ntlm(&always.url("localhost"), "TESTDOM\\alice", "userpw", true);
     assert_eq!(status, 200, "{}", always.log());
@@ -385,7 +334,7 @@ fn gss_ntlmssp_is_the_ntlm_acceptor_for_requests_ntlm() {
 #[test]
 fn a_ticket_for_another_keytab_principal_is_accepted_by_default_and_refused_with_the_opt_in() {
     // #11 item 13. multi.keytab holds HTTP/localhost and host/localhost, as a host keytab does.
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     let default = realm.server("when-supported", "multi.keytab");
     let (status, body) = requests_gssapi(
         &realm,
@@ -425,7 +374,7 @@ fn a_ticket_for_another_keytab_principal_is_accepted_by_default_and_refused_with
 #[test]
 fn lint_reads_the_realms_keytabs() {
     // The keytab reader against files MIT's kadmin wrote.
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     let read = |name: &str| std::fs::read(realm.path(name)).unwrap();
     let entries = epa::keytab::parse(&read("multi.keytab")).unwrap();
     let mut principals: Vec<String> = entries.iter().map(|e| e.principal()).collect();
@@ -446,7 +395,7 @@ fn the_acceptor_credential_follows_a_replaced_keytab() {
     // #13: the credential is acquired once, and again when the keytab file changes. The server
     // starts with HTTP/other.example's key only (a ticket for HTTP/localhost fails), then the
     // keytab file is replaced by http.keytab: within the reload interval the same server accepts.
-    let realm = Realm::start();
+    let realm = Realm::start("kerberos");
     std::fs::copy(realm.path("other.keytab"), realm.path("live.keytab")).unwrap();
     let s = realm.server("when-supported", "live.keytab");
     let url = s.url("localhost");

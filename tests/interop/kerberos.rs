@@ -5,47 +5,15 @@
 //! (tests/kdc/setup-kdc.sh) and `tests/interop/JdkAcceptor.java` (compiled by the test) are
 //! started here. epa's own outcomes on these cases are tests/kerberos.rs's.
 
-use super::{Peer, check_rows, server_binding, support, verdict};
+use super::{Peer, check_rows, server_binding, verdict};
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// A realm EXAMPLE.TEST with its own KDC, killed on drop.
-struct Realm {
-    dir: PathBuf,
-}
+use super::support::realm::Realm;
 
 impl Realm {
-    fn start() -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kdc/setup-kdc.sh");
-        for attempt in 0..5u16 {
-            let dir = support::workdir().join(format!("interop-realm-{}", support::rand_suffix()));
-            let port = 21_000
-                + (std::process::id() as u16 % 19_000)
-                + attempt * 89
-                + (support::rand_suffix() as u16 % 50) * 11;
-            let out = Command::new("bash")
-                .arg(&script)
-                .arg(&dir)
-                .arg(port.to_string())
-                .output()
-                .unwrap();
-            if out.status.success() {
-                return Self { dir };
-            }
-            eprintln!(
-                "KDC attempt {attempt} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        panic!("could not start a KDC (krb5-kdc and krb5-admin-server are needed)");
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).to_string_lossy().into_owned()
-    }
-
     /// The Python peer's environment: alice's ticket cache, the keytab, `conf` as krb5.conf.
     fn env(&self, conf: &str) -> Vec<(String, String)> {
         vec![
@@ -57,14 +25,6 @@ impl Realm {
             ),
             ("KRB5RCACHEDIR".into(), self.path("")),
         ]
-    }
-}
-
-impl Drop for Realm {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("kdc.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
     }
 }
 
@@ -161,7 +121,7 @@ const KERBEROS_EXPECTED: &[&str] = &[
 
 #[test]
 fn kerberos_binding_rows_match_documented_expectations() {
-    let realm = Realm::start();
+    let realm = Realm::start("interop");
     let mut plain = Peer::start_with(&realm.env("krb5.conf"));
     let mut aware = Peer::start_with(&realm.env("krb5-aware.conf"));
     let mut jdk = Jdk::start(&realm);

@@ -353,6 +353,8 @@ pub fn curl_ntlm(url: &str, user: &str, password: &str) -> (u16, String) {
     (code.trim().parse().unwrap(), body.to_owned())
 }
 
+pub mod realm;
+
 pub mod relay {
     use super::*;
     use tokio::io::copy_bidirectional;
