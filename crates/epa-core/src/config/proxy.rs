@@ -207,7 +207,9 @@ impl Default for IdentityHeadersTable {
 }
 
 /// Header names the identity headers may not take: hop-by-hop, routing and framing headers,
-/// credentials, and the forwarding headers the proxy writes or removes itself.
+/// credentials, and the forwarding headers the proxy writes. The headers the proxy removes
+/// ([`CLIENT_ADDRESS_HEADERS`], [`FORWARDING_CLAIM_HEADERS`], [`PATH_OVERRIDE_HEADERS`]) are
+/// reserved too ([`is_reserved_header`]).
 pub const RESERVED_HEADER_NAMES: &[&str] = &[
     "authorization",
     "connection",
@@ -225,8 +227,16 @@ pub const RESERVED_HEADER_NAMES: &[&str] = &[
     "x-forwarded-for",
     "x-forwarded-host",
     "x-forwarded-proto",
-    // Removed or rewritten by the proxy (epa_hyper::proxy::headers): client-address claims,
-    // forwarding claims and path overrides.
+];
+
+/// Single-value "the client's address" headers that CDNs and other proxies set (nginx's
+/// `X-Real-IP`, Akamai's `True-Client-IP`, Cloudflare's `CF-Connecting-IP`...). A client can
+/// send any of them; an application or a logging library that trusts one would take the
+/// client's word for its address. With [`ForwardedMode::Replace`] all are removed and
+/// `X-Real-IP` is set to the peer's address (the nginx convention); with
+/// [`ForwardedMode::Append`] the front proxy's copies are kept as they arrive (it is the one
+/// the upstream trusts, as for `X-Forwarded-For`).
+pub const CLIENT_ADDRESS_HEADERS: &[&str] = &[
     "x-real-ip",
     "x-client-ip",
     "true-client-ip",
@@ -234,6 +244,12 @@ pub const RESERVED_HEADER_NAMES: &[&str] = &[
     "fastly-client-ip",
     "x-cluster-client-ip",
     "x-original-forwarded-for",
+];
+
+/// Other forwarding claims (scheme, port, prefix, server) that frameworks read to build
+/// absolute URLs or decide "was this HTTPS": removed under [`ForwardedMode::Replace`], like
+/// `X-Forwarded-Host` (we write `X-Forwarded-Proto` and `-Host` ourselves).
+pub const FORWARDING_CLAIM_HEADERS: &[&str] = &[
     "x-forwarded-port",
     "x-forwarded-scheme",
     "x-forwarded-ssl",
@@ -241,9 +257,26 @@ pub const RESERVED_HEADER_NAMES: &[&str] = &[
     "x-forwarded-server",
     "front-end-https",
     "x-url-scheme",
-    "x-original-url",
-    "x-rewrite-url",
 ];
+
+/// Path overrides (IIS URL Rewrite's `X-Original-URL`, `X-Rewrite-URL`) that some frameworks
+/// (Symfony, Zend, Laminas) route by instead of the request line: a client sending
+/// `GET /health` (anonymous) with `X-Original-URL: /admin` would reach `/admin` in the
+/// application's eyes without `/admin`'s policy. Always removed, in both modes: the path the
+/// route table chose is the only one the upstream may see.
+pub const PATH_OVERRIDE_HEADERS: &[&str] = &["x-original-url", "x-rewrite-url"];
+
+/// Whether an identity header may not take `name` (ASCII case ignored): one of the
+/// [`RESERVED_HEADER_NAMES`] or a header the proxy removes from every request, which would
+/// otherwise remove or overwrite the identity header too.
+pub fn is_reserved_header(name: &str) -> bool {
+    RESERVED_HEADER_NAMES
+        .iter()
+        .chain(CLIENT_ADDRESS_HEADERS)
+        .chain(FORWARDING_CLAIM_HEADERS)
+        .chain(PATH_OVERRIDE_HEADERS)
+        .any(|r| r.eq_ignore_ascii_case(name))
+}
 
 /// An identity header name that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -306,10 +339,7 @@ impl IdentityHeadersTable {
                     name: (*name).to_owned(),
                 });
             }
-            if RESERVED_HEADER_NAMES
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(name))
-            {
+            if is_reserved_header(name) {
                 return Err(HeaderNameError::Reserved {
                     field,
                     name: (*name).to_owned(),
@@ -556,6 +586,22 @@ mod tests {
             t(|t| t.domain = "x-remote-USER".into()),
             Err(HeaderNameError::Duplicate { .. })
         ));
+        // Every header the proxy removes from requests is reserved: an identity header of that
+        // name would be removed or overwritten with it.
+        for name in CLIENT_ADDRESS_HEADERS
+            .iter()
+            .chain(FORWARDING_CLAIM_HEADERS)
+            .chain(PATH_OVERRIDE_HEADERS)
+        {
+            let table = IdentityHeadersTable {
+                groups: name.to_ascii_uppercase(),
+                ..IdentityHeadersTable::default()
+            };
+            assert!(
+                matches!(table.validate(), Err(HeaderNameError::Reserved { .. })),
+                "{name}"
+            );
+        }
     }
 
     #[test]

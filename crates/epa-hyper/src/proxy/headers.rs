@@ -5,6 +5,9 @@
 
 use crate::client_cert::ClientCertificate;
 use crate::connection::{Authenticated, ChannelFacts};
+pub use epa_core::config::proxy::{
+    CLIENT_ADDRESS_HEADERS, FORWARDING_CLAIM_HEADERS, PATH_OVERRIDE_HEADERS,
+};
 use epa_core::config::proxy::{ForwardedMode, HeaderNameError, IdentityHeadersTable};
 use epa_core::decide::{ClientServiceName, Transport};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -24,43 +27,6 @@ const HOP_BY_HOP: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
-
-/// Single-value "the client's address" headers that CDNs and other proxies set (nginx's
-/// `X-Real-IP`, Akamai's `True-Client-IP`, Cloudflare's `CF-Connecting-IP`...). A client can
-/// send any of them; an application or a logging library that trusts one would take the
-/// client's word for its address. With [`ForwardedMode::Replace`] all are removed and
-/// `X-Real-IP` is set to the peer's address (the nginx convention); with
-/// [`ForwardedMode::Append`] the front proxy's copies are kept as they arrive (it is the one
-/// the upstream trusts, as for `X-Forwarded-For`).
-pub const CLIENT_ADDRESS_HEADERS: &[&str] = &[
-    "x-real-ip",
-    "x-client-ip",
-    "true-client-ip",
-    "cf-connecting-ip",
-    "fastly-client-ip",
-    "x-cluster-client-ip",
-    "x-original-forwarded-for",
-];
-
-/// Other forwarding claims (scheme, port, prefix, server) that frameworks read to build
-/// absolute URLs or decide "was this HTTPS": removed under [`ForwardedMode::Replace`], like
-/// `X-Forwarded-Host` (we write `X-Forwarded-Proto` and `-Host` ourselves).
-pub const FORWARDING_CLAIM_HEADERS: &[&str] = &[
-    "x-forwarded-port",
-    "x-forwarded-scheme",
-    "x-forwarded-ssl",
-    "x-forwarded-prefix",
-    "x-forwarded-server",
-    "front-end-https",
-    "x-url-scheme",
-];
-
-/// Path overrides (IIS URL Rewrite's `X-Original-URL`, `X-Rewrite-URL`) that some frameworks
-/// (Symfony, Zend, Laminas) route by instead of the request line: a client sending
-/// `GET /health` (anonymous) with `X-Original-URL: /admin` would reach `/admin` in the
-/// application's eyes without `/admin`'s policy. Always removed, in both modes: the path the
-/// route table chose is the only one the upstream may see.
-pub const PATH_OVERRIDE_HEADERS: &[&str] = &["x-original-url", "x-rewrite-url"];
 
 /// The identity header names, parsed once.
 #[derive(Debug, Clone)]
