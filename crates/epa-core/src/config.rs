@@ -31,6 +31,7 @@ pub mod backend;
 pub mod diagnostics;
 pub mod metrics;
 pub mod proxy;
+pub mod request_filtering;
 pub use backend::{BackendKind, BackendTable};
 pub use metrics::MetricsTable;
 pub use proxy::{IdentityHeadersTable, RouteTable, UpstreamTable};
@@ -255,6 +256,9 @@ pub struct ServerConfig {
     /// `[diagnostics]`: the client diagnostics page of `epa serve` (off by default).
     #[serde(default)]
     pub diagnostics: diagnostics::DiagnosticsTable,
+    /// `[request_filtering]`: path spellings refused before routing (IIS request filtering).
+    #[serde(default)]
+    pub request_filtering: request_filtering::RequestFilteringTable,
 }
 
 /// The `[listener]` table: where and how the library server (`epa_hyper::server`) listens.

@@ -14,7 +14,13 @@
 //!   `/cert;a/x` are inside `/cert`, and `..;x` is a dot segment (the classic `/x/..;/cert`
 //!   bypass is `/cert`). An encoded `%3B` is a character of the name, not a separator;
 //! * matching is case-insensitive (IIS compares URLs case-insensitively) and segment-wise:
-//!   `/cert` matches `/cert`, `/Cert/x`, not `/certificate`.
+//!   `/cert` matches `/cert`, `/Cert/x`, not `/certificate`. Case is folded *both ways*
+//!   (lower case of the upper case), so that every spelling an upstream's own case-insensitive
+//!   comparison reads as a route is that route: Java's `equalsIgnoreCase` compares upper cases
+//!   (`admın` with a dotless ı, U+0131, equals `admin`), Python's `casefold()` maps `ſ`
+//!   (U+017F) to `s` and `ß` to `ss`, and the Kelvin sign (U+212A) lower-cases to `k`. Folding
+//!   more than one upstream does only makes a spelling fall under a route it would otherwise
+//!   miss, never out of one.
 //!
 //! Paths refused ([`PathError`], a 400 at the route layer): no leading `/` (including the
 //! asterisk-form `*`), a `%` not followed by two hex digits, NUL (raw or `%00`), `%2F` (an encoded slash is
@@ -123,6 +129,63 @@ impl NormalizedPath {
     }
 }
 
+/// A spelling that Windows or a double-decoding application reads as another path
+/// ([`NormalizedPath::alias`]). IIS request filtering refuses the same spellings by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PathAlias {
+    /// A segment ending in `.` or a space: Win32 path normalisation trims them, so `/admin.`
+    /// and `/admin%20` open `/admin` on a Windows upstream.
+    #[error("a path segment ends in a dot or a space (Windows trims them)")]
+    TrailingDotOrSpace,
+    /// An NTFS stream name (`admin::$DATA`, `admin:stream:$DATA`): the file `admin` itself.
+    #[error("a path segment names an NTFS stream (`::` or `:$`)")]
+    NtfsStream,
+    /// A `%` followed by two hex digits after one decoding (`/%2561dmin` is `/%61dmin`, which a
+    /// second decoding reads as `/admin`): IIS `allowDoubleEscaping="false"`.
+    #[error("the path is percent-encoded twice")]
+    DoubleEscaped,
+}
+
+impl PathAlias {
+    /// A stable code for logs and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::TrailingDotOrSpace => "path-trailing-dot-or-space",
+            Self::NtfsStream => "path-ntfs-stream",
+            Self::DoubleEscaped => "path-double-escaped",
+        }
+    }
+}
+
+impl NormalizedPath {
+    /// The first segment another reader would take for a different path, if any: a route
+    /// table that matched this spelling cannot know which route that reader meant, so a
+    /// gateway refuses it (400) unless configured otherwise.
+    pub fn alias(&self) -> Option<PathAlias> {
+        self.keys.iter().find_map(|key| {
+            if key.ends_with(['.', ' ']) {
+                Some(PathAlias::TrailingDotOrSpace)
+            } else if key.contains("::") || key.contains(":$") {
+                Some(PathAlias::NtfsStream)
+            } else if has_escape(key.as_bytes()) {
+                Some(PathAlias::DoubleEscaped)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// Whether `bytes` hold a `%` followed by two hex digits.
+fn has_escape(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| {
+        w.first() == Some(&b'%')
+            && w.get(1).copied().and_then(hex_value).is_some()
+            && w.get(2).copied().and_then(hex_value).is_some()
+    })
+}
+
 impl PartialEq for NormalizedPath {
     fn eq(&self, other: &Self) -> bool {
         self.keys == other.keys
@@ -229,7 +292,8 @@ fn normalize_segment(segment: &str, base: usize) -> Result<String, PathError> {
     Ok(out)
 }
 
-/// A normalised segment name, fully decoded (UTF-8) and lower-cased.
+/// A normalised segment name, fully decoded (UTF-8) and case-folded both ways (see the
+/// module documentation).
 fn decode_key(name: &str) -> Result<String, PathError> {
     let bytes = name.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -251,7 +315,16 @@ fn decode_key(name: &str) -> Result<String, PathError> {
         }
     }
     let s = String::from_utf8(out).map_err(|_| PathError::NotUtf8)?;
-    Ok(s.to_lowercase())
+    Ok(fold_case(&s))
+}
+
+/// Lower case of the upper case: ASCII as `to_ascii_lowercase`; beyond ASCII, every character
+/// whose upper case is an ASCII letter (ı, ſ, the Kelvin sign, ﬀ) folds onto that letter.
+fn fold_case(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    s.to_uppercase().to_lowercase()
 }
 
 #[cfg(test)]
@@ -301,6 +374,69 @@ mod tests {
         }
         assert!(n("/anything").starts_with_segments(&n("/")));
         assert!(n("/cert/x").starts_with_segments(&n("/CERT/")));
+    }
+
+    #[test]
+    fn spellings_an_upstream_folds_onto_a_route_are_that_route() {
+        // Issue #20 item 12: Java `equalsIgnoreCase` reads `/admın` (U+0131) as `/admin`,
+        // Python `casefold()` reads `/ſtatus` (U+017F) as `/status`.
+        let admin = n("/admin");
+        for spelling in [
+            "/adm%C4%B1n",
+            "/admın",
+            "/ADMIN",
+            "/adm%c4%b1n/x",
+            "/%E2%84%AAey", // Kelvin sign: `Key`
+        ] {
+            let want = if spelling.contains("84%AA") {
+                n("/key")
+            } else {
+                admin.clone()
+            };
+            assert!(n(spelling).starts_with_segments(&want), "{spelling}");
+        }
+        assert!(n("/%C5%BFtatus").starts_with_segments(&n("/status")));
+        assert!(n("/ſtatus").starts_with_segments(&n("/STATUS")));
+        assert!(n("/stra%C3%9Fe").starts_with_segments(&n("/strasse")));
+        // The text the upstream receives keeps the client's spelling (escaped).
+        assert_eq!(n("/adm%c4%b1n").as_str(), "/adm%C4%B1n");
+        // Not everything folds onto ASCII.
+        assert!(!n("/%C3%A9").starts_with_segments(&n("/e")));
+    }
+
+    #[test]
+    fn windows_and_double_decoding_aliases() {
+        // Issue #20 item 13: each spelling reaches `/admin` on a Windows upstream or in an
+        // application that decodes twice.
+        use PathAlias::*;
+        for (raw, want) in [
+            ("/admin.", TrailingDotOrSpace),
+            ("/admin..", TrailingDotOrSpace),
+            ("/admin%20", TrailingDotOrSpace),
+            ("/admin%2E", TrailingDotOrSpace),
+            ("/admin. /x", TrailingDotOrSpace),
+            ("/admin.;x", TrailingDotOrSpace),
+            ("/admin::$DATA", NtfsStream),
+            ("/admin:x:$DATA", NtfsStream),
+            ("/admin::%24DATA/x", NtfsStream),
+            ("/%2561dmin", DoubleEscaped),
+            ("/x/%252e%252e/admin", DoubleEscaped),
+            ("/a%25%32%66b", DoubleEscaped),
+        ] {
+            assert_eq!(n(raw).alias(), Some(want), "{raw}");
+        }
+        for clean in [
+            "/admin",
+            "/a.b/c",
+            "/.well-known/x",
+            "/v1/items:batch",
+            "/100%25",
+            "/%25zz",
+            "/a b/c",
+            "/",
+        ] {
+            assert_eq!(n(clean).alias(), None, "{clean}");
+        }
     }
 
     #[test]

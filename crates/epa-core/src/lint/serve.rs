@@ -55,6 +55,18 @@ pub(super) fn serve_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
         }
     }
     route_certificate_findings(config, out);
+    request_filtering_findings(config, out);
+}
+
+/// `[request_filtering]` relaxed: path aliases reach the upstream.
+fn request_filtering_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    use Severity::*;
+    let f = &config.request_filtering;
+    if f.allow_double_escaping || f.allow_windows_aliases {
+        out.push(finding(Warning, "request-filtering-relaxed",
+            "[request_filtering] lets path aliases through (double escapes, or Windows' trailing dots and spaces and NTFS stream names): a Windows upstream or one that decodes twice reads them as another path, which may be a protected route reached through an anonymous parent route".into(),
+            "keep the defaults (false) unless the application needs such paths, and then protect the parent route too"));
+    }
 }
 
 /// A route that needs a certificate the listener never asks for, and a route that needs none
@@ -131,6 +143,17 @@ mod tests {
     const POLICY: &str = "[policy]\nenforcement = \"always\"\n";
     const UPSTREAM: &str = "[upstream]\nurl = \"http://127.0.0.1:8080\"\n";
     const TRUSTED: &str = "[policy]\nenforcement = \"always\"\nscenario = \"trusted-proxy\"\nservice_names = [\"HTTP/www.example.com\"]\n";
+
+    #[test]
+    fn relaxed_request_filtering_is_a_warning() {
+        assert!(codes(POLICY).is_empty());
+        for key in ["allow_double_escaping", "allow_windows_aliases"] {
+            let text = format!("{POLICY}[request_filtering]\n{key} = true\n");
+            assert_eq!(codes(&text), ["request-filtering-relaxed"], "{key}");
+        }
+        let off = format!("{POLICY}[request_filtering]\nallow_double_escaping = false\n");
+        assert!(codes(&off).is_empty());
+    }
 
     #[test]
     fn metrics_table() {

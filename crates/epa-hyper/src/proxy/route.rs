@@ -17,6 +17,7 @@ use crate::telemetry::ClientText;
 use bytes::Bytes;
 use epa_core::allow::{AllowList, Denial};
 use epa_core::config::proxy::{RouteError, check_routes, select_route};
+use epa_core::config::request_filtering::RequestFilteringTable;
 use epa_core::config::{PolicyTable, RouteTable, ServerConfig};
 use epa_core::path::NormalizedPath;
 use http::{Request, Response, StatusCode};
@@ -161,6 +162,8 @@ pub struct Router {
     /// The certificate requirement is observed, not enforced (`[client_certificates]
     /// audit_only`).
     certificate_audit_only: bool,
+    /// Path spellings refused before routing (`[request_filtering]`).
+    filtering: RequestFilteringTable,
 }
 
 impl Router {
@@ -173,7 +176,15 @@ impl Router {
             routes: routes.into(),
             default,
             certificate_audit_only: false,
+            filtering: RequestFilteringTable::default(),
         }
+    }
+
+    /// Refuses (400) the path spellings `filtering` does not allow, before any route is chosen.
+    #[must_use]
+    pub fn with_request_filtering(mut self, filtering: RequestFilteringTable) -> Self {
+        self.filtering = filtering;
+        self
     }
 
     /// Requires a valid client certificate on the routes whose flag is set (`certified`, in
@@ -239,7 +250,9 @@ impl Router {
         {
             return Err(RouterError::CertificateNeverRequested(r.path.clone()));
         }
-        Ok(Self::new(default, routes).with_client_certificates(certified, cc.audit_only))
+        Ok(Self::new(default, routes)
+            .with_client_certificates(certified, cc.audit_only)
+            .with_request_filtering(config.request_filtering))
     }
 }
 
@@ -268,6 +281,13 @@ where
                 ))));
             }
         };
+        if let Some(alias) = self.filtering.refuses(&path) {
+            tracing::info!(reason = alias.code(), path = %ClientText(req.uri().path()), "route: refused");
+            return Box::pin(std::future::ready(Ok(text(
+                StatusCode::BAD_REQUEST,
+                "bad request: the path is another path's alias\n",
+            ))));
+        }
         // The upstream sees the path that was routed, never another spelling of it: a
         // spelling the upstream reads differently cannot reach a route this table did not pick.
         let Some(req) = with_path(req, &path) else {
