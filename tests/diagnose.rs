@@ -436,6 +436,13 @@ async fn a_wrong_password_is_only_refused_by_the_backend() {
         assert_eq!(r["outcome"]["reason"], "refused-by-the-backend");
         assert!(r["user"].is_null());
         assert_eq!(r["table"], Value::Array(vec![]));
+        // Issue #20 item 15: nothing of the server for a client without a valid account —
+        // not the route's policy and service names, not the bindings it compares with.
+        assert!(r["route"].is_null(), "{r}");
+        assert_eq!(r["ntlm"]["candidates"], Value::Array(vec![]), "{r}");
+        assert_eq!(r["ntlm"]["equals"], Value::Array(vec![]), "{r}");
+        let state = &r["ntlm"]["channel_bindings"];
+        assert!(state != "matching" && state != "mismatching", "{r}");
     }
     // Nothing but the name typed tells the two apart.
     let strip = |mut v: Value| {

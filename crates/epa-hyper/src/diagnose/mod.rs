@@ -130,8 +130,9 @@ pub struct Diagnosis {
     pub observation: Option<&'static str>,
     /// The client SPN the decision saw (escaped).
     pub client_spn: Option<String>,
-    /// The route's policy.
-    pub route: RouteReport,
+    /// The route's policy; `null` when the backend refused the credentials (the page tells a
+    /// client without a valid account no more than a 401 does).
+    pub route: Option<RouteReport>,
     /// What this route decided.
     pub outcome: OutcomeReport,
     /// What every variant would decide (empty when the backend refused the credentials).
@@ -366,7 +367,20 @@ pub(crate) fn report(inputs: &Inputs<'_>) -> Diagnosis {
             )
         }
     };
-    let ntlm = ntlm.map(|f| ntlm_report(inputs, f));
+    // A client without a valid account learns nothing of this server from the page: not the
+    // route's policy and names, not the bindings this server would have compared with.
+    let refused = matches!(inputs.verdict, Verdict::RefusedByBackend);
+    let ntlm = ntlm.map(|f| {
+        let mut n = ntlm_report(inputs, f);
+        if refused {
+            n.candidates.clear();
+            n.equals.clear();
+            if matches!(n.channel_bindings, "matching" | "mismatching") {
+                n.channel_bindings = "present-not-compared";
+            }
+        }
+        n
+    });
     if let Some(n) = &ntlm
         && n.channel_bindings == "mismatching"
         && n.equals.is_empty()
@@ -383,7 +397,7 @@ pub(crate) fn report(inputs: &Inputs<'_>) -> Diagnosis {
         client_spn: request.as_ref().and_then(|f| escaped(&f.client_spn)),
         ntlm,
         kerberos,
-        route: route_report(inputs.route, inputs.target, channel),
+        route: (!refused).then(|| route_report(inputs.route, inputs.target, channel)),
         outcome,
         table,
         notes,

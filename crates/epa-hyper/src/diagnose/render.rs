@@ -195,18 +195,20 @@ fn html(d: &Diagnosis) -> String {
         row(&mut o, "ticket service", opt(k.ticket_service.as_deref()));
         o.push_str("</table>");
     }
-    o.push_str("<h2>This route's policy</h2><table>");
-    row(&mut o, "enforcement", d.route.enforcement);
-    row(&mut o, "scenario", d.route.scenario);
-    row(&mut o, "profile", d.route.profile);
-    row(&mut o, "service names", &d.route.service_names.join(", "));
-    row(
-        &mut o,
-        "binding handed to the backend",
-        d.route.expected_binding,
-    );
-    row(&mut o, "audit target", opt(d.route.audit_target));
-    o.push_str("</table>");
+    if let Some(route) = &d.route {
+        o.push_str("<h2>This route's policy</h2><table>");
+        row(&mut o, "enforcement", route.enforcement);
+        row(&mut o, "scenario", route.scenario);
+        row(&mut o, "profile", route.profile);
+        row(&mut o, "service names", &route.service_names.join(", "));
+        row(
+            &mut o,
+            "binding handed to the backend",
+            route.expected_binding,
+        );
+        row(&mut o, "audit target", opt(route.audit_target));
+        o.push_str("</table>");
+    }
     if !d.table.is_empty() {
         o.push_str(
             "<h2>What each policy would decide</h2><table><tr><th>enforcement</th><th>scenario</th>\
