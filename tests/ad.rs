@@ -260,7 +260,8 @@ fn kerberos_tickets_from_the_directory_bound_unbound_relayed() {
              [policy]\nenforcement = \"always\"\nservice_names = [\"HTTP/web.epa.test\"]\n\
              [upstream]\nurl = \"http://127.0.0.1:{port}\"\n\
              [[route]]\npath = \"/lax\"\nenforcement = \"when-supported\"\n\
-             [[route]]\npath = \"/web\"\nallow_groups = [\"{web_users}\"]\n"
+             [[route]]\npath = \"/web\"\nallow_groups = [\"{web_users}\"]\n\
+             [[route]]\npath = \"/alice-only\"\nallow_users = [\"EPA\\\\alice\"]\n"
         ),
         &[("KRB5_CONFIG", &krb5_conf), ("KRB5RCACHEDIR", &dc.dir)],
     );
@@ -297,10 +298,13 @@ fn kerberos_tickets_from_the_directory_bound_unbound_relayed() {
         std::fs::read_to_string(&log).unwrap()
     );
     let seen = json(&body);
+    // One name per account (#20 item 14): the PAC's NetBIOS form, as NTLM names her.
     assert_eq!(
         seen["headers"]["x-remote-user"],
-        serde_json::json!(["EPA.TEST\\alice"])
+        serde_json::json!(["EPA\\alice"])
     );
+    assert_eq!(gssapi(&url("/alice-only"), true).0, 200);
+    assert_eq!(gssapi_as(&carol, &url("/alice-only"), true).0, 403);
     // Groups from the directory (a winbind lookup after the login): alice is a WebUser, carol
     // is not.
     let groups = seen["headers"]["x-remote-groups"][0]
@@ -422,6 +426,15 @@ fn ntlm_through_gss_ntlmssp_with_winbind_against_the_same_domain() {
         "{body}\n{}",
         std::fs::read_to_string(&log).unwrap()
     );
+    let seen = json(&body);
+    let user = seen["headers"]["x-remote-user"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(user.eq_ignore_ascii_case("EPA\\alice"), "{user}");
+    // Named without a domain (#20 item 14): still `EPA\alice`, the domain this server's
+    // CHALLENGE announced (gss-ntlmssp reported the bare `alice`).
+    let (status, body) = support::requests_ntlm(&url, "alice", PASSWORD, true);
+    assert_eq!(status, 200, "{body}");
     let seen = json(&body);
     let user = seen["headers"]["x-remote-user"][0]
         .as_str()

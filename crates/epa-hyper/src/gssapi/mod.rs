@@ -167,6 +167,7 @@ impl Authenticator for GssapiAcceptor {
             ticket_targets: self.ticket_targets.clone(),
             uninspectable_ntlm: self.uninspectable_ntlm,
             pac_groups: self.pac_groups,
+            announced_domain: None,
         })
     }
 }
@@ -183,6 +184,19 @@ pub struct GssapiContext {
     ticket_targets: Option<Arc<ServiceNameCollection>>,
     uninspectable_ntlm: UninspectableNtlm,
     pac_groups: bool,
+    /// gss-ntlmssp: the NetBIOS domain this server's CHALLENGE announced, the domain of an
+    /// account the client named without one (as Windows reads `alice` as `DOMAIN\alice`).
+    announced_domain: Option<String>,
+}
+
+/// The NetBIOS domain in this server's own NTLM CHALLENGE (raw, or inside a SPNEGO
+/// response), if the token is one.
+fn announced_domain(token: &[u8]) -> Option<String> {
+    let challenge = spnego::classify(token).ok()?.ntlm_message()?;
+    crate::ntlm::wire::challenge_domain(challenge)
+        .ok()
+        .flatten()
+        .filter(|d| !d.is_empty())
 }
 
 /// Where the exchange is: MIT must not be handed a context after it failed or completed.
@@ -233,6 +247,9 @@ impl SecurityContext for GssapiContext {
         let accepted = self.ctx.accept(self.cred.as_deref(), token, app_data);
         let (response_token, source, mechanism, flags) = match accepted {
             Ok(ffi::Accepted::Continue(tok)) => {
+                if self.announced_domain.is_none() {
+                    self.announced_domain = announced_domain(&tok);
+                }
                 return if tok.is_empty() {
                     self.state = State::Done;
                     Err(AuthError::InvalidToken(
@@ -326,8 +343,14 @@ impl GssapiContext {
         // pairs say what the client sent (as the embedded backend reports it), which the
         // TrustedProxy rules need (an all-zero binding is refused there).
         let source = source.display().map_err(name_failure("source name"))?;
+        let mut identity = names::identity_of(&source, Mechanism::Ntlm);
+        if identity.domain.is_empty()
+            && let Some(domain) = &self.announced_domain
+        {
+            identity = crate::authenticator::Identity::ntlm(domain, &identity.user);
+        }
         Ok(Completion {
-            identity: names::identity_of(&source, Mechanism::Ntlm),
+            identity,
             mechanism: Mechanism::Ntlm,
             channel_binding,
             client_spn,
@@ -363,10 +386,16 @@ impl GssapiContext {
             ClientServiceName::Missing
         };
         let display = source.display().map_err(name_failure("source name"))?;
-        let identity = names::identity_of(&display, mechanism);
+        let mut identity = names::identity_of(&display, mechanism);
         let (user_sid, groups) = match mechanism {
             Mechanism::Kerberos if self.pac_groups => match pac::logon_info(source, &identity) {
-                Some(info) => (Some(info.user_sid), info.groups),
+                Some(info) => {
+                    // One name per account, whatever the mechanism: the PAC's NetBIOS domain
+                    // and account name, as Windows reports a Kerberos logon (`EPA\erin`, the
+                    // form NTLM gives); the principal (`erin@EPA.TEST`) stays as it is.
+                    identity = names::canonical(identity, &info.domain, &info.user);
+                    (Some(info.user_sid), info.groups)
+                }
                 None => (None, Vec::new()),
             },
             _ => (None, Vec::new()),

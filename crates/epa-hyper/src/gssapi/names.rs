@@ -24,6 +24,21 @@ pub(super) fn identity_of(display: &str, mechanism: Mechanism) -> Identity {
     }
 }
 
+/// The account's one name: the PAC's NetBIOS domain and account name (`LogonDomainName`,
+/// `EffectiveName`, MS-PAC §2.5), as Windows names a Kerberos logon and as NTLM names the same
+/// account (`EPA\erin`, not `EPA.TEST\erin`). The principal as the ticket wrote it stays in
+/// [`Identity::principal`]. A PAC with an empty name or domain changes nothing.
+pub(super) fn canonical(identity: Identity, domain: &str, user: &str) -> Identity {
+    if user.is_empty() || domain.is_empty() {
+        return identity;
+    }
+    Identity {
+        user: user.to_owned(),
+        domain: domain.to_owned(),
+        principal: identity.principal,
+    }
+}
+
 /// Splits `name@REALM` at the last `@` that is not escaped (`\@`, RFC 1964 §2.1.1 display
 /// syntax); no unescaped `@` → no realm.
 fn split_realm(name: &str) -> (&str, &str) {
@@ -56,6 +71,20 @@ pub(super) fn ticket_target_acceptable(target: &str, names: &ServiceNameCollecti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pac_names_a_kerberos_logon_as_ntlm_does() {
+        // Issue #20 item 14: `EPA.TEST\erin` by Kerberos and `EPA\erin` by NTLM were two
+        // names for one account; `allow_users = ["EPA\\erin"]` refused her Kerberos login.
+        let kerberos = identity_of("erin@EPA.TEST", Mechanism::Kerberos);
+        let id = canonical(kerberos.clone(), "EPA", "erin");
+        assert_eq!((id.domain.as_str(), id.user.as_str()), ("EPA", "erin"));
+        assert_eq!(id.principal, "erin@EPA.TEST");
+        let ntlm = identity_of("EPA\\erin", Mechanism::Ntlm);
+        assert_eq!((id.domain, id.user), (ntlm.domain, ntlm.user));
+        assert_eq!(canonical(kerberos.clone(), "", "erin"), kerberos);
+        assert_eq!(canonical(kerberos.clone(), "EPA", ""), kerberos);
+    }
 
     #[test]
     fn names_split_by_mechanism() {

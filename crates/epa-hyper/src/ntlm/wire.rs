@@ -146,6 +146,20 @@ pub fn from_utf16le(b: &[u8], what: &'static str) -> Result<String, NtlmError> {
     String::from_utf16(&units).map_err(|_| NtlmError::Malformed(what))
 }
 
+/// The NetBIOS domain a CHALLENGE_MESSAGE (§2.2.1.2) announces in its target information
+/// (`MsvAvNbDomainName`): the domain of an account the client named without one. Read from
+/// this server's own CHALLENGE, never from a client's copy of it.
+pub fn challenge_domain(msg: &[u8]) -> Result<Option<String>, NtlmError> {
+    if message_type(msg)? != 2 {
+        return Err(NtlmError::Malformed("not a CHALLENGE message"));
+    }
+    let info = field(msg, 40, "CHALLENGE target information")?;
+    AvPairs(info)
+        .get(av::NB_DOMAIN_NAME)?
+        .map(|name| from_utf16le(name, "MsvAvNbDomainName"))
+        .transpose()
+}
+
 /// Builds a CHALLENGE_MESSAGE (§2.2.1.2).
 pub fn build_challenge(
     flags: u32,
@@ -247,6 +261,29 @@ mod tests {
         // Length past the end.
         let bad = [0x09, 0x00, 0xff, 0x00, 0x41];
         assert!(AvPairs(&bad).get(av::TARGET_NAME).is_err());
+    }
+
+    #[test]
+    fn the_domain_a_challenge_announces() {
+        let mut info = Vec::new();
+        push_av(&mut info, av::NB_COMPUTER_NAME, &utf16le("WEB01"));
+        push_av(&mut info, av::NB_DOMAIN_NAME, &utf16le("TESTDOM"));
+        push_av(&mut info, av::EOL, &[]);
+        let challenge = build_challenge(0, &[1; 8], "TESTDOM", &info);
+        assert_eq!(
+            challenge_domain(&challenge).unwrap().as_deref(),
+            Some("TESTDOM")
+        );
+        let mut none = Vec::new();
+        push_av(&mut none, av::EOL, &[]);
+        let challenge = build_challenge(0, &[1; 8], "", &none);
+        assert_eq!(challenge_domain(&challenge).unwrap(), None);
+        // Not a CHALLENGE, cut short, or an overrunning field: an error, never a panic.
+        assert!(challenge_domain(b"NTLMSSP\0\x01\0\0\0").is_err());
+        assert!(challenge_domain(&build_challenge(0, &[1; 8], "", &info)[..50]).is_err());
+        let mut bad = build_challenge(0, &[1; 8], "", &info);
+        bad[40] = 0xff;
+        assert!(challenge_domain(&bad).is_err());
     }
 
     #[test]
