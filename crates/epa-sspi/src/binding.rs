@@ -311,4 +311,55 @@ mod tests {
         assert_eq!(refused_observation(0x8), Absent);
         assert_eq!(refused_observation(0x8 | 0x1), Unbound);
     }
+
+    /// What `NotChecked` becomes (epa_core::decide): under `always` it is refused under
+    /// `trusted-proxy` (every profile) and under profile `iis` on HTTPS. The other profiles on
+    /// HTTPS treat it as ".NET had no binding" (row 6): documented/dotnet8 run the SPN check,
+    /// dotnet-legacy fails open — see docs/ARCHITECTURE.md, "The SSPI backend".
+    #[test]
+    fn not_checked_is_refused_under_always_where_the_decision_says_so() {
+        use epa_core::decide::{
+            ClientServiceName, Decision, Mechanism, RequestFacts, Transport, decide,
+        };
+        let facts = |transport| RequestFacts {
+            transport,
+            mechanism: Mechanism::Ntlm,
+            server_supports_ep: true,
+            channel_binding: NotChecked,
+            client_spn: ClientServiceName::Value("HTTP/web.example".into()),
+        };
+        let names = ServiceNameCollection::new(["HTTP/web.example"]).unwrap();
+        for profile in [
+            Profile::Documented,
+            Profile::DotnetLegacy,
+            Profile::Dotnet8,
+            Profile::Iis,
+        ] {
+            for scenario in [
+                ProtectionScenario::TransportSelected,
+                ProtectionScenario::TrustedProxy,
+            ] {
+                let policy = ExtendedProtectionPolicy::new(
+                    PolicyEnforcement::Always,
+                    scenario,
+                    Some(names.clone()),
+                )
+                .unwrap();
+                let server = ServerPolicy::new(policy, &names, profile).unwrap();
+                for transport in [Transport::Https, Transport::Http] {
+                    let refused = scenario == ProtectionScenario::TrustedProxy
+                        || (profile == Profile::Iis && transport == Transport::Https);
+                    if refused {
+                        assert!(
+                            matches!(
+                                decide(&server, &facts(transport)),
+                                Decision::Reject { status: 401, .. }
+                            ),
+                            "{profile:?} {scenario:?} {transport:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! Wine: the gss-ntlmssp user file named by `NTLM_USER_FILE`; see docs/interop.md).
 #![cfg(windows)]
 #![allow(unsafe_code)]
+#![allow(clippy::unwrap_used)]
 
 use epa_core::ChannelBinding;
 use epa_core::authenticator::{AuthError, Authenticator, ExpectedBindings, Scheme, Step};
