@@ -36,4 +36,4 @@ pub use binding::{
 };
 pub use context::{Attribute, ContextError, identity_from_names, output_token_len};
 #[cfg(windows)]
-pub use sspi::{SspiAcceptor, SspiError, open_contexts};
+pub use sspi::{SspiAcceptor, SspiError, open_contexts, open_credentials};

@@ -29,6 +29,16 @@ use windows_sys::Win32::Security::Credentials::SecHandle;
 /// Security contexts created and not yet deleted, across every acceptor of the process.
 static OPEN_CONTEXTS: AtomicUsize = AtomicUsize::new(0);
 
+/// Credential handles acquired and not yet freed, across every acceptor of the process.
+static OPEN_CREDENTIALS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many SSPI credential handles this backend holds (one per [`SspiAcceptor::new`], freed
+/// with `FreeCredentialsHandle` when the last clone of that acceptor and of its contexts is
+/// dropped). A handle whose release failed stays counted. For tests and diagnostics.
+pub fn open_credentials() -> usize {
+    OPEN_CREDENTIALS.load(Ordering::SeqCst)
+}
+
 /// How many SSPI security contexts this backend holds (created by `AcceptSecurityContext` and
 /// not yet deleted with `DeleteSecurityContext`): 0 once every connection is gone. A context
 /// whose deletion failed stays counted. For tests and diagnostics.
@@ -63,7 +73,10 @@ unsafe impl Sync for Credential {}
 impl Drop for Credential {
     fn drop(&mut self) {
         // SAFETY: the handle came from a successful AcquireCredentialsHandleW and is freed once.
-        unsafe { FreeCredentialsHandle(&self.0) };
+        let status = unsafe { FreeCredentialsHandle(&self.0) };
+        if status == SEC_E_OK {
+            OPEN_CREDENTIALS.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -139,6 +152,7 @@ impl SspiAcceptor {
         if status != SEC_E_OK {
             return Err(SspiError::Acquire(status));
         }
+        OPEN_CREDENTIALS.fetch_add(1, Ordering::SeqCst);
         Ok(Self {
             credential: Arc::new(Credential(handle)),
             flags,

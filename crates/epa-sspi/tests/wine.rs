@@ -19,7 +19,7 @@ use epa_core::decide::{
 };
 use epa_core::policy::{ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario};
 use epa_core::spn::ServiceNameCollection;
-use epa_sspi::{SspiAcceptor, open_contexts};
+use epa_sspi::{SspiAcceptor, open_contexts, open_credentials};
 use std::ptr;
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -35,6 +35,12 @@ use windows_sys::Win32::System::Rpc::{SEC_WINNT_AUTH_IDENTITY_UNICODE, SEC_WINNT
 
 /// Every exchange gets this long (Wine forks helpers; a hang must fail, not block CI).
 const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Every SSPI handle the backend holds is released: contexts and credentials.
+fn assert_released(what: &str) {
+    assert_eq!(open_contexts(), 0, "{what}: a security context leaked");
+    assert_eq!(open_credentials(), 0, "{what}: a credential handle leaked");
+}
 
 /// `open_contexts` is process-wide: the tests that count run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -259,6 +265,7 @@ fn exchange(
             Err(e) => Err(e),
         };
         drop(ctx);
+        drop(acceptor);
         drop(client);
         let _ = tx.send(Exchange {
             challenge_len: challenge.len(),
@@ -341,11 +348,7 @@ fn ntlm_exchanges_complete_and_free_their_contexts() {
             }
             Err(e) => panic!("{enforcement:?} {scenario:?}: {e}"),
         }
-        assert_eq!(
-            open_contexts(),
-            0,
-            "{enforcement:?} {scenario:?}: a context leaked"
-        );
+        assert_released(&format!("{enforcement:?} {scenario:?}"));
     }
 }
 
@@ -369,7 +372,7 @@ fn a_wrong_password_is_refused_and_freed() {
         Err(AuthError::BadBindings { .. }) => {}
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert_eq!(open_contexts(), 0, "the refused context leaked");
+    assert_released("wrong password");
 }
 
 /// The reviewer's run (issue #20 item 17): under `always`, a mismatching and an absent
@@ -401,5 +404,5 @@ fn under_always_a_mismatching_or_absent_binding_is_never_accepted() {
             Err(e) => panic!("{name}: {e}"),
         }
     }
-    assert_eq!(open_contexts(), 0);
+    assert_released("always");
 }
