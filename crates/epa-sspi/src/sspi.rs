@@ -1,27 +1,50 @@
 //! The SSPI FFI. Every `unsafe` block states the invariant it relies on.
 #![allow(unsafe_code)]
 
+use crate::context::{Attribute, identity_from_names, output_token_len};
 use crate::{BindingChecks, SspiPolicyError};
 use epa_core::authenticator::{
-    AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
+    AuthError, Authenticator, Completion, ExpectedBindings, Scheme, SecurityContext, Step,
 };
-use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism, ServerPolicy};
+use epa_core::decide::{ClientServiceName, Mechanism, ServerPolicy};
 use std::ptr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use windows_sys::Win32::Foundation::{
-    SEC_E_BAD_BINDINGS, SEC_E_INVALID_TOKEN, SEC_E_OK, SEC_I_COMPLETE_AND_CONTINUE,
-    SEC_I_COMPLETE_NEEDED, SEC_I_CONTINUE_NEEDED,
+    SEC_E_BAD_BINDINGS, SEC_E_INVALID_HANDLE, SEC_E_INVALID_TOKEN, SEC_E_OK,
+    SEC_I_COMPLETE_AND_CONTINUE, SEC_I_COMPLETE_NEEDED, SEC_I_CONTINUE_NEEDED,
 };
 use windows_sys::Win32::Security::Authentication::Identity::{
-    ASC_REQ_ALLOCATE_MEMORY, ASC_REQ_ALLOW_MISSING_BINDINGS, ASC_REQ_CONNECTION,
-    ASC_REQ_PROXY_BINDINGS, AcceptSecurityContext, AcquireCredentialsHandleW, CompleteAuthToken,
-    DeleteSecurityContext, FreeContextBuffer, FreeCredentialsHandle, QueryContextAttributesW,
+    ASC_REQ_ALLOW_MISSING_BINDINGS, ASC_REQ_CONNECTION, ASC_REQ_PROXY_BINDINGS,
+    AcceptSecurityContext, AcquireCredentialsHandleW, CompleteAuthToken, DeleteSecurityContext,
+    FreeContextBuffer, FreeCredentialsHandle, QueryContextAttributesW, QuerySecurityPackageInfoW,
     SECBUFFER_CHANNEL_BINDINGS, SECBUFFER_CHANNEL_BINDINGS_RESULT, SECBUFFER_TOKEN,
     SECBUFFER_VERSION, SECPKG_ATTR_CLIENT_SPECIFIED_TARGET, SECPKG_ATTR_NAMES,
     SECPKG_ATTR_PACKAGE_INFO, SECPKG_CRED_INBOUND, SECURITY_NATIVE_DREP, SecBuffer, SecBufferDesc,
     SecPkgContext_ClientSpecifiedTarget, SecPkgContext_NamesW, SecPkgContext_PackageInfoW,
+    SecPkgInfoW,
 };
 use windows_sys::Win32::Security::Credentials::SecHandle;
+
+/// Security contexts created and not yet deleted, across every acceptor of the process.
+static OPEN_CONTEXTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Credential handles acquired and not yet freed, across every acceptor of the process.
+static OPEN_CREDENTIALS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many SSPI credential handles this backend holds (one per [`SspiAcceptor::new`], freed
+/// with `FreeCredentialsHandle` when the last clone of that acceptor and of its contexts is
+/// dropped). A handle whose release failed stays counted. For tests and diagnostics.
+pub fn open_credentials() -> usize {
+    OPEN_CREDENTIALS.load(Ordering::SeqCst)
+}
+
+/// How many SSPI security contexts this backend holds (created by `AcceptSecurityContext` and
+/// not yet deleted with `DeleteSecurityContext`): 0 once every connection is gone. A context
+/// whose deletion failed stays counted. For tests and diagnostics.
+pub fn open_contexts() -> usize {
+    OPEN_CONTEXTS.load(Ordering::SeqCst)
+}
 
 /// The SSPI acceptor cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +53,10 @@ pub enum SspiError {
     /// `AcquireCredentialsHandleW` failed with this status.
     #[error("SSPI error 0x{:08x} acquiring the inbound Negotiate credential", *.0 as u32)]
     Acquire(i32),
+    /// `QuerySecurityPackageInfoW("Negotiate")` failed with this status (the output buffer is
+    /// sized from its `cbMaxToken`).
+    #[error("SSPI error 0x{:08x} querying the Negotiate package's maximum token size", *.0 as u32)]
+    PackageInfo(i32),
     /// The policy asks for something SSPI does not check.
     #[error(transparent)]
     Policy(#[from] SspiPolicyError),
@@ -46,7 +73,10 @@ unsafe impl Sync for Credential {}
 impl Drop for Credential {
     fn drop(&mut self) {
         // SAFETY: the handle came from a successful AcquireCredentialsHandleW and is freed once.
-        unsafe { FreeCredentialsHandle(&self.0) };
+        let status = unsafe { FreeCredentialsHandle(&self.0) };
+        if status == SEC_E_OK {
+            OPEN_CREDENTIALS.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -56,6 +86,8 @@ pub struct SspiAcceptor {
     credential: Arc<Credential>,
     flags: u32,
     checks: BindingChecks,
+    /// The package's `cbMaxToken`: the size of the caller-allocated output token buffer.
+    max_token: usize,
 }
 
 fn wide(s: &str) -> Vec<u16> {
@@ -87,7 +119,9 @@ impl SspiAcceptor {
     /// proxy's binding is refused ([`SspiPolicyError::ProxyBindingNotVerifiable`]).
     pub fn new(policy: &ServerPolicy) -> Result<Self, SspiError> {
         let checks = BindingChecks::for_policy(policy)?;
-        let mut flags = ASC_REQ_CONNECTION | ASC_REQ_ALLOCATE_MEMORY;
+        // No ASC_REQ_ALLOCATE_MEMORY: the output token goes into a buffer of `cbMaxToken`
+        // bytes allocated here (Wine ignores the flag and writes through a null pointer).
+        let mut flags = ASC_REQ_CONNECTION;
         if checks.allow_missing {
             flags |= ASC_REQ_ALLOW_MISSING_BINDINGS;
         }
@@ -95,6 +129,7 @@ impl SspiAcceptor {
             flags |= ASC_REQ_PROXY_BINDINGS;
         }
         let package = wide("Negotiate");
+        let max_token = max_token(&package)?;
         let mut handle = SecHandle {
             dwLower: 0,
             dwUpper: 0,
@@ -117,12 +152,29 @@ impl SspiAcceptor {
         if status != SEC_E_OK {
             return Err(SspiError::Acquire(status));
         }
+        OPEN_CREDENTIALS.fetch_add(1, Ordering::SeqCst);
         Ok(Self {
             credential: Arc::new(Credential(handle)),
             flags,
             checks,
+            max_token,
         })
     }
+}
+
+/// The package's `cbMaxToken` (`QuerySecurityPackageInfoW`).
+fn max_token(package: &[u16]) -> Result<usize, SspiError> {
+    let mut info: *mut SecPkgInfoW = ptr::null_mut();
+    // SAFETY: `package` is NUL-terminated and outlives the call; SSPI allocates `info`.
+    let status = unsafe { QuerySecurityPackageInfoW(package.as_ptr(), &mut info) };
+    if status != SEC_E_OK || info.is_null() {
+        return Err(SspiError::PackageInfo(status));
+    }
+    // SAFETY: a successful call points `info` at one SecPkgInfoW, read once and freed once.
+    let max = unsafe { (*info).cbMaxToken } as usize;
+    // SAFETY: as above; `info` is not used after this.
+    unsafe { FreeContextBuffer(info.cast()) };
+    Ok(max)
 }
 
 impl Authenticator for SspiAcceptor {
@@ -151,16 +203,31 @@ impl Drop for SspiContext {
     fn drop(&mut self) {
         if let Some(h) = &self.handle {
             // SAFETY: created by AcceptSecurityContext and deleted once.
-            unsafe { DeleteSecurityContext(h) };
+            let status = unsafe { DeleteSecurityContext(h) };
+            if status == SEC_E_OK {
+                OPEN_CONTEXTS.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     }
 }
 
 impl SspiContext {
-    fn query_string(&self, attribute: u32) -> Option<String> {
-        let handle = self.handle.as_ref()?;
+    /// A string attribute of the completed context, or the status that explains why there is
+    /// none (`SEC_E_OK` with a null string counts as a failure).
+    fn query_string(&self, attribute: Attribute) -> Result<String, u32> {
+        let Some(handle) = self.handle.as_ref() else {
+            return Err(SEC_E_INVALID_HANDLE as u32);
+        };
+        let string = |status: i32, p: *const u16| {
+            if status != SEC_E_OK {
+                return Err(status as u32);
+            }
+            // SAFETY: SSPI returned a NUL-terminated string (or null) that stays allocated
+            // until the caller frees it.
+            unsafe { from_wide(p) }.ok_or(SEC_E_OK as u32)
+        };
         match attribute {
-            SECPKG_ATTR_NAMES => {
+            Attribute::Names => {
                 let mut names = SecPkgContext_NamesW {
                     sUserName: ptr::null_mut(),
                 };
@@ -168,19 +235,15 @@ impl SspiContext {
                 let status = unsafe {
                     QueryContextAttributesW(
                         handle,
-                        attribute,
+                        SECPKG_ATTR_NAMES,
                         (&mut names as *mut SecPkgContext_NamesW).cast(),
                     )
                 };
-                if status != SEC_E_OK {
-                    return None;
-                }
-                // SAFETY: SSPI returned a NUL-terminated string, freed right after copying.
-                let s = unsafe { from_wide(names.sUserName) };
-                unsafe { FreeContextBuffer(names.sUserName.cast()) };
+                let s = string(status, names.sUserName);
+                free(names.sUserName.cast());
                 s
             }
-            SECPKG_ATTR_CLIENT_SPECIFIED_TARGET => {
+            Attribute::ClientSpecifiedTarget => {
                 let mut target = SecPkgContext_ClientSpecifiedTarget {
                     sTargetName: ptr::null_mut(),
                 };
@@ -188,19 +251,15 @@ impl SspiContext {
                 let status = unsafe {
                     QueryContextAttributesW(
                         handle,
-                        attribute,
+                        SECPKG_ATTR_CLIENT_SPECIFIED_TARGET,
                         (&mut target as *mut SecPkgContext_ClientSpecifiedTarget).cast(),
                     )
                 };
-                if status != SEC_E_OK {
-                    return None;
-                }
-                // SAFETY: as above.
-                let s = unsafe { from_wide(target.sTargetName) };
-                unsafe { FreeContextBuffer(target.sTargetName.cast()) };
+                let s = string(status, target.sTargetName);
+                free(target.sTargetName.cast());
                 s
             }
-            _ => {
+            Attribute::PackageInfo => {
                 let mut info = SecPkgContext_PackageInfoW {
                     PackageInfo: ptr::null_mut(),
                 };
@@ -212,15 +271,25 @@ impl SspiContext {
                         (&mut info as *mut SecPkgContext_PackageInfoW).cast(),
                     )
                 };
-                if status != SEC_E_OK || info.PackageInfo.is_null() {
-                    return None;
-                }
-                // SAFETY: PackageInfo points to a SecPkgInfoW whose Name is NUL-terminated.
-                let s = unsafe { from_wide((*info.PackageInfo).Name) };
-                unsafe { FreeContextBuffer(info.PackageInfo.cast()) };
+                let s = if status != SEC_E_OK || info.PackageInfo.is_null() {
+                    Err(status as u32)
+                } else {
+                    // SAFETY: PackageInfo points to a SecPkgInfoW whose Name is NUL-terminated.
+                    string(status, unsafe { (*info.PackageInfo).Name })
+                };
+                free(info.PackageInfo.cast());
                 s
             }
         }
+    }
+}
+
+/// Frees what SSPI allocated for a query; null is left alone.
+fn free(p: *mut core::ffi::c_void) {
+    if !p.is_null() {
+        // SAFETY: `p` came from a QueryContextAttributesW answer and is freed once, after its
+        // last use.
+        unsafe { FreeContextBuffer(p) };
     }
 }
 
@@ -238,12 +307,13 @@ impl SecurityContext for SspiContext {
         };
         let mut token_copy = token.to_vec();
         let mut bindings_copy = bindings.unwrap_or_default();
+        let binding_given = !bindings_copy.is_empty();
         let mut inputs = vec![SecBuffer {
             cbBuffer: token_copy.len() as u32,
             BufferType: SECBUFFER_TOKEN,
             pvBuffer: token_copy.as_mut_ptr().cast(),
         }];
-        if !bindings_copy.is_empty() {
+        if binding_given {
             inputs.push(SecBuffer {
                 cbBuffer: bindings_copy.len() as u32,
                 BufferType: SECBUFFER_CHANNEL_BINDINGS,
@@ -255,12 +325,15 @@ impl SecurityContext for SspiContext {
             cBuffers: inputs.len() as u32,
             pBuffers: inputs.as_mut_ptr(),
         };
+        // Caller-allocated (no ASC_REQ_ALLOCATE_MEMORY): `cbMaxToken` bytes, of which SSPI
+        // reports in `cbBuffer` how many it wrote.
+        let mut out_token = vec![0u8; self.acceptor.max_token];
         let mut result_flags = 0u32;
         let mut outputs = [
             SecBuffer {
-                cbBuffer: 0,
+                cbBuffer: out_token.len() as u32,
                 BufferType: SECBUFFER_TOKEN,
-                pvBuffer: ptr::null_mut(),
+                pvBuffer: out_token.as_mut_ptr().cast(),
             },
             SecBuffer {
                 cbBuffer: 4,
@@ -284,7 +357,8 @@ impl SecurityContext for SspiContext {
             .as_ref()
             .map_or(ptr::null(), |h| h as *const SecHandle);
         // SAFETY: every buffer above outlives the call; the credential is valid; the context
-        // handle is either null (first leg) or the one SSPI gave us.
+        // handle is either null (first leg) or the one SSPI gave us; the output token buffer
+        // holds `cbBuffer` writable bytes.
         let status = unsafe {
             AcceptSecurityContext(
                 &self.acceptor.credential.0,
@@ -298,39 +372,34 @@ impl SecurityContext for SspiContext {
                 &mut expiry,
             )
         };
-        if self.handle.is_none() && (new_handle.dwLower != 0 || new_handle.dwUpper != 0) {
+        // A context exists once a leg did not fail (an error on the first leg creates none).
+        if self.handle.is_none()
+            && status >= 0
+            && (new_handle.dwLower != 0 || new_handle.dwUpper != 0)
+        {
             self.handle = Some(new_handle);
+            OPEN_CONTEXTS.fetch_add(1, Ordering::SeqCst);
         }
-        // CompleteAuthToken reads the output token, so it runs before the token is copied and
-        // freed (freeing first was a use-after-free).
+        // CompleteAuthToken reads the output token, so it runs before the token is truncated.
         let completion_status = match (status, &self.handle) {
             (SEC_I_COMPLETE_NEEDED | SEC_I_COMPLETE_AND_CONTINUE, Some(h)) => {
                 // SAFETY: `h` is the context AcceptSecurityContext just returned; `output` is the
-                // descriptor it filled, whose token buffer is still allocated (freed below).
+                // descriptor it filled, whose token buffer is still alive.
                 Some(unsafe { CompleteAuthToken(h, &output) })
             }
             _ => None,
         };
-        let out_token = if outputs[0].pvBuffer.is_null() {
-            Vec::new()
+        let written = if status >= 0 {
+            output_token_len(outputs[0].cbBuffer, out_token.len())?
         } else {
-            // SAFETY: SSPI allocated `cbBuffer` bytes (ASC_REQ_ALLOCATE_MEMORY); copied, then freed.
-            let v = unsafe {
-                std::slice::from_raw_parts(
-                    outputs[0].pvBuffer as *const u8,
-                    outputs[0].cbBuffer as usize,
-                )
-            }
-            .to_vec();
-            unsafe { FreeContextBuffer(outputs[0].pvBuffer) };
-            v
+            0
         };
-        let reported = crate::observation_from_result_flags(result_flags);
+        out_token.truncate(written);
         match status {
             SEC_E_BAD_BINDINGS => {
                 return Err(AuthError::BadBindings {
                     mechanism: Mechanism::Other,
-                    observation: reported.unwrap_or(BindingObservation::Mismatch),
+                    observation: crate::refused_observation(result_flags),
                 });
             }
             SEC_I_CONTINUE_NEEDED => return Ok(Step::Continue(out_token)),
@@ -367,29 +436,24 @@ impl SecurityContext for SspiContext {
                 )));
             }
         }
-        let package = self
-            .query_string(SECPKG_ATTR_PACKAGE_INFO)
-            .unwrap_or_default();
-        let mechanism = match package.as_str() {
-            "Kerberos" => Mechanism::Kerberos,
-            "NTLM" => Mechanism::Ntlm,
+        // Only what the provider says it verified: without a result, `NotChecked`.
+        let channel_binding = self.acceptor.checks.observation(
+            binding_given,
+            crate::observation_from_result_flags(result_flags),
+        );
+        // The user first: a context SSPI cannot name is refused, never an empty principal.
+        let identity = identity_from_names(self.query_string(Attribute::Names))?;
+        // A package SSPI does not name is `Other`, which the decision treats like NTLM (it
+        // never skips the SPN check as Kerberos does).
+        let mechanism = match self.query_string(Attribute::PackageInfo).as_deref() {
+            Ok("Kerberos") => Mechanism::Kerberos,
+            Ok("NTLM") => Mechanism::Ntlm,
             _ => Mechanism::Other,
         };
-        // Only what SSPI verified: under ASC_REQ_PROXY_BINDINGS never a match.
-        let channel_binding = self
-            .acceptor
-            .checks
-            .observation(expected.is_some(), reported);
-        let name = self.query_string(SECPKG_ATTR_NAMES).unwrap_or_default();
-        let identity = match name.split_once('\\') {
-            Some((domain, user)) => Identity::ntlm(domain, user),
-            None => match name.rsplit_once('@') {
-                Some((user, realm)) => Identity::kerberos(user, realm),
-                None => Identity::ntlm("", &name),
-            },
-        };
+        // As .NET's `GetClientSpecifiedSpn`: a failed query is "the client named none".
         let client_spn = ClientServiceName::from_option(
-            self.query_string(SECPKG_ATTR_CLIENT_SPECIFIED_TARGET)
+            self.query_string(Attribute::ClientSpecifiedTarget)
+                .ok()
                 .as_deref(),
         );
         Ok(Step::Complete(Completion {
