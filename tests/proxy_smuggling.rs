@@ -199,3 +199,22 @@ fn upstream_response_with_transfer_encoding_and_content_length_is_not_truncated(
     // The connection is still in step: a second response parses.
     assert_eq!(c.get("/health", &[]).status, 200);
 }
+
+#[test]
+fn h2c_in_upgrade_protocols_is_a_configuration_error() {
+    let (cert, key, _) = support::cert_files();
+    let head = format!(
+        "[listener]\naddress = \"127.0.0.1:0\"\ncertificate_file = {cert:?}\nkey_file = {key:?}\n\
+         [policy]\nenforcement = \"always\"\nprefixes = [\"https://localhost/\"]\n\
+         [upstream]\nurl = \"http://127.0.0.1:9\"\n"
+    );
+    for extra in [
+        "upgrade_protocols = [\"websocket\", \"h2c\"]\n",
+        "[[route]]\npath = \"/grpc\"\nupgrade_protocols = [\"H2C\"]\n",
+    ] {
+        let err = support::epa_serve(&format!("{head}{extra}"))
+            .err()
+            .unwrap_or_else(|| panic!("started with {extra}"));
+        assert!(err.contains("h2c") || err.contains("H2C"), "{err}");
+    }
+}

@@ -7,8 +7,11 @@
 //! connect_timeout_ms = 5000          # connect + response head → 504 past the deadline
 //! response_timeout_ms = 30000
 //! upgrade_idle_timeout_ms = 300000  # a spliced WebSocket idle both ways this long is closed
+//! upgrade_protocols = ["websocket"]  # the default; h2c is refused
+//! allow_underscores_in_headers = false  # the default: X_Remote_User and friends dropped
 //! [identity_headers]                 # names; defaults shown by `IdentityHeadersTable::default`
 //! user = "X-Remote-User"
+//! encoding = "percent"               # non-ASCII as %XX of UTF-8 (default), or "utf8"
 //! [[route]]
 //! path = "/health"                   # normalised-path prefix, longest wins
 //! anonymous = true

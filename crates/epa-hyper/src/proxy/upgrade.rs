@@ -137,46 +137,6 @@ pub async fn splice(client: OnUpgrade, upstream: OnUpgrade, idle: Duration) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn req(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(UPGRADE, HeaderValue::from_str(v).unwrap());
-        h
-    }
-
-    #[test]
-    fn only_allowed_protocols_are_forwarded_and_h2c_never() {
-        let ws = vec!["websocket".to_owned()];
-        assert_eq!(
-            allowed_upgrade(&req("WebSocket"), &ws).unwrap(),
-            "WebSocket"
-        );
-        assert!(allowed_upgrade(&req("h2c"), &ws).is_none());
-        assert_eq!(
-            allowed_upgrade(&req("h2c, websocket"), &ws).unwrap(),
-            "websocket"
-        );
-        let bad = vec!["h2c".to_owned(), "websocket".to_owned()];
-        assert!(allowed_upgrade(&req("H2C"), &bad).is_none());
-        let versioned = vec!["foo/2".to_owned()];
-        assert!(allowed_upgrade(&req("foo/1"), &versioned).is_none());
-        assert_eq!(allowed_upgrade(&req("FOO/2"), &versioned).unwrap(), "FOO/2");
-    }
-
-    #[test]
-    fn splice_only_on_the_protocol_asked_for() {
-        let asked = HeaderValue::from_static("websocket");
-        assert!(switched_to_requested(&req("WebSocket"), &asked));
-        assert!(!switched_to_requested(&req("h2c"), &asked));
-        assert!(!switched_to_requested(&req("websocket, h2c"), &asked));
-        assert!(!switched_to_requested(&HeaderMap::new(), &asked));
-    }
-}
-
 /// An I/O object that records, in milliseconds since `start`, when bytes last moved.
 struct Active<T> {
     inner: T,
@@ -233,5 +193,45 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Active<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn req(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(UPGRADE, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn only_allowed_protocols_are_forwarded_and_h2c_never() {
+        let ws = vec!["websocket".to_owned()];
+        assert_eq!(
+            allowed_upgrade(&req("WebSocket"), &ws).unwrap(),
+            "WebSocket"
+        );
+        assert!(allowed_upgrade(&req("h2c"), &ws).is_none());
+        assert_eq!(
+            allowed_upgrade(&req("h2c, websocket"), &ws).unwrap(),
+            "websocket"
+        );
+        let bad = vec!["h2c".to_owned(), "websocket".to_owned()];
+        assert!(allowed_upgrade(&req("H2C"), &bad).is_none());
+        let versioned = vec!["foo/2".to_owned()];
+        assert!(allowed_upgrade(&req("foo/1"), &versioned).is_none());
+        assert_eq!(allowed_upgrade(&req("FOO/2"), &versioned).unwrap(), "FOO/2");
+    }
+
+    #[test]
+    fn splice_only_on_the_protocol_asked_for() {
+        let asked = HeaderValue::from_static("websocket");
+        assert!(switched_to_requested(&req("WebSocket"), &asked));
+        assert!(!switched_to_requested(&req("h2c"), &asked));
+        assert!(!switched_to_requested(&req("websocket, h2c"), &asked));
+        assert!(!switched_to_requested(&HeaderMap::new(), &asked));
     }
 }
