@@ -84,7 +84,8 @@ fn h2c_upgrade_after_login_never_opens_an_http2_channel_to_hypercorn() {
 #[test]
 fn websocket_upgrade_through_hypercorn_still_works() {
     let (_up, port) = proxy_support::hypercorn();
-    let epa = Epa::start("", port, ADMIN_ROUTE, USERS);
+    let routes = format!("{ADMIN_ROUTE}[[route]]\npath = \"/plain\"\nupgrade_protocols = []\n");
+    let epa = Epa::start("", port, &routes, USERS);
     let ws = [
         ("Connection", "Upgrade"),
         ("Upgrade", "websocket"),
@@ -111,6 +112,12 @@ fn websocket_upgrade_through_hypercorn_still_works() {
     // A masked text frame "hello" (mask 0 leaves the payload as it is).
     c.write(&[0x81, 0x85, 0, 0, 0, 0, b'h', b'e', b'l', b'l', b'o']);
     assert_eq!(c.read_exact(7), [0x81, 5, b'h', b'e', b'l', b'l', b'o']);
+    // A route with no upgrade protocols: the same request goes as a plain GET.
+    let mut c = RawConn::open(epa.addr);
+    assert_eq!(c.login("/plain", "alice", "userpw", &[]).status, 200);
+    let r = c.get("/plain/ws", &ws);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["path"], "/plain/ws");
 }
 
 #[test]
