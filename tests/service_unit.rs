@@ -24,7 +24,10 @@ fn the_replay_cache_is_kept_across_restarts() {
         .iter()
         .find_map(|e| e.strip_prefix("KRB5RCACHEDIR="))
         .expect("KRB5RCACHEDIR is set");
-    assert!(!dir.starts_with("/tmp") && !dir.starts_with("/var/tmp"), "{dir}");
+    assert!(
+        !dir.starts_with("/tmp") && !dir.starts_with("/var/tmp"),
+        "{dir}"
+    );
     // A directory systemd keeps for the (dynamic) user across restarts.
     let name = dir.strip_prefix("/var/cache/").expect("under /var/cache");
     assert_eq!(values("CacheDirectory"), [name]);

@@ -31,6 +31,7 @@ pub mod backend;
 pub mod diagnostics;
 pub mod metrics;
 pub mod proxy;
+pub mod proxy_rules;
 pub mod request_filtering;
 pub use backend::{BackendKind, BackendTable};
 pub use metrics::MetricsTable;

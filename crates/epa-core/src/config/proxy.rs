@@ -7,8 +7,11 @@
 //! connect_timeout_ms = 5000          # connect + response head → 504 past the deadline
 //! response_timeout_ms = 30000
 //! upgrade_idle_timeout_ms = 300000  # a spliced WebSocket idle both ways this long is closed
+//! upgrade_protocols = ["websocket"]  # the default; h2c is refused
+//! allow_underscores_in_headers = false  # the default: X_Remote_User and friends dropped
 //! [identity_headers]                 # names; defaults shown by `IdentityHeadersTable::default`
 //! user = "X-Remote-User"
+//! encoding = "percent"               # non-ASCII as %XX of UTF-8 (default), or "utf8"
 //! [[route]]
 //! path = "/health"                   # normalised-path prefix, longest wins
 //! anonymous = true
@@ -21,6 +24,7 @@
 //!
 //! `allow_users` and `allow_groups`: see [`crate::allow`] (either list admits; 403 otherwise).
 
+use super::proxy_rules::{IdentityEncoding, UpgradeProtocolError, check_upgrade_protocols};
 use crate::allow::{AllowError, AllowList};
 use crate::path::{NormalizedPath, PathError};
 use crate::policy::PolicyEnforcement;
@@ -43,6 +47,15 @@ pub struct UpstreamTable {
     /// PEM file of the CA that issued an `https://` upstream's certificate (pinned: no system
     /// roots are used).
     pub ca_file: Option<std::path::PathBuf>,
+    /// `Upgrade` protocols forwarded on authenticated requests (default `["websocket"]`;
+    /// `h2c` and `h2` are refused: [`super::proxy_rules::REFUSED_UPGRADE_PROTOCOLS`]); a
+    /// route's own list replaces it.
+    pub upgrade_protocols: Option<Vec<String>>,
+    /// Forward request headers whose name contains `_` (default false: dropped, as nginx
+    /// `underscores_in_headers off`). Spellings of reserved, forwarding and identity names
+    /// (`X_Remote_User`) are dropped even when true.
+    #[serde(default)]
+    pub allow_underscores_in_headers: bool,
 }
 
 /// A parsed upstream address.
@@ -77,6 +90,14 @@ pub struct UpstreamUrlError {
 }
 
 impl UpstreamTable {
+    /// The checked, lower-cased `upgrade_protocols` (the default when absent).
+    pub fn upgrade_protocols(&self) -> Result<Vec<String>, UpgradeProtocolError> {
+        self.upgrade_protocols.as_deref().map_or_else(
+            || Ok(super::proxy_rules::default_upgrade_protocols()),
+            check_upgrade_protocols,
+        )
+    }
+
     /// Parses `url`. Paths, queries, user info and fragments are refused: the proxy forwards
     /// the client's path as it is.
     pub fn target(&self) -> Result<UpstreamTarget, UpstreamUrlError> {
@@ -160,8 +181,9 @@ pub enum ForwardedMode {
     /// not evidence). The default.
     #[default]
     Replace,
-    /// Keep the client's `Forwarded` / `X-Forwarded-For` and append our element (epa sits
-    /// behind another proxy that the upstream trusts).
+    /// Keep the client's `Forwarded` / `X-Forwarded-For` (and the other address claims) and
+    /// append our element, when the peer is one of `[listener] trusted_proxies` (epa sits
+    /// behind another proxy); from any other peer, as `Replace`.
     Append,
 }
 
@@ -188,6 +210,8 @@ pub struct IdentityHeadersTable {
     pub client_cert_sha256: String,
     /// What to do with the client's `Forwarded` / `X-Forwarded-For`.
     pub forwarded: ForwardedMode,
+    /// How non-ASCII identity values are written (default `percent`).
+    pub encoding: IdentityEncoding,
 }
 
 impl Default for IdentityHeadersTable {
@@ -202,6 +226,7 @@ impl Default for IdentityHeadersTable {
             client_cert_subject: "X-Client-Cert-Subject".into(),
             client_cert_sha256: "X-Client-Cert-Sha256".into(),
             forwarded: ForwardedMode::Replace,
+            encoding: IdentityEncoding::Percent,
         }
     }
 }
@@ -309,10 +334,7 @@ pub enum HeaderNameError {
     },
 }
 
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
+use super::proxy_rules::is_tchar;
 
 impl IdentityHeadersTable {
     /// The names with their table keys, in a fixed order.
@@ -385,6 +407,8 @@ pub struct RouteTable {
     /// certificates (`mode = "request"`). Audit-only when `[client_certificates] audit_only`.
     #[serde(default)]
     pub require_client_certificate: bool,
+    /// This route's `Upgrade` protocols, replacing `[upstream] upgrade_protocols`.
+    pub upgrade_protocols: Option<Vec<String>>,
 }
 
 /// A `[[route]]` that cannot be used.
@@ -410,6 +434,15 @@ pub enum RouteError {
     /// `anonymous` together with `enforcement`, `allow_users` or `allow_groups`.
     #[error("route {0:?}: anonymous takes no enforcement, no allow_users and no allow_groups")]
     AnonymousWithPolicy(String),
+    /// An `upgrade_protocols` entry that cannot be used.
+    #[error("route {path:?}: {source}")]
+    Upgrade {
+        /// The route.
+        path: String,
+        /// Which entry, and why.
+        #[source]
+        source: UpgradeProtocolError,
+    },
     /// An `allow_groups` entry that looks like a SID and does not parse.
     #[error("route {path:?}: {source}")]
     AllowGroups {
@@ -463,6 +496,18 @@ impl RouteTable {
         })
     }
 
+    /// The route's checked, lower-cased `upgrade_protocols`, if it has its own.
+    pub fn upgrade_protocols(&self) -> Result<Option<Vec<String>>, RouteError> {
+        self.upgrade_protocols
+            .as_deref()
+            .map(check_upgrade_protocols)
+            .transpose()
+            .map_err(|source| RouteError::Upgrade {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     /// The normalised prefix.
     pub fn prefix(&self) -> Result<NormalizedPath, RouteError> {
         NormalizedPath::parse(&self.path).map_err(|source| RouteError::Path {
@@ -484,6 +529,7 @@ pub fn check_routes(routes: &[RouteTable]) -> Result<Vec<NormalizedPath>, RouteE
             return Err(RouteError::AnonymousWithPolicy(r.path.clone()));
         }
         r.allow_list()?;
+        r.upgrade_protocols()?;
         if let Some(i) = out.iter().position(|q| *q == p) {
             return Err(RouteError::Duplicate {
                 first: routes[i].path.clone(),
@@ -521,6 +567,8 @@ mod tests {
             response_timeout_ms: None,
             upgrade_idle_timeout_ms: None,
             ca_file: None,
+            upgrade_protocols: None,
+            allow_underscores_in_headers: false,
         }
         .target()
     }
@@ -628,6 +676,7 @@ mod tests {
                 allow_users: vec![],
                 allow_groups: vec![],
                 require_client_certificate: false,
+                upgrade_protocols: None,
             },
             RouteTable {
                 path: "/X/".into(),
@@ -636,6 +685,7 @@ mod tests {
                 allow_users: vec![],
                 allow_groups: vec![],
                 require_client_certificate: false,
+                upgrade_protocols: None,
             },
         ];
         assert!(matches!(

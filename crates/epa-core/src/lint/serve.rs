@@ -56,6 +56,7 @@ pub(super) fn serve_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     }
     route_certificate_findings(config, out);
     request_filtering_findings(config, out);
+    proxy_request_findings(config, out);
 }
 
 /// `[request_filtering]` relaxed: path aliases reach the upstream.
@@ -66,6 +67,42 @@ fn request_filtering_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
         out.push(finding(Warning, "request-filtering-relaxed",
             "[request_filtering] lets path aliases through (double escapes, or Windows' trailing dots and spaces and NTFS stream names): a Windows upstream or one that decodes twice reads them as another path, which may be a protected route reached through an anonymous parent route".into(),
             "keep the defaults (false) unless the application needs such paths, and then protect the parent route too"));
+    }
+}
+
+/// `[upstream] upgrade_protocols`, `allow_underscores_in_headers`, `[identity_headers]
+/// forwarded = "append"` without a trusted proxy and `encoding = "utf8"`.
+fn proxy_request_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    use crate::config::proxy::ForwardedMode;
+    use crate::config::proxy_rules::IdentityEncoding;
+    use Severity::*;
+    let Some(up) = &config.upstream else {
+        return;
+    };
+    if let Err(e) = up.upgrade_protocols() {
+        out.push(finding(
+            Error,
+            "upgrade-protocols-invalid",
+            format!("[upstream] {e}: the server refuses to start"),
+            "list only the protocols the application speaks (default [\"websocket\"]); never h2c",
+        ));
+    }
+    if up.allow_underscores_in_headers {
+        out.push(finding(Warning, "underscores-in-headers-allowed",
+            "[upstream] allow_underscores_in_headers = true: CGI, WSGI, Rack and PHP read X_App_Token as X-App-Token, so a client can add a second copy of any application header (reserved and identity names stay dropped)".into(),
+            "keep the default (false), as nginx's underscores_in_headers off"));
+    }
+    if config.identity_headers.forwarded == ForwardedMode::Append
+        && config.listener.trusted_proxies.is_empty()
+    {
+        out.push(finding(Warning, "forwarded-append-without-trusted-proxy",
+            "[identity_headers] forwarded = \"append\" but [listener] trusted_proxies is empty: no peer's Forwarded / X-Forwarded-For is kept, so the setting does nothing (claims are kept only from a trusted proxy)".into(),
+            "list the front proxy's addresses in [listener] trusted_proxies, or remove forwarded = \"append\""));
+    }
+    if config.identity_headers.encoding == IdentityEncoding::Utf8 {
+        out.push(finding(Info, "identity-encoding-utf8",
+            "[identity_headers] encoding = \"utf8\": non-ASCII names reach WSGI, Node and other latin-1 readers as mojibake (EPA\\josÃ©) unless the application re-decodes them".into(),
+            "keep the default (percent) and percent-decode in the application, or re-decode latin-1 as UTF-8"));
     }
 }
 
@@ -187,6 +224,34 @@ mod tests {
         );
         let upstream = "[upstream]\nurl = \"http://127.0.0.1:8080\"\n";
         assert!(codes(&format!("{POLICY}{upstream}{route}")).is_empty());
+    }
+
+    #[test]
+    fn proxy_request_settings() {
+        let up = |extra: &str| codes(&format!("{POLICY}{UPSTREAM}{extra}"));
+        assert!(up("").is_empty());
+        assert_eq!(
+            up("upgrade_protocols = [\"websocket\", \"h2c\"]\n"),
+            ["upgrade-protocols-invalid"]
+        );
+        assert_eq!(
+            up("allow_underscores_in_headers = true\n"),
+            ["underscores-in-headers-allowed"]
+        );
+        assert_eq!(
+            up("[identity_headers]\nforwarded = \"append\"\n"),
+            ["forwarded-append-without-trusted-proxy"]
+        );
+        assert!(
+            codes(&format!(
+                "[listener]\ntrusted_proxies = [\"10.0.0.1\"]\n{POLICY}{UPSTREAM}[identity_headers]\nforwarded = \"append\"\n"
+            ))
+            .is_empty()
+        );
+        assert_eq!(
+            up("[identity_headers]\nencoding = \"utf8\"\n"),
+            ["identity-encoding-utf8"]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! upstream, its response streamed back. Bodies are never collected: a 10 MB upload or
 //! download holds only what hyper has in flight.
 
-use super::headers::{IdentityHeaders, Origin, prepare_request, prepare_response};
+use super::headers::{IdentityHeaders, Origin, RequestRules, prepare_request, prepare_response};
 use super::upstream::{Upstream, UpstreamFailure};
 use super::{BoxError, ProxyBody, UPSTREAM_ERRORS_TOTAL, text};
 use crate::connection::{AuthenticatedUser, ConnectionContext};
@@ -13,6 +13,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,6 +22,28 @@ use std::task::{Context, Poll};
 #[derive(Clone, Debug)]
 pub struct Proxy {
     inner: Arc<Inner>,
+    rules: Arc<Rules>,
+}
+
+/// What a client may ask of the upstream through this proxy (per route for the upgrades).
+#[derive(Debug, Clone)]
+struct Rules {
+    /// Lower-case `Upgrade` protocols forwarded (`[upstream]`/`[[route]] upgrade_protocols`).
+    upgrades: Vec<String>,
+    /// `[upstream] allow_underscores_in_headers`.
+    allow_underscores: bool,
+    /// `[listener] trusted_proxies`, canonical: whose `Forwarded` claims `append` keeps.
+    trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            upgrades: epa_core::config::proxy_rules::default_upgrade_protocols(),
+            allow_underscores: false,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -31,10 +54,42 @@ struct Inner {
 
 impl Proxy {
     /// A proxy to `upstream` that names the identity headers `names`.
+    /// Upgrades forwarded: `websocket` only; underscores dropped; no trusted proxy.
     pub fn new(upstream: Upstream, names: IdentityHeaders) -> Self {
         Self {
             inner: Arc::new(Inner { upstream, names }),
+            rules: Arc::default(),
         }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Rules)) -> Self {
+        f(Arc::make_mut(&mut self.rules));
+        self
+    }
+
+    /// The `Upgrade` protocols forwarded (checked with
+    /// `epa_core::config::proxy_rules::check_upgrade_protocols`; `h2c` never passes anyway).
+    #[must_use]
+    pub fn upgrade_protocols(self, list: Vec<String>) -> Self {
+        self.edit(|r| r.upgrades = list.iter().map(|p| p.to_ascii_lowercase()).collect())
+    }
+
+    /// Forward header names with `_` other than spellings of reserved names (nginx
+    /// `underscores_in_headers on`).
+    #[must_use]
+    pub fn allow_underscores_in_headers(self, allow: bool) -> Self {
+        self.edit(|r| r.allow_underscores = allow)
+    }
+
+    /// The peers whose forwarding headers `forwarded = "append"` keeps.
+    #[must_use]
+    pub fn trusted_proxies(self, proxies: Vec<IpAddr>) -> Self {
+        self.edit(|r| {
+            r.trusted_proxies = proxies
+                .into_iter()
+                .map(crate::layer::canonical_ip)
+                .collect();
+        })
     }
 }
 
@@ -52,8 +107,8 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let inner = self.inner.clone();
-        Box::pin(async move { Ok(inner.forward(req).await) })
+        let (inner, rules) = (self.inner.clone(), self.rules.clone());
+        Box::pin(async move { Ok(inner.forward(req, &rules).await) })
     }
 }
 
@@ -62,7 +117,7 @@ fn fail(reason: &'static str) {
 }
 
 impl Inner {
-    async fn forward<B>(&self, mut req: Request<B>) -> Response<ProxyBody>
+    async fn forward<B>(&self, mut req: Request<B>, rules: &Rules) -> Response<ProxyBody>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -82,15 +137,26 @@ impl Inner {
             .as_ref()
             .filter(|p| p.status == CertificateStatus::Valid)
             .and_then(|p| p.certificate.clone());
-        // An upgrade is forwarded only for an authenticated caller.
-        let upgrade = user.is_some() && super::upgrade::is_upgrade(req.headers());
-        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        // An upgrade is forwarded only for an authenticated caller, and only to an allowed
+        // protocol (never h2c); otherwise the request goes as a plain one.
+        let upgrade = if user.is_some() && super::upgrade::is_upgrade(req.headers()) {
+            super::upgrade::allowed_upgrade(req.headers(), &rules.upgrades)
+        } else {
+            None
+        };
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+        let peer = crate::layer::canonical_ip(facts.peer.ip());
         let origin = Origin {
             facts,
             user: user.as_deref(),
             certificate: certificate.as_deref(),
+            trusted_proxy: rules.trusted_proxies.contains(&peer),
         };
-        if let Err(e) = prepare_request(req.headers_mut(), &self.names, origin, upgrade) {
+        let request_rules = RequestRules {
+            upgrade: upgrade.clone(),
+            allow_underscores: rules.allow_underscores,
+        };
+        if let Err(e) = prepare_request(req.headers_mut(), &self.names, origin, &request_rules) {
             fail("identity-header-value");
             tracing::error!(
                 reason = "identity-header-value",
@@ -113,8 +179,10 @@ impl Inner {
         };
         let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
         if switching {
-            match client_upgrade {
-                Some(client) => {
+            match (client_upgrade, &upgrade) {
+                (Some(client), Some(asked))
+                    if super::upgrade::switched_to_requested(resp.headers(), asked) =>
+                {
                     let upstream = hyper::upgrade::on(&mut resp);
                     tokio::spawn(super::upgrade::splice(
                         client,
@@ -122,8 +190,17 @@ impl Inner {
                         self.upstream.upgrade_idle(),
                     ));
                 }
+                // A switch to a protocol nobody asked for (h2c to a websocket request) is
+                // never spliced: nothing after a splice passes this proxy.
+                (Some(_), _) => {
+                    return self.failure(&UpstreamFailure::Protocol(
+                        "101 to a protocol that was not asked for".into(),
+                    ));
+                }
                 // 101 to a request we did not send as an upgrade: the upstream is broken.
-                None => return self.failure(&UpstreamFailure::Protocol("unexpected 101".into())),
+                (None, _) => {
+                    return self.failure(&UpstreamFailure::Protocol("unexpected 101".into()));
+                }
             }
         }
         prepare_response(resp.headers_mut(), switching);

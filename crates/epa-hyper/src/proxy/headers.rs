@@ -1,7 +1,9 @@
 //! What the upstream sees of a request's and a response's headers: hop-by-hop headers removed
 //! (RFC 9110 §7.6.1), the client's Negotiate/NTLM `Authorization` never forwarded, every client
 //! copy of the identity headers removed before ours are set, and the forwarding headers
-//! (`Forwarded`, RFC 7239; `X-Forwarded-For/-Proto/-Host`).
+//! (`Forwarded`, RFC 7239; `X-Forwarded-For/-Proto/-Host`). Header names with `_` are
+//! dropped first (nginx `underscores_in_headers off`): CGI/WSGI read `X_Remote_User` as
+//! `X-Remote-User`.
 
 use crate::client_cert::ClientCertificate;
 use crate::connection::{Authenticated, ChannelFacts};
@@ -9,6 +11,7 @@ pub use epa_core::config::proxy::{
     CLIENT_ADDRESS_HEADERS, FORWARDING_CLAIM_HEADERS, PATH_OVERRIDE_HEADERS,
 };
 use epa_core::config::proxy::{ForwardedMode, HeaderNameError, IdentityHeadersTable};
+use epa_core::config::proxy_rules::{IdentityEncoding, underscore_spelling_of_reserved};
 use epa_core::decide::{ClientServiceName, Transport};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
@@ -26,7 +29,12 @@ const HOP_BY_HOP: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
+    // RFC 7540 §3.2.1: hop-by-hop, and only meaningful with `Upgrade: h2c`, never forwarded.
+    "http2-settings",
 ];
+
+/// Counter of request headers the proxy dropped, label `reason` (`underscore`).
+pub const DROPPED_HEADERS_TOTAL: &str = "epa_proxy_headers_dropped_total";
 
 /// The identity header names, parsed once.
 #[derive(Debug, Clone)]
@@ -40,6 +48,7 @@ pub struct IdentityHeaders {
     cert_subject: HeaderName,
     cert_sha256: HeaderName,
     forwarded: ForwardedMode,
+    encoding: IdentityEncoding,
 }
 
 /// An identity value that cannot be sent as it is: the request is refused (500), never
@@ -73,6 +82,7 @@ impl IdentityHeaders {
             cert_subject: parse("client_cert_subject", &table.client_cert_subject)?,
             cert_sha256: parse("client_cert_sha256", &table.client_cert_sha256)?,
             forwarded: table.forwarded,
+            encoding: table.encoding,
         })
     }
 
@@ -102,14 +112,15 @@ impl Default for IdentityHeaders {
             cert_subject: HeaderName::from_static("x-client-cert-subject"),
             cert_sha256: HeaderName::from_static("x-client-cert-sha256"),
             forwarded: ForwardedMode::Replace,
+            encoding: IdentityEncoding::Percent,
         }
     }
 }
 
 /// Removes hop-by-hop headers: those named in every `Connection` header, then the fixed list.
-/// `keep_upgrade` keeps `Connection: upgrade` and `Upgrade` (an authenticated WebSocket
-/// upgrade being forwarded).
-pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+/// `upgrade`, when given, is then set as the only `Upgrade` with `Connection: upgrade` (an
+/// authenticated upgrade to an allowed protocol being forwarded, or a 101 being answered).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -118,14 +129,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
     for name in named {
-        if keep_upgrade && name == header::UPGRADE {
-            continue;
-        }
         headers.remove(&name);
     }
-    let upgrade = keep_upgrade
-        .then(|| headers.get(header::UPGRADE).cloned())
-        .flatten();
     for name in HOP_BY_HOP {
         headers.remove(*name);
     }
@@ -160,8 +165,12 @@ fn is_windows_scheme(value: &[u8]) -> bool {
 
 /// A value for an identity header: refused when a header cannot carry it exactly (control
 /// characters, DEL, or whitespace at either end, which parsers would trim). Non-ASCII text is
-/// sent as UTF-8 bytes (RFC 9110 `obs-text`).
-fn identity_value(name: &HeaderName, text: &str) -> Result<HeaderValue, IdentityValueError> {
+/// written as `encoding` says (percent-encoded UTF-8 by default, [`IdentityEncoding`]).
+fn identity_value(
+    name: &HeaderName,
+    text: &str,
+    encoding: IdentityEncoding,
+) -> Result<HeaderValue, IdentityValueError> {
     let err = || IdentityValueError {
         header: name.clone(),
     };
@@ -171,7 +180,40 @@ fn identity_value(name: &HeaderName, text: &str) -> Result<HeaderValue, Identity
     if text.chars().any(|c| c.is_control()) {
         return Err(err());
     }
-    HeaderValue::from_bytes(text.as_bytes()).map_err(|_| err())
+    HeaderValue::from_bytes(encoding.encode(text).as_bytes()).map_err(|_| err())
+}
+
+/// Drops every request header whose name contains `_` (nginx `underscores_in_headers off`):
+/// CGI, WSGI, Rack and PHP give `X_Remote_User` and `X-Remote-User` one variable, so a client
+/// copy would sit beside (or before) ours. With `allow`, only the spellings of reserved,
+/// forwarding and identity names are dropped. Returns how many were dropped.
+pub fn drop_underscore_headers(
+    headers: &mut HeaderMap,
+    names: &IdentityHeaders,
+    allow: bool,
+) -> usize {
+    let identity: Vec<&str> = names.all().iter().map(|n| n.as_str()).collect();
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().contains('_'))
+        .filter(|n| !allow || underscore_spelling_of_reserved(n.as_str(), &identity))
+        .cloned()
+        .collect();
+    let mut dropped = 0;
+    for name in doomed {
+        dropped += headers.get_all(&name).iter().count();
+        tracing::debug!(
+            reason = "underscore-header",
+            header = %crate::telemetry::ClientText(name.as_str()),
+            "proxy: dropped a request header spelt with '_'"
+        );
+        headers.remove(&name);
+    }
+    if dropped > 0 {
+        metrics::counter!(DROPPED_HEADERS_TOTAL, "reason" => "underscore")
+            .increment(dropped as u64);
+    }
+    dropped
 }
 
 /// What the proxy knows of one request, for its headers.
@@ -183,24 +225,38 @@ pub struct Origin<'a> {
     pub user: Option<&'a Authenticated>,
     /// The client certificate, only when it is valid.
     pub certificate: Option<&'a ClientCertificate>,
+    /// The peer is one of `[listener] trusted_proxies`: under `forwarded = "append"` its
+    /// forwarding headers are kept.
+    pub trusted_proxy: bool,
 }
 
-/// Rewrites `headers` for the upstream: hop-by-hop and Windows credentials removed, every
-/// client copy of every identity header removed, ours set, forwarding headers written.
+/// What the proxy decided about a request before its headers are rewritten.
+#[derive(Debug, Clone, Default)]
+pub struct RequestRules {
+    /// The `Upgrade` to forward (only allowed protocols), with `Connection: upgrade`.
+    pub upgrade: Option<HeaderValue>,
+    /// `[upstream] allow_underscores_in_headers`.
+    pub allow_underscores: bool,
+}
+
+/// Rewrites `headers` for the upstream: names with `_` dropped, hop-by-hop and Windows
+/// credentials removed, every client copy of every identity header removed, ours set,
+/// forwarding headers written.
 pub fn prepare_request(
     headers: &mut HeaderMap,
     names: &IdentityHeaders,
     origin: Origin<'_>,
-    keep_upgrade: bool,
+    rules: &RequestRules,
 ) -> Result<(), IdentityValueError> {
-    remove_hop_by_hop(headers, keep_upgrade);
+    drop_underscore_headers(headers, names, rules.allow_underscores);
+    remove_hop_by_hop(headers, rules.upgrade.clone());
     remove_windows_authorization(headers);
     for name in names.all() {
         // `remove` takes every value of the name; HeaderMap names are case-insensitive.
         headers.remove(name);
     }
     let mut set = |name: &HeaderName, text: &str| -> Result<(), IdentityValueError> {
-        headers.insert(name.clone(), identity_value(name, text)?);
+        headers.insert(name.clone(), identity_value(name, text, names.encoding)?);
         Ok(())
     };
     if let Some(user) = origin.user {
@@ -232,7 +288,12 @@ pub fn prepare_request(
         set(&names.cert_subject, &cert.subject)?;
         set(&names.cert_sha256, &cert.fingerprint())?;
     }
-    forwarding(headers, names.forwarded, origin.facts);
+    // Client claims are kept only from a trusted proxy (RFC 7239 §8.1: only trusted hops).
+    let mode = match names.forwarded {
+        ForwardedMode::Append if origin.trusted_proxy => ForwardedMode::Append,
+        _ => ForwardedMode::Replace,
+    };
+    forwarding(headers, mode, origin.facts);
     Ok(())
 }
 
@@ -308,9 +369,18 @@ fn is_authority(h: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b".-_~:[]!$&'()*+,;=%".contains(&b))
 }
 
-/// Removes hop-by-hop headers from the upstream's response (keeps `Upgrade` on a 101).
+/// Removes hop-by-hop headers from the upstream's response (keeps `Upgrade` on a 101), and
+/// `Content-Length` when `Transfer-Encoding` is present (RFC 9112 §6.3: the transfer coding
+/// decides the length; hyper has decoded it, and a kept `Content-Length` would frame the
+/// re-sent body by the wrong number).
 pub fn prepare_response(headers: &mut HeaderMap, switching: bool) {
-    remove_hop_by_hop(headers, switching);
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    let upgrade = switching
+        .then(|| headers.get(header::UPGRADE).cloned())
+        .flatten();
+    remove_hop_by_hop(headers, upgrade);
 }
 
 #[cfg(test)]
@@ -375,8 +445,15 @@ mod tests {
             facts: &facts(),
             user: Some(&u),
             certificate: None,
+            trusted_proxy: false,
         };
-        prepare_request(&mut h, &IdentityHeaders::default(), origin, false).unwrap();
+        prepare_request(
+            &mut h,
+            &IdentityHeaders::default(),
+            origin,
+            &RequestRules::default(),
+        )
+        .unwrap();
         let all = |k: &str| {
             h.get_all(k)
                 .iter()
@@ -437,8 +514,9 @@ mod tests {
                 facts: &f,
                 user: None,
                 certificate: None,
+                trusted_proxy: true,
             },
-            false,
+            &RequestRules::default(),
         )
         .unwrap();
         assert!(h.get("x-remote-user").is_none());
@@ -465,9 +543,16 @@ mod tests {
                 facts: &facts(),
                 user: Some(&u),
                 certificate: None,
+                trusted_proxy: false,
             };
             assert!(
-                prepare_request(&mut h, &IdentityHeaders::default(), origin, false).is_err(),
+                prepare_request(
+                    &mut h,
+                    &IdentityHeaders::default(),
+                    origin,
+                    &RequestRules::default()
+                )
+                .is_err(),
                 "{bad:?}"
             );
         }
@@ -477,9 +562,16 @@ mod tests {
             facts: &facts(),
             user: Some(&u),
             certificate: None,
+            trusted_proxy: false,
         };
-        prepare_request(&mut h, &IdentityHeaders::default(), origin, false).unwrap();
-        assert_eq!(h["x-remote-user"].as_bytes(), "EPA\\jürgen".as_bytes());
+        prepare_request(
+            &mut h,
+            &IdentityHeaders::default(),
+            origin,
+            &RequestRules::default(),
+        )
+        .unwrap();
+        assert_eq!(h["x-remote-user"], "EPA\\j%C3%BCrgen");
     }
 
     #[test]
@@ -487,8 +579,65 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("connection", HeaderValue::from_static("Upgrade"));
         h.insert("upgrade", HeaderValue::from_static("websocket"));
-        remove_hop_by_hop(&mut h, true);
+        h.insert(
+            "http2-settings",
+            HeaderValue::from_static("AAMAAABkAAQAAP__"),
+        );
+        remove_hop_by_hop(&mut h, Some(HeaderValue::from_static("websocket")));
         assert_eq!(h["upgrade"], "websocket");
         assert_eq!(h["connection"], "upgrade");
+        assert!(h.get("http2-settings").is_none());
+    }
+
+    #[test]
+    fn transfer_encoding_wins_over_content_length_in_responses() {
+        let mut h = HeaderMap::new();
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("content-length", HeaderValue::from_static("5"));
+        prepare_response(&mut h, false);
+        assert!(h.get("content-length").is_none() && h.get("transfer-encoding").is_none());
+    }
+
+    #[test]
+    fn underscore_names_dropped_and_reserved_spellings_even_when_allowed() {
+        let names = IdentityHeaders::default();
+        let fill = || {
+            let mut h = HeaderMap::new();
+            for k in ["x_remote_user", "X_Forwarded_For", "x_app_token", "x-app"] {
+                h.insert(
+                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_static("v"),
+                );
+            }
+            h
+        };
+        let mut h = fill();
+        assert_eq!(drop_underscore_headers(&mut h, &names, false), 3);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-app"]);
+        let mut h = fill();
+        assert_eq!(drop_underscore_headers(&mut h, &names, true), 2);
+        assert!(h.contains_key("x_app_token") && h.contains_key("x-app"));
+    }
+
+    #[test]
+    fn append_keeps_claims_only_from_a_trusted_proxy() {
+        let names = IdentityHeaders {
+            forwarded: ForwardedMode::Append,
+            ..Default::default()
+        };
+        for (trusted, want) in [(true, "203.0.113.9, 10.0.0.7"), (false, "10.0.0.7")] {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+            h.insert("true-client-ip", HeaderValue::from_static("203.0.113.9"));
+            let origin = Origin {
+                facts: &facts(),
+                user: None,
+                certificate: None,
+                trusted_proxy: trusted,
+            };
+            prepare_request(&mut h, &names, origin, &RequestRules::default()).unwrap();
+            assert_eq!(h["x-forwarded-for"], want);
+            assert_eq!(h.contains_key("true-client-ip"), trusted);
+        }
     }
 }

@@ -7,12 +7,14 @@
 //! * [`forward`]: the [`Proxy`] service (streams bodies both ways, never buffers them);
 //! * [`upgrade`]: WebSocket / `Upgrade` passthrough after authentication;
 //! * [`route`]: the [`Router`] that picks a route's own [`crate::ExtendedProtectionLayer`];
+//! * [`target`]: `CONNECT` (405) and `Host` (400 when missing, repeated or invalid) first;
 //! * [`reload`]: [`Swappable`], the application replaced on SIGHUP without dropping connections.
 
 pub mod forward;
 pub mod headers;
 pub mod reload;
 pub mod route;
+pub mod target;
 pub mod upgrade;
 pub mod upstream;
 

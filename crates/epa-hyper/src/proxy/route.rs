@@ -7,6 +7,8 @@
 //! before any Negotiate leg, as IIS `SslRequireCert` on a path).
 //! A path that cannot be normalised is refused with 400 before any route sees it; the
 //! upstream receives the normalised path (the one that was routed), query unchanged.
+//! Before that, `CONNECT` and a bad `Host` are refused ([`super::target`]). Each route's
+//! proxy carries its `Upgrade` protocols (`upgrade_protocols`, default `[upstream]`'s).
 
 use super::{BoxError, Proxy, ProxyBody, text};
 use crate::authorize;
@@ -141,6 +143,9 @@ pub enum RouterError {
         #[source]
         source: ServerError,
     },
+    /// An `[upstream] upgrade_protocols` entry that cannot be used.
+    #[error("[upstream] {0}")]
+    Upgrade(#[from] epa_core::config::proxy_rules::UpgradeProtocolError),
     /// Routes that authenticate need a `[policy]` table.
     #[error("the file has no [policy] table, so only anonymous routes are possible")]
     NoPolicy,
@@ -211,6 +216,26 @@ impl Router {
     ) -> Result<Self, RouterError> {
         let prefixes = check_routes(&config.routes)?;
         let base = config.policy.as_ref();
+        // The proxy's request rules from the file: trusted proxies (whose Forwarded claims
+        // `append` keeps), underscores, and the upgrade protocols (per route below).
+        let mut proxy = proxy
+            .clone()
+            .trusted_proxies(config.listener.trusted_proxies.clone());
+        let mut global_upgrades = None;
+        if let Some(up) = &config.upstream {
+            global_upgrades = Some(up.upgrade_protocols()?);
+            proxy = proxy.allow_underscores_in_headers(up.allow_underscores_in_headers);
+        }
+        let proxy_for = |table: Option<&RouteTable>| -> Result<Proxy, RouterError> {
+            let own = table
+                .map(RouteTable::upgrade_protocols)
+                .transpose()?
+                .flatten();
+            Ok(match own.or_else(|| global_upgrades.clone()) {
+                Some(list) => proxy.clone().upgrade_protocols(list),
+                None => proxy.clone(),
+            })
+        };
         let mut protected =
             |path: &str, table: Option<&RouteTable>| -> Result<Route, RouterError> {
                 let base = base.ok_or(RouterError::NoPolicy)?;
@@ -223,17 +248,17 @@ impl Router {
                     .map(RouteTable::allow_list)
                     .transpose()?
                     .unwrap_or_default();
-                Ok(Route::protected(&layer, proxy.clone(), allow))
+                Ok(Route::protected(&layer, proxy_for(table)?, allow))
             };
         let default = if config.listener.negotiate {
             protected("/", None)?
         } else {
-            Route::anonymous(proxy.clone())
+            Route::anonymous(proxy_for(None)?)
         };
         let mut routes = Vec::with_capacity(prefixes.len());
         for (prefix, table) in prefixes.into_iter().zip(&config.routes) {
             let route = if table.anonymous {
-                Route::anonymous(proxy.clone())
+                Route::anonymous(proxy_for(Some(table))?)
             } else {
                 protected(&table.path, Some(table))?
             };
@@ -270,7 +295,11 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> BoxFuture {
+    fn call(&mut self, mut req: Request<B>) -> BoxFuture {
+        if let Err(refusal) = super::target::check_target(&mut req) {
+            tracing::info!(reason = refusal.reason(), method = %ClientText(req.method().as_str()), "route: refused");
+            return Box::pin(std::future::ready(Ok(refusal.response())));
+        }
         let path = match NormalizedPath::parse(req.uri().path()) {
             Ok(p) => p,
             Err(e) => {
