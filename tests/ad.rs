@@ -303,6 +303,10 @@ fn kerberos_tickets_from_the_directory_bound_unbound_relayed() {
         seen["headers"]["x-remote-user"],
         serde_json::json!(["EPA\\alice"])
     );
+    assert_eq!(
+        seen["headers"]["x-remote-principal"],
+        serde_json::json!(["alice@EPA.TEST"])
+    );
     assert_eq!(gssapi(&url("/alice-only"), true).0, 200);
     assert_eq!(gssapi_as(&carol, &url("/alice-only"), true).0, 403);
     // Groups from the directory (a winbind lookup after the login): alice is a WebUser, carol

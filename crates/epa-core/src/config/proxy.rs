@@ -191,8 +191,12 @@ pub enum ForwardedMode {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityHeadersTable {
-    /// `DOMAIN\user` (Kerberos: `REALM\user`).
+    /// `DOMAIN\user`: the NetBIOS domain whichever mechanism logged the account on (a
+    /// Kerberos ticket without a PAC: `REALM\user`).
     pub user: String,
+    /// The principal as the mechanism wrote it: `DOMAIN\user` (NTLM), `user@REALM`
+    /// (Kerberos).
+    pub principal: String,
     /// The domain or realm.
     pub domain: String,
     /// `ntlm` or `kerberos`.
@@ -218,6 +222,7 @@ impl Default for IdentityHeadersTable {
     fn default() -> Self {
         Self {
             user: "X-Remote-User".into(),
+            principal: "X-Remote-Principal".into(),
             domain: "X-Remote-Domain".into(),
             mechanism: "X-Auth-Mechanism".into(),
             service_name: "X-EPA-Service-Name".into(),
@@ -338,9 +343,10 @@ use super::proxy_rules::is_tchar;
 
 impl IdentityHeadersTable {
     /// The names with their table keys, in a fixed order.
-    pub fn named(&self) -> [(&'static str, &str); 8] {
+    pub fn named(&self) -> [(&'static str, &str); 9] {
         [
             ("user", &self.user),
+            ("principal", &self.principal),
             ("domain", &self.domain),
             ("mechanism", &self.mechanism),
             ("service_name", &self.service_name),

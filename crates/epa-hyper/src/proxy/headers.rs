@@ -40,6 +40,7 @@ pub const DROPPED_HEADERS_TOTAL: &str = "epa_proxy_headers_dropped_total";
 #[derive(Debug, Clone)]
 pub struct IdentityHeaders {
     user: HeaderName,
+    principal: HeaderName,
     domain: HeaderName,
     mechanism: HeaderName,
     service_name: HeaderName,
@@ -74,6 +75,7 @@ impl IdentityHeaders {
         };
         Ok(Self {
             user: parse("user", &table.user)?,
+            principal: parse("principal", &table.principal)?,
             domain: parse("domain", &table.domain)?,
             mechanism: parse("mechanism", &table.mechanism)?,
             service_name: parse("service_name", &table.service_name)?,
@@ -86,9 +88,10 @@ impl IdentityHeaders {
         })
     }
 
-    fn all(&self) -> [&HeaderName; 8] {
+    fn all(&self) -> [&HeaderName; 9] {
         [
             &self.user,
+            &self.principal,
             &self.domain,
             &self.mechanism,
             &self.service_name,
@@ -104,6 +107,7 @@ impl Default for IdentityHeaders {
     fn default() -> Self {
         Self {
             user: HeaderName::from_static("x-remote-user"),
+            principal: HeaderName::from_static("x-remote-principal"),
             domain: HeaderName::from_static("x-remote-domain"),
             mechanism: HeaderName::from_static("x-auth-mechanism"),
             service_name: HeaderName::from_static("x-epa-service-name"),
@@ -267,6 +271,9 @@ pub fn prepare_request(
             format!("{}\\{}", id.domain, id.user)
         };
         set(&names.user, &who)?;
+        // The principal as the ticket or the AUTHENTICATE wrote it (`erin@EPA.TEST`), beside
+        // the one name per account above (`EPA\erin`).
+        set(&names.principal, &id.principal)?;
         if !id.domain.is_empty() {
             set(&names.domain, &id.domain)?;
         }
@@ -407,11 +414,36 @@ mod tests {
     }
 
     #[test]
+    fn a_kerberos_principal_has_its_own_header_beside_the_account_name() {
+        // Issue #20 item 14: one name per account in X-Remote-User, the principal beside it.
+        let mut u = user("erin");
+        u.identity.principal = "erin@EPA.TEST".into();
+        u.mechanism = Mechanism::Kerberos;
+        let mut h = HeaderMap::new();
+        let origin = Origin {
+            facts: &facts(),
+            user: Some(&u),
+            certificate: None,
+            trusted_proxy: false,
+        };
+        prepare_request(
+            &mut h,
+            &IdentityHeaders::default(),
+            origin,
+            &RequestRules::default(),
+        )
+        .unwrap();
+        assert_eq!(h["x-remote-user"], "EPA\\erin");
+        assert_eq!(h["x-remote-principal"], "erin@EPA.TEST");
+    }
+
+    #[test]
     fn spoofed_identity_and_hop_by_hop_removed() {
         let mut h = HeaderMap::new();
         for (k, v) in [
             ("x-remote-user", "EPA\\admin"),
             ("X-REMOTE-USER", "EPA\\root"),
+            ("x-remote-principal", "root@EPA.TEST"),
             ("x-remote-domain", "EVIL"),
             ("x-remote-user-sid", "S-1-5-21-1-2-3-500"),
             ("X-Remote-Groups", "S-1-5-32-544"),
@@ -461,6 +493,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(all("x-remote-user"), ["EPA\\alice"]);
+        assert_eq!(all("x-remote-principal"), ["EPA\\alice"]);
         assert_eq!(all("x-remote-domain"), ["EPA"]);
         // The backend reported no SID and no groups: the client's claims are gone, none added.
         assert!(all("x-remote-user-sid").is_empty());
