@@ -85,6 +85,10 @@ impl Inner {
         // An upgrade is forwarded only for an authenticated caller.
         let upgrade = user.is_some() && super::upgrade::is_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let hold = req
+            .extensions()
+            .get::<crate::server::ConnectionHold>()
+            .cloned();
         let origin = Origin {
             facts,
             user: user.as_deref(),
@@ -116,10 +120,10 @@ impl Inner {
             match client_upgrade {
                 Some(client) => {
                     let upstream = hyper::upgrade::on(&mut resp);
-                    tokio::spawn(super::upgrade::splice(
-                        client,
-                        upstream,
-                        self.upstream.upgrade_idle(),
+                    // The connection's places under the connection limits go with the splice.
+                    tokio::spawn(crate::server::hold_while(
+                        hold,
+                        super::upgrade::splice(client, upstream, self.upstream.upgrade_idle()),
                     ));
                 }
                 // 101 to a request we did not send as an upgrade: the upstream is broken.
@@ -127,7 +131,8 @@ impl Inner {
             }
         }
         prepare_response(resp.headers_mut(), switching);
-        resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+        let idle = self.upstream.read_idle();
+        resp.map(|b| super::idle::ReadIdle::new(b, idle).boxed_unsync())
     }
 
     fn failure(&self, e: &UpstreamFailure) -> Response<ProxyBody> {
