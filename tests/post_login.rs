@@ -215,8 +215,9 @@ async fn post_split(
          Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    io.get_mut().write_all(head.as_bytes()).await.unwrap();
-    io.get_mut().flush().await.unwrap();
+    // A connection the server closed after the previous answer fails here: `None`.
+    io.get_mut().write_all(head.as_bytes()).await.ok()?;
+    io.get_mut().flush().await.ok()?;
     tokio::time::sleep(pause).await;
     // The server may have answered and closed already (a body it will not drain).
     let _ = io.get_mut().write_all(body).await;
