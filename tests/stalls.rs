@@ -123,6 +123,10 @@ async fn a_client_that_stops_reading_is_cut_after_the_send_timeout() {
     let start = Instant::now();
     let rest = read_until_closed(&mut client, Duration::from_secs(20)).await;
     let got = n + rest;
+    eprintln!(
+        "send timeout: {got} of {BIG} bytes reached the client; EOF {:?} after it read again",
+        start.elapsed()
+    );
     assert!(
         got < BIG,
         "the whole {BIG}-byte response arrived: the stalled connection was never cut"
@@ -156,6 +160,7 @@ async fn shutdown_deadline_closes_a_stuck_connection() {
         .expect("serve_on did not return")
         .unwrap();
     let took = start.elapsed();
+    eprintln!("shutdown: serve_on returned {took:?} after the stop (deadline 1 s)");
     assert!(took >= Duration::from_millis(900), "{took:?}");
     // Both connections are gone by the deadline (plus the hard stop), not merely abandoned.
     let mut buf = [0u8; 64];
@@ -233,6 +238,7 @@ async fn an_upstream_that_stalls_mid_body_is_cut_after_the_read_timeout() {
     let mut rest = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(15), client.read_to_end(&mut rest)).await;
     let took = start.elapsed();
+    eprintln!("read timeout: the client's connection ended {took:?} after the head (deadline 1 s)");
     assert!(
         ended.is_ok(),
         "the client's connection hangs with the stalled upstream"

@@ -552,6 +552,17 @@ service_names = ["HTTP/www.example.com"]
             codes(&with("keep_alive_timeout = 3600"), Some(&FINE)),
             ["listener-deadline-long"]
         );
+        for long in ["send_timeout = 3600", "drain_timeout = 600"] {
+            assert_eq!(
+                codes(&with(long), Some(&FINE)),
+                ["listener-deadline-long"],
+                "{long}"
+            );
+        }
+        assert_eq!(
+            codes(&with("send_timeout = 0"), Some(&FINE)),
+            ["listener-invalid"]
+        );
         assert_eq!(
             codes(
                 &with("keep_alive_timeout = 600\nexchange_timeout = 1"),

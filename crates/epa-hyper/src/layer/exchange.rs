@@ -433,3 +433,31 @@ pub(super) fn later_leg(token: &[u8]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::later_leg;
+
+    #[test]
+    fn later_legs_are_challenge_authenticate_and_negtokenresp_only() {
+        let ntlm = |kind: u8| {
+            let mut t = b"NTLMSSP\0".to_vec();
+            t.extend_from_slice(&[kind, 0, 0, 0, 0, 0]);
+            t
+        };
+        assert!(!later_leg(&ntlm(1)), "NEGOTIATE starts an exchange");
+        assert!(later_leg(&ntlm(2)));
+        assert!(later_leg(&ntlm(3)));
+        assert!(!later_leg(&ntlm(4)));
+        assert!(
+            later_leg(&[0xa1, 0x03, 0x30, 0x01, 0x00]),
+            "SPNEGO NegTokenResp"
+        );
+        assert!(
+            !later_leg(&[0x60, 0x03, 0x06, 0x01, 0x00]),
+            "SPNEGO NegTokenInit"
+        );
+        assert!(!later_leg(b"NTLMSSP\0\x03"), "too short to carry a type");
+        assert!(!later_leg(&[]));
+    }
+}
