@@ -64,8 +64,14 @@ where
             .await
         }
         Some(acceptor) => {
-            match tokio::time::timeout(options.deadlines.tls_handshake, acceptor.accept(tcp)).await
-            {
+            let mut hard = shutdown.clone();
+            let handshake =
+                tokio::time::timeout(options.deadlines.tls_handshake, acceptor.accept(tcp));
+            let handshake = tokio::select! {
+                done = handshake => done,
+                () = hard.wait_hard() => return Closed::ShutdownDeadline,
+            };
+            match handshake {
                 Err(_) => {
                     tracing::debug!(target: "epa", %peer, "TLS handshake deadline passed");
                     Closed::HandshakeTimeout
