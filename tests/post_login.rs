@@ -386,3 +386,39 @@ async fn an_ntlm_leg_after_a_sighup_reload_gets_a_fresh_challenge_not_400() {
         .unwrap();
     assert_eq!(done.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_100_continue_leg_is_told_to_send_its_body_and_keeps_the_connection() {
+    let (_up, port) = support::python_upstream();
+    let file = serve_file(port, "always", "", "");
+    let serve = tokio::task::spawn_blocking(move || Serve::start(&file))
+        .await
+        .unwrap();
+    let mut io = BufReader::new(tls(serve.addr).await);
+    let mut client = NtlmClient::new("TESTDOM", "alice", "userpw")
+        .binding(ClientBinding::Hash(served_binding()))
+        .target_name(Some("HTTP/localhost"));
+    let mut leg = async |io: &mut BufReader<TlsStream<TcpStream>>, token: Vec<u8>| {
+        let head = format!(
+            "POST /post HTTP/1.1\r\nHost: localhost\r\nAuthorization: NTLM {}\r\n\
+             Expect: 100-continue\r\nContent-Length: 11\r\n\r\n",
+            STANDARD.encode(token)
+        );
+        io.get_mut().write_all(head.as_bytes()).await.unwrap();
+        // As http.sys does: 100 Continue (the drain reads the body), then the answer.
+        let interim = answer(io).await.expect("closed before 100 Continue");
+        assert_eq!(interim.status, 100);
+        io.get_mut().write_all(b"hello world").await.unwrap();
+        answer(io).await.expect("closed after the body")
+    };
+    let t = std::time::Instant::now();
+    let first = leg(&mut io, client.negotiate()).await;
+    eprintln!("100-continue: challenge leg {:?}", t.elapsed());
+    assert_eq!(first.status, 401);
+    let auth = client.authenticate(&challenge_of(&first)).unwrap();
+    let done = leg(&mut io, auth).await;
+    eprintln!("100-continue: both legs {:?}", t.elapsed());
+    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+    let json: serde_json::Value = serde_json::from_slice(&done.body).unwrap();
+    assert_eq!(json["received"], 11);
+}
