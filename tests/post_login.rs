@@ -398,7 +398,7 @@ async fn expect_100_continue_leg_is_told_to_send_its_body_and_keeps_the_connecti
     let mut client = NtlmClient::new("TESTDOM", "alice", "userpw")
         .binding(ClientBinding::Hash(served_binding()))
         .target_name(Some("HTTP/localhost"));
-    let mut leg = async |io: &mut BufReader<TlsStream<TcpStream>>, token: Vec<u8>| {
+    let leg = async |io: &mut BufReader<TlsStream<TcpStream>>, token: Vec<u8>| {
         let head = format!(
             "POST /post HTTP/1.1\r\nHost: localhost\r\nAuthorization: NTLM {}\r\n\
              Expect: 100-continue\r\nContent-Length: 11\r\n\r\n",
