@@ -214,7 +214,9 @@ impl PolicyTable {
 /// certificate_file = "server.pem"  # with key_file; re-read on SIGHUP or change
 /// key_file = "server.key"
 /// tls_handshake_timeout = 10   # seconds; request_head_timeout = 30, keep_alive_timeout = 120,
-///                              # exchange_timeout = 60, shutdown_timeout = 30
+///                              # exchange_timeout = 60, shutdown_timeout = 30, send_timeout = 60,
+///                              # drain_timeout = 10
+/// max_drain_bytes = 4194304    # an unread body drained after a 401 (keep-alive), at most
 /// max_connections = 10000      # max_connections_per_address (none by default)
 /// tcp_nodelay = true           # max_header_bytes = 131072, max_headers = 100
 ///
@@ -303,9 +305,24 @@ pub struct ListenerTable {
     /// (default 60).
     #[serde(default = "default_exchange")]
     pub exchange_timeout: f64,
-    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT (default 30).
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT (default 30); then the
+    /// connections still open are closed.
     #[serde(default = "default_shutdown")]
     pub shutdown_timeout: f64,
+    /// Seconds a response may wait between two successful writes to the client (default 60;
+    /// nginx `send_timeout` 60 s, IIS `minBytesPerSecond` 240 B/s); then the connection is cut.
+    #[serde(default = "default_send")]
+    pub send_timeout: f64,
+    /// Seconds to read and discard a request body the server answered without reading (a
+    /// 401 leg), so that the connection stays open for the next leg (default 10; IIS
+    /// `DrainEntityBody`, nginx `lingering_time` 30 s); past it the answer says
+    /// `Connection: close`.
+    #[serde(default = "default_drain")]
+    pub drain_timeout: f64,
+    /// Bytes of such a body drained at most (default 4 MiB); a larger body is not read, and the
+    /// answer says `Connection: close`.
+    #[serde(default = "default_max_drain_bytes")]
+    pub max_drain_bytes: u64,
     /// Open connections at most; at the limit the server stops accepting (default 10,000).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -349,6 +366,15 @@ fn default_exchange() -> f64 {
 fn default_shutdown() -> f64 {
     30.0
 }
+fn default_send() -> f64 {
+    60.0
+}
+fn default_drain() -> f64 {
+    10.0
+}
+fn default_max_drain_bytes() -> u64 {
+    4 * 1024 * 1024
+}
 fn default_max_connections() -> usize {
     10_000
 }
@@ -374,6 +400,9 @@ impl Default for ListenerTable {
             keep_alive_timeout: default_idle(),
             exchange_timeout: default_exchange(),
             shutdown_timeout: default_shutdown(),
+            send_timeout: default_send(),
+            drain_timeout: default_drain(),
+            max_drain_bytes: default_max_drain_bytes(),
             max_connections: default_max_connections(),
             max_connections_per_address: None,
             tcp_nodelay: true,
@@ -420,8 +449,12 @@ pub struct Deadlines {
     pub keep_alive: std::time::Duration,
     /// A pending authentication exchange on an idle connection.
     pub exchange: std::time::Duration,
-    /// In-flight requests after a shutdown signal.
+    /// In-flight requests after a shutdown signal; then the remaining connections are closed.
     pub shutdown: std::time::Duration,
+    /// Between two successful writes of a response to the client (nginx `send_timeout`).
+    pub send: std::time::Duration,
+    /// Reading and discarding an unread request body after a 401 (IIS `DrainEntityBody`).
+    pub drain: std::time::Duration,
 }
 
 impl Default for Deadlines {
@@ -432,13 +465,16 @@ impl Default for Deadlines {
 }
 
 impl Deadlines {
-    /// 10 s handshake, 30 s head, 120 s keep-alive, 60 s exchange, 30 s shutdown.
+    /// 10 s handshake, 30 s head, 120 s keep-alive, 60 s exchange, 30 s shutdown, 60 s send,
+    /// 10 s drain.
     pub const DEFAULT: Self = Self {
         tls_handshake: std::time::Duration::from_secs(10),
         request_head: std::time::Duration::from_secs(30),
         keep_alive: std::time::Duration::from_secs(120),
         exchange: std::time::Duration::from_secs(60),
         shutdown: std::time::Duration::from_secs(30),
+        send: std::time::Duration::from_secs(60),
+        drain: std::time::Duration::from_secs(10),
     };
 }
 
@@ -483,6 +519,8 @@ impl ListenerTable {
             keep_alive: d("keep_alive_timeout", self.keep_alive_timeout)?,
             exchange: d("exchange_timeout", self.exchange_timeout)?,
             shutdown: d("shutdown_timeout", self.shutdown_timeout)?,
+            send: d("send_timeout", self.send_timeout)?,
+            drain: d("drain_timeout", self.drain_timeout)?,
         })
     }
 }

@@ -399,6 +399,8 @@ fn listener_findings(l: &crate::config::ListenerTable, out: &mut Vec<Finding>) {
         ("request_head_timeout", l.request_head_timeout, 120.0),
         ("keep_alive_timeout", l.keep_alive_timeout, 600.0),
         ("exchange_timeout", l.exchange_timeout, 300.0),
+        ("send_timeout", l.send_timeout, 300.0),
+        ("drain_timeout", l.drain_timeout, 60.0),
     ]
     .iter()
     .filter(|(_, v, max)| v > max)
@@ -407,7 +409,7 @@ fn listener_findings(l: &crate::config::ListenerTable, out: &mut Vec<Finding>) {
     if !long.is_empty() {
         out.push(finding(Warning, "listener-deadline-long",
             format!("{}: every idle or abandoned connection holds a socket and memory this long, so a few thousand cheap connections exhaust the server", long.join(", ")),
-            "keep the defaults (handshake 10 s, head 30 s, keep-alive 120 s as IIS connectionTimeout, exchange 60 s)"));
+            "keep the defaults (handshake 10 s, head 30 s, keep-alive 120 s as IIS connectionTimeout, exchange 60 s, send 60 s as nginx send_timeout, drain 10 s)"));
     }
     if !l.tcp_nodelay {
         out.push(finding(Warning, "tcp-nodelay-off",
@@ -549,6 +551,17 @@ service_names = ["HTTP/www.example.com"]
         assert_eq!(
             codes(&with("keep_alive_timeout = 3600"), Some(&FINE)),
             ["listener-deadline-long"]
+        );
+        for long in ["send_timeout = 3600", "drain_timeout = 600"] {
+            assert_eq!(
+                codes(&with(long), Some(&FINE)),
+                ["listener-deadline-long"],
+                "{long}"
+            );
+        }
+        assert_eq!(
+            codes(&with("send_timeout = 0"), Some(&FINE)),
+            ["listener-invalid"]
         );
         assert_eq!(
             codes(

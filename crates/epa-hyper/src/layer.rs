@@ -18,6 +18,10 @@
 //!    client-fault class). Any `Authorization` header that does not complete a new exchange
 //!    first clears the identity this layer holds for the connection.
 //!
+//! 5. A request the layer answers itself has its unread body read and discarded first, within
+//!    [`BodyDrain`]'s bounds, so that the connection stays open for the next leg; past them the
+//!    answer says `Connection: close` ([`drain`]).
+//!
 //! After a successful exchange the connection stays authenticated for later requests without an
 //! `Authorization` header (connection-based authentication, as IIS does by default) — except
 //! under `TrustedProxy`, where a proxy pools connections of many clients: there every request
@@ -48,7 +52,9 @@ use tokio::task::JoinHandle;
 use tower_layer::Layer;
 use tower_service::Service;
 
+mod drain;
 mod exchange;
+pub use drain::BodyDrain;
 use exchange::{Begin, LegResult, Outcome, Reply};
 
 struct Shared {
@@ -66,6 +72,8 @@ struct Shared {
     allow: Option<Arc<AllowList>>,
     /// The diagnostics page's settings: completed exchanges are reported, never admitted.
     diagnose: Option<Arc<crate::diagnose::DiagnosticsSettings>>,
+    /// How much of an unread body is drained before the layer's own answers (none: close).
+    drain: Option<BodyDrain>,
 }
 
 impl Shared {
@@ -83,6 +91,7 @@ impl Shared {
             challenges: self.challenges.clone(),
             allow: self.allow.clone(),
             diagnose: self.diagnose.clone(),
+            drain: self.drain,
         }
     }
 }
@@ -124,6 +133,7 @@ impl ExtendedProtectionLayer {
                 challenges,
                 allow: None,
                 diagnose: None,
+                drain: Some(BodyDrain::default()),
             }),
         }
     }
@@ -143,6 +153,14 @@ impl ExtendedProtectionLayer {
     /// Sets the limits.
     pub fn limits(self, limits: Limits) -> Self {
         self.edit(|s| s.limits = limits)
+    }
+
+    /// How much of an unread request body is read and discarded before the layer answers
+    /// itself (a 401 leg), so that the connection survives for the next leg (IIS
+    /// `DrainEntityBody`); `None`: never, the answer says `Connection: close`. Default 4 MiB
+    /// within 10 s.
+    pub fn drain_body(self, drain: Option<BodyDrain>) -> Self {
+        self.edit(|s| s.drain = drain)
     }
 
     /// `TrustedProxy`: accept requests only from these peer addresses (others get 403).
@@ -271,6 +289,8 @@ impl<S> ExtendedProtection<S> {
 impl<S, B, ResBody> Service<Request<B>> for ExtendedProtection<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
     ResBody: Default,
 {
     type Response = Response<ResBody>;
@@ -312,6 +332,8 @@ fn pass_or_reply<S, B, ResBody>(
 ) -> State<S, B>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
 {
     match outcome {
         Outcome::Pass { user, .. }
@@ -319,9 +341,7 @@ where
                 crate::authorize::check(allow, Some(&user), req.uri().path()).is_err()
             }) =>
         {
-            State::Reply {
-                reply: Some(Reply::plain(StatusCode::FORBIDDEN)),
-            }
+            replied(shared, Reply::plain(StatusCode::FORBIDDEN), req)
         }
         Outcome::Pass { user, token } => {
             req.extensions_mut().insert(user);
@@ -330,7 +350,7 @@ where
                 token,
             }
         }
-        Outcome::Respond(reply) => State::Reply { reply: Some(reply) },
+        Outcome::Respond(reply) => replied(shared, reply, req),
         Outcome::Diagnosed { report, token } => {
             req.extensions_mut().insert(*report);
             State::Inner {
@@ -338,6 +358,29 @@ where
                 token,
             }
         }
+    }
+}
+
+/// The layer's own answer to `req`, after its unread body (see [`drain`]).
+fn replied<S, B>(shared: &Shared, reply: Reply, req: Request<B>) -> State<S, B>
+where
+    S: Service<Request<B>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
+    match drain::plan(req.into_body(), shared.drain) {
+        Ok(None) => State::Reply {
+            reply: Some(reply),
+            close: false,
+        },
+        Ok(Some(draining)) => State::Draining {
+            draining,
+            reply: Some(reply),
+        },
+        Err(()) => State::Reply {
+            reply: Some(reply),
+            close: true,
+        },
     }
 }
 
@@ -365,8 +408,10 @@ pin_project! {
     where
         S: Service<Request<B>>,
     {
-        // The layer answers itself.
-        Reply { reply: Option<Reply> },
+        // The layer answers itself (`close`: the body was not read).
+        Reply { reply: Option<Reply>, close: bool },
+        // The layer answers itself once the unread body is drained.
+        Draining { draining: drain::Draining, reply: Option<Reply> },
         // A leg runs on a blocking thread.
         Stepping { handle: JoinHandle<LegResult>, pending: Option<Pending<S, B>> },
         // The inner service answers; `token` goes back in `WWW-Authenticate` (mutual auth).
@@ -377,6 +422,8 @@ pin_project! {
 impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
     ResBody: Default,
 {
     type Output = Result<Response<ResBody>, S::Error>;
@@ -384,11 +431,26 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             let next = match self.as_mut().project().state.project() {
-                StateProj::Reply { reply } => {
+                StateProj::Reply { reply, close } => {
                     let reply = reply
                         .take()
                         .unwrap_or_else(|| Reply::plain(StatusCode::INTERNAL_SERVER_ERROR));
-                    return Poll::Ready(Ok(reply.into_response()));
+                    let response = reply.into_response();
+                    return Poll::Ready(Ok(if *close {
+                        drain::closing(response)
+                    } else {
+                        response
+                    }));
+                }
+                StateProj::Draining { draining, reply } => {
+                    let drained = ready!(draining.as_mut().poll(cx));
+                    if !drained {
+                        tracing::debug!(target: "epa", "request body not drained within the bounds: answering with Connection: close");
+                    }
+                    State::Reply {
+                        reply: reply.take(),
+                        close: !drained,
+                    }
                 }
                 StateProj::Stepping { handle, pending } => {
                     let joined = ready!(Pin::new(handle).poll(cx));

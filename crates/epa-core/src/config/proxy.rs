@@ -6,6 +6,7 @@
 //! url = "http://127.0.0.1:8080"      # http://HOST:PORT, https://HOST:PORT or unix:/path
 //! connect_timeout_ms = 5000          # connect + response head → 504 past the deadline
 //! response_timeout_ms = 30000
+//! read_timeout_ms = 60000           # between two reads of a response (its body too) → cut
 //! upgrade_idle_timeout_ms = 300000  # a spliced WebSocket idle both ways this long is closed
 //! upgrade_protocols = ["websocket"]  # the default; h2c is refused
 //! allow_underscores_in_headers = false  # the default: X_Remote_User and friends dropped
@@ -41,6 +42,10 @@ pub struct UpstreamTable {
     pub connect_timeout_ms: Option<u64>,
     /// Deadline from sending the request to the response head, milliseconds (default 30000).
     pub response_timeout_ms: Option<u64>,
+    /// Deadline between two reads from the upstream once the response head has arrived (its
+    /// body), milliseconds (default 60000, nginx `proxy_read_timeout` 60 s); past it the
+    /// response is cut and the client's connection closed.
+    pub read_timeout_ms: Option<u64>,
     /// An upgraded (WebSocket) connection with no byte either way for this long is closed,
     /// milliseconds (default 300000; nginx's `proxy_read_timeout` is 60 s).
     pub upgrade_idle_timeout_ms: Option<u64>,
@@ -571,6 +576,7 @@ mod tests {
             url: url.into(),
             connect_timeout_ms: None,
             response_timeout_ms: None,
+            read_timeout_ms: None,
             upgrade_idle_timeout_ms: None,
             ca_file: None,
             upgrade_protocols: None,

@@ -467,7 +467,7 @@ impl<S, B> tower_service::Service<Request<B>> for WithDiagnostics<S>
 where
     S: tower_service::Service<Request<B>, Response = Response<ProxyBody>, Error = Infallible>,
     S::Future: Send + 'static,
-    B: Send + 'static,
+    B: http_body::Body<Data: Send> + Send + 'static,
 {
     type Response = Response<ProxyBody>;
     type Error = Infallible;

@@ -193,6 +193,13 @@ impl Shared {
             {
                 ex
             }
+            // A later leg with no exchange to continue (lost to a reload, a replaced layer or
+            // the deadline): a fresh challenge, as to a request without Authorization, so that
+            // a browser mid-login starts again instead of showing 400.
+            _ if later_leg(&token) => {
+                tracing::info!(target: "epa", peer = %facts.peer, "a later leg without a pending exchange; challenging afresh");
+                return Begin::Done(self.challenge());
+            }
             Some(ex) if ex.scheme == scheme => {
                 tracing::info!(target: "epa", peer = %facts.peer, "a pending exchange passed its deadline; starting again");
                 self.new_exchange(facts, scheme)
@@ -406,5 +413,51 @@ impl Shared {
             Decision::Reject { status: 500, .. } => Self::plain(StatusCode::INTERNAL_SERVER_ERROR),
             Decision::Reject { .. } => self.challenge(),
         }
+    }
+}
+
+/// Whether `token` can only continue an exchange, never start one: an NTLM CHALLENGE or
+/// AUTHENTICATE ([MS-NLMP] 2.2.1: `NTLMSSP\0` and the message type), raw or as the first
+/// bytes of a SPNEGO `NegTokenResp` (`[1]`, tag 0xa1: RFC 4178 §4.2.2; a first leg is a
+/// `NegTokenInit` in an application `[0]` wrapper, tag 0x60).
+pub(super) fn later_leg(token: &[u8]) -> bool {
+    const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
+    if token.first() == Some(&0xa1) {
+        return true;
+    }
+    match token.get(..12) {
+        Some(head) if head.starts_with(SIGNATURE) => {
+            let kind = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+            kind == 2 || kind == 3
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::later_leg;
+
+    #[test]
+    fn later_legs_are_challenge_authenticate_and_negtokenresp_only() {
+        let ntlm = |kind: u8| {
+            let mut t = b"NTLMSSP\0".to_vec();
+            t.extend_from_slice(&[kind, 0, 0, 0, 0, 0]);
+            t
+        };
+        assert!(!later_leg(&ntlm(1)), "NEGOTIATE starts an exchange");
+        assert!(later_leg(&ntlm(2)));
+        assert!(later_leg(&ntlm(3)));
+        assert!(!later_leg(&ntlm(4)));
+        assert!(
+            later_leg(&[0xa1, 0x03, 0x30, 0x01, 0x00]),
+            "SPNEGO NegTokenResp"
+        );
+        assert!(
+            !later_leg(&[0x60, 0x03, 0x06, 0x01, 0x00]),
+            "SPNEGO NegTokenInit"
+        );
+        assert!(!later_leg(b"NTLMSSP\0\x03"), "too short to carry a type");
+        assert!(!later_leg(&[]));
     }
 }

@@ -146,6 +146,10 @@ impl Inner {
         };
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let peer = crate::layer::canonical_ip(facts.peer.ip());
+        let hold = req
+            .extensions()
+            .get::<crate::server::ConnectionHold>()
+            .cloned();
         let origin = Origin {
             facts,
             user: user.as_deref(),
@@ -184,10 +188,10 @@ impl Inner {
                     if super::upgrade::switched_to_requested(resp.headers(), asked) =>
                 {
                     let upstream = hyper::upgrade::on(&mut resp);
-                    tokio::spawn(super::upgrade::splice(
-                        client,
-                        upstream,
-                        self.upstream.upgrade_idle(),
+                    // The connection's places under the connection limits go with the splice.
+                    tokio::spawn(crate::server::hold_while(
+                        hold,
+                        super::upgrade::splice(client, upstream, self.upstream.upgrade_idle()),
                     ));
                 }
                 // A switch to a protocol nobody asked for (h2c to a websocket request) is
@@ -204,7 +208,8 @@ impl Inner {
             }
         }
         prepare_response(resp.headers_mut(), switching);
-        resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+        let idle = self.upstream.read_idle();
+        resp.map(|b| super::idle::ReadIdle::new(b, idle).boxed_unsync())
     }
 
     fn failure(&self, e: &UpstreamFailure) -> Response<ProxyBody> {

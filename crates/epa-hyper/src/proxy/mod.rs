@@ -5,6 +5,7 @@
 //! * [`headers`]: hop-by-hop removal (RFC 9110 §7.6.1), identity headers, `Forwarded`
 //!   (RFC 7239) and `X-Forwarded-*`;
 //! * [`forward`]: the [`Proxy`] service (streams bodies both ways, never buffers them);
+//! * [`idle`]: the upstream read-idle deadline on response bodies (`proxy_read_timeout`);
 //! * [`upgrade`]: WebSocket / `Upgrade` passthrough after authentication;
 //! * [`route`]: the [`Router`] that picks a route's own [`crate::ExtendedProtectionLayer`];
 //! * [`target`]: `CONNECT` (405) and `Host` (400 when missing, repeated or invalid) first;
@@ -12,6 +13,7 @@
 
 pub mod forward;
 pub mod headers;
+pub mod idle;
 pub mod reload;
 pub mod route;
 pub mod target;
@@ -35,7 +37,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Counter of failed forwards, label `reason` (`connect-refused`, `connect-timeout`,
-/// `unreachable`, `tls`, `response-timeout`, `protocol`, `identity-header-value`).
+/// `unreachable`, `tls`, `response-timeout`, `read-timeout`, `protocol`,
+/// `identity-header-value`).
 pub const UPSTREAM_ERRORS_TOTAL: &str = "epa_upstream_errors_total";
 
 /// A body of owned bytes (answers the proxy or a gate before it makes).

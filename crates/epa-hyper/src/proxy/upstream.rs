@@ -184,8 +184,13 @@ pub struct Upstream {
     base: String,
     connect_timeout: Duration,
     response_timeout: Duration,
+    read_timeout: Duration,
     upgrade_idle_timeout: Duration,
 }
+
+/// How long the upstream may pause between two reads of a response body, by default (nginx
+/// `proxy_read_timeout`).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a spliced (upgraded) connection may be idle both ways, by default.
 pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -196,6 +201,7 @@ impl std::fmt::Debug for Upstream {
             .field("base", &self.base)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("read_timeout", &self.read_timeout)
             .field("upgrade_idle_timeout", &self.upgrade_idle_timeout)
             .finish()
     }
@@ -213,13 +219,28 @@ impl Upstream {
         let idle = table
             .upgrade_idle_timeout_ms
             .map_or(DEFAULT_UPGRADE_IDLE_TIMEOUT, Duration::from_millis);
+        let read = table
+            .read_timeout_ms
+            .map_or(DEFAULT_READ_TIMEOUT, Duration::from_millis);
         Ok(Self::with_roots(
             &table.target()?,
             Duration::from_millis(table.connect_timeout_ms.unwrap_or(5_000)),
             Duration::from_millis(table.response_timeout_ms.unwrap_or(30_000)),
             roots,
         )?
-        .upgrade_idle_timeout(idle))
+        .upgrade_idle_timeout(idle)
+        .read_timeout(read))
+    }
+
+    /// Cuts a response whose body has not moved for this long (default 60 s, nginx
+    /// `proxy_read_timeout`; at least 1 ms): the client's connection is closed, not held.
+    pub fn read_timeout(mut self, idle: Duration) -> Self {
+        self.read_timeout = idle.max(Duration::from_millis(1));
+        self
+    }
+
+    pub(crate) fn read_idle(&self) -> Duration {
+        self.read_timeout
     }
 
     /// Closes a spliced (upgraded) connection idle both ways this long (default 300 s;
@@ -309,6 +330,7 @@ impl Upstream {
             base,
             connect_timeout,
             response_timeout,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             upgrade_idle_timeout: DEFAULT_UPGRADE_IDLE_TIMEOUT,
         })
     }

@@ -166,7 +166,7 @@ pub fn client_certificate_verifier(
 }
 
 /// The Extended Protection layer for one `[policy]` table (the listener's, or a route's):
-/// `authenticator`, the policy, the exchange deadline, `trusted_proxies`, the pinned
+/// `authenticator`, the policy, the exchange deadline, the body drain, `trusted_proxies`, the pinned
 /// `proxy_certificate_file`, the audit target and identity persistence. `Server::from_config`
 /// and `epa serve` build every layer with this function.
 pub fn policy_layer(
@@ -176,11 +176,18 @@ pub fn policy_layer(
 ) -> Result<ExtendedProtectionLayer, ServerError> {
     let l = &config.listener;
     let policy = table.build()?;
-    let mut layer =
-        ExtendedProtectionLayer::new(authenticator, policy.clone()).limits(crate::Limits {
-            exchange_timeout: l.deadlines()?.exchange,
+    let deadlines = l.deadlines()?;
+    // `max_drain_bytes = 0`: never drain; every 401 to a request with a body closes.
+    let drain = (l.max_drain_bytes > 0).then_some(crate::layer::BodyDrain {
+        max_bytes: l.max_drain_bytes,
+        timeout: deadlines.drain,
+    });
+    let mut layer = ExtendedProtectionLayer::new(authenticator, policy.clone())
+        .limits(crate::Limits {
+            exchange_timeout: deadlines.exchange,
             ..crate::Limits::default()
-        });
+        })
+        .drain_body(drain);
     if !l.trusted_proxies.is_empty() {
         layer = layer.trusted_proxies(l.trusted_proxies.clone());
     }

@@ -6,9 +6,13 @@
 //!   keep-alive connection waits for its next request, which would cap keep-alive at the head
 //!   deadline); the connection is cut;
 //! * idle keep-alive: from the end of the last request while nothing arrives; closed gracefully;
-//! * pending exchange: a Negotiate/NTLM exchange waiting for its next leg on an idle connection.
+//! * pending exchange: a Negotiate/NTLM exchange waiting for its next leg on an idle connection;
+//! * send: a write of the response that makes no progress (the client stopped reading) for
+//!   `send_timeout` (nginx `send_timeout`); the connection is cut, also during shutdown;
+//! * shutdown deadline: the connection is cut (hard stop), whatever it is doing.
 
 use super::events::{self, Closed};
+use super::hold::ConnectionHold;
 use super::shutdown::Shutdown;
 use super::{ConnectionOptions, ServeService};
 use crate::connection::ConnectionContext;
@@ -35,6 +39,7 @@ pub(crate) async fn run<S>(
     app: S,
     options: Arc<ConnectionOptions>,
     shutdown: Shutdown,
+    hold: ConnectionHold,
 ) -> Closed
 where
     S: ServeService,
@@ -47,10 +52,26 @@ where
         return Closed::Ended;
     };
     match tls {
-        None => serve(tcp, ChannelFacts::plain(peer), app, &options, shutdown).await,
+        None => {
+            serve(
+                tcp,
+                ChannelFacts::plain(peer),
+                app,
+                &options,
+                shutdown,
+                hold,
+            )
+            .await
+        }
         Some(acceptor) => {
-            match tokio::time::timeout(options.deadlines.tls_handshake, acceptor.accept(tcp)).await
-            {
+            let mut hard = shutdown.clone();
+            let handshake =
+                tokio::time::timeout(options.deadlines.tls_handshake, acceptor.accept(tcp));
+            let handshake = tokio::select! {
+                done = handshake => done,
+                () = hard.wait_hard() => return Closed::ShutdownDeadline,
+            };
+            match handshake {
                 Err(_) => {
                     tracing::debug!(target: "epa", %peer, "TLS handshake deadline passed");
                     Closed::HandshakeTimeout
@@ -59,7 +80,9 @@ where
                     tracing::debug!(target: "epa", %peer, "TLS accept failed: {e}");
                     Closed::HandshakeFailed
                 }
-                Ok(Ok((stream, facts))) => serve(stream, facts, app, &options, shutdown).await,
+                Ok(Ok((stream, facts))) => {
+                    serve(stream, facts, app, &options, shutdown, hold).await
+                }
             }
         }
     }
@@ -79,6 +102,8 @@ struct Times {
     last: Instant,
     /// When the head being read began: its first byte, or the connection's start.
     head_since: Option<Instant>,
+    /// Since when a write to the client has been waiting (the client reads nothing).
+    write_stalled: Option<Instant>,
 }
 
 impl Activity {
@@ -93,6 +118,7 @@ async fn serve<I, S>(
     app: S,
     options: &ConnectionOptions,
     mut shutdown: Shutdown,
+    hold: ConnectionHold,
 ) -> Closed
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -106,12 +132,14 @@ where
         times: Mutex::new(Times {
             last: now,
             head_since: Some(now),
+            write_stalled: None,
         }),
         changed: Notify::new(),
     });
     let svc = Tracked {
         inner: WithConnection::new(app, context.clone()),
         activity: activity.clone(),
+        hold,
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -131,12 +159,17 @@ where
         .with_upgrades();
     tokio::pin!(conn);
     let mut reason = None;
+    let mut hard = shutdown.clone();
     if shutdown.is_set() {
         conn.as_mut().graceful_shutdown();
         reason = Some(Closed::Shutdown);
     }
     loop {
         let deadline = idle_deadline(&activity, &context, options);
+        let send = activity
+            .times()
+            .write_stalled
+            .map(|since| since + options.deadlines.send);
         tokio::select! {
             served = conn.as_mut() => {
                 if let Err(e) = served {
@@ -148,7 +181,19 @@ where
                 conn.as_mut().graceful_shutdown();
                 reason = Some(Closed::Shutdown);
             }
-            () = activity.changed.notified(), if reason.is_none() => {}
+            () = activity.changed.notified() => {}
+            () = hard.wait_hard() => {
+                tracing::debug!(target: "epa", %peer, "shutdown deadline passed: connection cut");
+                return Closed::ShutdownDeadline;
+            }
+            () = sleep_until(send.map(|at| (at, Closed::SendTimeout))) => {
+                if send.is_some_and(|at| at <= Instant::now())
+                    && activity.times().write_stalled.is_some_and(|since| since + options.deadlines.send <= Instant::now())
+                {
+                    tracing::info!(target: "epa", %peer, reason = "send-timeout", "the client read nothing of the response for the send deadline: connection cut");
+                    return Closed::SendTimeout;
+                }
+            }
             () = sleep_until(deadline), if reason.is_none() => {
                 match deadline.filter(|(at, _)| *at <= Instant::now()) {
                     // A head that is not complete in time: cut (there is no response to finish).
@@ -203,11 +248,13 @@ fn idle_deadline(
     })
 }
 
-/// Counts requests in progress and records when the last one ended.
+/// Counts requests in progress and records when the last one ended; gives each request the
+/// connection's [`ConnectionHold`] (a splice takes it along).
 #[derive(Clone)]
 struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
+    hold: ConnectionHold,
 }
 
 impl<S, B> Service<Request<B>> for Tracked<S>
@@ -222,7 +269,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        req.extensions_mut().insert(self.hold.clone());
         self.activity.in_flight.fetch_add(1, Ordering::AcqRel);
         self.activity.times().head_since = None;
         self.activity.changed.notify_one();
@@ -291,16 +339,36 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     }
 }
 
+impl<I> Watched<I> {
+    /// Notes a write that waits (the send deadline starts) or that moved (it stops).
+    fn wrote<T>(&self, polled: Poll<T>) -> Poll<T> {
+        let waiting = polled.is_pending();
+        let mut times = self.activity.times();
+        match (waiting, times.write_stalled) {
+            (true, None) => {
+                times.write_stalled = Some(Instant::now());
+                drop(times);
+                self.activity.changed.notify_one();
+            }
+            (false, Some(_)) => times.write_stalled = None,
+            _ => {}
+        }
+        polled
+    }
+}
+
 impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(polled)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.wrote(polled)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
@@ -310,7 +378,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(polled)
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()

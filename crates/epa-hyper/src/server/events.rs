@@ -3,7 +3,7 @@
 //! | name | kind | labels |
 //! |---|---|---|
 //! | `epa_connections_open` | gauge | — |
-//! | `epa_connections_closed_total` | counter | `reason`: `handshake-timeout`, `handshake-failed`, `head-timeout`, `keep-alive-timeout`, `exchange-timeout`, `shutdown`, `ended` |
+//! | `epa_connections_closed_total` | counter | `reason`: `handshake-timeout`, `handshake-failed`, `head-timeout`, `keep-alive-timeout`, `exchange-timeout`, `send-timeout`, `shutdown`, `shutdown-deadline`, `ended` |
 //! | `epa_connections_refused_total` | counter | `reason`: `per-address-limit` |
 //! | `epa_accept_errors_total` | counter | `kind`: `too-many-open-files`, `file-table-full`, `connection-aborted`, `out-of-memory`, `other` |
 //! | `epa_certificate_reloads_total` | counter | `result`: `ok`, `kept-previous` |
@@ -16,7 +16,11 @@ pub(crate) enum Closed {
     HeadTimeout,
     KeepAliveTimeout,
     ExchangeTimeout,
+    /// The client took no bytes of a response for the send deadline.
+    SendTimeout,
     Shutdown,
+    /// Still open when the shutdown deadline passed: closed hard.
+    ShutdownDeadline,
     Ended,
 }
 
@@ -28,7 +32,9 @@ impl Closed {
             Self::HeadTimeout => "head-timeout",
             Self::KeepAliveTimeout => "keep-alive-timeout",
             Self::ExchangeTimeout => "exchange-timeout",
+            Self::SendTimeout => "send-timeout",
             Self::Shutdown => "shutdown",
+            Self::ShutdownDeadline => "shutdown-deadline",
             Self::Ended => "ended",
         }
     }

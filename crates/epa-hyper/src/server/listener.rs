@@ -1,10 +1,12 @@
 //! The accept loop: a connection limit that stops accepting (a permit is taken *before*
 //! `accept`, so excess connections wait in the kernel's backlog instead of failing), an optional
 //! per-address limit, and accept errors (EMFILE, ENFILE, ECONNABORTED, …) logged, counted and
-//! retried with back-off — never the end of the server.
+//! retried with back-off — never the end of the server. At the shutdown deadline every
+//! connection still open is closed (nginx `worker_shutdown_timeout`, IIS `shutdownTimeLimit`).
 
 use super::connection::{self, OpenGauge};
 use super::events;
+use super::hold::ConnectionHold;
 use super::shutdown::{Shutdown, Trigger};
 use super::{ConnectionOptions, ServeService, ServerError};
 use crate::layer::canonical_ip;
@@ -17,6 +19,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+/// How long connections get to go after the hard stop at the shutdown deadline.
+const HARD_STOP: Duration = Duration::from_secs(2);
+
 /// The first and the longest pause after an accept error.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
 
@@ -25,7 +30,7 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_
 struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
 
 /// One connection's place in [`PerAddress`], given back on drop.
-struct AddressSlot(Arc<PerAddress>, IpAddr);
+pub(super) struct AddressSlot(Arc<PerAddress>, IpAddr);
 
 impl PerAddress {
     fn take(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<AddressSlot> {
@@ -114,10 +119,11 @@ where
         let gauge = OpenGauge::new();
         let (tls, app, options, shutdown) =
             (tls.clone(), app.clone(), options.clone(), shutdown.clone());
+        // The places go with the connection, and with a splice it becomes (see `hold`).
+        let hold = ConnectionHold::new(permit, slot, shutdown.clone());
         tokio::spawn(async move {
-            let reason = connection::run(tcp, tls, app, options, shutdown).await;
+            let reason = connection::run(tcp, tls, app, options, shutdown, hold).await;
             gauge.close(reason);
-            drop((slot, permit));
         });
     }
     drop(listener);
@@ -130,6 +136,13 @@ where
         Err(_) => {
             let left = limit - permits.available_permits();
             tracing::warn!(target: "epa", connections = left, "shutdown deadline passed: closing the remaining connections");
+            trigger.fire_hard();
+            // Each connection and splice ends at once on the hard signal; wait for them to go.
+            let gone = tokio::time::timeout(HARD_STOP, permits.acquire_many(all)).await;
+            if gone.is_err() {
+                let left = limit - permits.available_permits();
+                tracing::error!(target: "epa", connections = left, "connections still open after the hard stop");
+            }
         }
     }
     Ok(())

@@ -8,10 +8,14 @@
 //! | request head (`request_head_timeout`) | 30 s | `headerWaitTimeout` | `client_header_timeout` 60 s |
 //! | idle keep-alive (`keep_alive_timeout`) | 120 s | `connectionTimeout` 120 s | `keepalive_timeout` 75 s |
 //! | pending Negotiate/NTLM exchange (`exchange_timeout`) | 60 s | — | — |
-//! | graceful shutdown (`shutdown_timeout`) | 30 s | `shutdownTimeLimit` 90 s | `worker_shutdown_timeout` (none) |
+//! | graceful shutdown, then hard close (`shutdown_timeout`) | 30 s | `shutdownTimeLimit` 90 s | `worker_shutdown_timeout` (none) |
+//! | between two writes to the client (`send_timeout`) | 60 s | `minBytesPerSecond` 240 B/s | `send_timeout` 60 s |
+//! | draining an unread body after a 401 (`drain_timeout`, `max_drain_bytes`) | 10 s, 4 MiB | `DrainEntityBody` | `lingering_time` 30 s |
+//! | between two reads of an upstream response (`[upstream] read_timeout_ms`) | 60 s | ARR `timeout` 30 s | `proxy_read_timeout` 60 s |
 //!
 //! The request *body* has no server-wide deadline (as IIS `minBytesPerSecond` is per
 //! application): bound it in the application, e.g. with `http_body_util::Limited` and a timeout.
+//! A body the layer answered without reading (a 401 leg) is drained within the bounds above.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,6 +46,7 @@ mod backend;
 mod config;
 mod connection;
 mod events;
+mod hold;
 mod listener;
 #[cfg(feature = "observability")]
 mod observability;
@@ -56,6 +61,7 @@ pub use backend::gssapi_acceptor;
 pub use backend::{Backend, BackendError, BackendOptions};
 pub use config::{Configured, policy_layer};
 pub use epa_core::config::Deadlines;
+pub(crate) use hold::{ConnectionHold, hold_while};
 #[cfg(feature = "observability")]
 pub use observability::{
     MetricsPage, MetricsRoute, Observability, ObservabilityError, install_prometheus,
