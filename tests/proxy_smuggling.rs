@@ -188,9 +188,11 @@ fn upstream_response_with_transfer_encoding_and_content_length_is_not_truncated(
             while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
                 head.push(byte[0]);
             }
+            // One response per connection, said so: the proxy's pool must not reuse a
+            // connection this upstream is about to close (a 502 race otherwise).
             let _ = s.write_all(
                 format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
                     body.len()
                 )
                 .as_bytes(),
