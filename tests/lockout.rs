@@ -10,12 +10,11 @@
 mod support;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-const POLICY: &str =
-    "[policy]\nenforcement = \"when-supported\"\nprefixes = [\"https://localhost/\"]\n[metrics]\nallow_from = [\"127.0.0.1\"]\n";
+const POLICY: &str = "[policy]\nenforcement = \"when-supported\"\nprefixes = [\"https://localhost/\"]\n[metrics]\nallow_from = [\"127.0.0.1\"]\n";
 
 fn config(backend: &str) -> String {
     let (cert, key, _) = support::cert_files();
@@ -27,14 +26,25 @@ fn config(backend: &str) -> String {
 /// One curl NTLM login from source address `from`: the status.
 fn login(port: u16, from: &str, password: &str) -> u16 {
     let out = Command::new("curl")
-        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"])
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
         .args(["--interface", from])
         .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
         .args(["--ntlm", "-u", &format!("TESTDOM\\alice:{password}")])
         .arg(format!("https://localhost:{port}/"))
         .output()
         .expect("curl is installed by ./scripts/test");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 fn metrics(port: u16) -> String {
@@ -54,7 +64,8 @@ fn an_attack_from_one_address_does_not_lock_out_the_users_familiar_address() {
     let port = addr.port();
     // Alice works from 127.0.0.2.
     assert_eq!(login(port, "127.0.0.2", "userpw"), 200);
-    // An attacker at 127.0.0.3 guesses her password, ~4 tries a second, for 6 s…
+    // An attacker at 127.0.0.3 guesses her password, ~4 tries a second, for 8 s before she
+    // comes back (by then the old throttle's cool-down had doubled to 8 s)…
     let stop = Arc::new(AtomicBool::new(false));
     let tries = Arc::new(AtomicU32::new(0));
     let attacker = {
@@ -67,21 +78,23 @@ fn an_attack_from_one_address_does_not_lock_out_the_users_familiar_address() {
             }
         })
     };
-    // …while Alice logs in every 300 ms from her address.
-    let deadline = Instant::now() + Duration::from_secs(6);
+    std::thread::sleep(Duration::from_secs(8));
+    // …and goes on while Alice logs in every 2 s from her address for 20 s (as in the issue's
+    // measurement: 20 logins, one every 2 s).
+    let deadline = Instant::now() + Duration::from_secs(20);
     let (mut ok, mut total) = (0, 0);
     while Instant::now() < deadline {
         total += 1;
         if login(port, "127.0.0.2", "userpw") == 200 {
             ok += 1;
         }
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_secs(2));
     }
     stop.store(true, Ordering::SeqCst);
     attacker.join().unwrap();
     let guesses = tries.load(Ordering::SeqCst);
     eprintln!("{ok} of {total} correct logins during {guesses} wrong ones");
-    assert!(guesses >= 10, "the attack ran ({guesses} tries)");
+    assert!(guesses >= 40, "the attack ran ({guesses} tries)");
     assert_eq!(ok, total, "{ok} of {total} correct logins succeeded");
     // The account is locked for unfamiliar addresses: the right password from a new one is
     // refused, unchecked, and counted.
@@ -93,13 +106,14 @@ fn an_attack_from_one_address_does_not_lock_out_the_users_familiar_address() {
         "{page}"
     );
     assert!(
-        page.lines().any(|l| l.starts_with("epa_decisions_total")
-            && l.contains("reason=\"throttled\"")),
+        page.lines()
+            .any(|l| l.starts_with("epa_decisions_total") && l.contains("reason=\"throttled\"")),
         "{page}"
     );
     assert!(
-        page.lines().any(|l| l.starts_with("epa_decisions_total")
-            && l.contains("reason=\"bad-credentials\"")),
+        page.lines()
+            .any(|l| l.starts_with("epa_decisions_total")
+                && l.contains("reason=\"bad-credentials\"")),
         "{page}"
     );
 }
@@ -117,10 +131,16 @@ fn backend_keys_tune_the_lockout_or_turn_it_off() {
     }
     assert_eq!(login(port, "127.0.0.6", "userpw"), 401, "locked");
     std::thread::sleep(Duration::from_millis(2_200));
-    assert_eq!(login(port, "127.0.0.6", "userpw"), 200, "the window has passed");
+    assert_eq!(
+        login(port, "127.0.0.6", "userpw"),
+        200,
+        "the window has passed"
+    );
     // Off: twenty wrong passwords from one address, then the right one from it.
-    let (_serve, addr) =
-        support::epa_serve(&config("[backend]\nkind = \"embedded\"\nlockout = \"off\"\n")).unwrap();
+    let (_serve, addr) = support::epa_serve(&config(
+        "[backend]\nkind = \"embedded\"\nlockout = \"off\"\n",
+    ))
+    .unwrap();
     for _ in 0..20 {
         assert_eq!(login(addr.port(), "127.0.0.7", "guess"), 401);
     }
