@@ -130,14 +130,17 @@ impl WinbindVerifier {
     }
 
     /// Asks winbind for the domains it knows and keeps them (see [`WinbindSettings::domains`]).
+    /// Marked as asked before the call, so that concurrent logons do not all ask at once.
     fn learn_domains(&self) {
+        let lock = || {
+            self.domains
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        lock().asked = Some(std::time::Instant::now());
         let answer = self.run(|ctx| ctx.list_trusts());
-        let mut learnt = self
-            .domains
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        learnt.asked = Some(std::time::Instant::now());
+        let mut learnt = lock();
         match answer {
             Ok(Ok(pairs)) if !pairs.is_empty() => learnt.names = Some(domains::names(&pairs)),
             Ok(Ok(_)) => {}

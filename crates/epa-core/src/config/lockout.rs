@@ -56,7 +56,7 @@ pub struct LockoutKeys {
     /// Seconds of an address key's longest cool-down (default 30).
     #[serde(default = "thirty")]
     pub lockout_max_cooldown: f64,
-    /// Keys remembered at most (default 10,000, about 4 MiB in all).
+    /// Keys remembered at most (default 10,000, about 5 MiB in all).
     #[serde(default = "default_capacity")]
     pub lockout_capacity: usize,
     /// winbind: the directory's own account lockout threshold (0 = the directory never
