@@ -154,6 +154,7 @@ fn guesses_through_epa_never_lock_the_directory_account() {
         assert_eq!(login(addr, "127.0.0.3", &alice, "Wrong-Pass.1"), 401);
     }
     let (bad, locked) = directory_lockout(&dc, "alice");
+    eprintln!("after 10 guesses through epa: badPwdCount {bad}, locked {locked}");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         !locked,
@@ -177,6 +178,7 @@ fn guesses_through_epa_never_lock_the_directory_account() {
         login(addr, "127.0.0.3", &carol, "Wrong-Pass.1");
     }
     let (bad, locked) = directory_lockout(&dc, "carol");
+    eprintln!("after 5 guesses with lockout off: badPwdCount {bad}, locked {locked}");
     assert!(
         locked,
         "carol not locked (badPwdCount {bad}): the directory's threshold is not in force"

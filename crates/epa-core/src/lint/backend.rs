@@ -31,7 +31,7 @@ pub(super) fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
             "set directory_lockout_threshold to the domain's \"Account lockout threshold\" (0 when it has none), and keep lockout_observation_window at least its \"Reset account lockout counter after\"")),
         (Some(0), _) => {}
         (Some(d), _) if l.extranet_lockout_threshold == 0 || l.extranet_lockout_threshold >= d => {
-            out.push(finding(Error, "extranet-lockout-not-below-directory",
+            out.push(finding(Warning, "extranet-lockout-not-below-directory",
                 format!("extranet_lockout_threshold = {} is not below the directory's lockout threshold {d}: failures from anywhere reach the domain controller until it locks the account for everyone", l.extranet_lockout_threshold),
                 "set extranet_lockout_threshold below directory_lockout_threshold (AD FS: ExtranetLockoutThreshold < the AD threshold)"));
         }
