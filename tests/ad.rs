@@ -240,6 +240,11 @@ fn domain_controller_down_is_503_with_retry_after_then_200_when_back() {
     );
     // Never a 401 (a failed logon) and never an accept while the DC is away.
     assert_eq!(support::requests_ntlm(&url, &alice, PASSWORD, true).0, 503);
+    // Logged and counted as an outage, never as a failed logon (issue 20 item 5).
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("reason=\"backend-unavailable\""), "{text}");
+    assert!(!text.contains("reason=\"authentication-failed\""), "{text}");
+    assert!(!text.contains("reason=\"bad-credentials\""), "{text}");
 
     dc.start_dc();
     let (status, body) = support::requests_ntlm(&url, &alice, PASSWORD, true);

@@ -304,6 +304,7 @@ fn observation(r: Result<(BindingObservation, ClientServiceName), AuthError>) ->
                 .map_or("none".to_owned(), |s| format!("`{s}`"))
         ),
         Err(AuthError::LogonDenied(m)) => format!("refused: {m}"),
+        Err(AuthError::Refused { message, .. }) => format!("refused: {message}"),
         Err(e) => format!("refused: {e}"),
     }
 }

@@ -11,8 +11,8 @@ fn main() {
     };
     let mut builder = bindgen::Builder::default()
         .header_contents("epa_wbclient.h", "#include <stdint.h>\n#include <stddef.h>\n#include <stdbool.h>\n#include <wbclient.h>\n")
-        .allowlist_function("wbcCtxCreate|wbcCtxFree|wbcCtxAuthenticateUserEx|wbcCtxPing|wbcFreeMemory|wbcCtxLookupName|wbcCtxLookupUserSids")
-        .allowlist_type("wbcAuthUserParams|wbcAuthUserInfo|wbcAuthErrorInfo|wbcSidWithAttr|wbcDomainSid|wbcSidType")
+        .allowlist_function("wbcCtxCreate|wbcCtxFree|wbcCtxAuthenticateUserEx|wbcCtxPing|wbcFreeMemory|wbcCtxLookupName|wbcCtxLookupUserSids|wbcCtxListTrusts")
+        .allowlist_type("wbcAuthUserParams|wbcAuthUserInfo|wbcAuthErrorInfo|wbcSidWithAttr|wbcDomainSid|wbcSidType|wbcDomainInfo")
         .allowlist_var("WBC_.*")
         .layout_tests(true)
         .generate_comments(false);

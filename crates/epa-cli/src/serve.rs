@@ -41,8 +41,9 @@ struct Inputs {
     config: ServerConfig,
     /// The embedded backend's user file, as read (zeroised when dropped).
     users: Option<zeroize::Zeroizing<String>>,
-    /// SHA-256 over the configuration file's and the user file's bytes: a SIGHUP that finds
-    /// both unchanged keeps the running application (and the identities its layers hold).
+    /// SHA-256 over the bytes of every file the application is built from (the configuration,
+    /// the user file, and each file it names: see [`files_read`]): a SIGHUP that finds them all
+    /// unchanged keeps the running application (and the identities its layers hold).
     fingerprint: [u8; 32],
 }
 
@@ -68,10 +69,13 @@ fn read_inputs(args: &ServeArgs, demo: Option<&ServerConfig>) -> Result<Inputs, 
     if let Some(address) = args.address {
         config.listener.address = address;
     }
-    // The pinned proxy certificate: part of the fingerprint, so a SIGHUP after the file
-    // changed re-reads it (an unreadable file is refused when the layers are built).
-    if let Some(pinned) = &config.listener.proxy_certificate_file {
-        hash.update(std::fs::read(pinned).unwrap_or_default());
+    // Every file the configuration names is part of the fingerprint, so a SIGHUP after one
+    // changed rebuilds what reads it (an unreadable file is refused when that is built).
+    for file in files_read(&config) {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        hash.update(file.as_os_str().as_encoded_bytes());
+        hash.update((bytes.len() as u64).to_be_bytes());
+        hash.update(&bytes);
     }
     // `[backend] users = FILE` (it wins over --users): part of the fingerprint, so a SIGHUP
     // after the file changed reloads it.
@@ -96,6 +100,40 @@ fn read_inputs(args: &ServeArgs, demo: Option<&ServerConfig>) -> Result<Inputs, 
         users,
         fingerprint: hash.finalize().into(),
     })
+}
+
+/// The files a configuration names besides itself and the user file (hashed into the reload
+/// fingerprint): the pinned proxy certificate, `[upstream] ca_file`, `[backend] keytab`, and
+/// `[client_certificates]`' CA, CRL and hint files. The server certificate and key are not
+/// here: they rotate by themselves (`epa_hyper::server::reload`).
+fn files_read(config: &ServerConfig) -> Vec<&Path> {
+    let cc = &config.client_certificates;
+    config
+        .listener
+        .proxy_certificate_file
+        .iter()
+        .chain(config.upstream.as_ref().and_then(|u| u.ca_file.as_ref()))
+        .chain(config.backend.as_ref().and_then(|b| b.keytab.as_ref()))
+        .chain(&cc.ca_files)
+        .chain(&cc.crl_files)
+        .chain(&cc.hint_ca_files)
+        .map(PathBuf::as_path)
+        .collect()
+}
+
+/// A reload that would need a restart to take effect: MIT GSSAPI reads the keytab named in
+/// `KRB5_KTNAME`, which `epa serve` sets once at start (`main`), so a new `[backend] keytab`
+/// would be announced as reloaded while the old keytab stays in use (after a key compromise,
+/// of all times). Its contents, at the same path, are read again by MIT on each logon.
+fn needs_restart(config: &ServerConfig) -> Result<(), String> {
+    match crate::serve_backend::required_ktname(config) {
+        Some(want) => Err(format!(
+            "restart needed: [backend] keytab is now {want}, but the running process reads {} \
+             (MIT GSSAPI takes the keytab's name at start); restart epa serve to use it",
+            std::env::var("KRB5_KTNAME").unwrap_or_else(|_| "the default keytab".into())
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The embedded backend's users, when a user file was given (`[backend] users` or `--users`).
@@ -130,7 +168,9 @@ fn backend_for(
 /// Re-reads and rebuilds on every SIGHUP; swaps only what could be built. `[listener]` and
 /// `[client_certificates]` changes (address, deadlines, limits, TLS, trusted proxies,
 /// `required_paths`) need a restart: the rebuilt application keeps the running tables, so the
-/// TLS settings and the rules read from them never disagree. The certificate files rotate by
+/// TLS settings and the rules read from them never disagree. A new `[backend] keytab` is
+/// refused ("restart needed", [`needs_restart`]); a changed file the configuration names is a
+/// change ([`files_read`]). The certificate files rotate by
 /// themselves (`epa_hyper::server::reload`); the pinned proxy certificate's file is re-read.
 async fn reload_on_hangup(
     mut hangup: tokio::signal::unix::Signal,
@@ -159,6 +199,7 @@ async fn reload_on_hangup(
             if inputs.fingerprint == fingerprint {
                 return Ok(None);
             }
+            needs_restart(&inputs.config)?;
             let seen = tables(&inputs.config);
             inputs.config.listener = listener.clone();
             inputs.config.client_certificates = client_certificates.clone();

@@ -3,9 +3,11 @@
 //! credential, one failure-throttle table).
 
 use epa_core::authenticator::Authenticator;
+use epa_core::config::lockout::LockoutMode;
 use epa_core::config::{BackendKind, BackendTable, ServerConfig};
-use epa_hyper::ntlm::{NtlmAcceptor, UserDb};
+use epa_hyper::ntlm::{NtlmAcceptor, ThrottleSettings, UserDb};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The environment variable MIT GSSAPI reads the acceptor keytab from.
 const KTNAME: &str = "KRB5_KTNAME";
@@ -22,19 +24,32 @@ pub struct BackendArgs<'a> {
 
 /// The backend table in force: the file's, or the embedded default.
 pub fn table(config: &ServerConfig) -> BackendTable {
-    config.backend.clone().unwrap_or(BackendTable {
-        kind: BackendKind::Embedded,
-        users: None,
-        domain: None,
-        computer: None,
-        dns_domain: None,
-        dns_computer: None,
-        keytab: None,
-        check_ticket_target: false,
-        winbind_groups: false,
-        timeout: 10.0,
-        max_in_flight: 64,
+    config
+        .backend
+        .clone()
+        .unwrap_or_else(BackendTable::embedded)
+}
+
+/// The acceptor with the table's failed-logon throttling (smart lockout), or none.
+fn throttled(a: NtlmAcceptor, t: &BackendTable) -> NtlmAcceptor {
+    let l = &t.lockout;
+    if l.lockout == LockoutMode::Off {
+        return a.without_throttle();
+    }
+    let secs = |v: f64| Duration::from_secs_f64(v.clamp(0.001, 366.0 * 86_400.0));
+    a.throttle(ThrottleSettings {
+        extranet_lockout_threshold: l.extranet_lockout_threshold,
+        familiar_lockout_threshold: l.familiar_lockout_threshold,
+        observation_window: secs(l.lockout_observation_window),
+        familiar_for: secs(l.familiar_for),
+        address_threshold: l.address_lockout_threshold,
+        address_account_threshold: l.address_account_lockout_threshold,
+        window: Duration::from_secs(60),
+        base_cooldown: secs(l.lockout_cooldown),
+        max_cooldown: secs(l.lockout_max_cooldown),
+        capacity: l.lockout_capacity,
     })
+    .max_in_flight_per_address(t.max_in_flight_per_address)
 }
 
 /// For `kind = "gssapi"` with a `keytab`: the value `KRB5_KTNAME` must have. MIT reads the keytab
@@ -76,9 +91,14 @@ pub fn build(
                     );
                 }
             };
-            Ok(Arc::new(dns(NtlmAcceptor::new(users, domain, computer))))
+            Ok(Arc::new(throttled(
+                dns(NtlmAcceptor::new(users, domain, computer)),
+                &t,
+            )))
         }
-        BackendKind::Winbind => winbind(&t, domain, computer).map(|a| Arc::new(dns(a)) as _),
+        BackendKind::Winbind => {
+            winbind(&t, domain, computer).map(|a| Arc::new(throttled(dns(a), &t)) as _)
+        }
         BackendKind::Gssapi => gssapi(config, &t),
     }
 }
@@ -89,6 +109,7 @@ fn winbind_verifier(t: &BackendTable) -> epa_winbind::WinbindVerifier {
     let verifier = WinbindVerifier::new(WinbindSettings {
         timeout: t.timeout(),
         max_in_flight: t.max_in_flight,
+        domains: t.domains.clone(),
         ..WinbindSettings::default()
     });
     // Not fatal: the domain controller may come back; logons get 503 meanwhile.

@@ -170,9 +170,19 @@ pub enum AuthError {
     #[error("invalid token: {0}")]
     InvalidToken(String),
     /// The credentials were refused (unknown user, wrong password, MIC mismatch, old timestamp,
-    /// NTLMv1/LM, anonymous).
+    /// NTLMv1/LM, anonymous); reason code `authentication-failed`.
     #[error("logon denied: {0}")]
     LogonDenied(String),
+    /// The credentials were refused for a reason the backend names with a stable code of its
+    /// own (`bad-credentials`, `throttled`, `account-locked-out`, `unknown-domain`, …), which
+    /// becomes the `reason` field and label (401, like [`LogonDenied`](Self::LogonDenied)).
+    #[error("logon denied: {message}")]
+    Refused {
+        /// The stable reason code (kebab-case).
+        code: &'static str,
+        /// What failed, for the log (may hold client-chosen names: escape it).
+        message: String,
+    },
     /// The mechanism is not supported by this backend.
     #[error("unsupported mechanism: {0}")]
     Unsupported(String),
@@ -205,8 +215,26 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidToken(_) => 400,
-            Self::LogonDenied(_) | Self::Unsupported(_) | Self::BadBindings { .. } => 401,
+            Self::LogonDenied(_)
+            | Self::Refused { .. }
+            | Self::Unsupported(_)
+            | Self::BadBindings { .. } => 401,
             Self::Unavailable { .. } => 503,
+        }
+    }
+
+    /// The stable reason code logged as `reason` and used as the `epa_decisions_total` label:
+    /// `invalid-token`, `authentication-failed`, the backend's own code for
+    /// [`Refused`](Self::Refused), `unsupported-mechanism`, `binding-refused`, and
+    /// `backend-unavailable` when the credentials were not judged (a domain-controller outage).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidToken(_) => "invalid-token",
+            Self::LogonDenied(_) => "authentication-failed",
+            Self::Refused { code, .. } => code,
+            Self::Unsupported(_) => "unsupported-mechanism",
+            Self::BadBindings { .. } => "binding-refused",
+            Self::Unavailable { .. } => "backend-unavailable",
         }
     }
 }

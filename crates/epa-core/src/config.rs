@@ -29,6 +29,7 @@ use thiserror::Error;
 
 pub mod backend;
 pub mod diagnostics;
+pub mod lockout;
 pub mod metrics;
 pub mod proxy;
 pub mod proxy_rules;

@@ -10,6 +10,7 @@ use crate::decide::Transport;
 use crate::policy::{PolicyEnforcement, ProtectionScenario};
 use serde::Serialize;
 
+mod backend;
 mod serve;
 pub use serve::proxy_certificate;
 
@@ -137,6 +138,7 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
 
     listener_findings(&config.listener, &mut out);
     serve::serve_findings(config, &mut out);
+    backend::backend_findings(config, &mut out);
 
     // Extended Protection.
     if config.listener.negotiate {

@@ -7,7 +7,7 @@
 //! | field | value |
 //! |---|---|
 //! | `decision` | `accept` or `reject` |
-//! | `reason` | the stable reason code (`binding-verified`, `binding-absent`, …; `authentication-failed` when the backend refused the credentials) |
+//! | `reason` | the stable reason code (`binding-verified`, `binding-absent`, …; when the backend refused or could not judge the credentials, its own code: `bad-credentials`, `throttled`, `account-locked-out`, `account-disabled`, `account-expired`, `password-expired`, `account-restricted`, `unknown-domain`, `logon-refused`, `mic-mismatch`, `timestamp-skew`, `ntlmv1-refused`, `lm-or-anonymous-refused`, `invalid-token`, `unsupported-mechanism`, `authentication-failed` for other backends' refusals, and `backend-unavailable` — 503, not a failed logon — when the domain controller could not be asked) |
 //! | `status` | the HTTP status of a rejection (401, 500) |
 //! | `mechanism` | `ntlm`, `kerberos`, `other` |
 //! | `channel_binding` | `match`, `mismatch`, `absent`, `unbound`, `not-checked` |
@@ -29,10 +29,12 @@
 //! | `epa_client_certificates_total` | counter | `status` (`valid`, `not-presented`, `revoked`, …), per TLS connection |
 //! | `epa_client_certificate_refusals_total` | counter | `reason` (`client-certificate-required`, …) |
 //! | `epa_audit_client_certificate_would_refuse_total` | counter | `reason` |
+//! | `epa_throttle_refusals_total` | counter | `key` (`address`, `address-account`, `account`): logons refused unchecked by failure throttling / smart lockout |
 //! | `epa_authorization_denied_total` | counter | `reason` (`user-not-allowed`, `group-not-allowed`): authenticated, refused by `allow_users`/`allow_groups` |
 //!
 //! Metrics go through the [`metrics`] facade: without an installed recorder they cost a branch.
 
+use epa_core::authenticator::AuthError;
 use epa_core::client_cert::{CertificateRefusal, CertificateStatus};
 use epa_core::decide::{BindingObservation, Decision, Mechanism, Reason};
 use std::net::SocketAddr;
@@ -134,20 +136,28 @@ impl DecisionEvent<'_> {
     }
 }
 
-/// A backend refusal (bad credentials, malformed token): `epa_decisions_total` with reason
-/// `authentication-failed`, and the event naming the check that failed (the error text, which
-/// may hold the client's user name, escaped).
-pub(crate) fn authentication_failed(peer: SocketAddr, status: u16, error: &dyn std::fmt::Display) {
+/// A backend refusal or outage: `epa_decisions_total` with the error's own reason code
+/// ([`AuthError::code`]: `bad-credentials`, `throttled`, `account-locked-out`,
+/// `backend-unavailable`, …), and the event naming the check that failed (the error text,
+/// which may hold the client's user name, escaped).
+pub(crate) fn authentication_failed(peer: SocketAddr, status: u16, error: &AuthError) {
+    let reason = error.code();
     metrics::counter!(
         "epa_decisions_total",
         "decision" => "reject",
-        "reason" => "authentication-failed",
+        "reason" => reason,
         "mechanism" => "unknown",
         "channel_binding" => "unknown"
     )
     .increment(1);
     let text = error.to_string();
-    tracing::info!(target: "epa", decision = "reject", reason = "authentication-failed", peer = %peer, status, "{}", ClientText(&text));
+    tracing::info!(target: "epa", decision = "reject", reason, peer = %peer, status, "{}", ClientText(&text));
+}
+
+/// `epa_throttle_refusals_total{key}`: a logon refused unchecked because a failure-throttling
+/// key (`address`, `address-account`, `account`) is cooling down or locked.
+pub(crate) fn throttle_refusal(key: &'static str) {
+    metrics::counter!("epa_throttle_refusals_total", "key" => key).increment(1);
 }
 
 /// `epa_authentication_seconds`.

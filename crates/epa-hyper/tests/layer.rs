@@ -338,8 +338,8 @@ async fn failed_logons_are_throttled_per_peer_address_through_the_layer() {
             .binding(ClientBinding::Hash(cert_md5()))
             .target_name(Some("HTTP/www.contoso.com"))
     };
-    // Five wrong passwords (unknown accounts) from an IPv4-mapped IPv6 peer…
-    for i in 0..5 {
+    // Ten wrong passwords (unknown accounts: the address rule) from an IPv4-mapped IPv6 peer…
+    for i in 0..10 {
         let r = exchange(
             &mut svc,
             &from("[::ffff:192.0.2.1]:1000"),

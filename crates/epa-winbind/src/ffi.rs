@@ -167,6 +167,36 @@ impl Context {
     }
 }
 
+/// A domain's NetBIOS and DNS names, as winbind reports them.
+pub(crate) type DomainNames = (Option<String>, Option<String>);
+
+impl Context {
+    /// The domains winbind knows (`wbcCtxListTrusts`: its own, BUILTIN, and every trusted
+    /// domain), as (NetBIOS name, DNS name).
+    pub(crate) fn list_trusts(&mut self) -> Result<Vec<DomainNames>, Failure> {
+        let mut domains: *mut sys::wbcDomainInfo = ptr::null_mut();
+        let mut count: usize = 0;
+        // SAFETY: live context used by this thread alone; `domains` and `count` are valid
+        // out-parameters; on success `domains` is an array of `count` entries libwbclient
+        // allocated (with their strings) and `Owned` releases.
+        let status = unsafe { sys::wbcCtxListTrusts(self.0.as_ptr(), &mut domains, &mut count) };
+        let owned = Owned(domains);
+        if status != sys::_wbcErrType_WBC_ERR_SUCCESS {
+            return Err(Failure::Winbind(status));
+        }
+        if owned.0.is_null() {
+            return Ok(Vec::new());
+        }
+        // SAFETY: per the call above, `count` initialised entries live until `owned` drops.
+        let raw = unsafe { std::slice::from_raw_parts(owned.0, count) };
+        Ok(raw
+            .iter()
+            // SAFETY: each name is NULL or a NUL-terminated string owned by the array.
+            .map(|d| unsafe { (copy_cstr(d.short_name), copy_cstr(d.dns_name)) })
+            .collect())
+    }
+}
+
 impl Drop for Context {
     fn drop(&mut self) {
         // SAFETY: self.0 came from wbcCtxCreate and is freed exactly once, here.

@@ -28,6 +28,7 @@
 //! once (more are answered "unavailable" at once). An unanswered call keeps its thread until
 //! winbindd answers or drops the connection; it is counted until then.
 
+mod domains;
 mod ffi;
 mod groups;
 mod status;
@@ -35,7 +36,7 @@ mod status;
 pub use groups::WithWinbindGroups;
 
 use epa_core::sid::Sid;
-use epa_hyper::ntlm::{CredentialVerifier, LogonError, NetworkLogon, VerifiedLogon};
+use epa_hyper::ntlm::{CredentialVerifier, DomainLookup, LogonError, NetworkLogon, VerifiedLogon};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
@@ -51,6 +52,10 @@ pub struct WinbindSettings {
     pub max_in_flight: usize,
     /// `Retry-After` seconds when the domain controller is unavailable (default 5).
     pub retry_after_secs: u32,
+    /// The domain names (NetBIOS or DNS) clients may name; `None` (the default): learnt from
+    /// winbind (`wbcCtxListTrusts`) at [`check`](WinbindVerifier::check) and refreshed every 5
+    /// minutes. Other domains are refused before winbind is asked.
+    pub domains: Option<Vec<String>>,
 }
 
 impl Default for WinbindSettings {
@@ -59,6 +64,7 @@ impl Default for WinbindSettings {
             timeout: Duration::from_secs(10),
             max_in_flight: 64,
             retry_after_secs: 5,
+            domains: None,
         }
     }
 }
@@ -84,6 +90,7 @@ pub struct WinbindVerifier {
     settings: WinbindSettings,
     pool: Arc<Pool>,
     in_flight: Arc<AtomicUsize>,
+    domains: Arc<domains::Domains>,
 }
 
 /// Idle winbind contexts, at most `max_in_flight` kept.
@@ -118,6 +125,29 @@ impl WinbindVerifier {
             settings,
             pool: Arc::new(Pool::default()),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            domains: Arc::new(domains::Domains::default()),
+        }
+    }
+
+    /// Asks winbind for the domains it knows and keeps them (see [`WinbindSettings::domains`]).
+    /// Marked as asked before the call, so that concurrent logons do not all ask at once.
+    fn learn_domains(&self) {
+        let lock = || {
+            self.domains
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        lock().asked = Some(std::time::Instant::now());
+        let answer = self.run(|ctx| ctx.list_trusts());
+        let mut learnt = lock();
+        match answer {
+            Ok(Ok(pairs)) if !pairs.is_empty() => learnt.names = Some(domains::names(&pairs)),
+            Ok(Ok(_)) => {}
+            Ok(Err(f)) => {
+                tracing::warn!(failure = %status::describe(&f), "winbind did not list its domains")
+            }
+            Err(e) => tracing::warn!(error = %e, "winbind did not list its domains"),
         }
     }
 
@@ -126,6 +156,9 @@ impl WinbindVerifier {
         let mut ctx = ffi::Context::new().ok_or(WinbindError::NoContext)?;
         if ctx.ping() {
             self.pool.give(ctx, self.settings.max_in_flight);
+            if self.settings.domains.is_none() {
+                self.learn_domains();
+            }
             Ok(())
         } else {
             Err(WinbindError::NotAvailable)
@@ -264,6 +297,30 @@ impl CredentialVerifier for WinbindVerifier {
 
     fn retry_after_secs(&self) -> u32 {
         self.settings.retry_after_secs
+    }
+
+    fn domain(&self, domain: &str) -> DomainLookup {
+        if let Some(list) = &self.settings.domains {
+            return match list.iter().find(|d| d.eq_ignore_ascii_case(domain)) {
+                Some(d) => DomainLookup::Known(d.to_uppercase()),
+                None => DomainLookup::Untrusted,
+            };
+        }
+        let verdict = |d: &domains::Domains| {
+            d.0.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .verdict(domain, std::time::Instant::now())
+        };
+        let mut v = verdict(&self.domains);
+        if v == domains::Verdict::Refresh {
+            self.learn_domains();
+            v = verdict(&self.domains);
+        }
+        match v {
+            domains::Verdict::Known(c) => DomainLookup::Known(c),
+            domains::Verdict::Untrusted => DomainLookup::Untrusted,
+            domains::Verdict::Refresh | domains::Verdict::Unknown => DomainLookup::Unknown,
+        }
     }
 }
 

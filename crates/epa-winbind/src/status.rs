@@ -35,9 +35,12 @@ pub(crate) fn logon_error(f: &Failure) -> LogonError {
     match *f {
         Failure::Status { nt_status, .. } => from_nt_status(nt_status, f),
         Failure::Winbind(e) => match e {
-            wbc_err::WINBIND_NOT_AVAILABLE | wbc_err::DOMAIN_NOT_FOUND | wbc_err::NO_MEMORY => {
+            wbc_err::WINBIND_NOT_AVAILABLE | wbc_err::NO_MEMORY => {
                 LogonError::Unavailable(format!("winbind: {}", describe(f)))
             }
+            // The client named a domain winbind cannot resolve: the client's doing, counted
+            // against its address, never an outage.
+            wbc_err::DOMAIN_NOT_FOUND => LogonError::UnknownDomain,
             // winbindd answered that the user does not exist: a refusal like a wrong password.
             wbc_err::UNKNOWN_USER => LogonError::BadCredentials,
             _ => LogonError::Refused(format!("winbind: {}", describe(f))),
@@ -59,8 +62,8 @@ fn from_nt_status(status: u32, f: &Failure) -> LogonError {
         nt::ACCOUNT_RESTRICTION | nt::INVALID_LOGON_HOURS | nt::INVALID_WORKSTATION => {
             LogonError::Restricted(R::Restricted)
         }
+        nt::NO_SUCH_DOMAIN => LogonError::UnknownDomain,
         nt::NO_LOGON_SERVERS
-        | nt::NO_SUCH_DOMAIN
         | nt::IO_TIMEOUT
         | nt::TRUSTED_RELATIONSHIP_FAILURE
         | nt::NETLOGON_NOT_STARTED
@@ -143,6 +146,68 @@ mod tests {
             logon_error(&Failure::Winbind(wbc_err::WINBIND_NOT_AVAILABLE)),
             LogonError::Unavailable(_)
         ));
+    }
+
+    #[test]
+    fn a_domain_nobody_knows_is_the_clients_refusal_not_an_outage() {
+        assert_eq!(status(nt::NO_SUCH_DOMAIN), LogonError::UnknownDomain);
+        assert_eq!(
+            logon_error(&Failure::Winbind(wbc_err::DOMAIN_NOT_FOUND)),
+            LogonError::UnknownDomain
+        );
+        // A known domain whose controllers cannot be reached is an outage.
+        for s in [
+            nt::DOMAIN_CONTROLLER_NOT_FOUND,
+            nt::TRUSTED_RELATIONSHIP_FAILURE,
+            nt::RPC_NT_SERVER_UNAVAILABLE,
+        ] {
+            assert!(matches!(status(s), LogonError::Unavailable(_)), "{s:x}");
+        }
+    }
+
+    #[test]
+    fn every_outcome_has_its_stable_code_in_the_acceptor() {
+        use epa_hyper::ntlm::NtlmError;
+        let code = |e: LogonError| -> &'static str {
+            let (domain, user) = (String::new(), String::new());
+            match e {
+                LogonError::BadCredentials => NtlmError::BadCredentials { domain, user }.code(),
+                LogonError::Restricted(restriction) => NtlmError::AccountRestricted {
+                    domain,
+                    user,
+                    restriction,
+                }
+                .code(),
+                LogonError::UnknownDomain => NtlmError::UnknownDomain { domain, user }.code(),
+                LogonError::Refused(reason) => NtlmError::Refused {
+                    domain,
+                    user,
+                    reason,
+                }
+                .code(),
+                LogonError::Unavailable(reason) => NtlmError::VerifierUnavailable {
+                    reason,
+                    retry_after_secs: 1,
+                }
+                .code(),
+                _ => "other",
+            }
+        };
+        assert_eq!(code(status(nt::WRONG_PASSWORD)), "bad-credentials");
+        assert_eq!(code(status(nt::ACCOUNT_LOCKED_OUT)), "account-locked-out");
+        assert_eq!(code(status(nt::ACCOUNT_DISABLED)), "account-disabled");
+        assert_eq!(code(status(nt::ACCOUNT_EXPIRED)), "account-expired");
+        assert_eq!(code(status(nt::PASSWORD_EXPIRED)), "password-expired");
+        assert_eq!(code(status(nt::INVALID_LOGON_HOURS)), "account-restricted");
+        assert_eq!(code(status(nt::NO_SUCH_DOMAIN)), "unknown-domain");
+        assert_eq!(code(status(nt::NO_LOGON_SERVERS)), "backend-unavailable");
+        assert_eq!(
+            code(logon_error(&Failure::Winbind(
+                wbc_err::WINBIND_NOT_AVAILABLE
+            ))),
+            "backend-unavailable"
+        );
+        assert_eq!(code(status(0xC000_0001)), "logon-refused");
     }
 
     #[test]

@@ -13,6 +13,21 @@
 //! # winbind_groups = true             # gssapi: the account's AD groups from winbind
 //! # timeout = 10          # winbind: seconds to wait for the domain controller
 //! # max_in_flight = 64    # winbind: verifications waiting at once
+//! # max_in_flight_per_address = 4     # winbind: of those, from one client address
+//! # domains = ["EPA", "epa.test", "CHILD"]  # winbind: the domains clients may name (default:
+//! #                       # learnt from winbind at start: ours and every trusted one)
+//! # Failed logons (embedded, winbind): smart lockout, see `lockout`
+//! # lockout = "smart"     # or "off"
+//! # extranet_lockout_threshold = 5    # unfamiliar failures that lock an account for unfamiliar addresses
+//! # familiar_lockout_threshold = 5    # failures from the account's familiar addresses
+//! # lockout_observation_window = 900  # seconds an account stays locked / quiet time that resets it
+//! # familiar_for = 1209600            # seconds an address stays familiar after a success (14 days)
+//! # address_lockout_threshold = 10    # failures from one address, any account
+//! # address_account_lockout_threshold = 5
+//! # lockout_cooldown = 1  # seconds: an address key's first cool-down, doubling…
+//! # lockout_max_cooldown = 30         # …up to this
+//! # lockout_capacity = 10000          # keys remembered
+//! # directory_lockout_threshold = 10  # winbind: the domain's own lockout threshold (0 = none), for `epa lint`
 //! ```
 //! Without a `[backend]` table `epa serve` uses the embedded backend with `--users`.
 
@@ -62,6 +77,15 @@ pub struct BackendTable {
     /// winbind: verifications waiting at once, at most.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// winbind: verifications one client address may have waiting at once (0 = no limit).
+    #[serde(default = "default_max_in_flight_per_address")]
+    pub max_in_flight_per_address: usize,
+    /// winbind: the domain names (NetBIOS or DNS) clients may name; others are refused before
+    /// winbind is asked. Default: learnt from winbind (ours and every trusted domain).
+    pub domains: Option<Vec<String>>,
+    /// embedded, winbind: failed-logon throttling and smart lockout.
+    #[serde(flatten)]
+    pub lockout: super::lockout::LockoutKeys,
 }
 
 fn default_timeout() -> f64 {
@@ -70,6 +94,10 @@ fn default_timeout() -> f64 {
 
 fn default_max_in_flight() -> usize {
     64
+}
+
+fn default_max_in_flight_per_address() -> usize {
+    4
 }
 
 /// A `[backend]` table whose keys do not fit its kind.
@@ -93,6 +121,9 @@ pub enum BackendError {
     /// `max_in_flight` must be at least 1.
     #[error("[backend] max_in_flight must be at least 1")]
     MaxInFlight,
+    /// A lockout key out of its range.
+    #[error("[backend] {0}")]
+    Lockout(#[from] super::lockout::LockoutError),
 }
 
 impl BackendKind {
@@ -107,6 +138,26 @@ impl BackendKind {
 }
 
 impl BackendTable {
+    /// The table in force without a `[backend]` table: the embedded backend, every default.
+    pub fn embedded() -> Self {
+        Self {
+            kind: BackendKind::Embedded,
+            users: None,
+            domain: None,
+            computer: None,
+            dns_domain: None,
+            dns_computer: None,
+            keytab: None,
+            check_ticket_target: false,
+            winbind_groups: false,
+            timeout: default_timeout(),
+            max_in_flight: default_max_in_flight(),
+            max_in_flight_per_address: default_max_in_flight_per_address(),
+            domains: None,
+            lockout: super::lockout::LockoutKeys::default(),
+        }
+    }
+
     /// Checks that every key given applies to the kind; `users_given` says whether `--users`
     /// was given on the command line.
     pub fn validate(&self, users_given: bool) -> Result<(), BackendError> {
@@ -152,6 +203,17 @@ impl BackendTable {
         {
             return not("timeout/max_in_flight");
         }
+        if self.kind != BackendKind::Winbind
+            && (self.max_in_flight_per_address != default_max_in_flight_per_address()
+                || self.domains.is_some()
+                || self.lockout.directory_lockout_threshold.is_some())
+        {
+            return not("max_in_flight_per_address/domains/directory_lockout_threshold");
+        }
+        if self.kind == BackendKind::Gssapi && !self.lockout.is_default() {
+            return not("lockout keys");
+        }
+        self.lockout.validate()?;
         if !(self.timeout > 0.0 && self.timeout <= 3600.0) {
             return Err(BackendError::Timeout);
         }
@@ -236,5 +298,20 @@ mod tests {
         );
         assert!(toml::from_str::<BackendTable>("kind = \"ldap\"").is_err());
         assert!(toml::from_str::<BackendTable>("kind = \"winbind\"\nbogus = 1").is_err());
+        assert!(
+            table("kind = \"gssapi\"\nlockout = \"off\"")
+                .validate(false)
+                .is_err()
+        );
+        assert!(
+            table("kind = \"embedded\"\ndirectory_lockout_threshold = 3")
+                .validate(true)
+                .is_err()
+        );
+        assert!(
+            table("kind = \"winbind\"\nextranet_lockout_threshold = 2\nlockout_observation_window = 5\ndirectory_lockout_threshold = 3")
+                .validate(false)
+                .is_ok()
+        );
     }
 }

@@ -309,8 +309,12 @@ impl Shared {
             }
             Err(e) => {
                 crate::telemetry::authentication_failed(facts.peer, e.status(), &e);
-                if matches!(e, AuthError::LogonDenied(_) | AuthError::Unsupported(_))
-                    && let Some(report) = diagnose(crate::diagnose::Verdict::RefusedByBackend)
+                if matches!(
+                    e,
+                    AuthError::LogonDenied(_)
+                        | AuthError::Refused { .. }
+                        | AuthError::Unsupported(_)
+                ) && let Some(report) = diagnose(crate::diagnose::Verdict::RefusedByBackend)
                 {
                     return Outcome::Diagnosed {
                         report,

@@ -4,8 +4,10 @@
 //! * NTLMv2 only: an empty NtChallengeResponse (LM-only or anonymous) and a 24-byte one (NTLMv1)
 //!   are refused (MS-NLMP §3.3.1 is never used);
 //! * the client's timestamp lies within [`NtlmAcceptor::max_clock_skew`] of ours;
-//! * neither the client's address nor the account is cooling down after repeated failures
-//!   ([`ThrottleSettings`]; refused without looking at the password);
+//! * no failure-throttling key refuses the attempt: the client's address, the address and
+//!   account, or the account for unfamiliar (or familiar) addresses — smart lockout as AD FS
+//!   and Entra do it ([`ThrottleSettings`]; refused without looking at the password and without
+//!   asking a domain controller);
 //! * `NTProofStr` against the user file's NT hash (constant-time; an unknown user is checked
 //!   against a dummy hash, so it costs the same work as a wrong password);
 //! * the MIC over the three messages when the client says it sent one (`MsvAvFlags` 0x2);
@@ -23,6 +25,8 @@ mod casing;
 #[cfg(any(test, feature = "test-util"))]
 pub mod client;
 mod crypto;
+mod familiar;
+mod remote;
 mod throttle;
 pub mod users;
 pub mod verifier;
@@ -32,15 +36,16 @@ use crate::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
 };
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
-pub use throttle::ThrottleSettings;
-use throttle::{Throttle, ThrottleKey};
+use throttle::{Attempt, Throttle};
+pub use throttle::{ThrottleRule, ThrottleSettings};
 pub use users::{UserDb, UserFileError, UserFileOptions};
 pub use verifier::{
-    AccountRestriction, CredentialVerifier, LogonError, NetworkLogon, VerifiedLogon,
+    AccountRestriction, CredentialVerifier, DomainLookup, LogonError, NetworkLogon, VerifiedLogon,
 };
 use wire::{av, av_flags, flags};
 
@@ -86,10 +91,21 @@ pub enum NtlmError {
     /// The MIC does not verify: a message was altered.
     #[error("MIC mismatch: the NTLM messages were altered")]
     MicMismatch,
-    /// The client's address or the account is cooling down after repeated failed logons; the
-    /// password was not checked.
-    #[error("throttled: too many failed logons from this address or for this account")]
-    Throttled,
+    /// A failure-throttling key (the client's address, the address and account, or the
+    /// account) is cooling down after repeated failed logons; the password was not checked.
+    #[error("throttled ({}): too many failed logons from this address or for this account", .rule.label())]
+    Throttled {
+        /// The rule that refused.
+        rule: ThrottleRule,
+    },
+    /// The domain the client typed is neither the verifier's nor trusted by it.
+    #[error("logon refused for {domain}\\{user}: unknown domain")]
+    UnknownDomain {
+        /// Domain as sent.
+        domain: String,
+        /// User as sent.
+        user: String,
+    },
     /// The verifier (a domain controller) says the account may not log on now.
     #[error("logon refused for {domain}\\{user}: {}", .restriction.code())]
     AccountRestricted {
@@ -134,7 +150,30 @@ impl From<NtlmError> for AuthError {
                 reason,
                 retry_after_secs,
             },
-            _ => AuthError::LogonDenied(e.to_string()),
+            _ => AuthError::Refused {
+                code: e.code(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl NtlmError {
+    /// The stable reason code of a refusal (logged as `reason`, the `epa_decisions_total`
+    /// label).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) | Self::UnexpectedMessage { .. } => "invalid-token",
+            Self::LmOrAnonymous => "lm-or-anonymous-refused",
+            Self::Ntlmv1 => "ntlmv1-refused",
+            Self::Timestamp { .. } => "timestamp-skew",
+            Self::BadCredentials { .. } => "bad-credentials",
+            Self::MicMismatch => "mic-mismatch",
+            Self::Throttled { .. } => "throttled",
+            Self::UnknownDomain { .. } => "unknown-domain",
+            Self::AccountRestricted { restriction, .. } => restriction.code(),
+            Self::Refused { .. } => "logon-refused",
+            Self::VerifierUnavailable { .. } => "backend-unavailable",
         }
     }
 }
@@ -152,6 +191,9 @@ pub struct NtlmAcceptor {
     clock: Arc<dyn Fn() -> SystemTime + Send + Sync>,
     monotonic: Arc<dyn Fn() -> Instant + Send + Sync>,
     throttle: Option<Arc<Mutex<Throttle>>>,
+    /// Verifier calls under way per client address (folded as the throttle folds it).
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max_in_flight_per_address: usize,
     schemes: [Scheme; 2],
 }
 
@@ -185,6 +227,8 @@ impl NtlmAcceptor {
             throttle: Some(Arc::new(Mutex::new(Throttle::new(
                 ThrottleSettings::default(),
             )))),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            max_in_flight_per_address: 4,
             schemes: [Scheme::Negotiate, Scheme::Ntlm],
         }
     }
@@ -207,7 +251,15 @@ impl NtlmAcceptor {
         self
     }
 
-    /// Throttles failed logons per client address and per account with `settings`.
+    /// Verifier calls one client address may have under way at once (default 4; 0 = no
+    /// limit): more are answered 503 at once, so that one client cannot hold every slot of the
+    /// verifier's own `max_in_flight` while a domain controller is slow.
+    pub fn max_in_flight_per_address(mut self, n: usize) -> Self {
+        self.max_in_flight_per_address = n;
+        self
+    }
+
+    /// Throttles failed logons (smart lockout) with `settings`.
     pub fn throttle(mut self, settings: ThrottleSettings) -> Self {
         self.throttle = Some(Arc::new(Mutex::new(Throttle::new(settings))));
         self
@@ -296,7 +348,7 @@ pub struct NtlmContext {
 /// A verified NTLMv2 proof, before the MIC.
 struct Logon {
     verified: VerifiedLogon,
-    throttle_keys: Vec<ThrottleKey>,
+    attempt: Attempt,
 }
 
 /// Windows FILETIME (100 ns since 1601-01-01) of a system time.
@@ -456,15 +508,10 @@ impl NtlmContext {
         }
 
         let (channel_binding, client_spn) = observe(&pairs, av_flag_bits, expected)?;
-        // Fully verified (NTProofStr and MIC): clear the account's count only; the address
-        // keeps its own (see `throttle`).
-        if let Some(account_key) = logon
-            .throttle_keys
-            .iter()
-            .find(|k| matches!(k, ThrottleKey::Account(_)))
-        {
-            self.acceptor.throttled(|t| t.record_success(account_key));
-        }
+        // Fully verified (NTProofStr and MIC): the address becomes familiar for the account;
+        // the address keeps its own count (see `throttle`).
+        let now = (self.acceptor.monotonic)();
+        self.acceptor.throttled(|t| t.success(&logon.attempt, now));
         let VerifiedLogon {
             domain,
             user,
@@ -485,21 +532,20 @@ impl NtlmContext {
         })
     }
 
-    /// Refuses an attempt whose address or account is cooling down.
-    fn check_throttle(&self, keys: &[ThrottleKey]) -> Result<(), NtlmError> {
+    /// Refuses an attempt a throttling rule refuses (`epa_throttle_refusals_total`).
+    fn check_throttle(&self, attempt: &Attempt) -> Result<(), NtlmError> {
         let now = (self.acceptor.monotonic)();
-        let refs: Vec<&ThrottleKey> = keys.iter().collect();
-        if self.acceptor.throttled(|t| t.cooling(&refs, now)) == Some(true) {
-            return Err(NtlmError::Throttled);
+        if let Some(Err(rule)) = self.acceptor.throttled(|t| t.check(attempt, now)) {
+            crate::telemetry::throttle_refusal(rule.label());
+            return Err(NtlmError::Throttled { rule });
         }
         Ok(())
     }
 
-    /// Counts a failed attempt against its address and account.
-    fn record_failure(&self, keys: &[ThrottleKey]) {
+    /// Counts a failed attempt.
+    fn record_failure(&self, attempt: &Attempt) {
         let now = (self.acceptor.monotonic)();
-        self.acceptor
-            .throttled(|t| keys.iter().for_each(|k| t.record_failure(k, now)));
+        self.acceptor.throttled(|t| t.failure(attempt, now));
     }
 
     /// `NTProofStr` against the user file's NT hash (constant-time; an unknown user runs the
@@ -513,14 +559,22 @@ impl NtlmContext {
         blob: &[u8],
     ) -> Result<Logon, NtlmError> {
         let account = self.acceptor.users.find(&auth.domain, &auth.user);
-        let keys = self.throttle_keys(account, &auth.domain, &auth.user);
-        self.check_throttle(&keys)?;
+        // The matched account (so a wildcard account is one key whatever domain is typed), or
+        // the name typed when none matched.
+        let attempt = Attempt::new(
+            self.peer,
+            &match account {
+                Some(a) => a.folded_name(),
+                None => users::folded_name(&auth.domain, &auth.user),
+            },
+        );
+        self.check_throttle(&attempt)?;
         let nt_hash = account.map_or(&DUMMY_NT_HASH, |a| &*a.nt_hash);
         let response_key = crypto::ntowf_v2(nt_hash, &auth.user, &auth.domain);
         let expected_proof = crypto::nt_proof(&response_key, server_challenge, blob);
         let proof_ok = crypto::ct_eq16(proof, &expected_proof);
         let Some(account) = account.filter(|_| proof_ok) else {
-            self.record_failure(&keys);
+            self.record_failure(&attempt);
             return Err(NtlmError::BadCredentials {
                 domain: auth.domain.clone(),
                 user: auth.user.clone(),
@@ -540,79 +594,8 @@ impl NtlmContext {
                 user_sid: None,
                 groups: Vec::new(),
             },
-            throttle_keys: keys,
+            attempt,
         })
-    }
-
-    /// Hands the response to the verifier (pass-through). Throttling still applies, keyed on
-    /// the name as typed, so a guessing client is slowed down before the domain controller is
-    /// asked (which has its own lockout policy).
-    fn verify_remotely(
-        &self,
-        verifier: &dyn CredentialVerifier,
-        auth: &wire::Authenticate<'_>,
-        server_challenge: &[u8; 8],
-    ) -> Result<Logon, NtlmError> {
-        let keys = self.throttle_keys(None, &auth.domain, &auth.user);
-        self.check_throttle(&keys)?;
-        let logon = NetworkLogon {
-            domain: &auth.domain,
-            user: &auth.user,
-            workstation: &auth.workstation,
-            server_challenge,
-            nt_response: auth.nt_response,
-            lm_response: auth.lm_response,
-        };
-        let (domain, user) = (auth.domain.clone(), auth.user.clone());
-        match verifier.verify(&logon) {
-            Ok(verified) => Ok(Logon {
-                verified,
-                throttle_keys: keys,
-            }),
-            Err(LogonError::BadCredentials) => {
-                self.record_failure(&keys);
-                Err(NtlmError::BadCredentials { domain, user })
-            }
-            Err(LogonError::Restricted(restriction)) => {
-                self.record_failure(&keys);
-                Err(NtlmError::AccountRestricted {
-                    domain,
-                    user,
-                    restriction,
-                })
-            }
-            Err(LogonError::Refused(reason)) => {
-                self.record_failure(&keys);
-                Err(NtlmError::Refused {
-                    domain,
-                    user,
-                    reason,
-                })
-            }
-            Err(LogonError::Unavailable(reason)) => Err(NtlmError::VerifierUnavailable {
-                reason,
-                retry_after_secs: verifier.retry_after_secs(),
-            }),
-        }
-    }
-
-    /// The throttling keys of this attempt: the client's address (when known) and the account
-    /// (the matched one, or the name typed when none matched).
-    fn throttle_keys(
-        &self,
-        account: Option<&users::Account>,
-        domain: &str,
-        user: &str,
-    ) -> Vec<ThrottleKey> {
-        let mut keys = Vec::with_capacity(2);
-        if let Some(peer) = self.peer {
-            keys.push(ThrottleKey::address(peer));
-        }
-        keys.push(ThrottleKey::account(&match account {
-            Some(a) => a.folded_name(),
-            None => users::folded_name(domain, user),
-        }));
-        keys
     }
 
     fn check_timestamp(&self, raw: &[u8]) -> Result<(), NtlmError> {

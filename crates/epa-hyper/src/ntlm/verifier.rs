@@ -93,6 +93,23 @@ pub enum LogonError {
     /// Refused for a reason the verifier reported but that has no better name here.
     #[error("logon refused: {0}")]
     Refused(String),
+    /// The domain the client named is neither the verifier's nor one it trusts
+    /// (`STATUS_NO_SUCH_DOMAIN`, `WBC_ERR_DOMAIN_NOT_FOUND`): a refusal counted against the
+    /// client's address (401), not an outage.
+    #[error("unknown domain")]
+    UnknownDomain,
+}
+
+/// What a verifier knows about a domain name a client typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainLookup {
+    /// One of the verifier's domains (its own or a trusted one), with its canonical (NetBIOS)
+    /// name: spellings of one domain (NetBIOS, DNS, any case) share one throttling key.
+    Known(String),
+    /// Neither its own nor trusted: refused before the verifier is asked.
+    Untrusted,
+    /// The verifier does not know (no domain list): it is asked.
+    Unknown,
 }
 
 /// Verifies NTLMv2 network logons for the embedded acceptor.
@@ -109,5 +126,12 @@ pub trait CredentialVerifier: Send + Sync + 'static {
     /// Seconds a client is told to wait when the verifier is unavailable.
     fn retry_after_secs(&self) -> u32 {
         5
+    }
+
+    /// What the verifier knows about `domain` (never empty) before it is asked; the default
+    /// knows nothing.
+    fn domain(&self, domain: &str) -> DomainLookup {
+        let _ = domain;
+        DomainLookup::Unknown
     }
 }
