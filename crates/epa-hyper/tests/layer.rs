@@ -399,3 +399,98 @@ async fn an_unreachable_domain_controller_is_503_with_retry_after_never_401() {
     assert!(r.extensions().get::<AuthenticatedUser>().is_none());
     assert_eq!(r.body(), "", "the application was never called");
 }
+
+/// Runs the NTLM exchange on `ctx` with `X-Forwarded-For: xff` on both legs.
+async fn exchange_forwarded(
+    svc: &mut Svc,
+    ctx: &ConnectionContext,
+    client: NtlmClient,
+    xff: &str,
+) -> Response<String> {
+    let mut client = client;
+    let with_xff = |auth: String| {
+        let mut req = request(Some(ctx), Some(auth));
+        req.headers_mut()
+            .insert("x-forwarded-for", xff.parse().unwrap());
+        req
+    };
+    let first = format!("NTLM {}", STANDARD.encode(client.negotiate()));
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(with_xff(first))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let www = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = STANDARD.decode(www.strip_prefix("NTLM ").unwrap()).unwrap();
+    let auth = format!(
+        "NTLM {}",
+        STANDARD.encode(client.authenticate(&challenge).unwrap())
+    );
+    svc.ready()
+        .await
+        .unwrap()
+        .call(with_xff(auth))
+        .await
+        .unwrap()
+}
+
+/// Behind a trusted proxy every client has the proxy's address: failed logons are counted
+/// against the address the proxy appended to X-Forwarded-For, so one client's guesses do not
+/// lock out the others (#20 item 3); a peer that is not a trusted proxy cannot choose its
+/// address that way.
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_count_against_the_forwarded_client() {
+    let l = layer(PolicyEnforcement::Always, ProtectionScenario::TrustedProxy)
+        .trusted_proxies(vec!["10.9.9.9".parse().unwrap()]);
+    let mut svc = service(&l);
+    let proxy = || ConnectionContext::new(ChannelFacts::plain("10.9.9.9:5".parse().unwrap()));
+    let client = |user: &str, pw: &str| {
+        NtlmClient::new("D", user, pw)
+            .binding(ClientBinding::Hash([1; 16]))
+            .target_name(Some("HTTP/www.contoso.com"))
+    };
+    for i in 0..10 {
+        let r = exchange_forwarded(
+            &mut svc,
+            &proxy(),
+            client(&format!("u{i}"), "x"),
+            "198.51.100.1, 203.0.113.1",
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The guessing client is cooling down, even with the right password…
+    let r = exchange_forwarded(&mut svc, &proxy(), client("alice", "pw"), "203.0.113.1").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // …another client of the same proxy is not.
+    let r = exchange_forwarded(&mut svc, &proxy(), client("alice", "pw"), "203.0.113.2").await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A peer that is no trusted proxy: its X-Forwarded-For is not read.
+    let l = layer(
+        PolicyEnforcement::Always,
+        ProtectionScenario::TransportSelected,
+    )
+    .trusted_proxies(vec!["10.9.9.9".parse().unwrap()]);
+    let mut svc = service(&l);
+    let direct = || {
+        ConnectionContext::new(
+            ChannelFacts::tls("192.0.2.7:5".parse().unwrap(), CERT, None).unwrap(),
+        )
+    };
+    let bound = |user: &str, pw: &str| {
+        NtlmClient::new("D", user, pw)
+            .binding(ClientBinding::Hash(cert_md5()))
+            .target_name(Some("HTTP/www.contoso.com"))
+    };
+    for i in 0..10 {
+        let xff = format!("203.0.113.{i}");
+        let r = exchange_forwarded(&mut svc, &direct(), bound(&format!("u{i}"), "x"), &xff).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = exchange_forwarded(&mut svc, &direct(), bound("alice", "pw"), "203.0.113.99").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}

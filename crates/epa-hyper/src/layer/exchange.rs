@@ -202,9 +202,9 @@ impl Shared {
             }
             Some(ex) if ex.scheme == scheme => {
                 tracing::info!(target: "epa", peer = %facts.peer, "a pending exchange passed its deadline; starting again");
-                self.new_exchange(facts, scheme)
+                self.new_exchange(self.client_address(facts, req.headers()), scheme)
             }
-            _ => self.new_exchange(facts, scheme),
+            _ => self.new_exchange(self.client_address(facts, req.headers()), scheme),
         };
         exchange.legs += 1;
         if exchange.legs > self.limits.max_legs {
@@ -224,12 +224,33 @@ impl Shared {
         }
     }
 
-    pub(super) fn new_exchange(&self, facts: &ChannelFacts, scheme: Scheme) -> Exchange {
+    /// The address failed logons are counted against: the peer, or, when the peer is one of
+    /// the trusted proxies, the client address that proxy appended to `X-Forwarded-For` (its
+    /// last element: the only one the trusted proxy itself wrote). Without it every client of
+    /// the proxy would share one address, and one client's guesses would lock out the rest.
+    pub(super) fn client_address(&self, facts: &ChannelFacts, headers: &http::HeaderMap) -> IpAddr {
+        let peer = canonical_ip(facts.peer.ip());
+        let trusted = self
+            .trusted_proxies
+            .as_ref()
+            .is_some_and(|proxies| proxies.contains(&peer));
+        if !trusted {
+            return peer;
+        }
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<IpAddr>().ok())
+            .map_or(peer, canonical_ip)
+    }
+
+    pub(super) fn new_exchange(&self, client: IpAddr, scheme: Scheme) -> Exchange {
         Exchange {
             scheme,
-            context: self
-                .authenticator
-                .new_context_for(canonical_ip(facts.peer.ip())),
+            context: self.authenticator.new_context_for(client),
             legs: 0,
             started: Instant::now(),
         }
