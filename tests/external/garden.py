@@ -10,7 +10,12 @@ same connection), this checks:
                     differently, epa forwards fewer than i+1 requests (it answers 400 or closes);
   reframed          each forwarded request (method, body) is how at least one origin that
                     accepted the client's bytes framed it.
-Exit 1 on any failure; prints one line per failure and a closing `N passed, N failed` line."""
+  identity-spelling / h2c-forwarded  (on every upstream stream) no `_` spelling of an identity
+                    header and no h2c upgrade reaches the upstream (issue #20 items 2 and 1).
+Reported, not failed (NOTE lines): `forwarded-invalid` (epa forwarded a request no origin frames
+from the client's bytes) and `disputed` (some origins refuse the client's request, epa forwarded
+it), with whether epa then closed the connection.
+Exit 1 on any failure; prints one line per failure and a closing `garden: N passed, N failed`."""
 import argparse
 import json
 import os
@@ -163,6 +168,13 @@ def judge(client, streams, closed):
     if ambiguous_at is not None and len(forwarded) > ambiguous_at:
         fails.append(f"forwarded-ambiguous: origins differ at request {ambiguous_at}, epa forwarded "
                      f"{len(forwarded)}: {forwarded!r:.300}")
+    for i in range(len(forwarded)):
+        took = sorted(n for n, f in accepted.items() if len(f) > i)
+        if took and len(took) < len(accepted):
+            # Origins disagree on whether request i exists at all (some refuse the client's
+            # bytes): epa forwarded it. Reported: no origin behind epa sees the disputed bytes.
+            notes.append(f"disputed: request {i} accepted by {took}, refused by "
+                         f"{sorted(set(accepted) - set(took))}; epa forwarded it")
     for i, req in enumerate(forwarded):
         options = {tuple(f[i]) for f in accepted.values() if len(f) > i}
         if not options:
@@ -230,7 +242,7 @@ def main():
                                 "upstream_bytes": {k: v.decode("latin-1") for k, v in streams.items()},
                                 "fails": fails, "notes": notes})
                 for n in notes:
-                    print(f"NOTE {pid} [{mode}] {n}")
+                    print(f"NOTE {pid} [{mode}] {n}{'' if not closed else ' (then closed the connection)'}")
                 if fails:
                     failed += 1
                     for f in fails:
@@ -244,7 +256,8 @@ def main():
     from collections import Counter
     first = Counter(str(r["statuses"][0]) if r["statuses"] else "closed, no answer" for r in results)
     print("epa's first answer: " + ", ".join(f"{k}: {v}" for k, v in sorted(first.items())))
-    print(f"notes (forwarded what no origin frames): {sum(1 for r in results if r['notes'])}")
+    print(f"sends with notes (forwarded what some or every origin refuses): "
+          f"{sum(1 for r in results if r['notes'])}")
     print(f"http-garden: {len(results)} sends, {fwd} reached the upstream, "
           f"{len(results) - fwd} refused or closed by epa")
     if a.json:
