@@ -48,5 +48,7 @@ server.listen(0, '127.0.0.1', () => {
     sock.on('close', () => { if (busy) setTimeout(finish, 50); });
     arm();
   };
-  readline.createInterface({ input: process.stdin }).on('line', (l) => { queue.push(l); next(); });
+  readline.createInterface({ input: process.stdin })
+    .on('line', (l) => { queue.push(l); next(); })
+    .on('close', () => process.exit(0)); // the harness ended: so does this origin
 });
