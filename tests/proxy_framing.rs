@@ -265,3 +265,28 @@ fn trailers_never_carry_an_identity_to_the_upstream() {
     // Accepted (the body without its trailers) or refused: either way, nothing forged.
     assert_eq!(statuses.len(), 1, "{statuses:?}");
 }
+
+/// A client that stops sending its body mid-upload (R-U-Dead-Yet) is cut after
+/// `[listener] body_timeout` with 408, and the upstream request is abandoned: the upstream
+/// worker is not held until the response deadline (nginx `client_body_timeout`).
+#[test]
+fn a_stalled_request_body_is_cut_after_the_body_timeout() {
+    let (port, seen) = raw_upstream();
+    let epa = Epa::start(
+        "body_timeout = 1",
+        port,
+        &format!("response_timeout_ms = 30000\n{ANONYMOUS}"),
+        USERS,
+    );
+    let mut c = RawConn::open(epa.addr);
+    c.write(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789");
+    let start = Instant::now();
+    c.set_deadline(Duration::from_secs(10));
+    let r = c.reply(false);
+    let waited = start.elapsed();
+    assert_eq!(r.status, 408, "{:?} after {waited:?}", r.headers);
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    // The upstream never got a whole request: its connection was closed mid-body.
+    assert!(taken(&seen).is_empty());
+    assert!(epa.log().contains("body-timeout"), "{}", epa.log());
+}

@@ -314,6 +314,12 @@ pub struct ListenerTable {
     /// nginx `send_timeout` 60 s, IIS `minBytesPerSecond` 240 B/s); then the connection is cut.
     #[serde(default = "default_send")]
     pub send_timeout: f64,
+    /// Seconds a request body may pause between two reads while it is forwarded (default 60;
+    /// nginx `client_body_timeout` 60 s, http.sys `EntityBody` 120 s); then the upload is cut,
+    /// the client answered 408 and the upstream's connection closed, so that a client that
+    /// stops sending cannot hold an upstream worker.
+    #[serde(default = "default_body")]
+    pub body_timeout: f64,
     /// Seconds to read and discard a request body the server answered without reading (a
     /// 401 leg), so that the connection stays open for the next leg (default 10; IIS
     /// `DrainEntityBody`, nginx `lingering_time` 30 s); past it the answer says
@@ -370,6 +376,9 @@ fn default_shutdown() -> f64 {
 fn default_send() -> f64 {
     60.0
 }
+fn default_body() -> f64 {
+    60.0
+}
 fn default_drain() -> f64 {
     10.0
 }
@@ -402,6 +411,7 @@ impl Default for ListenerTable {
             exchange_timeout: default_exchange(),
             shutdown_timeout: default_shutdown(),
             send_timeout: default_send(),
+            body_timeout: default_body(),
             drain_timeout: default_drain(),
             max_drain_bytes: default_max_drain_bytes(),
             max_connections: default_max_connections(),
@@ -456,6 +466,8 @@ pub struct Deadlines {
     pub send: std::time::Duration,
     /// Reading and discarding an unread request body after a 401 (IIS `DrainEntityBody`).
     pub drain: std::time::Duration,
+    /// Between two reads of a request body being forwarded (nginx `client_body_timeout`).
+    pub body: std::time::Duration,
 }
 
 impl Default for Deadlines {
@@ -476,6 +488,7 @@ impl Deadlines {
         shutdown: std::time::Duration::from_secs(30),
         send: std::time::Duration::from_secs(60),
         drain: std::time::Duration::from_secs(10),
+        body: std::time::Duration::from_secs(60),
     };
 }
 
@@ -522,6 +535,7 @@ impl ListenerTable {
             shutdown: d("shutdown_timeout", self.shutdown_timeout)?,
             send: d("send_timeout", self.send_timeout)?,
             drain: d("drain_timeout", self.drain_timeout)?,
+            body: d("body_timeout", self.body_timeout)?,
         })
     }
 }

@@ -402,6 +402,7 @@ fn listener_findings(l: &crate::config::ListenerTable, out: &mut Vec<Finding>) {
         ("keep_alive_timeout", l.keep_alive_timeout, 600.0),
         ("exchange_timeout", l.exchange_timeout, 300.0),
         ("send_timeout", l.send_timeout, 300.0),
+        ("body_timeout", l.body_timeout, 300.0),
         ("drain_timeout", l.drain_timeout, 60.0),
     ]
     .iter()
@@ -411,7 +412,7 @@ fn listener_findings(l: &crate::config::ListenerTable, out: &mut Vec<Finding>) {
     if !long.is_empty() {
         out.push(finding(Warning, "listener-deadline-long",
             format!("{}: every idle or abandoned connection holds a socket and memory this long, so a few thousand cheap connections exhaust the server", long.join(", ")),
-            "keep the defaults (handshake 10 s, head 30 s, keep-alive 120 s as IIS connectionTimeout, exchange 60 s, send 60 s as nginx send_timeout, drain 10 s)"));
+            "keep the defaults (handshake 10 s, head 30 s, keep-alive 120 s as IIS connectionTimeout, exchange 60 s, send 60 s as nginx send_timeout, body 60 s as nginx client_body_timeout, drain 10 s)"));
     }
     if !l.tcp_nodelay {
         out.push(finding(Warning, "tcp-nodelay-off",
@@ -554,7 +555,11 @@ service_names = ["HTTP/www.example.com"]
             codes(&with("keep_alive_timeout = 3600"), Some(&FINE)),
             ["listener-deadline-long"]
         );
-        for long in ["send_timeout = 3600", "drain_timeout = 600"] {
+        for long in [
+            "send_timeout = 3600",
+            "drain_timeout = 600",
+            "body_timeout = 3600",
+        ] {
             assert_eq!(
                 codes(&with(long), Some(&FINE)),
                 ["listener-deadline-long"],

@@ -34,6 +34,8 @@ struct Rules {
     allow_underscores: bool,
     /// `[listener] trusted_proxies`, canonical: whose `Forwarded` claims `append` keeps.
     trusted_proxies: Vec<IpAddr>,
+    /// `[listener] body_timeout`: the longest pause in a request body being forwarded.
+    body_timeout: std::time::Duration,
 }
 
 impl Default for Rules {
@@ -42,6 +44,7 @@ impl Default for Rules {
             upgrades: epa_core::config::proxy_rules::default_upgrade_protocols(),
             allow_underscores: false,
             trusted_proxies: Vec::new(),
+            body_timeout: epa_core::config::Deadlines::DEFAULT.body,
         }
     }
 }
@@ -79,6 +82,13 @@ impl Proxy {
     #[must_use]
     pub fn allow_underscores_in_headers(self, allow: bool) -> Self {
         self.edit(|r| r.allow_underscores = allow)
+    }
+
+    /// The longest pause between two reads of a request body being forwarded (nginx
+    /// `client_body_timeout`; at least 1 ms); then the upload is abandoned and answered 408.
+    #[must_use]
+    pub fn body_timeout(self, idle: std::time::Duration) -> Self {
+        self.edit(|r| r.body_timeout = idle.max(std::time::Duration::from_millis(1)))
     }
 
     /// The peers whose forwarding headers `forwarded = "append"` keeps.
@@ -176,7 +186,10 @@ impl Inner {
         };
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
-        let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
+        let body_idle = rules.body_timeout;
+        let req = req.map(|b| {
+            super::idle::ReadIdle::watching(b, body_idle, super::idle::Side::Client).boxed_unsync()
+        });
         let mut resp = match self.upstream.send(req).await {
             Ok(r) => r,
             Err(e) => return self.failure(&e),
@@ -222,10 +235,10 @@ impl Inner {
         let status = e.status();
         text(
             status,
-            if status == StatusCode::GATEWAY_TIMEOUT {
-                "upstream timed out\n"
-            } else {
-                "upstream unavailable\n"
+            match status {
+                StatusCode::GATEWAY_TIMEOUT => "upstream timed out\n",
+                StatusCode::REQUEST_TIMEOUT => "request body timed out\n",
+                _ => "upstream unavailable\n",
             },
         )
     }

@@ -1,8 +1,16 @@
-//! The upstream read-idle deadline (nginx `proxy_read_timeout`): a response body from the
-//! upstream that yields nothing for `[upstream] read_timeout_ms` ends with an error, so that
-//! hyper cuts the client's connection instead of holding it (and the upstream's) forever.
+//! Idle deadlines on the bodies the proxy streams, one wrapper for both directions:
+//! * the upstream read-idle deadline (nginx `proxy_read_timeout`): a response body from the
+//!   upstream that yields nothing for `[upstream] read_timeout_ms` ends with an error, so that
+//!   hyper cuts the client's connection instead of holding it (and the upstream's) forever;
+//! * the client body deadline (nginx `client_body_timeout`): a request body the client stops
+//!   sending for `[listener] body_timeout` ends with an error, so that the upstream request is
+//!   abandoned (its connection closed) and the client answered 408, instead of an upstream
+//!   worker waiting for bytes that never come.
 
 use super::{BoxError, UPSTREAM_ERRORS_TOTAL};
+
+/// Counter of request bodies cut for idleness (`[listener] body_timeout`).
+pub const CLIENT_BODY_TIMEOUTS_TOTAL: &str = "epa_client_body_timeouts_total";
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
@@ -16,6 +24,20 @@ use tokio::time::{Instant, Sleep};
 #[error("upstream sent nothing of the response body for {0:?}")]
 pub struct ReadTimeout(pub Duration);
 
+/// The client sent nothing of the request body for the body deadline.
+#[derive(Debug, Error)]
+#[error("the client sent nothing of the request body for {0:?}")]
+pub struct BodyTimeout(pub Duration);
+
+/// Which body a [`ReadIdle`] watches: what its timeout is called and counted as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The upstream's response body (`read-timeout`).
+    Upstream,
+    /// The client's request body (`body-timeout`).
+    Client,
+}
+
 pin_project_lite::pin_project! {
     /// A response body whose frames must come no further apart than `idle`.
     pub struct ReadIdle<B> {
@@ -24,6 +46,7 @@ pin_project_lite::pin_project! {
         #[pin]
         sleep: Sleep,
         idle: Duration,
+        side: Side,
         // Whether the clock runs: from the first poll that waits for a frame to the frame (a
         // slow client that stops hyper from asking is not the upstream's pause).
         waiting: bool,
@@ -32,12 +55,19 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> ReadIdle<B> {
-    /// Wraps `inner`; the clock runs while a frame is asked for and has not come.
+    /// Wraps an upstream response body; the clock runs while a frame is asked for and has not
+    /// come.
     pub fn new(inner: B, idle: Duration) -> Self {
+        Self::watching(inner, idle, Side::Upstream)
+    }
+
+    /// Wraps `inner`, a body from `side`.
+    pub fn watching(inner: B, idle: Duration, side: Side) -> Self {
         Self {
             inner,
             sleep: tokio::time::sleep(idle),
             idle,
+            side,
             waiting: false,
             done: false,
         }
@@ -74,14 +104,29 @@ where
                 match this.sleep.poll(cx) {
                     Poll::Ready(()) => {
                         *this.done = true;
-                        metrics::counter!(UPSTREAM_ERRORS_TOTAL, "reason" => "read-timeout")
-                            .increment(1);
-                        tracing::warn!(
-                            reason = "read-timeout",
-                            idle_ms = this.idle.as_millis() as u64,
-                            "proxy: the upstream stalled in the response body; cutting the response"
-                        );
-                        Poll::Ready(Some(Err(Box::new(ReadTimeout(*this.idle)))))
+                        let idle_ms = this.idle.as_millis() as u64;
+                        let error: BoxError = match this.side {
+                            Side::Upstream => {
+                                metrics::counter!(UPSTREAM_ERRORS_TOTAL, "reason" => "read-timeout")
+                                    .increment(1);
+                                tracing::warn!(
+                                    reason = "read-timeout",
+                                    idle_ms,
+                                    "proxy: the upstream stalled in the response body; cutting the response"
+                                );
+                                Box::new(ReadTimeout(*this.idle))
+                            }
+                            Side::Client => {
+                                metrics::counter!(CLIENT_BODY_TIMEOUTS_TOTAL).increment(1);
+                                tracing::info!(
+                                    reason = "body-timeout",
+                                    idle_ms,
+                                    "proxy: the client stalled in the request body; abandoning the upstream request"
+                                );
+                                Box::new(BodyTimeout(*this.idle))
+                            }
+                        };
+                        Poll::Ready(Some(Err(error)))
                     }
                     Poll::Pending => Poll::Pending,
                 }

@@ -221,6 +221,10 @@ impl Router {
         let mut proxy = proxy
             .clone()
             .trusted_proxies(config.listener.trusted_proxies.clone());
+        // An invalid deadline never gets here: the listener refuses to start on it.
+        if let Ok(deadlines) = config.listener.deadlines() {
+            proxy = proxy.body_timeout(deadlines.body);
+        }
         let mut global_upgrades = None;
         if let Some(up) = &config.upstream {
             global_upgrades = Some(up.upgrade_protocols()?);

@@ -62,6 +62,10 @@ pub enum UpstreamFailure {
     /// The connection broke or the upstream spoke no HTTP.
     #[error("upstream protocol error")]
     Protocol(#[source] BoxError),
+    /// The client stopped sending the request body (`[listener] body_timeout`): the
+    /// upstream request was abandoned. Not the upstream's fault: 408 to the client.
+    #[error("the client stalled in the request body")]
+    ClientBodyTimeout,
 }
 
 impl UpstreamFailure {
@@ -69,6 +73,7 @@ impl UpstreamFailure {
     pub fn status(&self) -> http::StatusCode {
         match self {
             Self::ConnectTimeout | Self::ResponseTimeout => http::StatusCode::GATEWAY_TIMEOUT,
+            Self::ClientBodyTimeout => http::StatusCode::REQUEST_TIMEOUT,
             _ => http::StatusCode::BAD_GATEWAY,
         }
     }
@@ -82,6 +87,7 @@ impl UpstreamFailure {
             Self::Tls(_) => "tls",
             Self::ResponseTimeout => "response-timeout",
             Self::Protocol(_) => "protocol",
+            Self::ClientBodyTimeout => "body-timeout",
         }
     }
 }
@@ -368,6 +374,9 @@ fn classify(e: hyper_util::client::legacy::Error) -> UpstreamFailure {
     let mut tls = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
     while let Some(s) = source {
+        if s.is::<super::idle::BodyTimeout>() {
+            return UpstreamFailure::ClientBodyTimeout;
+        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             kind = Some(io.kind());
             // tokio-rustls wraps the rustls error inside the io::Error.
