@@ -20,7 +20,7 @@
 //!
 //! 5. A request the layer answers itself has its unread body read and discarded first, within
 //!    [`BodyDrain`]'s bounds, so that the connection stays open for the next leg; past them the
-//!    answer says `Connection: close` ([`drain`]).
+//!    answer says `Connection: close` (`layer::drain`).
 //!
 //! After a successful exchange the connection stays authenticated for later requests without an
 //! `Authorization` header (connection-based authentication, as IIS does by default) — except
