@@ -1,0 +1,280 @@
+//! The `[listener]` table: where and how the library server (`epa_hyper::server`) listens,
+//! its deadlines (each next to its IIS and nginx counterpart) and its limits.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The `[listener]` table: where and how the library server (`epa_hyper::server`) listens.
+/// Every deadline is in seconds (fractions allowed) and has the default of its IIS / nginx
+/// counterpart (see docs/ARCHITECTURE.md, "Serving").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTable {
+    /// HTTPS (default) or HTTP.
+    #[serde(default = "https")]
+    pub transport: crate::decide::Transport,
+    /// Whether Negotiate/NTLM runs (default true).
+    #[serde(default = "yes")]
+    pub negotiate: bool,
+    /// Peers trusted as the TLS-terminating proxy.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `TrustedProxy`, beyond IIS: the front proxy's own certificate (PEM or DER). Clients
+    /// bind to the certificate they saw, the proxy's; with it pinned, a binding to any other
+    /// certificate (a relay's) is refused instead of only the all-zero one.
+    pub proxy_certificate_file: Option<std::path::PathBuf>,
+    /// The address to listen on (default 127.0.0.1:8443).
+    #[serde(default = "default_address")]
+    pub address: std::net::SocketAddr,
+    /// The server certificate chain (PEM); re-read on SIGHUP or when it changes.
+    pub certificate_file: Option<std::path::PathBuf>,
+    /// The server certificate's private key (PEM).
+    pub key_file: Option<std::path::PathBuf>,
+    /// Seconds for the TLS handshake (default 10; nginx `ssl_handshake_timeout` 60 s).
+    #[serde(default = "default_handshake")]
+    pub tls_handshake_timeout: f64,
+    /// Seconds for a request head (default 30; IIS `headerWaitTimeout`, nginx
+    /// `client_header_timeout` 60 s).
+    #[serde(default = "default_head")]
+    pub request_head_timeout: f64,
+    /// Seconds an idle keep-alive connection is kept (default 120; IIS `connectionTimeout`,
+    /// nginx `keepalive_timeout` 75 s).
+    #[serde(default = "default_idle")]
+    pub keep_alive_timeout: f64,
+    /// Seconds a Negotiate/NTLM exchange may wait for its next leg on an idle connection
+    /// (default 60).
+    #[serde(default = "default_exchange")]
+    pub exchange_timeout: f64,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT (default 30); then the
+    /// connections still open are closed.
+    #[serde(default = "default_shutdown")]
+    pub shutdown_timeout: f64,
+    /// Seconds a response may wait between two successful writes to the client (default 60;
+    /// nginx `send_timeout` 60 s, IIS `minBytesPerSecond` 240 B/s); then the connection is cut.
+    #[serde(default = "default_send")]
+    pub send_timeout: f64,
+    /// Seconds a request body may pause between two reads while it is forwarded (default 60;
+    /// nginx `client_body_timeout` 60 s, http.sys `EntityBody` 120 s); then the upload is cut,
+    /// the client answered 408 and the upstream's connection closed, so that a client that
+    /// stops sending cannot hold an upstream worker.
+    #[serde(default = "default_body")]
+    pub body_timeout: f64,
+    /// Seconds to read and discard a request body the server answered without reading (a
+    /// 401 leg), so that the connection stays open for the next leg (default 10; IIS
+    /// `DrainEntityBody`, nginx `lingering_time` 30 s); past it the answer says
+    /// `Connection: close`.
+    #[serde(default = "default_drain")]
+    pub drain_timeout: f64,
+    /// Bytes of such a body drained at most (default 4 MiB); a larger body is not read, and the
+    /// answer says `Connection: close`.
+    #[serde(default = "default_max_drain_bytes")]
+    pub max_drain_bytes: u64,
+    /// Open connections at most; at the limit the server stops accepting (default 10,000).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Open connections per client address (IPv4-mapped IPv6 folded); none by default.
+    pub max_connections_per_address: Option<usize>,
+    /// `TCP_NODELAY` on accepted sockets (default true, as nginx `tcp_nodelay on`).
+    #[serde(default = "yes")]
+    pub tcp_nodelay: bool,
+    /// Bytes of a request head at most (default 131,072, above the layer's 64 KiB
+    /// `Authorization` limit so that an oversized token gets its 400, not a 431; at least 8,192).
+    #[serde(default = "default_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Header fields of a request at most (default 100).
+    #[serde(default = "default_headers")]
+    pub max_headers: usize,
+}
+
+fn https() -> crate::decide::Transport {
+    crate::decide::Transport::Https
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_address() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+fn default_handshake() -> f64 {
+    10.0
+}
+fn default_head() -> f64 {
+    30.0
+}
+fn default_idle() -> f64 {
+    120.0
+}
+fn default_exchange() -> f64 {
+    60.0
+}
+fn default_shutdown() -> f64 {
+    30.0
+}
+fn default_send() -> f64 {
+    60.0
+}
+fn default_body() -> f64 {
+    60.0
+}
+fn default_drain() -> f64 {
+    10.0
+}
+fn default_max_drain_bytes() -> u64 {
+    4 * 1024 * 1024
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_header_bytes() -> usize {
+    131_072
+}
+fn default_headers() -> usize {
+    100
+}
+
+impl Default for ListenerTable {
+    fn default() -> Self {
+        Self {
+            transport: https(),
+            negotiate: true,
+            trusted_proxies: Vec::new(),
+            proxy_certificate_file: None,
+            address: default_address(),
+            certificate_file: None,
+            key_file: None,
+            tls_handshake_timeout: default_handshake(),
+            request_head_timeout: default_head(),
+            keep_alive_timeout: default_idle(),
+            exchange_timeout: default_exchange(),
+            shutdown_timeout: default_shutdown(),
+            send_timeout: default_send(),
+            body_timeout: default_body(),
+            drain_timeout: default_drain(),
+            max_drain_bytes: default_max_drain_bytes(),
+            max_connections: default_max_connections(),
+            max_connections_per_address: None,
+            tcp_nodelay: true,
+            max_header_bytes: default_header_bytes(),
+            max_headers: default_headers(),
+        }
+    }
+}
+
+/// A `[listener]` table that cannot run.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum ListenerError {
+    /// A deadline is not a positive number of seconds of at most a day.
+    #[error("[listener] {key} = {value}: a deadline is a number of seconds > 0 and <= 86400")]
+    Deadline {
+        /// The key.
+        key: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A limit is zero.
+    #[error("[listener] {key} = 0: the server could never accept a connection")]
+    ZeroLimit {
+        /// The key.
+        key: &'static str,
+    },
+    /// `max_header_bytes` below hyper's minimum buffer.
+    #[error("[listener] max_header_bytes = {0}: at least 8192")]
+    HeaderBytes(usize),
+    /// Only one of `certificate_file` and `key_file`.
+    #[error("[listener] certificate_file and key_file go together")]
+    CertificateWithoutKey,
+}
+
+/// The listener's deadlines, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// The TLS handshake.
+    pub tls_handshake: std::time::Duration,
+    /// A request head, from the connection's start or the end of the previous response.
+    pub request_head: std::time::Duration,
+    /// An idle keep-alive connection.
+    pub keep_alive: std::time::Duration,
+    /// A pending authentication exchange on an idle connection.
+    pub exchange: std::time::Duration,
+    /// In-flight requests after a shutdown signal; then the remaining connections are closed.
+    pub shutdown: std::time::Duration,
+    /// Between two successful writes of a response to the client (nginx `send_timeout`).
+    pub send: std::time::Duration,
+    /// Reading and discarding an unread request body after a 401 (IIS `DrainEntityBody`).
+    pub drain: std::time::Duration,
+    /// Between two reads of a request body being forwarded (nginx `client_body_timeout`).
+    pub body: std::time::Duration,
+}
+
+impl Default for Deadlines {
+    /// The defaults of [`ListenerTable`].
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl Deadlines {
+    /// 10 s handshake, 30 s head, 120 s keep-alive, 60 s exchange, 30 s shutdown, 60 s send,
+    /// 10 s drain.
+    pub const DEFAULT: Self = Self {
+        tls_handshake: std::time::Duration::from_secs(10),
+        request_head: std::time::Duration::from_secs(30),
+        keep_alive: std::time::Duration::from_secs(120),
+        exchange: std::time::Duration::from_secs(60),
+        shutdown: std::time::Duration::from_secs(30),
+        send: std::time::Duration::from_secs(60),
+        drain: std::time::Duration::from_secs(10),
+        body: std::time::Duration::from_secs(60),
+    };
+}
+
+impl ListenerTable {
+    /// Validates the table: deadlines, limits, the certificate/key pair.
+    pub fn validate(&self) -> Result<(), ListenerError> {
+        self.deadlines()?;
+        if self.max_connections == 0 {
+            return Err(ListenerError::ZeroLimit {
+                key: "max_connections",
+            });
+        }
+        if self.max_connections_per_address == Some(0) {
+            return Err(ListenerError::ZeroLimit {
+                key: "max_connections_per_address",
+            });
+        }
+        if self.max_headers == 0 {
+            return Err(ListenerError::ZeroLimit { key: "max_headers" });
+        }
+        if self.max_header_bytes < 8192 {
+            return Err(ListenerError::HeaderBytes(self.max_header_bytes));
+        }
+        if self.certificate_file.is_some() != self.key_file.is_some() {
+            return Err(ListenerError::CertificateWithoutKey);
+        }
+        Ok(())
+    }
+
+    /// The deadlines as durations, each validated.
+    pub fn deadlines(&self) -> Result<Deadlines, ListenerError> {
+        let d = |key: &'static str, value: f64| {
+            if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+                Ok(std::time::Duration::from_secs_f64(value))
+            } else {
+                Err(ListenerError::Deadline { key, value })
+            }
+        };
+        Ok(Deadlines {
+            tls_handshake: d("tls_handshake_timeout", self.tls_handshake_timeout)?,
+            request_head: d("request_head_timeout", self.request_head_timeout)?,
+            keep_alive: d("keep_alive_timeout", self.keep_alive_timeout)?,
+            exchange: d("exchange_timeout", self.exchange_timeout)?,
+            shutdown: d("shutdown_timeout", self.shutdown_timeout)?,
+            send: d("send_timeout", self.send_timeout)?,
+            drain: d("drain_timeout", self.drain_timeout)?,
+            body: d("body_timeout", self.body_timeout)?,
+        })
+    }
+}
