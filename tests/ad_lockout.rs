@@ -17,7 +17,7 @@ use domain::{DOMAIN, Domain, PASSWORD};
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 struct Running(Child);
 
@@ -69,27 +69,7 @@ fn serve(dc: &Domain, extra: &str) -> (Running, SocketAddr, PathBuf) {
 
 /// One curl NTLM login from source address `from`: the status.
 fn login(addr: SocketAddr, from: &str, user: &str, password: &str) -> u16 {
-    let port = addr.port();
-    let out = Command::new("curl")
-        .args([
-            "-sk",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "20",
-        ])
-        .args(["--interface", from])
-        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
-        .args(["--ntlm", "-u", &format!("{user}:{password}")])
-        .arg(format!("https://localhost:{port}/"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    support::curl_ntlm_from(addr.port(), from, user, password, 20)
 }
 
 /// `samba-tool` against the domain's database, inside its namespaces.

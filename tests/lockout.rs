@@ -23,28 +23,9 @@ fn config(backend: &str) -> String {
     )
 }
 
-/// One curl NTLM login from source address `from`: the status.
+/// One curl NTLM login as `TESTDOM\alice` from source address `from`: the status.
 fn login(port: u16, from: &str, password: &str) -> u16 {
-    let out = Command::new("curl")
-        .args([
-            "-sk",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "10",
-        ])
-        .args(["--interface", from])
-        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
-        .args(["--ntlm", "-u", &format!("TESTDOM\\alice:{password}")])
-        .arg(format!("https://localhost:{port}/"))
-        .output()
-        .expect("curl is installed by ./scripts/test");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    support::curl_ntlm_from(port, from, "TESTDOM\\alice", password, 10)
 }
 
 fn metrics(port: u16) -> String {

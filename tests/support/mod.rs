@@ -573,3 +573,22 @@ pub fn tls_front(upstream: SocketAddr, cert: rcgen::CertifiedKey<rcgen::KeyPair>
     });
     rx.recv().unwrap()
 }
+
+/// One `curl --ntlm` login as `user` (`DOMAIN\\name`) from the local source address `from`
+/// (127.0.0.x: distinct client addresses on loopback) to `https://localhost:port/`: the status
+/// (0 when curl got none within `max_time` seconds).
+pub fn curl_ntlm_from(port: u16, from: &str, user: &str, password: &str, max_time: u32) -> u16 {
+    let out = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--max-time", &max_time.to_string()])
+        .args(["--interface", from])
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .args(["--ntlm", "-u", &format!("{user}:{password}")])
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
