@@ -1,6 +1,7 @@
 //! Any string as a request path: normalisation never panics, normalising twice gives the same
 //! path, a path is inside itself and inside `/`, and a normalised path stays inside any of its
-//! own prefixes.
+//! own prefixes, and its alias verdict (`NormalizedPath::alias`, Windows spellings and double
+//! escapes) is the same for both spellings.
 #![no_main]
 use epa_core::path::NormalizedPath;
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let twice = NormalizedPath::parse(once.as_str()).expect("a normalised path normalises");
     assert_eq!(once.as_str(), twice.as_str(), "normalisation must be idempotent");
     assert_eq!(once, twice);
+    assert_eq!(once.alias(), twice.alias(), "an alias must not depend on the spelling");
     assert!(once.starts_with_segments(&once));
     let root = NormalizedPath::parse("/").expect("root");
     assert!(once.starts_with_segments(&root));
