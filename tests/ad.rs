@@ -18,15 +18,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-/// A child process killed on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+// A child process killed (and reaped) on drop.
+use support::ChildGuard as Running;
 
 /// Reads the child's stdout until a line starting with `prefix`; returns the rest of it.
 fn wait_line(child: &mut Child, prefix: &str) -> String {

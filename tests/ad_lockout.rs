@@ -17,16 +17,10 @@ use domain::{DOMAIN, Domain, PASSWORD};
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+// A child process killed (and reaped) on drop.
+use support::ChildGuard as Running;
 
 /// `epa serve` with the winbind backend and `extra` `[backend]` keys; its address and log.
 fn serve(dc: &Domain, extra: &str) -> (Running, SocketAddr, PathBuf) {
