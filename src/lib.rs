@@ -15,6 +15,9 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// The server configuration file and `epa lint` (the `epa-config` crate).
+pub use epa_config as config;
+pub use epa_config::lint;
 pub use epa_core as core;
 pub use epa_core::*;
 pub use epa_hyper as hyper;

@@ -8,5 +8,5 @@ fuzz_target!(|data: &[u8]| {
             assert!(!e.components.is_empty());
         }
     }
-    let _ = epa_core::lint::keytab(data);
+    let _ = epa_config::lint::keytab(data);
 });

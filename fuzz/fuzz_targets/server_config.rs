@@ -2,8 +2,8 @@
 //! never a panic; every finding has a reason and a fix.
 #![no_main]
 use epa_core::client_cert::CaHintSize;
-use epa_core::config::ServerConfig;
-use epa_core::lint::{CaFiles, lint};
+use epa_config::ServerConfig;
+use epa_config::lint::{CaFiles, lint};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

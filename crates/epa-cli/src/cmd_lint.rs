@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 /// finding exists.
 pub(crate) fn print_findings<T: Serialize>(
     findings: &[T],
-    lines: Vec<(epa_core::lint::Severity, String)>,
+    lines: Vec<(epa_config::lint::Severity, String)>,
     file: Option<&Path>,
     json: bool,
 ) -> Result<u8, Failure> {
-    use epa_core::lint::Severity;
+    use epa_config::lint::Severity;
     let count = |s| lines.iter().filter(|(sev, _)| *sev == s).count();
     let (errors, warnings, infos) = (
         count(Severity::Error),
@@ -45,11 +45,11 @@ pub(crate) fn print_findings<T: Serialize>(
 }
 
 pub(crate) fn run_lint(path: &Path, keytab: Option<&Path>, json: bool) -> Result<u8, Failure> {
-    use epa_core::lint::lint;
+    use epa_config::lint::lint;
     let unusable = |message: String| Failure { message, code: 2 };
     let text = std::fs::read_to_string(path)
         .map_err(|e| unusable(format!("cannot read {}: {e}", path.display())))?;
-    let mut config: epa_core::config::ServerConfig = toml::from_str(&text).map_err(|e| {
+    let mut config: epa_config::ServerConfig = toml::from_str(&text).map_err(|e| {
         unusable(format!(
             "{}: invalid server configuration: {}",
             path.display(),
@@ -65,12 +65,12 @@ pub(crate) fn run_lint(path: &Path, keytab: Option<&Path>, json: bool) -> Result
     if let Some(keytab) = keytab.map(Path::to_path_buf).or(named) {
         let bytes = std::fs::read(&keytab)
             .map_err(|e| unusable(format!("cannot read {}: {e}", keytab.display())))?;
-        findings.extend(epa_core::lint::keytab(&bytes));
+        findings.extend(epa_config::lint::keytab(&bytes));
     }
     if let Some(pinned) = &config.listener.proxy_certificate_file {
         let read =
             std::fs::read(pinned).map_err(|e| format!("cannot read {}: {e}", pinned.display()));
-        findings.extend(epa_core::lint::proxy_certificate(
+        findings.extend(epa_config::lint::proxy_certificate(
             read.as_deref().map_err(Clone::clone),
         ));
     }
@@ -90,10 +90,10 @@ pub(crate) fn run_lint(path: &Path, keytab: Option<&Path>, json: bool) -> Result
 }
 
 /// Reads the CA files a configuration names and sizes the acceptable-CA list they make.
-fn ca_files(table: &epa_core::config::ClientCertificateTable) -> Option<epa_core::lint::CaFiles> {
+fn ca_files(table: &epa_config::ClientCertificateTable) -> Option<epa_config::lint::CaFiles> {
+    use epa_config::HintChoice;
+    use epa_config::lint::CaFiles;
     use epa_core::client_cert::{ca_hint_size, certificate_subject};
-    use epa_core::config::HintChoice;
-    use epa_core::lint::CaFiles;
     if table.ca_files.is_empty() {
         return None;
     }

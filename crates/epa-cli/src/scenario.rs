@@ -41,9 +41,9 @@
 //!
 //! Unknown keys are errors, so a typo cannot silently change a policy.
 
+use epa_config::{ConfigError, PolicyTable};
 use epa_core::audit::{decide_audited, route_outcome_audited};
 use epa_core::client_cert::{CertificateRefusal, CertificateStatus, RouteOutcome};
-use epa_core::config::{ConfigError, PolicyTable};
 use epa_core::decide::{
     BindingObservation, ClientServiceName, Decision, Mechanism, RequestFacts, ServerPolicy,
     Transport,

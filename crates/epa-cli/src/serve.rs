@@ -10,8 +10,8 @@
 //! (`epa_config_reload_total{result="ok|rejected"}`). The demo's directory is removed on exit.
 
 use crate::serve_app::{App, build_app};
+use epa_config::ServerConfig;
 use epa_core::authenticator::Authenticator;
-use epa_core::config::ServerConfig;
 use epa_hyper::ntlm::UserDb;
 use epa_hyper::proxy::{SwapHandle, Swappable};
 use epa_hyper::server::{Server, install_prometheus};

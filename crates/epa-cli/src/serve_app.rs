@@ -2,8 +2,8 @@
 //! `[client_certificates] required_paths` first, then the diagnostics page when on, then the
 //! proxy's route table (or the hello page behind the `[policy]` layer).
 
+use epa_config::{PolicyTable, ServerConfig};
 use epa_core::authenticator::Authenticator;
-use epa_core::config::{PolicyTable, ServerConfig};
 use epa_core::path::NormalizedPath;
 use epa_hyper::ExtendedProtection;
 use epa_hyper::proxy::{IdentityHeaders, Proxy, ProxyBody, Router, Upstream};

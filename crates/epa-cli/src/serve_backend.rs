@@ -2,9 +2,9 @@
 //! there is none). One backend is built per process and shared by every route's layer (one
 //! credential, one failure-throttle table).
 
+use epa_config::lockout::LockoutMode;
+use epa_config::{BackendKind, BackendTable, ServerConfig};
 use epa_core::authenticator::Authenticator;
-use epa_core::config::lockout::LockoutMode;
-use epa_core::config::{BackendKind, BackendTable, ServerConfig};
 use epa_hyper::ntlm::{NtlmAcceptor, ThrottleSettings, UserDb};
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! with a random password, `when-supported`, in a private directory removed on exit.
 
 use crate::serve::ServeArgs;
-use epa_core::config::{PolicyTable, ServerConfig};
+use epa_config::{PolicyTable, ServerConfig};
 use std::path::{Path, PathBuf};
 
 /// Random hex from the kernel (demo password, directory name).

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use epa_cli::iis::{self, check::check};
-use epa_core::lint::Severity;
+use epa_config::lint::Severity;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

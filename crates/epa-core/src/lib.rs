@@ -15,7 +15,6 @@
 //!   acceptable-CA list size, and the per-route 403.x outcome.
 //! * [`allow`]: authorization by user and group (`allow_users`, `allow_groups`).
 //! * [`audit`]: audit mode — decide under a target policy as well, enforce the current one.
-//! * [`lint`]: configuration findings (`epa lint`), each with severity, reason and fix.
 //! * [`path`]: request paths normalised for route matching (RFC 3986 §6.2.2, IIS casing).
 //! * [`spnego`]: a strict DER reader of SPNEGO tokens (RFC 4178), to see the NTLM inside.
 //! * [`keytab`]: a strict reader of MIT keytab files, for the keytab lint.
@@ -33,12 +32,10 @@ pub mod audit;
 pub mod authenticator;
 pub mod cbt;
 pub mod client_cert;
-pub mod config;
 pub mod decide;
 mod der;
 pub mod gss;
 pub mod keytab;
-pub mod lint;
 pub mod pac;
 pub mod path;
 mod pem;

@@ -10,11 +10,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use epa_config::proxy::UpstreamTarget;
 use epa_core::allow::AllowList;
 use epa_core::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
 };
-use epa_core::config::proxy::UpstreamTarget;
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism, Profile};
 use epa_core::path::NormalizedPath;
 use epa_core::{ExtendedProtectionPolicy, ServerPolicy, ServiceNameCollection, Sid};
@@ -306,7 +306,7 @@ async fn route_table_from_the_configuration_file() {
          [[route]]\npath = \"/web\"\nallow_groups = [\"{DOMAIN_SID}-{WEB_USERS_RID}\"]\n",
         up.port()
     );
-    let config: epa_core::config::ServerConfig = toml::from_str(&text).unwrap();
+    let config: epa_config::ServerConfig = toml::from_str(&text).unwrap();
     let proxy = Proxy::new(
         Upstream::from_table(config.upstream.as_ref().unwrap()).unwrap(),
         IdentityHeaders::new(&config.identity_headers).unwrap(),
@@ -318,7 +318,7 @@ async fn route_table_from_the_configuration_file() {
     assert_eq!(get(addr, "/", "bob").await.0, 200);
 
     // A SID that does not parse is refused when the table is built.
-    let bad: epa_core::config::ServerConfig =
+    let bad: epa_config::ServerConfig =
         toml::from_str(&text.replace(DOMAIN_SID, "S-1-5-21-007")).unwrap();
     let err = Router::from_config(&bad, &proxy, |_| Ok(layer())).unwrap_err();
     assert!(err.to_string().contains("allow_groups entry 0"), "{err}");

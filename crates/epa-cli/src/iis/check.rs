@@ -4,7 +4,7 @@
 
 use super::config::{Effective, IisConfig, Site, SiteBinding};
 use super::netsh::{BindingKey, SslBinding, Switch, field};
-use epa_core::lint::Severity;
+use epa_config::lint::Severity;
 use epa_core::policy::{IisExtendedProtection, IisFlags, TokenChecking};
 use serde::Serialize;
 

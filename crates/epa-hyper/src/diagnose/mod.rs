@@ -33,8 +33,8 @@ use crate::connection::ChannelFacts;
 use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
 use crate::proxy::ProxyBody;
 use crate::telemetry::ClientText;
+use epa_config::{PolicyTable, ServerConfig};
 use epa_core::audit::decide_audited;
-use epa_core::config::{PolicyTable, ServerConfig};
 use epa_core::decide::{
     BindingObservation, ClientServiceName, ExpectedBinding, Mechanism, RequestFacts, ServerPolicy,
 };

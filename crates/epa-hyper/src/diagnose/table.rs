@@ -10,7 +10,7 @@
 
 use super::ntlm::SentBinding;
 use crate::connection::ChannelFacts;
-use epa_core::config::PolicyTable;
+use epa_config::PolicyTable;
 use epa_core::decide::{
     BindingObservation, ExpectedBinding, Profile, RequestFacts, ServerPolicy, decide,
 };

@@ -41,10 +41,10 @@ struct Rules {
 impl Default for Rules {
     fn default() -> Self {
         Self {
-            upgrades: epa_core::config::proxy_rules::default_upgrade_protocols(),
+            upgrades: epa_config::proxy_rules::default_upgrade_protocols(),
             allow_underscores: false,
             trusted_proxies: Vec::new(),
-            body_timeout: epa_core::config::Deadlines::DEFAULT.body,
+            body_timeout: epa_config::Deadlines::DEFAULT.body,
         }
     }
 }
@@ -71,7 +71,7 @@ impl Proxy {
     }
 
     /// The `Upgrade` protocols forwarded (checked with
-    /// `epa_core::config::proxy_rules::check_upgrade_protocols`; `h2c` never passes anyway).
+    /// `epa_config::proxy_rules::check_upgrade_protocols`; `h2c` never passes anyway).
     #[must_use]
     pub fn upgrade_protocols(self, list: Vec<String>) -> Self {
         self.edit(|r| r.upgrades = list.iter().map(|p| p.to_ascii_lowercase()).collect())

@@ -7,11 +7,11 @@
 
 use crate::client_cert::ClientCertificate;
 use crate::connection::{Authenticated, ChannelFacts};
-pub use epa_core::config::proxy::{
+pub use epa_config::proxy::{
     CLIENT_ADDRESS_HEADERS, FORWARDING_CLAIM_HEADERS, PATH_OVERRIDE_HEADERS,
 };
-use epa_core::config::proxy::{ForwardedMode, HeaderNameError, IdentityHeadersTable};
-use epa_core::config::proxy_rules::{IdentityEncoding, underscore_spelling_of_reserved};
+use epa_config::proxy::{ForwardedMode, HeaderNameError, IdentityHeadersTable};
+use epa_config::proxy_rules::{IdentityEncoding, underscore_spelling_of_reserved};
 use epa_core::decide::{ClientServiceName, Transport};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;

@@ -17,10 +17,10 @@ use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
 use crate::server::ServerError;
 use crate::telemetry::ClientText;
 use bytes::Bytes;
+use epa_config::proxy::{RouteError, check_routes, select_route};
+use epa_config::request_filtering::RequestFilteringTable;
+use epa_config::{PolicyTable, RouteTable, ServerConfig};
 use epa_core::allow::{AllowList, Denial};
-use epa_core::config::proxy::{RouteError, check_routes, select_route};
-use epa_core::config::request_filtering::RequestFilteringTable;
-use epa_core::config::{PolicyTable, RouteTable, ServerConfig};
 use epa_core::path::NormalizedPath;
 use http::{Request, Response, StatusCode};
 use std::convert::Infallible;
@@ -145,7 +145,7 @@ pub enum RouterError {
     },
     /// An `[upstream] upgrade_protocols` entry that cannot be used.
     #[error("[upstream] {0}")]
-    Upgrade(#[from] epa_core::config::proxy_rules::UpgradeProtocolError),
+    Upgrade(#[from] epa_config::proxy_rules::UpgradeProtocolError),
     /// Routes that authenticate need a `[policy]` table.
     #[error("the file has no [policy] table, so only anonymous routes are possible")]
     NoPolicy,

@@ -6,7 +6,7 @@
 //! way for the idle deadline (`[upstream] upgrade_idle_timeout_ms`). Both upgrades must
 //! complete within that deadline too.
 
-use epa_core::config::proxy_rules::{REFUSED_UPGRADE_PROTOCOLS, upgrade_protocol_name};
+use epa_config::proxy_rules::{REFUSED_UPGRADE_PROTOCOLS, upgrade_protocol_name};
 use http::header::{CONNECTION, UPGRADE};
 use http::{HeaderMap, HeaderValue};
 use hyper::upgrade::OnUpgrade;

@@ -4,7 +4,7 @@
 //! (refused, unreachable, broken) or 504 (deadline) and names the reason.
 
 use super::{BoxError, ProxyBody};
-use epa_core::config::proxy::{UpstreamTable, UpstreamTarget};
+use epa_config::proxy::{UpstreamTable, UpstreamTarget};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -24,7 +24,7 @@ use thiserror::Error;
 pub enum UpstreamError {
     /// The url does not parse.
     #[error(transparent)]
-    Url(#[from] epa_core::config::proxy::UpstreamUrlError),
+    Url(#[from] epa_config::proxy::UpstreamUrlError),
     /// An `https://` upstream without a pinned CA (no system roots are used).
     #[error("an https upstream needs ca_file: the CA that issued its certificate (pinned)")]
     NoPinnedCa,

@@ -3,8 +3,8 @@
 
 use super::{Configured, ServerError};
 use crate::client_cert::RequireClientCertificateLayer;
+use epa_config::ServerConfig;
 use epa_core::client_cert::CaHintSize;
-use epa_core::config::ServerConfig;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use tower::ServiceExt as _;

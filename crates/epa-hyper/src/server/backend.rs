@@ -3,8 +3,8 @@
 //! With the `clap` feature, [`BackendOptions`] is a `clap::Args`.
 
 use crate::ntlm::{NtlmAcceptor, UserDb, UserFileError};
+use epa_config::ServerConfig;
 use epa_core::authenticator::Authenticator;
-use epa_core::config::ServerConfig;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -25,7 +25,7 @@ pub enum BackendError {
     Users(#[from] UserFileError),
     /// The `[policy]` table is invalid (needed to check ticket targets).
     #[error(transparent)]
-    Policy(#[from] epa_core::config::ConfigError),
+    Policy(#[from] epa_config::ConfigError),
     /// The GSSAPI backend cannot accept (no keytab, no credentials).
     #[cfg(feature = "gssapi")]
     #[error(transparent)]

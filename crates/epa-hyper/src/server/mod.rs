@@ -21,7 +21,8 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use epa_core::{config::{PolicyTable, ServerConfig}, PolicyEnforcement};
+//! use epa_config::{PolicyTable, ServerConfig};
+//! use epa_core::PolicyEnforcement;
 //! use epa_hyper::server::Server;
 //! // Usually read from the file `epa lint` checks (then `resolve_paths`).
 //! let mut config = ServerConfig::default();
@@ -62,7 +63,7 @@ pub use app::ConfiguredApp;
 pub use backend::gssapi_acceptor;
 pub use backend::{Backend, BackendError, BackendOptions};
 pub use config::{Configured, policy_layer};
-pub use epa_core::config::Deadlines;
+pub use epa_config::Deadlines;
 pub(crate) use hold::{ConnectionHold, hold_while};
 #[cfg(feature = "observability")]
 pub use observability::{
@@ -87,10 +88,10 @@ use tokio::net::TcpListener;
 pub enum ServerError {
     /// The `[listener]` table is invalid.
     #[error(transparent)]
-    Listener(#[from] epa_core::config::ListenerError),
+    Listener(#[from] epa_config::ListenerError),
     /// The `[policy]` table is invalid.
     #[error(transparent)]
-    Policy(#[from] epa_core::config::ConfigError),
+    Policy(#[from] epa_config::ConfigError),
     /// The listener runs Negotiate but there is no `[policy]` or no authenticator.
     #[error("the listener runs Negotiate but {0} is missing")]
     Negotiate(&'static str),
@@ -133,7 +134,7 @@ pub enum ServerError {
     ClientCertificates(#[from] crate::client_cert::ClientCertError),
     /// A `required_paths` entry cannot be normalised.
     #[error(transparent)]
-    RequiredPath(#[from] epa_core::config::RequiredPathError),
+    RequiredPath(#[from] epa_config::RequiredPathError),
     /// `[listener] proxy_certificate_file` cannot be read.
     #[error("proxy_certificate_file {path}: {source}")]
     ProxyCertificateFile {
@@ -173,7 +174,7 @@ pub(crate) struct ConnectionOptions {
 
 impl Default for ConnectionOptions {
     fn default() -> Self {
-        let l = epa_core::config::ListenerTable::default();
+        let l = epa_config::ListenerTable::default();
         Self {
             deadlines: Deadlines::DEFAULT,
             tcp_nodelay: l.tcp_nodelay,

@@ -4,7 +4,7 @@
 //! before any authentication. With the `clap` feature, [`Observability`] is a `clap::Args`.
 
 use crate::connection::ConnectionContext;
-use epa_core::config::metrics::{MetricsError, MetricsTable};
+use epa_config::metrics::{MetricsError, MetricsTable};
 use epa_core::path::NormalizedPath;
 use http::{Request, Response};
 use metrics_exporter_prometheus::PrometheusHandle;

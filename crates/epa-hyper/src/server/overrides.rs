@@ -3,7 +3,7 @@
 //! flags, and a `[policy]` for a file without one). With the `clap` feature, [`Overrides`] is a
 //! `clap::Args` to `#[command(flatten)]` into a binary's arguments.
 
-use epa_core::config::{PolicyTable, ServerConfig};
+use epa_config::{PolicyTable, ServerConfig};
 use epa_core::decide::Transport;
 use epa_core::policy::PolicyEnforcement;
 use std::net::SocketAddr;

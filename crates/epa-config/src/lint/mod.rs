@@ -2,12 +2,12 @@
 //! severity, why it fails, and the fix. Pure: the caller reads the CA files and passes the size
 //! of the acceptable-CA list they make.
 
-use crate::allow::GroupEntry;
-use crate::client_cert::{CaHintError, CaHintSize, ClientCertificateMode, RevocationMode};
-use crate::config::proxy::{RouteError, UpstreamTarget, check_routes, select_route};
-use crate::config::{HintChoice, ServerConfig};
-use crate::decide::Transport;
-use crate::policy::{PolicyEnforcement, ProtectionScenario};
+use crate::proxy::{RouteError, UpstreamTarget, check_routes, select_route};
+use crate::{HintChoice, ServerConfig};
+use epa_core::allow::GroupEntry;
+use epa_core::client_cert::{CaHintError, CaHintSize, ClientCertificateMode, RevocationMode};
+use epa_core::decide::Transport;
+use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use serde::Serialize;
 
 mod backend;
@@ -221,7 +221,7 @@ fn diagnostics_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
 
 /// The `[backend]` table: keys that do not fit its kind, and choices worth knowing.
 fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
-    use crate::config::BackendKind;
+    use crate::BackendKind;
     use Severity::*;
     let Some(b) = &config.backend else { return };
     // `--users` may still give the embedded backend its file: only the table itself is judged.
@@ -337,7 +337,7 @@ fn proxy_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
 /// `check_ticket_target` is the opt-in check.
 pub fn keytab(bytes: &[u8]) -> Vec<Finding> {
     use Severity::*;
-    let entries = match crate::keytab::parse(bytes) {
+    let entries = match epa_core::keytab::parse(bytes) {
         Ok(entries) => entries,
         Err(e) => {
             return vec![finding(
@@ -385,7 +385,7 @@ pub fn keytab(bytes: &[u8]) -> Vec<Finding> {
 }
 
 /// The `[listener]` table: values that cannot run, and settings that invite a flood or stalls.
-fn listener_findings(l: &crate::config::ListenerTable, out: &mut Vec<Finding>) {
+fn listener_findings(l: &crate::ListenerTable, out: &mut Vec<Finding>) {
     use Severity::*;
     if let Err(e) = l.validate() {
         out.push(finding(

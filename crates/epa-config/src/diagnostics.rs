@@ -9,7 +9,7 @@
 //! what every enforcement and profile would decide, instead of being admitted anywhere. `epa
 //! lint` warns when it is on.
 
-use crate::path::NormalizedPath;
+use epa_core::path::NormalizedPath;
 use serde::{Deserialize, Serialize};
 
 /// The default path of the page.

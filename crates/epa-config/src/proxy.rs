@@ -23,7 +23,7 @@
 //! allow_groups = ["EPA\\WebAdmins", "S-1-5-21-1004336348-1177238915-682003330-1105"]
 //! ```
 //!
-//! `allow_users` and `allow_groups`: see [`crate::allow`] (either list admits; 403 otherwise).
+//! `allow_users` and `allow_groups`: see [`epa_core::allow`] (either list admits; 403 otherwise).
 //! The `[identity_headers]` table and the header names the proxy reserves are in
 //! [`super::identity_headers`], re-exported here.
 
@@ -31,10 +31,10 @@ pub use super::identity_headers::{
     CLIENT_ADDRESS_HEADERS, FORWARDING_CLAIM_HEADERS, ForwardedMode, HeaderNameError,
     IdentityHeadersTable, PATH_OVERRIDE_HEADERS, RESERVED_HEADER_NAMES, is_reserved_header,
 };
-use super::proxy_rules::{UpgradeProtocolError, check_upgrade_protocols};
-use crate::allow::{AllowError, AllowList};
-use crate::path::{NormalizedPath, PathError};
-use crate::policy::PolicyEnforcement;
+use crate::proxy_rules::{UpgradeProtocolError, check_upgrade_protocols};
+use epa_core::allow::{AllowError, AllowList};
+use epa_core::path::{NormalizedPath, PathError};
+use epa_core::policy::PolicyEnforcement;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -59,7 +59,7 @@ pub struct UpstreamTable {
     /// roots are used).
     pub ca_file: Option<std::path::PathBuf>,
     /// `Upgrade` protocols forwarded on authenticated requests (default `["websocket"]`;
-    /// `h2c` and `h2` are refused: [`super::proxy_rules::REFUSED_UPGRADE_PROTOCOLS`]); a
+    /// `h2c` and `h2` are refused: [`crate::proxy_rules::REFUSED_UPGRADE_PROTOCOLS`]); a
     /// route's own list replaces it.
     pub upgrade_protocols: Option<Vec<String>>,
     /// Forward request headers whose name contains `_` (default false: dropped, as nginx
@@ -104,7 +104,7 @@ impl UpstreamTable {
     /// The checked, lower-cased `upgrade_protocols` (the default when absent).
     pub fn upgrade_protocols(&self) -> Result<Vec<String>, UpgradeProtocolError> {
         self.upgrade_protocols.as_deref().map_or_else(
-            || Ok(super::proxy_rules::default_upgrade_protocols()),
+            || Ok(crate::proxy_rules::default_upgrade_protocols()),
             check_upgrade_protocols,
         )
     }
@@ -201,7 +201,7 @@ pub struct RouteTable {
     #[serde(default)]
     pub allow_users: Vec<String>,
     /// When non-empty, members of these groups (`DOMAIN\Group` names or `S-1-…` SIDs) are
-    /// forwarded too ([`crate::allow`]); other authenticated users get 403.
+    /// forwarded too ([`epa_core::allow`]); other authenticated users get 403.
     #[serde(default)]
     pub allow_groups: Vec<String>,
     /// A valid client certificate is required here, checked before any Negotiate leg (403.7
@@ -259,8 +259,8 @@ pub enum RouteError {
 impl RouteTable {
     /// This route's `[policy]` table: `base` with the route's enforcement, if it has one (IIS
     /// form: never → none, when-supported → allow, always → require).
-    pub fn policy(&self, base: &crate::config::PolicyTable) -> crate::config::PolicyTable {
-        use crate::policy::TokenChecking;
+    pub fn policy(&self, base: &crate::PolicyTable) -> crate::PolicyTable {
+        use epa_core::policy::TokenChecking;
         let mut t = base.clone();
         if let Some(e) = self.enforcement {
             if t.token_checking.is_some() || t.flags.is_some() {
@@ -280,12 +280,12 @@ impl RouteTable {
     /// (groups not considered: see [`RouteTable::allow_list`]). Names compare with .NET's
     /// ordinal casing.
     pub fn allows(&self, principal: &str) -> bool {
-        let key = crate::spn::fold_case(principal);
+        let key = epa_core::spn::fold_case(principal);
         self.allow_users.is_empty()
             || self
                 .allow_users
                 .iter()
-                .any(|u| crate::spn::fold_case(u) == key)
+                .any(|u| epa_core::spn::fold_case(u) == key)
     }
 
     /// `allow_users` and `allow_groups` as an [`AllowList`].

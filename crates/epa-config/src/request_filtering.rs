@@ -11,7 +11,7 @@
 //! these spellings as another path — a protected one reached through an anonymous parent
 //! route. Refusing them is the default; an application that needs them can allow them.
 
-use crate::path::{NormalizedPath, PathAlias};
+use epa_core::path::{NormalizedPath, PathAlias};
 use serde::{Deserialize, Serialize};
 
 /// `[request_filtering]`.
@@ -34,6 +34,8 @@ impl RequestFilteringTable {
         let allowed = match alias {
             PathAlias::DoubleEscaped => self.allow_double_escaping,
             PathAlias::TrailingDotOrSpace | PathAlias::NtfsStream => self.allow_windows_aliases,
+            // An alias this version does not know has no switch: refused (fails closed).
+            _ => false,
         };
         (!allowed).then_some(alias)
     }

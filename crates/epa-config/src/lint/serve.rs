@@ -2,10 +2,10 @@
 //! client-certificate requirement.
 
 use super::{Finding, Severity, finding};
-use crate::client_cert::ClientCertificateMode;
-use crate::config::ServerConfig;
-use crate::config::proxy::{check_routes, select_route};
-use crate::policy::ProtectionScenario;
+use crate::ServerConfig;
+use crate::proxy::{check_routes, select_route};
+use epa_core::client_cert::ClientCertificateMode;
+use epa_core::policy::ProtectionScenario;
 
 /// Findings for `[metrics]`, `[listener] proxy_certificate_file` and
 /// `[[route]] require_client_certificate`.
@@ -73,8 +73,8 @@ fn request_filtering_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
 /// `[upstream] upgrade_protocols`, `allow_underscores_in_headers`, `[identity_headers]
 /// forwarded = "append"` without a trusted proxy and `encoding = "utf8"`.
 fn proxy_request_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
-    use crate::config::proxy::ForwardedMode;
-    use crate::config::proxy_rules::IdentityEncoding;
+    use crate::proxy::ForwardedMode;
+    use crate::proxy_rules::IdentityEncoding;
     use Severity::*;
     let Some(up) = &config.upstream else {
         return;
@@ -152,7 +152,7 @@ fn route_certificate_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
 /// Findings for the pinned proxy certificate's file: `bytes` as read, or why it could not be.
 pub fn proxy_certificate(bytes: Result<&[u8], String>) -> Vec<Finding> {
     let why = match bytes.map(|b| {
-        crate::cbt::certificate_der(b).and_then(|der| crate::cbt::tls_server_end_point(&der))
+        epa_core::cbt::certificate_der(b).and_then(|der| epa_core::cbt::tls_server_end_point(&der))
     }) {
         Ok(Ok(_)) => return Vec::new(),
         Ok(Err(e)) => e.to_string(),

@@ -12,7 +12,7 @@ use thiserror::Error;
 pub struct ListenerTable {
     /// HTTPS (default) or HTTP.
     #[serde(default = "https")]
-    pub transport: crate::decide::Transport,
+    pub transport: epa_core::decide::Transport,
     /// Whether Negotiate/NTLM runs (default true).
     #[serde(default = "yes")]
     pub negotiate: bool,
@@ -86,8 +86,8 @@ pub struct ListenerTable {
     pub max_headers: usize,
 }
 
-fn https() -> crate::decide::Transport {
-    crate::decide::Transport::Https
+fn https() -> epa_core::decide::Transport {
+    epa_core::decide::Transport::Https
 }
 
 fn yes() -> bool {
@@ -259,12 +259,11 @@ impl ListenerTable {
 
     /// The deadlines as durations, each validated.
     pub fn deadlines(&self) -> Result<Deadlines, ListenerError> {
-        let d = |key: &'static str, value: f64| {
-            if value.is_finite() && value > 0.0 && value <= 86_400.0 {
-                Ok(std::time::Duration::from_secs_f64(value))
-            } else {
-                Err(ListenerError::Deadline { key, value })
-            }
+        let d = |key, value| {
+            crate::duration::seconds(key, value).map_err(|e| ListenerError::Deadline {
+                key: e.key,
+                value: e.value,
+            })
         };
         Ok(Deadlines {
             tls_handshake: d("tls_handshake_timeout", self.tls_handshake_timeout)?,

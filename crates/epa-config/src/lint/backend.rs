@@ -3,8 +3,8 @@
 //! attacker's guesses are stopped by the gateway before the domain controller locks the account.
 
 use super::{Finding, Severity, finding};
-use crate::config::lockout::LockoutMode;
-use crate::config::{BackendKind, ServerConfig};
+use crate::lockout::LockoutMode;
+use crate::{BackendKind, ServerConfig};
 
 /// Findings for the lockout keys of `[backend]`.
 pub(super) fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {

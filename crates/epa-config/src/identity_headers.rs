@@ -10,7 +10,7 @@
 //! encoding = "percent"               # non-ASCII as %XX of UTF-8 (default), or "utf8"
 //! ```
 
-use super::proxy_rules::{IdentityEncoding, is_tchar};
+use crate::proxy_rules::{IdentityEncoding, is_tchar};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 

@@ -9,7 +9,7 @@
 //! Without the table nothing is served there (the path goes to the routes like any other).
 //! nginx's `stub_status` and IIS's performance counters are likewise not public by default.
 
-use crate::path::{NormalizedPath, PathError};
+use epa_core::path::{NormalizedPath, PathError};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use thiserror::Error;
