@@ -220,7 +220,7 @@ async fn an_upstream_that_stalls_mid_body_is_cut_after_the_read_timeout() {
         serve(
             "",
             port,
-            "read_timeout_ms = 1000\n[[route]]\npath = \"/stall\"\nanonymous = true\n",
+            "read_timeout = 1\n[[route]]\npath = \"/stall\"\nanonymous = true\n",
         )
     })
     .await

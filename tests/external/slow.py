@@ -5,7 +5,7 @@ Attacks, each against a fresh `epa serve` in front of a Python upstream (GET /bi
 POST: reads the body it was announced, then answers):
   slowloris   slowhttptest -H: heads that never end  -> closed by request_head_timeout
   rudy-anon   slowhttptest -B on an anonymous route  -> closed by the upstream deadline
-              (connect_timeout_ms + response_timeout_ms: one deadline over both; the upstream
+              (connect_timeout + response_timeout: one deadline over both; the upstream
               waits for the body, epa answers 504 and closes; epa has no request-body deadline)
   rudy-auth   slowhttptest -B on an authenticated route without credentials -> the 401 leg is
               answered; the unread body is drained within a bound or the connection closed
@@ -147,8 +147,8 @@ def start_epa(up_port):
              + (f"drain_timeout = {DRAIN_S}\n" if DRAIN else ""))
     return common.Epa(
         f'[policy]\nenforcement = "never"\n'
-        f'[upstream]\nurl = "http://127.0.0.1:{up_port}"\nconnect_timeout_ms = {CONNECT_S * 1000}\n'
-        f'response_timeout_ms = {RESPONSE_S * 1000}\n'
+        f'[upstream]\nurl = "http://127.0.0.1:{up_port}"\nconnect_timeout = {CONNECT_S}\n'
+        f'response_timeout = {RESPONSE_S}\n'
         '[[route]]\npath = "/health"\nanonymous = true\n'
         '[[route]]\npath = "/anon"\nanonymous = true\n'
         '[[route]]\npath = "/big"\nanonymous = true\n', listener_extra=extra)

@@ -28,6 +28,7 @@ mod policy_table;
 pub mod proxy;
 pub mod proxy_rules;
 pub mod request_filtering;
+pub mod upstream;
 
 pub use backend::{BackendKind, BackendTable};
 pub use client_certificates::{ClientCertificateTable, HintChoice, RequiredPathError};
@@ -35,4 +36,5 @@ pub use file::ServerConfig;
 pub use listener::{Deadlines, ListenerError, ListenerTable};
 pub use metrics::MetricsTable;
 pub use policy_table::{ConfigError, PolicyTable};
-pub use proxy::{IdentityHeadersTable, RouteTable, UpstreamTable};
+pub use proxy::{IdentityHeadersTable, RouteTable};
+pub use upstream::{PoolSettings, UpstreamSettings, UpstreamSettingsError, UpstreamTable};

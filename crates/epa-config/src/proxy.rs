@@ -4,10 +4,10 @@
 //! ```toml
 //! [upstream]
 //! url = "http://127.0.0.1:8080"      # http://HOST:PORT, https://HOST:PORT or unix:/path
-//! connect_timeout_ms = 5000          # connect + response head → 504 past the deadline
-//! response_timeout_ms = 30000
-//! read_timeout_ms = 60000           # between two reads of a response (its body too) → cut
-//! upgrade_idle_timeout_ms = 300000  # a spliced WebSocket idle both ways this long is closed
+//! connect_timeout = 5                # seconds (all deadlines): connect + response head → 504
+//! response_timeout = 30
+//! read_timeout = 60                  # between two reads of a response (its body too) → cut
+//! upgrade_idle_timeout = 300         # a spliced WebSocket idle both ways this long is closed
 //! upgrade_protocols = ["websocket"]  # the default; h2c is refused
 //! allow_underscores_in_headers = false  # the default: X_Remote_User and friends dropped
 //! [identity_headers]                 # names; defaults shown by `IdentityHeadersTable::default`
@@ -32,157 +32,12 @@ pub use super::identity_headers::{
     IdentityHeadersTable, PATH_OVERRIDE_HEADERS, RESERVED_HEADER_NAMES, is_reserved_header,
 };
 use crate::proxy_rules::{UpgradeProtocolError, check_upgrade_protocols};
+pub use crate::upstream::{UpstreamTable, UpstreamTarget, UpstreamUrlError};
 use epa_core::allow::{AllowError, AllowList};
 use epa_core::path::{NormalizedPath, PathError};
 use epa_core::policy::PolicyEnforcement;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-
-/// The `[upstream]` table: where authenticated requests go.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamTable {
-    /// `http://HOST:PORT`, `https://HOST:PORT` or `unix:/path/to/socket`.
-    pub url: String,
-    /// Deadline for the TCP/Unix connect, milliseconds (default 5000).
-    pub connect_timeout_ms: Option<u64>,
-    /// Deadline from sending the request to the response head, milliseconds (default 30000).
-    pub response_timeout_ms: Option<u64>,
-    /// Deadline between two reads from the upstream once the response head has arrived (its
-    /// body), milliseconds (default 60000, nginx `proxy_read_timeout` 60 s); past it the
-    /// response is cut and the client's connection closed.
-    pub read_timeout_ms: Option<u64>,
-    /// An upgraded (WebSocket) connection with no byte either way for this long is closed,
-    /// milliseconds (default 300000; nginx's `proxy_read_timeout` is 60 s).
-    pub upgrade_idle_timeout_ms: Option<u64>,
-    /// PEM file of the CA that issued an `https://` upstream's certificate (pinned: no system
-    /// roots are used).
-    pub ca_file: Option<std::path::PathBuf>,
-    /// `Upgrade` protocols forwarded on authenticated requests (default `["websocket"]`;
-    /// `h2c` and `h2` are refused: [`crate::proxy_rules::REFUSED_UPGRADE_PROTOCOLS`]); a
-    /// route's own list replaces it.
-    pub upgrade_protocols: Option<Vec<String>>,
-    /// Forward request headers whose name contains `_` (default false: dropped, as nginx
-    /// `underscores_in_headers off`). Spellings of reserved, forwarding and identity names
-    /// (`X_Remote_User`) are dropped even when true.
-    #[serde(default)]
-    pub allow_underscores_in_headers: bool,
-}
-
-/// A parsed upstream address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpstreamTarget {
-    /// Plain HTTP to `host:port` (the `Host` authority as written).
-    Http {
-        /// The host as written (name, IPv4 or bracketed IPv6).
-        host: String,
-        /// The port (default 80).
-        port: u16,
-    },
-    /// HTTPS to `host:port`.
-    Https {
-        /// The host as written.
-        host: String,
-        /// The port (default 443).
-        port: u16,
-    },
-    /// A Unix-domain socket.
-    Unix(std::path::PathBuf),
-}
-
-/// An `[upstream] url` that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("upstream url {url:?}: {why}")]
-pub struct UpstreamUrlError {
-    /// The url as written.
-    pub url: String,
-    /// Why.
-    pub why: &'static str,
-}
-
-impl UpstreamTable {
-    /// The checked, lower-cased `upgrade_protocols` (the default when absent).
-    pub fn upgrade_protocols(&self) -> Result<Vec<String>, UpgradeProtocolError> {
-        self.upgrade_protocols.as_deref().map_or_else(
-            || Ok(crate::proxy_rules::default_upgrade_protocols()),
-            check_upgrade_protocols,
-        )
-    }
-
-    /// Parses `url`. Paths, queries, user info and fragments are refused: the proxy forwards
-    /// the client's path as it is.
-    pub fn target(&self) -> Result<UpstreamTarget, UpstreamUrlError> {
-        let err = |why| UpstreamUrlError {
-            url: self.url.clone(),
-            why,
-        };
-        if let Some(path) = self.url.strip_prefix("unix:") {
-            if !path.starts_with('/') {
-                return Err(err(
-                    "a unix socket path must be absolute (unix:/run/app.sock)",
-                ));
-            }
-            return Ok(UpstreamTarget::Unix(path.into()));
-        }
-        let (https, rest) = if let Some(r) = self.url.strip_prefix("http://") {
-            (false, r)
-        } else if let Some(r) = self.url.strip_prefix("https://") {
-            (true, r)
-        } else {
-            return Err(err("the scheme must be http://, https:// or unix:"));
-        };
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.is_empty() {
-            return Err(err("no host"));
-        }
-        if authority.contains(['/', '?', '#', '@', ' ']) {
-            return Err(err(
-                "give only scheme://host:port (no path, query, user or fragment)",
-            ));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or_else(|| err("unclosed '['"))?;
-            if h.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(err("bad IPv6 literal"));
-            }
-            (format!("[{h}]"), after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), Some(p)),
-                None => (authority.to_owned(), None),
-            }
-        };
-        if host.is_empty() {
-            return Err(err("no host"));
-        }
-        let port = match port {
-            Some(p) => p.parse::<u16>().map_err(|_| err("bad port"))?,
-            None if https => 443,
-            None => 80,
-        };
-        Ok(if https {
-            UpstreamTarget::Https { host, port }
-        } else {
-            UpstreamTarget::Http { host, port }
-        })
-    }
-}
-
-impl UpstreamTarget {
-    /// Whether the address is loopback (`localhost`, `127.0.0.0/8`, `::1`) or a Unix socket:
-    /// the only places identity headers may travel in clear.
-    pub fn is_local(&self) -> bool {
-        let host = match self {
-            Self::Unix(_) => return true,
-            Self::Http { host, .. } | Self::Https { host, .. } => host,
-        };
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-            return ip.is_loopback();
-        }
-        bare.eq_ignore_ascii_case("localhost")
-    }
-}
 
 /// One `[[route]]`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -365,13 +220,7 @@ mod tests {
     fn up(url: &str) -> Result<UpstreamTarget, UpstreamUrlError> {
         UpstreamTable {
             url: url.into(),
-            connect_timeout_ms: None,
-            response_timeout_ms: None,
-            read_timeout_ms: None,
-            upgrade_idle_timeout_ms: None,
-            ca_file: None,
-            upgrade_protocols: None,
-            allow_underscores_in_headers: false,
+            ..UpstreamTable::default()
         }
         .target()
     }

@@ -70,6 +70,32 @@ fn request_filtering_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     }
 }
 
+/// `[upstream]` deadlines: out of range or given twice (an error), or in the older millisecond
+/// keys (a warning: every deadline is in seconds now).
+fn upstream_deadline_findings(up: &crate::UpstreamTable, out: &mut Vec<Finding>) {
+    use crate::UpstreamSettingsError;
+    if let Err(UpstreamSettingsError::Deadline(e)) = up.settings() {
+        out.push(finding(
+            Severity::Error,
+            "upstream-deadline-invalid",
+            format!("[upstream] {e}: the server refuses to start"),
+            "give each deadline once, in seconds (connect_timeout = 5), between 0 and 86400",
+        ));
+    }
+    let ms = up.millisecond_keys();
+    if !ms.is_empty() {
+        out.push(finding(
+            Severity::Warning,
+            "timeout-in-milliseconds",
+            format!(
+                "[upstream] {} in milliseconds: still read, but every other deadline of the file is in seconds and these keys will go",
+                ms.join(", ")
+            ),
+            "write the same deadline in seconds without _ms (read_timeout_ms = 60000 → read_timeout = 60)",
+        ));
+    }
+}
+
 /// `[upstream] upgrade_protocols`, `allow_underscores_in_headers`, `[identity_headers]
 /// forwarded = "append"` without a trusted proxy and `encoding = "utf8"`.
 fn proxy_request_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
@@ -87,6 +113,7 @@ fn proxy_request_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
             "list only the protocols the application speaks (default [\"websocket\"]); never h2c",
         ));
     }
+    upstream_deadline_findings(up, out);
     if up.allow_underscores_in_headers {
         out.push(finding(Warning, "underscores-in-headers-allowed",
             "[upstream] allow_underscores_in_headers = true: CGI, WSGI, Rack and PHP read X_App_Token as X-App-Token, so a client can add a second copy of any application header (reserved and identity names stay dropped)".into(),
@@ -224,6 +251,18 @@ mod tests {
         );
         let upstream = "[upstream]\nurl = \"http://127.0.0.1:8080\"\n";
         assert!(codes(&format!("{POLICY}{upstream}{route}")).is_empty());
+    }
+
+    #[test]
+    fn upstream_deadlines() {
+        let up = |extra: &str| codes(&format!("{POLICY}{UPSTREAM}{extra}"));
+        assert!(up("connect_timeout = 2\nread_timeout = 0.5\npool_idle_timeout = 30\n").is_empty());
+        assert_eq!(up("read_timeout_ms = 60000\n"), ["timeout-in-milliseconds"]);
+        assert_eq!(up("read_timeout = 0\n"), ["upstream-deadline-invalid"]);
+        assert_eq!(
+            up("read_timeout = 60\nread_timeout_ms = 60000\n"),
+            ["upstream-deadline-invalid", "timeout-in-milliseconds"]
+        );
     }
 
     #[test]

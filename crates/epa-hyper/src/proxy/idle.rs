@@ -1,6 +1,6 @@
 //! Idle deadlines on the bodies the proxy streams, one wrapper for both directions:
 //! * the upstream read-idle deadline (nginx `proxy_read_timeout`): a response body from the
-//!   upstream that yields nothing for `[upstream] read_timeout_ms` ends with an error, so that
+//!   upstream that yields nothing for `[upstream] read_timeout` ends with an error, so that
 //!   hyper cuts the client's connection instead of holding it (and the upstream's) forever;
 //! * the client body deadline (nginx `client_body_timeout`): a request body the client stops
 //!   sending for `[listener] body_timeout` ends with an error, so that the upstream request is

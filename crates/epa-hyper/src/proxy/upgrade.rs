@@ -3,7 +3,7 @@
 //! ([`allowed_upgrade`]: `websocket` by default, never `h2c`), only when the 101 names a
 //! protocol that was asked for ([`switched_to_requested`]); both sides upgraded by hyper, bytes copied
 //! with `tokio::io::copy_bidirectional` until either side closes or no byte has moved either
-//! way for the idle deadline (`[upstream] upgrade_idle_timeout_ms`). Both upgrades must
+//! way for the idle deadline (`[upstream] upgrade_idle_timeout`). Both upgrades must
 //! complete within that deadline too.
 
 use epa_config::proxy_rules::{REFUSED_UPGRADE_PROTOCOLS, upgrade_protocol_name};

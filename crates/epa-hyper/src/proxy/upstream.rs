@@ -4,7 +4,9 @@
 //! (refused, unreachable, broken) or 504 (deadline) and names the reason.
 
 use super::{BoxError, ProxyBody};
-use epa_config::proxy::{UpstreamTable, UpstreamTarget};
+use epa_config::upstream::{
+    PoolSettings, UpstreamSettings, UpstreamSettingsError, UpstreamTable, UpstreamTarget,
+};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -25,6 +27,9 @@ pub enum UpstreamError {
     /// The url does not parse.
     #[error(transparent)]
     Url(#[from] epa_config::proxy::UpstreamUrlError),
+    /// The `[upstream]` table is invalid (a deadline, the upgrade list).
+    #[error(transparent)]
+    Settings(#[from] UpstreamSettingsError),
     /// An `https://` upstream without a pinned CA (no system roots are used).
     #[error("an https upstream needs ca_file: the CA that issued its certificate (pinned)")]
     NoPinnedCa,
@@ -196,10 +201,10 @@ pub struct Upstream {
 
 /// How long the upstream may pause between two reads of a response body, by default (nginx
 /// `proxy_read_timeout`).
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_READ_TIMEOUT: Duration = UpstreamSettings::DEFAULT_READ_TIMEOUT;
 
 /// How long a spliced (upgraded) connection may be idle both ways, by default.
-pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = UpstreamSettings::DEFAULT_UPGRADE_IDLE_TIMEOUT;
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -214,28 +219,29 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// Builds the pool from an `[upstream]` table (defaults: connect 5 s, response 30 s); an
-    /// `https://` upstream trusts only the CAs in `ca_file`.
+    /// Builds the pool from an `[upstream]` table ([`UpstreamTable::settings`]: checked, with
+    /// the defaults filled in).
     pub fn from_table(table: &UpstreamTable) -> Result<Self, UpstreamError> {
-        let roots = match &table.ca_file {
+        Self::from_settings(&table.settings()?)
+    }
+
+    /// Builds the pool from typed settings; an `https://` upstream trusts only the CAs in
+    /// `ca_file`.
+    pub fn from_settings(settings: &UpstreamSettings) -> Result<Self, UpstreamError> {
+        let roots = match &settings.ca_file {
             Some(path) => crate::client_cert::read_ca_bundle(path)
                 .map_err(|e| UpstreamError::Ca(e.to_string()))?,
             None => Vec::new(),
         };
-        let idle = table
-            .upgrade_idle_timeout_ms
-            .map_or(DEFAULT_UPGRADE_IDLE_TIMEOUT, Duration::from_millis);
-        let read = table
-            .read_timeout_ms
-            .map_or(DEFAULT_READ_TIMEOUT, Duration::from_millis);
-        Ok(Self::with_roots(
-            &table.target()?,
-            Duration::from_millis(table.connect_timeout_ms.unwrap_or(5_000)),
-            Duration::from_millis(table.response_timeout_ms.unwrap_or(30_000)),
+        Ok(Self::build(
+            &settings.target,
+            settings.connect_timeout,
+            settings.response_timeout,
             roots,
+            settings.pool,
         )?
-        .upgrade_idle_timeout(idle)
-        .read_timeout(read))
+        .upgrade_idle_timeout(settings.upgrade_idle_timeout)
+        .read_timeout(settings.read_timeout))
     }
 
     /// Cuts a response whose body has not moved for this long (default 60 s, nginx
@@ -276,10 +282,26 @@ impl Upstream {
         response_timeout: Duration,
         roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     ) -> Result<Self, UpstreamError> {
+        Self::build(
+            target,
+            connect_timeout,
+            response_timeout,
+            roots,
+            PoolSettings::DEFAULT,
+        )
+    }
+
+    fn build(
+        target: &UpstreamTarget,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+        roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+        pool_settings: PoolSettings,
+    ) -> Result<Self, UpstreamError> {
         let builder = || {
             let mut b = Client::builder(TokioExecutor::new());
-            b.pool_idle_timeout(Duration::from_secs(60))
-                .pool_max_idle_per_host(64);
+            b.pool_idle_timeout(pool_settings.idle_timeout)
+                .pool_max_idle_per_host(pool_settings.max_idle_per_host);
             b
         };
         let (pool, base) = match target {

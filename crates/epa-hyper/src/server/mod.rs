@@ -12,7 +12,7 @@
 //! | between two writes to the client (`send_timeout`) | 60 s | `minBytesPerSecond` 240 B/s | `send_timeout` 60 s |
 //! | draining an unread body after a 401 (`drain_timeout`, `max_drain_bytes`) | 10 s, 4 MiB | `DrainEntityBody` | `lingering_time` 30 s |
 //! | between two reads of a forwarded request body (`body_timeout`, the proxy's) | 60 s | http.sys `EntityBody` 120 s | `client_body_timeout` 60 s |
-//! | between two reads of an upstream response (`[upstream] read_timeout_ms`) | 60 s | ARR `timeout` 30 s | `proxy_read_timeout` 60 s |
+//! | between two reads of an upstream response (`[upstream] read_timeout`) | 60 s | ARR `timeout` 30 s | `proxy_read_timeout` 60 s |
 //!
 //! The request *body* has no deadline here but the proxy's `body_timeout` (as IIS
 //! `minBytesPerSecond` is per application): an application that embeds the layer bounds its
