@@ -8,8 +8,8 @@
 use axum::{Extension, Router, routing::get};
 use epa::decide::Profile;
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
-use epa::hyper::server::Server;
 use epa::hyper::{AuthenticatedUser, ExtendedProtectionLayer, TlsAcceptor};
+use epa::server::Server;
 use epa::{
     ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario, ServerPolicy,
     ServiceNameCollection,

@@ -14,8 +14,8 @@ use epa::config::ServerConfig;
 use epa::config::proxy::UpstreamTarget;
 use epa::hyper::ntlm::client::{ClientBinding, NtlmClient};
 use epa::hyper::ntlm::{NtlmAcceptor, UserDb};
-use epa::hyper::proxy::{IdentityHeaders, Proxy, Router, Upstream};
 use epa::hyper::{ExtendedProtectionLayer, TlsAcceptor};
+use epa::server::proxy::{IdentityHeaders, Proxy, Router, Upstream};
 use http::{HeaderMap, Request};
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, SizeHint};
@@ -1432,7 +1432,7 @@ fn one((): ()) -> std::future::Ready<Result<u8, std::convert::Infallible>> {
 
 #[test]
 fn swappable_counts_reloads_ok_and_rejected() {
-    use epa::hyper::proxy::Swappable;
+    use epa::server::app::Swappable;
     let metrics = metrics();
     let app = Swappable::new(tower::service_fn(one));
     let handle = app.handle();

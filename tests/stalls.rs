@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use epa::hyper::ntlm::client::{ClientBinding, NtlmClient};
-use epa::hyper::server::{Deadlines, Server};
+use epa::server::server::{Deadlines, Server};
 use http::{Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::convert::Infallible;

@@ -5,9 +5,9 @@
 //! path-override or hop-by-hop header, no `HTTP2-Settings`, and no `Upgrade` but `websocket`.
 #![no_main]
 use epa_hyper::ChannelFacts;
-use epa_hyper::proxy::headers::{IdentityHeaders, Origin, RequestRules, prepare_request};
-use epa_hyper::proxy::target::check_target;
-use epa_hyper::proxy::upgrade::allowed_upgrade;
+use epa_server::proxy::headers::{IdentityHeaders, Origin, RequestRules, prepare_request};
+use epa_server::proxy::target::check_target;
+use epa_server::proxy::upgrade::allowed_upgrade;
 use http::{HeaderName, HeaderValue, Request};
 use libfuzzer_sys::fuzz_target;
 

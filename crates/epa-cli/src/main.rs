@@ -7,11 +7,8 @@ mod cmd_cbt;
 mod cmd_iis;
 mod cmd_lint;
 mod cmd_policy;
+mod cmd_serve;
 mod cmd_spn;
-mod logging;
-mod serve;
-mod serve_app;
-mod serve_backend;
 mod serve_demo;
 
 use clap::{Parser, Subcommand};
@@ -213,7 +210,7 @@ fn main() -> ExitCode {
             domain,
             computer,
             address,
-        } => serve::run(&serve::ServeArgs {
+        } => cmd_serve::run(cmd_serve::ServeArgs {
             config,
             users,
             domain,

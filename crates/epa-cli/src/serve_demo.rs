@@ -1,7 +1,6 @@
 //! `epa serve` with no configuration file: a generated certificate for localhost, a demo user
 //! with a random password, `when-supported`, in a private directory removed on exit.
 
-use crate::serve::ServeArgs;
 use epa_config::{PolicyTable, ServerConfig};
 use std::path::{Path, PathBuf};
 
@@ -29,10 +28,20 @@ impl Drop for DemoDir {
     }
 }
 
+/// What the demo runs: its configuration, its user file, and the directory they are in.
+pub(crate) struct Demo {
+    /// The configuration.
+    pub(crate) config: ServerConfig,
+    /// The user file (one demo user).
+    pub(crate) users: PathBuf,
+    /// Removed when dropped.
+    pub(crate) dir: DemoDir,
+}
+
 /// The demo: a certificate for localhost and a user file with one random password, in a
 /// private directory (0700, random name, created or failed), `when-supported` on the default
-/// address. Prints where the files are and the demo credentials.
-pub(crate) fn demo(args: &mut ServeArgs) -> Result<(ServerConfig, DemoDir), String> {
+/// address (or `address`). Prints where the files are and the demo credentials.
+pub(crate) fn demo(domain: &str, address: Option<std::net::SocketAddr>) -> Result<Demo, String> {
     let dir = std::env::temp_dir().join(format!("epa-serve-{}", random_hex(8)?));
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
         .create(&dir)
@@ -50,7 +59,7 @@ pub(crate) fn demo(args: &mut ServeArgs) -> Result<(ServerConfig, DemoDir), Stri
         &key,
         &zeroize::Zeroizing::new(g.signing_key.serialize_pem()),
     )?;
-    write(&users, &format!("{}:demo:{password}\n", args.domain))?;
+    write(&users, &format!("{domain}:demo:{password}\n"))?;
     println!(
         "demo: generated certificate for localhost: {}",
         cert.display()
@@ -58,11 +67,10 @@ pub(crate) fn demo(args: &mut ServeArgs) -> Result<(ServerConfig, DemoDir), Stri
     println!(
         "demo: user file {} — user {}\\demo, password {password}",
         users.display(),
-        args.domain
+        domain
     );
-    args.users = Some(users);
     let mut config = ServerConfig::default();
-    if let Some(address) = args.address {
+    if let Some(address) = address {
         config.listener.address = address;
     }
     config.listener.certificate_file = Some(cert);
@@ -75,5 +83,9 @@ pub(crate) fn demo(args: &mut ServeArgs) -> Result<(ServerConfig, DemoDir), Stri
         )],
         ..PolicyTable::default()
     });
-    Ok((config, guard))
+    Ok(Demo {
+        config,
+        users,
+        dir: guard,
+    })
 }

@@ -23,11 +23,7 @@ fn principal(user: &Authenticated) -> String {
 
 /// Checks `user` (none: not authenticated, refused unless the list is empty); on a refusal
 /// logs it and counts it.
-pub(crate) fn check(
-    allow: &AllowList,
-    user: Option<&Authenticated>,
-    path: &str,
-) -> Result<(), Denial> {
+pub fn check(allow: &AllowList, user: Option<&Authenticated>, path: &str) -> Result<(), Denial> {
     if allow.is_empty() {
         return Ok(());
     }

@@ -3,15 +3,14 @@
 //! * [`ExtendedProtectionLayer`]: the tower `Layer` that runs Negotiate/NTLM and enforces the policy
 //!   through [`epa_core::decide()`];
 //! * [`TlsAcceptor`]: tokio-rustls glue that records each connection's [`ChannelFacts`];
-//! * [`server`]: the server — TLS, one security context per connection, deadlines, connection
-//!   limits, graceful shutdown, certificate rotation (or [`serve_connection`] for your own loop,
-//!   which must then spawn per connection, retry accept errors rather than end, and put deadlines
-//!   on the handshake and on idle connections itself);
+//! * [`serve_connection`] and [`WithConnection`]: one connection served with its own
+//!   [`ConnectionContext`] (your own accept loop must then spawn per connection, retry accept
+//!   errors rather than end, and put deadlines on the handshake and on idle connections; the
+//!   `epa-server` crate's server does all of that);
 //! * [`authenticator`]: the trait every backend implements;
 //! * [`client_cert`]: client certificates asked for in the first handshake, required per route;
 //! * [`telemetry`]: the decision event's fields and the metric names (an interface);
 //! * [`ntlm`]: the embedded NTLMv2 acceptor (the default backend, no system service);
-//! * [`proxy`]: the reverse proxy behind the layer (identity headers, per-route policies);
 //! * [`diagnose`]: the client diagnostics page (what a login sent, what each policy decides).
 //!
 //! ```no_run
@@ -32,11 +31,18 @@
 //!     let policy = ServerPolicy::new(policy, &ServiceNameCollection::default(), Profile::Documented)?;
 //!     let layer = ExtendedProtectionLayer::new(NtlmAcceptor::new(users, "EXAMPLE", "WEB01"), policy);
 //!     let app = tower_layer::Layer::layer(&layer, tower::service_fn(hello));
-//!     epa_hyper::server::Server::new("127.0.0.1:8443".parse()?)
-//!         .tls(TlsAcceptor::new(tls_config))
-//!         .serve(app)
-//!         .await?;
-//!     Ok(())
+//!     // A bare accept loop; `epa_server::Server` adds the deadlines, limits and shutdown.
+//!     let tls = std::sync::Arc::new(TlsAcceptor::new(tls_config));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//!     loop {
+//!         let (tcp, _) = listener.accept().await?;
+//!         let (tls, app) = (tls.clone(), app.clone());
+//!         tokio::spawn(async move {
+//!             if let Ok((stream, facts)) = tls.accept(tcp).await {
+//!                 let _ = epa_hyper::serve_connection(stream, facts, app).await;
+//!             }
+//!         });
+//!     }
 //! }
 //! ```
 
@@ -45,6 +51,7 @@
 /// The backend trait, defined in `epa-core` so that backends need nothing else.
 pub use epa_core::authenticator;
 pub mod authorize;
+pub mod body;
 pub mod client_cert;
 mod connection;
 pub mod diagnose;
@@ -53,9 +60,7 @@ pub mod gssapi;
 mod header;
 pub mod layer;
 pub mod ntlm;
-pub mod proxy;
 mod serve;
-pub mod server;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
@@ -68,7 +73,7 @@ pub use client_cert::{
 pub use connection::{Authenticated, AuthenticatedUser, ChannelFacts, ConnectionContext};
 pub use header::Limits;
 pub use layer::{ExtendedProtection, ExtendedProtectionLayer, ResponseFuture};
-pub use serve::serve_connection;
+pub use serve::{WithConnection, serve_connection};
 pub use tls::{TlsAcceptor, TlsError};
 
 /// Entry points for the fuzz targets; not part of the API.

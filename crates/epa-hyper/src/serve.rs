@@ -36,15 +36,17 @@ where
         .await
 }
 
-/// Inserts the connection's context into each request.
+/// Inserts the connection's context into each request: wrap the service of each connection in
+/// it (with that connection's [`ConnectionContext`]) when you run your own hyper builder.
 #[derive(Clone)]
-pub(crate) struct WithConnection<S> {
+pub struct WithConnection<S> {
     inner: S,
     context: ConnectionContext,
 }
 
 impl<S> WithConnection<S> {
-    pub(crate) fn new(inner: S, context: ConnectionContext) -> Self {
+    /// `inner`, served on the connection `context` belongs to.
+    pub fn new(inner: S, context: ConnectionContext) -> Self {
         Self { inner, context }
     }
 }

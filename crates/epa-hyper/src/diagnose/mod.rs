@@ -29,9 +29,9 @@ pub use render::Page;
 pub use table::Row;
 
 use crate::authenticator::{Completion, ExpectedBindings};
+use crate::body::ProxyBody;
 use crate::connection::ChannelFacts;
 use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
-use crate::proxy::ProxyBody;
 use crate::telemetry::ClientText;
 use epa_config::{PolicyTable, ServerConfig};
 use epa_core::audit::decide_audited;

@@ -3,7 +3,7 @@
 //! already made printable and capped by [`crate::telemetry::ClientText`]).
 
 use super::Diagnosis;
-use crate::proxy::ProxyBody;
+use crate::body::ProxyBody;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use std::convert::Infallible;

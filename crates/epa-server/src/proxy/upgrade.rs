@@ -64,7 +64,7 @@ pub fn allowed_upgrade(headers: &HeaderMap, allowed: &[String]) -> Option<Header
     if kept.len() != tokens.len() {
         tracing::debug!(
             reason = "upgrade-not-allowed",
-            asked = %crate::telemetry::ClientText(&tokens.join(", ")),
+            asked = %epa_hyper::telemetry::ClientText(&tokens.join(", ")),
             "proxy: Upgrade protocols not forwarded"
         );
     }

@@ -18,8 +18,8 @@ use epa_core::authenticator::{
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism, Profile};
 use epa_core::path::NormalizedPath;
 use epa_core::{ExtendedProtectionPolicy, ServerPolicy, ServiceNameCollection, Sid};
-use epa_hyper::proxy::{IdentityHeaders, Proxy, Route, Router, Upstream};
 use epa_hyper::{AuthenticatedUser, ChannelFacts, ExtendedProtectionLayer};
+use epa_server::proxy::{IdentityHeaders, Proxy, Route, Router, Upstream};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

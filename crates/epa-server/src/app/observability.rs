@@ -1,19 +1,15 @@
-//! Logging and metrics set-up for a server binary (`observability` feature): `tracing` events
-//! on stderr as text or JSON lines (what `epa audit-report` reads), filtered by `RUST_LOG`
-//! (default `epa=info`), and the `metrics` counters as a Prometheus page on a path answered
-//! before any authentication. With the `clap` feature, [`Observability`] is a `clap::Args`.
+//! Logging and metrics set-up: `tracing` events on stderr as text or JSON lines (what
+//! `epa audit-report` reads), filtered by `RUST_LOG` (default `epa=info`), and the `metrics`
+//! counters as a Prometheus page ([`MetricsPage`]) on a path answered before any
+//! authentication.
 
-use crate::connection::ConnectionContext;
 use epa_config::metrics::{MetricsError, MetricsTable};
 use epa_core::path::NormalizedPath;
+use epa_hyper::ConnectionContext;
 use http::{Request, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tower_service::Service;
 
 /// Why logging or metrics could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +17,7 @@ use tower_service::Service;
 pub enum ObservabilityError {
     /// A global logger is already installed.
     #[error("logging: {0}")]
-    Logging(String),
+    Logging(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A global metrics recorder is already installed.
     #[error(transparent)]
     Metrics(#[from] metrics_exporter_prometheus::BuildError),
@@ -30,48 +26,30 @@ pub enum ObservabilityError {
     Upkeep(#[source] std::io::Error),
 }
 
-/// Log format and whether to serve metrics.
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-#[non_exhaustive]
-pub struct Observability {
-    /// Serve Prometheus metrics at /metrics.
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub metrics: bool,
-    /// Log format on stderr: text | json (what `epa audit-report` reads).
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, default_value = "text", value_parser = ["text", "json"])
-    )]
-    pub log_format: String,
+/// The log's format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One line of text per event (ANSI colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: what `epa audit-report` reads.
+    Json,
 }
 
-impl Default for Observability {
-    fn default() -> Self {
-        Self {
-            metrics: false,
-            log_format: "text".into(),
-        }
+/// Installs the global logger: `tracing` events on stderr, filtered by `RUST_LOG` (default
+/// `epa=info`). A second call fails ([`ObservabilityError::Logging`]).
+pub fn init_logging(format: LogFormat) -> Result<(), ObservabilityError> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "epa=info".into());
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Json => log.json().try_init(),
+        LogFormat::Text => log.try_init(),
     }
-}
-
-impl Observability {
-    /// Installs the global logger and, with `metrics`, the Prometheus recorder (whose handle
-    /// [`MetricsRoute`] renders).
-    pub fn init(&self) -> Result<Option<PrometheusHandle>, ObservabilityError> {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| "epa=info".into());
-        let log = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr);
-        let installed = if self.log_format == "json" {
-            log.json().try_init()
-        } else {
-            log.with_ansi(false).try_init()
-        };
-        installed.map_err(|e| ObservabilityError::Logging(e.to_string()))?;
-        self.metrics.then(install_prometheus).transpose()
-    }
+    .map_err(ObservabilityError::Logging)
 }
 
 /// How often histogram samples are folded into their summaries ([`install_prometheus`]).
@@ -183,48 +161,5 @@ impl MetricsPage {
             http::HeaderValue::from_static(content_type),
         );
         Some(page)
-    }
-}
-
-/// `app`, except that the metrics page ([`MetricsPage`], `/metrics` for [`MetricsRoute::new`])
-/// is answered before `app`, so before any authentication.
-#[derive(Clone)]
-pub struct MetricsRoute<S> {
-    page: Option<MetricsPage>,
-    app: S,
-}
-
-impl<S> MetricsRoute<S> {
-    /// `app` with `/metrics` served from `handle` to every peer (none: `app` alone).
-    pub fn new(handle: Option<PrometheusHandle>, app: S) -> Self {
-        Self::with_page(handle.map(MetricsPage::new), app)
-    }
-
-    /// `app` with `page` (none: `app` alone).
-    pub fn with_page(page: Option<MetricsPage>, app: S) -> Self {
-        Self { page, app }
-    }
-}
-
-impl<S, B, ResBody> Service<Request<B>> for MetricsRoute<S>
-where
-    S: Service<Request<B>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResBody: From<String> + Send + 'static,
-{
-    type Response = Response<ResBody>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.app.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        match self.page.as_ref().and_then(|p| p.answer(&req)) {
-            Some(page) => Box::pin(std::future::ready(Ok(page.map(ResBody::from)))),
-            None => Box::pin(self.app.call(req)),
-        }
     }
 }

@@ -11,17 +11,17 @@
 //! proxy carries its `Upgrade` protocols (`upgrade_protocols`, default `[upstream]`'s).
 
 use super::{BoxError, Proxy, ProxyBody, text};
-use crate::authorize;
-use crate::connection::AuthenticatedUser;
-use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
 use crate::server::ServerError;
-use crate::telemetry::ClientText;
 use bytes::Bytes;
 use epa_config::proxy::{RouteError, check_routes, select_route};
 use epa_config::request_filtering::RequestFilteringTable;
 use epa_config::{PolicyTable, RouteTable, ServerConfig};
 use epa_core::allow::{AllowList, Denial};
 use epa_core::path::NormalizedPath;
+use epa_hyper::AuthenticatedUser;
+use epa_hyper::authorize;
+use epa_hyper::layer::{ExtendedProtection, ExtendedProtectionLayer};
+use epa_hyper::telemetry::ClientText;
 use http::{Request, Response, StatusCode};
 use std::convert::Infallible;
 use std::future::Future;
@@ -194,7 +194,7 @@ impl Router {
 
     /// Requires a valid client certificate on the routes whose flag is set (`certified`, in
     /// the order given to [`Router::new`]; missing flags are false), enforced or only
-    /// observed (`audit_only`, as [`crate::RequireClientCertificateLayer::audit_only`]).
+    /// observed (`audit_only`, as [`epa_hyper::RequireClientCertificateLayer::audit_only`]).
     #[must_use]
     pub fn with_client_certificates(mut self, certified: Vec<bool>, audit_only: bool) -> Self {
         let mut flags = certified;
@@ -340,7 +340,7 @@ where
         let mut req = req;
         if certified
             && let Err(answer) =
-                crate::client_cert::require_certificate(&mut req, self.certificate_audit_only)
+                epa_hyper::client_cert::require_certificate(&mut req, self.certificate_audit_only)
         {
             return Box::pin(std::future::ready(Ok(answer
                 .response::<String>()

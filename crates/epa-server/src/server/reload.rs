@@ -2,7 +2,7 @@
 //! swapped when its files change (checked at most once per second) or on SIGHUP.
 //!
 //! New connections present the new certificate and get its `tls-server-end-point` (the
-//! [`crate::TlsAcceptor`] caches per `CertifiedKey`, so a new key is a new cache entry); open
+//! [`epa_hyper::TlsAcceptor`] caches per `CertifiedKey`, so a new key is a new cache entry); open
 //! connections keep the facts of their handshake. A new certificate or key that cannot be used
 //! (unreadable, malformed, key not matching the certificate, no channel binding) keeps the old
 //! one, logged with the reason. IIS, by contrast, resets a binding's settings when its

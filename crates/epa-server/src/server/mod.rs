@@ -1,5 +1,5 @@
 //! The library's server: accepts TCP connections, runs TLS, and serves each connection with its
-//! own [`crate::ConnectionContext`] — with the deadlines, limits, graceful shutdown and
+//! own [`epa_hyper::ConnectionContext`] — with the deadlines, limits, graceful shutdown and
 //! certificate rotation a server on the internet needs.
 //!
 //! | deadline (`[listener]` key) | default | IIS | nginx |
@@ -23,7 +23,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use epa_config::{PolicyTable, ServerConfig};
 //! use epa_core::PolicyEnforcement;
-//! use epa_hyper::server::Server;
+//! use epa_server::Server;
 //! // Usually read from the file `epa lint` checks (then `resolve_paths`).
 //! let mut config = ServerConfig::default();
 //! config.listener.certificate_file = Some("server.pem".into());
@@ -44,37 +44,23 @@
 //! # Ok(()) }
 //! ```
 
-mod app;
-mod backend;
 mod config;
 mod connection;
 mod events;
 mod hold;
 mod listener;
-#[cfg(feature = "observability")]
-mod observability;
-mod overrides;
 pub mod reload;
 mod service;
 mod shutdown;
 
-pub use app::ConfiguredApp;
-#[cfg(feature = "gssapi")]
-pub use backend::gssapi_acceptor;
-pub use backend::{Backend, BackendError, BackendOptions};
 pub use config::{Configured, policy_layer};
 pub use epa_config::Deadlines;
 pub(crate) use hold::{ConnectionHold, hold_while};
-#[cfg(feature = "observability")]
-pub use observability::{
-    MetricsPage, MetricsRoute, Observability, ObservabilityError, install_prometheus,
-};
-pub use overrides::{OverrideError, Overrides};
 pub use reload::ReloadableCertificate;
 pub use service::ServeService;
 pub use shutdown::signal as shutdown_signal;
 
-use crate::tls::TlsAcceptor;
+use epa_hyper::TlsAcceptor;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -131,7 +117,7 @@ pub enum ServerError {
     Binding(#[from] epa_core::cbt::CertificateError),
     /// The client-certificate settings cannot be used.
     #[error(transparent)]
-    ClientCertificates(#[from] crate::client_cert::ClientCertError),
+    ClientCertificates(#[from] epa_hyper::client_cert::ClientCertError),
     /// A `required_paths` entry cannot be normalised.
     #[error(transparent)]
     RequiredPath(#[from] epa_config::RequiredPathError),

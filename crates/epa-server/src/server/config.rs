@@ -1,17 +1,19 @@
 //! [`Server::from_config`]: the server, the Extended Protection layer and the client-certificate
 //! verifier from the configuration file that `epa lint` checks — the same tables, read by the
-//! same readers ([`crate::client_cert::read_ca_bundle`]), so that a linted file is the file that
+//! same readers ([`epa_hyper::client_cert::read_ca_bundle`]), so that a linted file is the file that
 //! runs.
 
 use super::{ReloadableCertificate, Server, ServerError};
-use crate::client_cert::{ClientCertificateSettings, ClientCertificateVerifier, read_ca_bundle};
-use crate::layer::ExtendedProtectionLayer;
-use crate::tls::TlsAcceptor;
 use epa_config::{ClientCertificateTable, HintChoice, PolicyTable, ServerConfig};
 use epa_core::authenticator::Authenticator;
 use epa_core::client_cert::{CaHints, ClientCertificateMode};
 use epa_core::decide::Transport;
 use epa_core::policy::ProtectionScenario;
+use epa_hyper::client_cert::{
+    ClientCertificateSettings, ClientCertificateVerifier, read_ca_bundle,
+};
+use epa_hyper::layer::ExtendedProtectionLayer;
+use epa_hyper::tls::TlsAcceptor;
 use rustls::crypto::CryptoProvider;
 use std::sync::Arc;
 
@@ -28,8 +30,6 @@ pub struct Configured {
     pub client_certificates: Option<Arc<ClientCertificateVerifier>>,
     /// The rotating server certificate, on HTTPS.
     pub certificate: Option<Arc<ReloadableCertificate>>,
-    /// The `[client_certificates]` table, for [`Configured::app`]'s routes.
-    pub(super) client_certificate_table: ClientCertificateTable,
 }
 
 impl Server {
@@ -77,7 +77,6 @@ impl Server {
             layer,
             client_certificates,
             certificate,
-            client_certificate_table: config.client_certificates.clone(),
         })
     }
 }
@@ -151,7 +150,7 @@ pub fn client_certificate_verifier(
                 for der in read_ca_bundle(file)? {
                     let subject =
                         epa_core::client_cert::certificate_subject(&der).map_err(|e| {
-                            crate::client_cert::ClientCertError::Pem {
+                            epa_hyper::client_cert::ClientCertError::Pem {
                                 what: file.display().to_string(),
                                 reason: e.to_string(),
                             }
@@ -178,14 +177,14 @@ pub fn policy_layer(
     let policy = table.build()?;
     let deadlines = l.deadlines()?;
     // `max_drain_bytes = 0`: never drain; every 401 to a request with a body closes.
-    let drain = (l.max_drain_bytes > 0).then_some(crate::layer::BodyDrain {
+    let drain = (l.max_drain_bytes > 0).then_some(epa_hyper::layer::BodyDrain {
         max_bytes: l.max_drain_bytes,
         timeout: deadlines.drain,
     });
     let mut layer = ExtendedProtectionLayer::new(authenticator, policy.clone())
-        .limits(crate::Limits {
+        .limits(epa_hyper::Limits {
             exchange_timeout: deadlines.exchange,
-            ..crate::Limits::default()
+            ..epa_hyper::Limits::default()
         })
         .drain_body(drain);
     if !l.trusted_proxies.is_empty() {

@@ -9,8 +9,8 @@ use super::events;
 use super::hold::ConnectionHold;
 use super::shutdown::{Shutdown, Trigger};
 use super::{ConnectionOptions, ServeService, ServerError};
-use crate::layer::canonical_ip;
-use crate::tls::TlsAcceptor;
+
+use epa_hyper::tls::TlsAcceptor;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -107,7 +107,7 @@ where
         };
         let slot = match options.max_connections_per_address {
             None => None,
-            Some(n) => match per_address.take(canonical_ip(peer.ip()), n) {
+            Some(n) => match per_address.take(peer.ip().to_canonical(), n) {
                 Some(slot) => Some(slot),
                 None => {
                     events::refused_per_address();

@@ -7,14 +7,12 @@
 //! * [`forward`]: the [`Proxy`] service (streams bodies both ways, never buffers them);
 //! * [`idle`]: the upstream read-idle deadline on response bodies (`proxy_read_timeout`);
 //! * [`upgrade`]: WebSocket / `Upgrade` passthrough after authentication;
-//! * [`route`]: the [`Router`] that picks a route's own [`crate::ExtendedProtectionLayer`];
+//! * [`route`]: the [`Router`] that picks a route's own [`epa_hyper::ExtendedProtectionLayer`];
 //! * [`target`]: `CONNECT` (405) and `Host` (400 when missing, repeated or invalid) first;
-//! * [`reload`]: [`Swappable`], the application replaced on SIGHUP without dropping connections.
 
 pub mod forward;
 pub mod headers;
 pub mod idle;
-pub mod reload;
 pub mod route;
 pub mod target;
 pub mod upgrade;
@@ -22,19 +20,14 @@ pub mod upstream;
 
 pub use forward::Proxy;
 pub use headers::IdentityHeaders;
-pub use reload::{SwapHandle, Swappable};
 pub use route::{Route, Router};
 pub use upstream::{Upstream, UpstreamError, UpstreamFailure};
 
 use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
 
-/// Errors of bodies in flight.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The body of every response the proxy produces (streamed from the upstream, or a short
-/// error text).
-pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+/// Errors of bodies in flight, and the body of every response the proxy produces (streamed
+/// from the upstream, or a short error text): `epa_hyper::body`'s.
+pub use epa_hyper::body::{BoxError, ProxyBody};
 
 /// Counter of failed forwards, label `reason` (`connect-refused`, `connect-timeout`,
 /// `unreachable`, `tls`, `response-timeout`, `read-timeout`, `protocol`,

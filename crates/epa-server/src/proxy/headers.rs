@@ -5,14 +5,14 @@
 //! dropped first (nginx `underscores_in_headers off`): CGI/WSGI read `X_Remote_User` as
 //! `X-Remote-User`.
 
-use crate::client_cert::ClientCertificate;
-use crate::connection::{Authenticated, ChannelFacts};
 pub use epa_config::proxy::{
     CLIENT_ADDRESS_HEADERS, FORWARDING_CLAIM_HEADERS, PATH_OVERRIDE_HEADERS,
 };
 use epa_config::proxy::{ForwardedMode, HeaderNameError, IdentityHeadersTable};
 use epa_config::proxy_rules::{IdentityEncoding, underscore_spelling_of_reserved};
 use epa_core::decide::{ClientServiceName, Transport};
+use epa_hyper::client_cert::ClientCertificate;
+use epa_hyper::{Authenticated, ChannelFacts};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 use thiserror::Error;
@@ -208,7 +208,7 @@ pub fn drop_underscore_headers(
         dropped += headers.get_all(&name).iter().count();
         tracing::debug!(
             reason = "underscore-header",
-            header = %crate::telemetry::ClientText(name.as_str()),
+            header = %epa_hyper::telemetry::ClientText(name.as_str()),
             "proxy: dropped a request header spelt with '_'"
         );
         headers.remove(&name);
@@ -307,7 +307,7 @@ pub fn prepare_request(
 /// `Forwarded` (RFC 7239 §4: `for` quoted when IPv6, `proto`, `host` when it is a plain
 /// authority) and `X-Forwarded-For/-Proto/-Host`.
 fn forwarding(headers: &mut HeaderMap, mode: ForwardedMode, facts: &ChannelFacts) {
-    let ip = crate::layer::canonical_ip(facts.peer.ip());
+    let ip = facts.peer.ip().to_canonical();
     let proto = match facts.transport {
         Transport::Https => "https",
         Transport::Http => "http",

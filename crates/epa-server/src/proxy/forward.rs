@@ -5,10 +5,10 @@
 use super::headers::{IdentityHeaders, Origin, RequestRules, prepare_request, prepare_response};
 use super::upstream::{Upstream, UpstreamFailure};
 use super::{BoxError, ProxyBody, UPSTREAM_ERRORS_TOTAL, text};
-use crate::connection::{AuthenticatedUser, ConnectionContext};
-use crate::telemetry::ClientText;
 use bytes::Bytes;
 use epa_core::client_cert::CertificateStatus;
+use epa_hyper::telemetry::ClientText;
+use epa_hyper::{AuthenticatedUser, ConnectionContext};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use std::convert::Infallible;
@@ -95,10 +95,7 @@ impl Proxy {
     #[must_use]
     pub fn trusted_proxies(self, proxies: Vec<IpAddr>) -> Self {
         self.edit(|r| {
-            r.trusted_proxies = proxies
-                .into_iter()
-                .map(crate::layer::canonical_ip)
-                .collect();
+            r.trusted_proxies = proxies.into_iter().map(|ip| ip.to_canonical()).collect();
         })
     }
 }
@@ -155,7 +152,7 @@ impl Inner {
             None
         };
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-        let peer = crate::layer::canonical_ip(facts.peer.ip());
+        let peer = facts.peer.ip().to_canonical();
         let hold = req
             .extensions()
             .get::<crate::server::ConnectionHold>()

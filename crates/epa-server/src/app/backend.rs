@@ -1,6 +1,6 @@
-//! `epa serve`'s backend, from the `[backend]` table (or the embedded backend with `--users` when
-//! there is none). One backend is built per process and shared by every route's layer (one
-//! credential, one failure-throttle table).
+//! The backend a configuration names: `[backend]` (embedded | winbind | gssapi), or the
+//! embedded NTLMv2 acceptor over a user file when there is no table. One backend is built per
+//! application and shared by every route's layer (one credential, one failure-throttle table).
 
 use epa_config::lockout::LockoutMode;
 use epa_config::{BackendKind, BackendTable, ServerConfig};
@@ -8,11 +8,44 @@ use epa_core::authenticator::Authenticator;
 use epa_hyper::ntlm::{NtlmAcceptor, ThrottleSettings, UserDb};
 use std::sync::Arc;
 use std::time::Duration;
+use thiserror::Error;
+
+/// Why no backend could be made.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The `[backend]` table has keys that do not fit its kind.
+    #[error(transparent)]
+    Table(#[from] epa_config::backend::BackendError),
+    /// The embedded backend has no user file.
+    #[error(
+        "the listener runs Negotiate with the embedded backend: give the user file ([backend] users or --users)"
+    )]
+    NoUsers,
+    /// The `[policy]` table is invalid (needed to check ticket targets).
+    #[error(transparent)]
+    Policy(#[from] epa_config::ConfigError),
+    /// The GSSAPI backend cannot accept (no keytab, no credentials).
+    #[error("[backend] {0}")]
+    Gssapi(#[source] epa_core::authenticator::AuthError),
+    /// Ticket targets are to be checked but there is no `[policy]` to name the service names.
+    #[error("check_ticket_target needs a [policy] table with the acceptable service names")]
+    TicketTargetWithoutPolicy,
+    /// A backend this build does not have.
+    #[error("this epa was built without {what} (cargo build --features {feature})")]
+    NotBuilt {
+        /// What is missing.
+        what: &'static str,
+        /// The cargo feature that adds it.
+        feature: &'static str,
+    },
+}
 
 /// The environment variable MIT GSSAPI reads the acceptor keytab from.
 const KTNAME: &str = "KRB5_KTNAME";
 
 /// What the command line says about the backend (flags that predate `[backend]`).
+#[derive(Debug)]
 pub struct BackendArgs<'a> {
     /// The user file already read (`[backend] users` or `--users`), for the embedded backend.
     pub users: Option<UserDb>,
@@ -64,14 +97,13 @@ pub fn required_ktname(config: &ServerConfig) -> Option<String> {
     (std::env::var(KTNAME).ok().as_deref() != Some(want.as_str())).then_some(want)
 }
 
-/// Builds the backend. Errors are messages for the operator.
+/// Builds the backend.
 pub fn build(
     config: &ServerConfig,
     args: &BackendArgs<'_>,
-) -> Result<Arc<dyn Authenticator>, String> {
+) -> Result<Arc<dyn Authenticator>, BackendError> {
     let t = table(config);
-    t.validate(args.users.is_some())
-        .map_err(|e| e.to_string())?;
+    t.validate(args.users.is_some())?;
     let domain = t.domain.as_deref().unwrap_or(args.domain);
     let computer = t.computer.as_deref().unwrap_or(args.computer);
     let dns = |a: NtlmAcceptor| match (&t.dns_domain, &t.dns_computer) {
@@ -83,14 +115,7 @@ pub fn build(
     };
     match t.kind {
         BackendKind::Embedded => {
-            let users = match &args.users {
-                Some(db) => db.clone(),
-                None => {
-                    return Err(
-                        "the listener runs Negotiate with the embedded backend: give the user file ([backend] users or --users)".into(),
-                    );
-                }
-            };
+            let users = args.users.clone().ok_or(BackendError::NoUsers)?;
             Ok(Arc::new(throttled(
                 dns(NtlmAcceptor::new(users, domain, computer)),
                 &t,
@@ -120,7 +145,7 @@ fn winbind_verifier(t: &BackendTable) -> epa_winbind::WinbindVerifier {
 }
 
 #[cfg(feature = "winbind")]
-fn winbind(t: &BackendTable, domain: &str, computer: &str) -> Result<NtlmAcceptor, String> {
+fn winbind(t: &BackendTable, domain: &str, computer: &str) -> Result<NtlmAcceptor, BackendError> {
     Ok(NtlmAcceptor::with_verifier(
         winbind_verifier(t),
         domain,
@@ -129,14 +154,16 @@ fn winbind(t: &BackendTable, domain: &str, computer: &str) -> Result<NtlmAccepto
 }
 
 #[cfg(not(feature = "winbind"))]
-fn winbind(_: &BackendTable, _: &str, _: &str) -> Result<NtlmAcceptor, String> {
-    Err("this epa was built without the winbind backend (cargo build --features winbind)".into())
+fn winbind(_: &BackendTable, _: &str, _: &str) -> Result<NtlmAcceptor, BackendError> {
+    Err(BackendError::NotBuilt {
+        what: "the winbind backend",
+        feature: "winbind",
+    })
 }
 
 #[cfg(feature = "gssapi")]
-fn gssapi(config: &ServerConfig, t: &BackendTable) -> Result<Arc<dyn Authenticator>, String> {
-    let backend = epa_hyper::server::gssapi_acceptor(config, t.check_ticket_target)
-        .map_err(|e| format!("[backend] {e}"))?;
+fn gssapi(config: &ServerConfig, t: &BackendTable) -> Result<Arc<dyn Authenticator>, BackendError> {
+    let backend = gssapi_acceptor(config, t.check_ticket_target)?;
     if t.winbind_groups {
         return with_winbind_groups(backend, t);
     }
@@ -147,7 +174,7 @@ fn gssapi(config: &ServerConfig, t: &BackendTable) -> Result<Arc<dyn Authenticat
 fn with_winbind_groups(
     backend: epa_hyper::gssapi::GssapiAcceptor,
     t: &BackendTable,
-) -> Result<Arc<dyn Authenticator>, String> {
+) -> Result<Arc<dyn Authenticator>, BackendError> {
     Ok(Arc::new(epa_winbind::WithWinbindGroups::new(
         backend,
         winbind_verifier(t),
@@ -158,11 +185,53 @@ fn with_winbind_groups(
 fn with_winbind_groups(
     _: epa_hyper::gssapi::GssapiAcceptor,
     _: &BackendTable,
-) -> Result<Arc<dyn Authenticator>, String> {
-    Err("winbind_groups needs an epa built with the winbind backend (--features winbind)".into())
+) -> Result<Arc<dyn Authenticator>, BackendError> {
+    Err(BackendError::NotBuilt {
+        what: "the winbind backend (winbind_groups)",
+        feature: "winbind",
+    })
 }
 
 #[cfg(not(feature = "gssapi"))]
-fn gssapi(_: &ServerConfig, _: &BackendTable) -> Result<Arc<dyn Authenticator>, String> {
-    Err("this epa was built without the gssapi backend (cargo build --features gssapi)".into())
+fn gssapi(_: &ServerConfig, _: &BackendTable) -> Result<Arc<dyn Authenticator>, BackendError> {
+    Err(BackendError::NotBuilt {
+        what: "the gssapi backend",
+        feature: "gssapi",
+    })
+}
+
+/// The GSSAPI acceptor for `config`, checked (its credential acquired) before it is returned.
+/// With `check_ticket_target`, Kerberos tickets must name one of the `[policy]` table's
+/// acceptable service names (MIT and Windows accept a ticket for any key in the keytab); no
+/// `[policy]` is then an error, never a check silently skipped.
+#[cfg(feature = "gssapi")]
+pub fn gssapi_acceptor(
+    config: &ServerConfig,
+    check_ticket_target: bool,
+) -> Result<epa_hyper::gssapi::GssapiAcceptor, BackendError> {
+    let mut backend = epa_hyper::gssapi::GssapiAcceptor::new();
+    if check_ticket_target {
+        let policy = config
+            .policy
+            .as_ref()
+            .ok_or(BackendError::TicketTargetWithoutPolicy)?
+            .build()?;
+        backend = backend.check_ticket_target(policy.acceptable_service_names().clone());
+    }
+    backend.check().map_err(BackendError::Gssapi)?;
+    Ok(backend)
+}
+
+#[cfg(all(test, feature = "gssapi"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_targets_without_a_policy_are_an_error_not_a_skipped_check() {
+        let err = gssapi_acceptor(&ServerConfig::default(), true).err();
+        assert!(
+            matches!(err, Some(BackendError::TicketTargetWithoutPolicy)),
+            "{err:?}"
+        );
+    }
 }

@@ -1,13 +1,32 @@
-//! What `epa serve` serves, built from one configuration by [`build_app`]: the metrics page and
-//! `[client_certificates] required_paths` first, then the diagnostics page when on, then the
-//! proxy's route table (or the hello page behind the `[policy]` layer).
+//! The application a configuration serves, put together here and only here ([`build`]):
+//!
+//! metrics page → client-certificate gate (`[client_certificates] required_paths`) →
+//! diagnostics page (when on) → the proxy's route table (`[upstream]`) | the handler behind the
+//! `[policy]` layer.
+//!
+//! `epa serve`'s handler is [`Hello`]; an embedding program passes its own. Start-up and every
+//! SIGHUP build the application with [`build`] ([`serve`] does both).
 
+pub mod backend;
+pub mod observability;
+mod reload;
+mod summary;
+pub mod swap;
+
+pub use backend::BackendError;
+pub use observability::{
+    LogFormat, MetricsPage, ObservabilityError, init_logging, install_prometheus,
+};
+pub use reload::{ConfigSource, ServeError, ServeOptions, read_config, serve};
+pub use summary::summary;
+pub use swap::{SwapHandle, Swappable};
+
+use crate::proxy::{IdentityHeaders, Proxy, ProxyBody, Router, Upstream};
+use crate::server::{ServerError, policy_layer};
 use epa_config::{PolicyTable, ServerConfig};
 use epa_core::authenticator::Authenticator;
 use epa_core::path::NormalizedPath;
 use epa_hyper::ExtendedProtection;
-use epa_hyper::proxy::{IdentityHeaders, Proxy, ProxyBody, Router, Upstream};
-use epa_hyper::server::{MetricsPage, ServerError, policy_layer};
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -15,9 +34,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// The hello page: `hello DOMAIN\user` (or `hello` on an anonymous listener).
-#[derive(Clone, Debug)]
-struct Hello;
+/// The hello page: `hello DOMAIN\user` (or `hello` on an anonymous listener): `epa serve`'s
+/// handler when there is no `[upstream]`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hello;
 
 impl<B> tower_service::Service<Request<B>> for Hello {
     type Response = Response<ProxyBody>;
@@ -41,35 +61,36 @@ impl<B> tower_service::Service<Request<B>> for Hello {
     }
 }
 
-/// What answers requests, built from one configuration ([`build_app`]).
+/// What answers requests, built from one configuration ([`build`]).
 #[derive(Clone)]
-enum Routes {
+enum Routes<H> {
     /// `[upstream]`: the route table over the reverse proxy.
     Proxy(Router),
-    /// No upstream, Negotiate on: the hello page behind the `[policy]` layer.
-    Hello(ExtendedProtection<Hello>),
+    /// No upstream, Negotiate on: the handler behind the `[policy]` layer.
+    Handler(ExtendedProtection<H>),
     /// No upstream, Negotiate off.
-    Open(Hello),
+    Open(H),
     /// `[diagnostics]` on: its page in front of the application.
-    Diagnosed(Box<epa_hyper::diagnose::WithDiagnostics<Routes>>),
+    Diagnosed(Box<epa_hyper::diagnose::WithDiagnostics<Routes<H>>>),
 }
 
 /// What `epa serve` serves: the metrics page and the `[client_certificates] required_paths`
-/// before the routes, so both are answered before any Negotiate leg.
+/// before the routes, so both are answered before any Negotiate leg. `H` is the handler
+/// behind the `[policy]` layer when there is no `[upstream]` ([`Hello`] for `epa serve`).
 #[derive(Clone)]
-pub(crate) struct App {
-    routes: Routes,
+pub struct App<H = Hello> {
+    routes: Routes<H>,
     metrics: Option<MetricsPage>,
     /// `required_paths` (empty: none) and whether they are only observed (`audit_only`).
     certificate_paths: Arc<[NormalizedPath]>,
     certificate_audit_only: bool,
 }
 
-impl std::fmt::Debug for App {
+impl<H> std::fmt::Debug for App<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let routes = match &self.routes {
             Routes::Proxy(r) => format!("{r:?}"),
-            Routes::Hello(_) => "Hello".into(),
+            Routes::Handler(_) => "Handler".into(),
             Routes::Open(_) => "Open".into(),
             Routes::Diagnosed(d) => format!("{d:?}"),
         };
@@ -96,10 +117,15 @@ fn answer(response: Response<String>) -> AppFuture {
     Box::pin(std::future::ready(Ok(response)))
 }
 
-impl<B> tower_service::Service<Request<B>> for App
+impl<B, H> tower_service::Service<Request<B>> for App<H>
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<epa_hyper::proxy::BoxError>,
+    B::Error: Into<crate::proxy::BoxError>,
+    H: tower_service::Service<Request<B>, Response = Response<ProxyBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    H::Future: Send + 'static,
 {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
@@ -135,89 +161,120 @@ where
     }
 }
 
-impl<B> tower_service::Service<Request<B>> for Routes
+impl<B, H> tower_service::Service<Request<B>> for Routes<H>
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<epa_hyper::proxy::BoxError>,
+    B::Error: Into<crate::proxy::BoxError>,
+    H: tower_service::Service<Request<B>, Response = Response<ProxyBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    H::Future: Send + 'static,
 {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = AppFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Each variant is always ready (the router, the hello page and the page say so).
+        // The router and the page are always ready; a handler is called through a fresh
+        // clone made ready first (`oneshot`), so its readiness is never assumed.
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        use tower::ServiceExt as _;
         match self {
             Self::Proxy(r) => r.call(req),
-            Self::Hello(h) => Box::pin(h.call(req)),
-            Self::Open(h) => Box::pin(h.call(req)),
+            Self::Handler(h) => Box::pin(h.clone().oneshot(req)),
+            Self::Open(h) => Box::pin(h.clone().oneshot(req)),
             Self::Diagnosed(d) => d.call(req),
         }
     }
 }
 
+/// Why an application cannot be built from a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// A layer, the upstream, the identity headers, the routes or the pages cannot be built.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The upstream.
+    #[error(transparent)]
+    Upstream(#[from] crate::proxy::UpstreamError),
+    /// The `[identity_headers]` names.
+    #[error(transparent)]
+    IdentityHeaders(#[from] epa_config::proxy::HeaderNameError),
+    /// The `[[route]]` tables.
+    #[error(transparent)]
+    Routes(#[from] crate::proxy::route::RouterError),
+    /// The `[diagnostics]` table.
+    #[error(transparent)]
+    Diagnostics(#[from] epa_hyper::diagnose::DiagnosticsError),
+    /// The `[metrics]` table.
+    #[error(transparent)]
+    Metrics(#[from] epa_config::metrics::MetricsError),
+    /// A `required_paths` entry.
+    #[error(transparent)]
+    RequiredPath(#[from] epa_config::RequiredPathError),
+    /// A table another one needs is missing.
+    #[error("{0}")]
+    Missing(&'static str),
+}
+
 /// Builds the application from one configuration: the proxy's route table (one layer per
-/// protected route, each from [`policy_layer`]) or the hello page behind the `[policy]` layer,
-/// with the metrics page (when `[metrics]` and a recorder) and `required_paths` before them.
-/// Start-up and every SIGHUP build the application with this function and only this one.
-pub(crate) fn build_app(
+/// protected route, each from [`policy_layer`]) or `handler` behind the `[policy]` layer, with
+/// the diagnostics page (when on), the metrics page (when `[metrics]` and a recorder) and
+/// `required_paths` before them. Start-up and every SIGHUP build the application with this
+/// function and only this one.
+pub fn build<H>(
     config: &ServerConfig,
     backend: Option<&Arc<dyn Authenticator>>,
     metrics: Option<&PrometheusHandle>,
-) -> Result<App, String> {
+    handler: H,
+) -> Result<App<H>, AppError> {
     let make = |table: &PolicyTable| match backend {
         Some(b) => policy_layer(config, b.clone(), table),
         None => Err(ServerError::Negotiate("an authenticator")),
     };
     if config.upstream.is_none() && !config.routes.is_empty() {
-        // Their policies and allow-lists would be silently ignored by the hello page.
-        return Err(
-            "[[route]] tables apply to the reverse proxy only: add [upstream] or remove them"
-                .into(),
-        );
+        // Their policies and allow-lists would be silently ignored by the handler.
+        return Err(AppError::Missing(
+            "[[route]] tables apply to the reverse proxy only: add [upstream] or remove them",
+        ));
     }
     let routes = match &config.upstream {
         Some(up) => {
-            let upstream = Upstream::from_table(up).map_err(|e| e.to_string())?;
-            let names =
-                IdentityHeaders::new(&config.identity_headers).map_err(|e| e.to_string())?;
-            let proxy = Proxy::new(upstream, names);
-            Routes::Proxy(Router::from_config(config, &proxy, make).map_err(|e| e.to_string())?)
+            let proxy = Proxy::new(
+                Upstream::from_table(up)?,
+                IdentityHeaders::new(&config.identity_headers)?,
+            );
+            Routes::Proxy(Router::from_config(config, &proxy, make)?)
         }
         None if config.listener.negotiate => {
-            let table = config
-                .policy
-                .as_ref()
-                .ok_or("the listener runs Negotiate but there is no [policy] table")?;
-            Routes::Hello(tower_layer::Layer::layer(
-                &make(table).map_err(|e| e.to_string())?,
-                Hello,
-            ))
+            let table = config.policy.as_ref().ok_or(AppError::Missing(
+                "the listener runs Negotiate but there is no [policy] table",
+            ))?;
+            Routes::Handler(tower_layer::Layer::layer(&make(table)?, handler))
         }
-        None => Routes::Open(Hello),
+        None => Routes::Open(handler),
     };
     let routes = if config.diagnostics.enabled {
         let table = config
             .policy
             .as_ref()
-            .ok_or("[diagnostics] needs a [policy] table")?;
-        let page = make(table).map_err(|e| e.to_string())?;
-        let with = epa_hyper::diagnose::WithDiagnostics::from_config(config, page, routes)
-            .map_err(|e| e.to_string())?;
+            .ok_or(AppError::Missing("[diagnostics] needs a [policy] table"))?;
+        let page = make(table)?;
+        let with = epa_hyper::diagnose::WithDiagnostics::from_config(config, page, routes)?;
         Routes::Diagnosed(Box::new(with))
     } else {
         routes
     };
     let metrics = match (&config.metrics, metrics) {
-        (Some(table), Some(handle)) => {
-            Some(MetricsPage::from_table(handle.clone(), table).map_err(|e| e.to_string())?)
-        }
+        (Some(table), Some(handle)) => Some(MetricsPage::from_table(handle.clone(), table)?),
         (Some(table), None) => {
             // Validated all the same: a reload never swaps in a table the next start refuses.
-            table.normalized_path().map_err(|e| e.to_string())?;
+            table.normalized_path()?;
             None
         }
         (None, _) => None,
@@ -226,7 +283,7 @@ pub(crate) fn build_app(
     Ok(App {
         routes,
         metrics,
-        certificate_paths: cc.required_prefixes().map_err(|e| e.to_string())?.into(),
+        certificate_paths: cc.required_prefixes()?.into(),
         certificate_audit_only: cc.audit_only,
     })
 }

@@ -4,7 +4,7 @@
 //! file could not be built, counting `epa_config_reload_total{result="ok|rejected"}`.
 //!
 //! Open connections stay open: their next request simply meets the new application. A new
-//! application has new [`crate::ExtendedProtectionLayer`] instances, so an identity a
+//! application has new [`epa_hyper::ExtendedProtectionLayer`] instances, so an identity a
 //! connection authenticated under the old policy is not one under the new (the client is
 //! challenged again on that connection) — a changed policy applies to every request after
 //! the reload, never only to new connections.

@@ -229,7 +229,7 @@ impl Upstream {
     /// `ca_file`.
     pub fn from_settings(settings: &UpstreamSettings) -> Result<Self, UpstreamError> {
         let roots = match &settings.ca_file {
-            Some(path) => crate::client_cert::read_ca_bundle(path)
+            Some(path) => epa_hyper::client_cert::read_ca_bundle(path)
                 .map_err(|e| UpstreamError::Ca(e.to_string()))?,
             None => Vec::new(),
         };

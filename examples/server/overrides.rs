@@ -1,7 +1,6 @@
-//! Command-line overrides of the configuration file: the flags a server binary offers on top of
-//! the file `epa lint` checks (`--listen`, `--cert`/`--key`, `--http`, the client-certificate
-//! flags, and a `[policy]` for a file without one). With the `clap` feature, [`Overrides`] is a
-//! `clap::Args` to `#[command(flatten)]` into a binary's arguments.
+//! The example's flags on top of the file `epa lint` checks (`--listen`, `--cert`/`--key`,
+//! `--http`, the client-certificate flags, and a `[policy]` for a file without one). Flags
+//! live in the binary; the library takes the configuration.
 
 use epa_config::{PolicyTable, ServerConfig};
 use epa_core::decide::Transport;
@@ -22,69 +21,47 @@ pub struct OverrideError {
 }
 
 /// Settings that override (or, for `[policy]`, stand in for) the configuration file's.
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-#[non_exhaustive]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Overrides {
     /// Address to listen on (`[listener] address`).
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[arg(long)]
     pub listen: Option<SocketAddr>,
     /// Enforcement when the file has no `[policy]`: never | when-supported | always.
-    #[cfg_attr(feature = "clap", arg(long, default_value = "when-supported"))]
+    #[arg(long, default_value = "when-supported")]
     pub enforcement: String,
     /// Audit: also decide under this enforcement; log and count what it would refuse.
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[arg(long)]
     pub target_enforcement: Option<String>,
     /// An acceptable service name (repeatable).
-    #[cfg_attr(feature = "clap", arg(long = "service-name", value_name = "SPN"))]
+    #[arg(long = "service-name", value_name = "SPN")]
     pub service_names: Vec<String>,
     /// Server certificate chain and key (PEM).
-    #[cfg_attr(feature = "clap", arg(long, requires = "key"))]
+    #[arg(long, requires = "key")]
     pub cert: Option<PathBuf>,
     /// The server certificate's private key (PEM).
-    #[cfg_attr(feature = "clap", arg(long, requires = "cert", hide = true))]
+    #[arg(long, requires = "cert", hide = true)]
     pub key: Option<PathBuf>,
     /// Plain HTTP (service-name binding only).
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[arg(long)]
     pub http: bool,
     /// Client certificates: trusted CAs (PEM), CRLs, revocation mode, CA hints (all | none).
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[arg(long)]
     pub client_ca: Option<PathBuf>,
     /// A CRL file (repeatable).
-    #[cfg_attr(feature = "clap", arg(long = "crl", hide = true))]
+    #[arg(long = "crl", hide = true)]
     pub crls: Vec<PathBuf>,
     /// The revocation mode's wire name.
-    #[cfg_attr(feature = "clap", arg(long, hide = true))]
+    #[arg(long, hide = true)]
     pub revocation: Option<String>,
     /// The CA hints' wire name.
-    #[cfg_attr(feature = "clap", arg(long, hide = true))]
+    #[arg(long, hide = true)]
     pub ca_hints: Option<String>,
     /// Observe the client-certificate requirement without enforcing it.
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[arg(long)]
     pub client_cert_audit: bool,
     /// Client certificates alone, no Negotiate.
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[arg(long)]
     pub no_negotiate: bool,
-}
-
-impl Default for Overrides {
-    fn default() -> Self {
-        Self {
-            listen: None,
-            enforcement: PolicyEnforcement::WhenSupported.name().into(),
-            target_enforcement: None,
-            service_names: Vec::new(),
-            cert: None,
-            key: None,
-            http: false,
-            client_ca: None,
-            crls: Vec::new(),
-            revocation: None,
-            ca_hints: None,
-            client_cert_audit: false,
-            no_negotiate: false,
-        }
-    }
 }
 
 /// A configuration value from its wire name.
