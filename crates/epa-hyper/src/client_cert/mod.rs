@@ -29,7 +29,7 @@ pub use certificate::ClientCertificate;
 pub use crl::CRL_RELOAD_REJECTED;
 pub use route::{
     CertificateGateRefusal, RequireClientCertificate, RequireClientCertificateLayer,
-    ResponseFuture, refusal_body, require_certificate,
+    ResponseFuture, bad_path_body, refusal_body, require_certificate,
 };
 pub use settings::{ClientCertError, ClientCertificateSettings, read_ca_bundle, schannel_warning};
 pub use verifier::{ClientCertificateVerifier, PeerCertificate};

@@ -105,7 +105,9 @@ pub fn refusal_body(refusal: CertificateRefusal) -> String {
     )
 }
 
-fn bad_path_body(e: PathError) -> String {
+/// The 400 body for a request path that cannot be normalised (so cannot be matched against
+/// `required_paths`): `{"status":400,"reason":"bad-request-path","message":…}`.
+pub fn bad_path_body(e: PathError) -> String {
     format!("{{\"status\":400,\"reason\":\"bad-request-path\",\"message\":\"{e}\"}}\n")
 }
 

@@ -141,13 +141,25 @@ where
             return answer(page);
         }
         if !self.certificate_paths.is_empty() {
-            // A path that cannot be normalised counts as required (fails closed); the router
-            // answers it 400 after the certificate check.
-            let required = NormalizedPath::parse(req.uri().path()).map_or(true, |p| {
-                self.certificate_paths
-                    .iter()
-                    .any(|prefix| p.starts_with_segments(prefix))
-            });
+            // A path that cannot be normalised cannot be matched against required_paths: 400
+            // before anything else sees it (as IIS request filtering answers it).
+            let path = match NormalizedPath::parse(req.uri().path()) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::info!(target: "epa", decision = "reject", reason = "bad-request-path", "request path refused: {e}");
+                    let mut r = Response::new(epa_hyper::client_cert::bad_path_body(e));
+                    *r.status_mut() = http::StatusCode::BAD_REQUEST;
+                    r.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                    return answer(r);
+                }
+            };
+            let required = self
+                .certificate_paths
+                .iter()
+                .any(|prefix| path.starts_with_segments(prefix));
             if required
                 && let Err(refusal) = epa_hyper::client_cert::require_certificate(
                     &mut req,
