@@ -20,6 +20,11 @@
 //!
 //! Tokens are raw NTLMSSP, under the `NTLM` scheme or inside `Negotiate` (as Windows accepts).
 //! SPNEGO-wrapped NTLM is refused as unsupported by this backend.
+//!
+//! The crate implements `epa_core`'s [`Authenticator`](epa_core::authenticator::Authenticator)
+//! and needs neither HTTP nor an async runtime: `epa-hyper` re-exports it as `epa_hyper::ntlm`,
+//! and a [`CredentialVerifier`] (`epa-winbind`'s domain-controller pass-through) depends on it
+//! alone. Feature `initiator`: the test initiator (`client`), for tests and load generation.
 
 mod acceptor;
 mod casing;
