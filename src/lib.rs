@@ -6,7 +6,8 @@
 //! crate) is the tower layer and the server to run it in: serve with [`hyper::server::Server`]
 //! (TLS, one security context per connection, deadlines, connection limits, accept errors
 //! retried, graceful shutdown), as the README's example, `examples/server.rs` and
-//! `examples/axum.rs` do.
+//! `examples/axum.rs` do. [`ntlm`] (the `epa-ntlm` crate) is the embedded NTLMv2 acceptor, also
+//! reachable as `hyper::ntlm`.
 
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,7 @@ pub use epa_core::*;
 pub use epa_hyper as hyper;
 /// The gateway runtime: `epa serve` as a library (the `epa-server` crate).
 pub use epa_server as server;
+pub use epa_ntlm as ntlm;
 
 /// NTLM pass-through to an Active Directory domain controller through winbind (feature
 /// `winbind`).

@@ -3,8 +3,8 @@
 #![no_main]
 use epa_core::ChannelBinding;
 use epa_core::decide::BindingObservation;
-use epa_hyper::authenticator::{Authenticator, ExpectedBindings, Scheme, Step};
-use epa_hyper::ntlm::{NtlmAcceptor, UserDb};
+use epa_core::authenticator::{Authenticator, ExpectedBindings, Scheme, Step};
+use epa_ntlm::{NtlmAcceptor, UserDb};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let acceptor = NtlmAcceptor::new(users, "D", "S");
     let expected = ExpectedBindings::new(ChannelBinding::tls_server_end_point_from_hash(&[3; 32]));
     // The unauthenticated reader the GSSAPI backend uses must be total too.
-    let _ = epa_hyper::ntlm::inspect_authenticate(second, Some(&expected));
+    let _ = epa_ntlm::inspect_authenticate(second, Some(&expected));
     let mut ctx = acceptor.new_context();
     let _ = ctx.step(Scheme::Ntlm, first, Some(&expected));
     if let Ok(Step::Complete(c)) = ctx.step(Scheme::Ntlm, second, None) {

@@ -1,6 +1,6 @@
 //! Any text as an NTLM user file: a value or a typed error naming the line.
 #![no_main]
-use epa_hyper::ntlm::UserDb;
+use epa_ntlm::UserDb;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -59,7 +59,8 @@ pub mod diagnose;
 pub mod gssapi;
 mod header;
 pub mod layer;
-pub mod ntlm;
+/// The embedded NTLMv2 acceptor, the `epa-ntlm` crate (kept at this path for existing users).
+pub use epa_ntlm as ntlm;
 mod serve;
 pub mod telemetry;
 #[cfg(feature = "test-util")]

@@ -29,7 +29,7 @@
 //! | `epa_client_certificates_total` | counter | `status` (`valid`, `not-presented`, `revoked`, …), per TLS connection |
 //! | `epa_client_certificate_refusals_total` | counter | `reason` (`client-certificate-required`, …) |
 //! | `epa_audit_client_certificate_would_refuse_total` | counter | `reason` |
-//! | `epa_throttle_refusals_total` | counter | `key` (`address`, `address-account`, `account`): logons refused unchecked by failure throttling / smart lockout |
+//! | `epa_throttle_refusals_total` | counter | `key` (`address`, `address-account`, `account`): logons refused unchecked by failure throttling / smart lockout (counted in `epa-ntlm`) |
 //! | `epa_authorization_denied_total` | counter | `reason` (`user-not-allowed`, `group-not-allowed`): authenticated, refused by `allow_users`/`allow_groups` |
 //!
 //! Metrics go through the [`metrics`] facade: without an installed recorder they cost a branch.
@@ -152,12 +152,6 @@ pub(crate) fn authentication_failed(peer: SocketAddr, status: u16, error: &AuthE
     .increment(1);
     let text = error.to_string();
     tracing::info!(target: "epa", decision = "reject", reason, peer = %peer, status, "{}", ClientText(&text));
-}
-
-/// `epa_throttle_refusals_total{key}`: a logon refused unchecked because a failure-throttling
-/// key (`address`, `address-account`, `account`) is cooling down or locked.
-pub(crate) fn throttle_refusal(key: &'static str) {
-    metrics::counter!("epa_throttle_refusals_total", "key" => key).increment(1);
 }
 
 /// `epa_authentication_seconds`.

@@ -10,7 +10,7 @@ use crate::WinbindVerifier;
 use epa_core::authenticator::{
     AuthError, Authenticator, ExpectedBindings, Scheme, SecurityContext, Step,
 };
-use epa_hyper::ntlm::{CredentialVerifier as _, LogonError};
+use epa_ntlm::{CredentialVerifier as _, LogonError};
 
 /// Wraps a backend: every completed exchange that reports no groups gets the account's SID and
 /// groups from winbind. A principal the directory does not know keeps no groups (routes with

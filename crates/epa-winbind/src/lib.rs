@@ -1,4 +1,4 @@
-//! NTLM pass-through for epa: the embedded acceptor ([`epa_hyper::ntlm::NtlmAcceptor`]) issues
+//! NTLM pass-through for epa: the embedded acceptor ([`epa_ntlm::NtlmAcceptor`]) issues
 //! the challenge and reads the AV pairs; an Active Directory domain controller verifies the
 //! NTLMv2 response through Samba's winbind (`libwbclient`'s `wbcCtxAuthenticateUserEx` at
 //! `WBC_AUTH_USER_LEVEL_RESPONSE`, a Netlogon network logon), and returns the session key (the
@@ -10,7 +10,7 @@
 //! `epa_core::decide` judges them, as for every backend.
 //!
 //! ```no_run
-//! use epa_hyper::ntlm::NtlmAcceptor;
+//! use epa_ntlm::NtlmAcceptor;
 //! use epa_winbind::{WinbindSettings, WinbindVerifier};
 //! let verifier = WinbindVerifier::new(WinbindSettings::default());
 //! verifier.check().expect("winbindd answers");
@@ -36,7 +36,7 @@ mod status;
 pub use groups::WithWinbindGroups;
 
 use epa_core::sid::Sid;
-use epa_hyper::ntlm::{CredentialVerifier, DomainLookup, LogonError, NetworkLogon, VerifiedLogon};
+use epa_ntlm::{CredentialVerifier, DomainLookup, LogonError, NetworkLogon, VerifiedLogon};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
@@ -349,12 +349,12 @@ fn verified(info: ffi::UserInfo, sent: &NetworkLogon<'_>) -> Result<VerifiedLogo
     // the account still may not log on.
     if info.acct_flags & ffi::ACB_DISABLED != 0 {
         return Err(LogonError::Restricted(
-            epa_hyper::ntlm::AccountRestriction::Disabled,
+            epa_ntlm::AccountRestriction::Disabled,
         ));
     }
     if info.acct_flags & ffi::ACB_AUTOLOCK != 0 {
         return Err(LogonError::Restricted(
-            epa_hyper::ntlm::AccountRestriction::LockedOut,
+            epa_ntlm::AccountRestriction::LockedOut,
         ));
     }
     let mut sids = parse_sids(&info.sids)?;

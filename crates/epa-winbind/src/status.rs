@@ -3,7 +3,7 @@
 //! an accept, and never "unavailable" unless it says the domain controller could not be asked.
 
 use crate::ffi::{Failure, wbc_err};
-use epa_hyper::ntlm::{AccountRestriction, LogonError};
+use epa_ntlm::{AccountRestriction, LogonError};
 
 /// MS-ERREF §2.3.1 NTSTATUS values returned by a network logon (MS-NRPC §3.5.4.5.1).
 mod nt {
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn every_outcome_has_its_stable_code_in_the_acceptor() {
-        use epa_hyper::ntlm::NtlmError;
+        use epa_ntlm::NtlmError;
         let code = |e: LogonError| -> &'static str {
             let (domain, user) = (String::new(), String::new());
             match e {

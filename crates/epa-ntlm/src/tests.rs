@@ -4,7 +4,13 @@
 use super::client::{ClientBinding, NtlmClient};
 use super::*;
 use epa_core::ChannelBinding;
+use epa_core::authenticator::{
+    AuthError, Authenticator as _, Completion, ExpectedBindings, Identity, Scheme, Step,
+};
+use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
 
 fn acceptor() -> NtlmAcceptor {
     let mut users = UserDb::default();

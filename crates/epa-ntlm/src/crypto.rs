@@ -5,6 +5,8 @@ use md4::{Digest as _, Md4};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
+use crate::wire;
+
 type HmacMd5 = hmac::Hmac<md5::Md5>;
 
 /// A 16-byte secret (NT hash, response key, session key), wiped when dropped.
@@ -48,15 +50,11 @@ fn unreachable_hmac() -> ! {
     panic!("HMAC-MD5 rejected a key")
 }
 
-fn utf16le(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
 /// `NTOWFv2(user, domain)` = HMAC_MD5(NT hash, UTF16LE(Uppercase(user) || domain))
 /// (MS-NLMP §3.3.2). The user is upper-cased as Windows does (simple, per UTF-16 unit:
-/// [`super::casing::upcase`]), the domain is used as the client sent it.
+/// [`crate::casing::upcase`]), the domain is used as the client sent it.
 pub fn ntowf_v2(nt_hash: &[u8; 16], user: &str, domain: &str) -> Key16 {
-    let identity = utf16le(&format!("{}{}", super::casing::upcase(user), domain));
+    let identity = wire::utf16le(&format!("{}{}", crate::casing::upcase(user), domain));
     hmac_md5(nt_hash, &[&identity])
 }
 
@@ -157,7 +155,7 @@ mod tests {
     #[test]
     fn ntowf_v2_upper_cases_the_user_as_windows_does() {
         for (user, upper, domain, password, windows, full) in WINDOWS_VECTORS {
-            assert_eq!(super::super::casing::upcase(user), upper);
+            assert_eq!(crate::casing::upcase(user), upper);
             let key = ntowf_v2(&nt_hash(password), user, domain);
             assert_eq!(hex::encode(*key), windows, "{user}");
             if windows != full {

@@ -1,38 +1,61 @@
 //! NTLM message encoding (MS-NLMP §2.2): NEGOTIATE and AUTHENTICATE parsing, CHALLENGE building,
-//! AV pairs. Every length and offset is checked against the message; nothing here panics.
+//! AV pairs. Every length and offset is checked against the message; nothing here panics. Public
+//! for the other readers of NTLMSSP (the GSSAPI backend, `epa diagnose`).
 
-use super::NtlmError;
+use crate::error::NtlmError;
 
 /// `"NTLMSSP\0"`.
 pub const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
 
 /// Negotiate flags used here (MS-NLMP §2.2.2.5).
 pub mod flags {
+    /// `NTLMSSP_NEGOTIATE_UNICODE`.
     pub const UNICODE: u32 = 0x0000_0001;
+    /// `NTLMSSP_REQUEST_TARGET`.
     pub const REQUEST_TARGET: u32 = 0x0000_0004;
+    /// `NTLMSSP_NEGOTIATE_SIGN`.
     pub const SIGN: u32 = 0x0000_0010;
+    /// `NTLMSSP_NEGOTIATE_SEAL`.
     pub const SEAL: u32 = 0x0000_0020;
+    /// `NTLMSSP_NEGOTIATE_NTLM`.
     pub const NTLM: u32 = 0x0000_0200;
+    /// `NTLMSSP_NEGOTIATE_ALWAYS_SIGN`.
     pub const ALWAYS_SIGN: u32 = 0x0000_8000;
+    /// `NTLMSSP_TARGET_TYPE_DOMAIN`.
     pub const TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
+    /// `NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY`.
     pub const EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
+    /// `NTLMSSP_NEGOTIATE_TARGET_INFO`.
     pub const TARGET_INFO: u32 = 0x0080_0000;
+    /// `NTLMSSP_NEGOTIATE_VERSION`.
     pub const VERSION: u32 = 0x0200_0000;
+    /// `NTLMSSP_NEGOTIATE_128`.
     pub const N128: u32 = 0x2000_0000;
+    /// `NTLMSSP_NEGOTIATE_KEY_EXCH`.
     pub const KEY_EXCH: u32 = 0x4000_0000;
+    /// `NTLMSSP_NEGOTIATE_56`.
     pub const N56: u32 = 0x8000_0000;
 }
 
 /// AV pair ids (MS-NLMP §2.2.2.1).
 pub mod av {
+    /// `MsvAvEOL`: ends the list.
     pub const EOL: u16 = 0x0000;
+    /// `MsvAvNbComputerName`.
     pub const NB_COMPUTER_NAME: u16 = 0x0001;
+    /// `MsvAvNbDomainName`.
     pub const NB_DOMAIN_NAME: u16 = 0x0002;
+    /// `MsvAvDnsComputerName`.
     pub const DNS_COMPUTER_NAME: u16 = 0x0003;
+    /// `MsvAvDnsDomainName`.
     pub const DNS_DOMAIN_NAME: u16 = 0x0004;
+    /// `MsvAvFlags`.
     pub const FLAGS: u16 = 0x0006;
+    /// `MsvAvTimestamp` (FILETIME).
     pub const TIMESTAMP: u16 = 0x0007;
+    /// `MsvAvTargetName` (the SPN the client means).
     pub const TARGET_NAME: u16 = 0x0009;
+    /// `MsvAvChannelBindings` (MD5 of the GSS channel bindings).
     pub const CHANNEL_BINDINGS: u16 = 0x000a;
 }
 
@@ -192,12 +215,19 @@ pub fn build_challenge(
 /// The parts of an AUTHENTICATE_MESSAGE (§2.2.1.3) an acceptor needs.
 #[derive(Debug)]
 pub struct Authenticate<'a> {
+    /// `LmChallengeResponse` (empty when out of bounds).
     pub lm_response: &'a [u8],
+    /// `NtChallengeResponse`.
     pub nt_response: &'a [u8],
+    /// `DomainName`, as sent.
     pub domain: String,
+    /// `UserName`, as sent.
     pub user: String,
+    /// `Workstation` (empty when unreadable).
     pub workstation: String,
+    /// `EncryptedRandomSessionKey`.
     pub encrypted_session_key: &'a [u8],
+    /// The negotiate flags.
     pub flags: u32,
 }
 

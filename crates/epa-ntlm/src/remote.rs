@@ -2,10 +2,13 @@
 //! the account's throttling key for every spelling the directory reads as one account, the
 //! domain check before the verifier is asked, and the per-address cap on calls under way.
 
-use super::{
-    Attempt, CredentialVerifier, DomainLookup, HashMap, IpAddr, Logon, LogonError, NetworkLogon,
-    NtlmContext, NtlmError, casing, throttle, users, wire,
-};
+use crate::context::{Logon, NtlmContext};
+use crate::error::NtlmError;
+use crate::throttle::{self, Attempt};
+use crate::verifier::{CredentialVerifier, DomainLookup, LogonError, NetworkLogon};
+use crate::{casing, telemetry, users, wire};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// A verifier call under way from one address; released on drop, however the call ends.
@@ -63,7 +66,7 @@ impl NtlmContext {
     /// nothing more reaches the directory. A domain the verifier does not trust is refused
     /// here and counted against the address; each address has at most
     /// `max_in_flight_per_address` calls under way.
-    pub(super) fn verify_remotely(
+    pub(crate) fn verify_remotely(
         &self,
         verifier: &dyn CredentialVerifier,
         auth: &wire::Authenticate<'_>,
@@ -73,7 +76,7 @@ impl NtlmContext {
         let Ok(folded) = self.remote_account(verifier, &auth.domain, &auth.user) else {
             let now = (self.acceptor.monotonic)();
             if let Some(Err(rule)) = self.acceptor.throttled(|t| t.check_address(self.peer, now)) {
-                crate::telemetry::throttle_refusal(rule.label());
+                telemetry::throttle_refusal(rule.label());
                 return Err(NtlmError::Throttled { rule });
             }
             self.acceptor

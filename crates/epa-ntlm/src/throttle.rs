@@ -27,7 +27,7 @@
 //! addresses (8 each, ~250 bytes). When full, quiet keys are dropped first, then the least
 //! recently failed eighth (keys not cooling down before keys cooling down).
 
-use super::familiar::Familiar;
+use crate::familiar::Familiar;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 //! NT hash (MD4 of the UTF-16LE password) instead of a password. `#` starts a comment line; an
 //! empty DOMAIN matches any domain the client names.
 
-use super::casing::upcase;
-use super::crypto::{Key16, nt_hash};
+use crate::casing::upcase;
+use crate::crypto::{Key16, nt_hash};
 use std::collections::HashMap;
 use thiserror::Error;
 use zeroize::Zeroizing;

@@ -4,7 +4,13 @@
 use super::client::{ClientBinding, NtlmClient};
 use super::*;
 use epa_core::ChannelBinding;
+use epa_core::authenticator::{
+    AuthError, Authenticator as _, Completion, ExpectedBindings, Identity, Scheme, Step,
+};
+use epa_core::decide::BindingObservation;
+use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
+use std::time::Duration;
 
 /// A "domain controller" that knows alice's password, records what it was asked, and can be
 /// told to fail.
