@@ -22,9 +22,9 @@ pub use epa_config::lint;
 pub use epa_core as core;
 pub use epa_core::*;
 pub use epa_hyper as hyper;
+pub use epa_ntlm as ntlm;
 /// The gateway runtime: `epa serve` as a library (the `epa-server` crate).
 pub use epa_server as server;
-pub use epa_ntlm as ntlm;
 
 /// NTLM pass-through to an Active Directory domain controller through winbind (feature
 /// `winbind`).

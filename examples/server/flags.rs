@@ -67,7 +67,7 @@ impl Args {
             Some(path) => read_config(path)?,
             None => ServerConfig::default(),
         };
-        self.overrides.apply(&mut config)?;
+        self.overrides.apply(&mut config);
         generate_certificate(&mut config)?;
         if let Backend::Gssapi = self.backend {
             config.backend = Some(BackendTable {

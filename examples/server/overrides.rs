@@ -2,23 +2,12 @@
 //! `--http`, the client-certificate flags, and a `[policy]` for a file without one). Flags
 //! live in the binary; the library takes the configuration.
 
-use epa_config::{PolicyTable, ServerConfig};
+use epa_config::{HintChoice, PolicyTable, ServerConfig};
+use epa_core::client_cert::RevocationMode;
 use epa_core::decide::Transport;
 use epa_core::policy::PolicyEnforcement;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use thiserror::Error;
-
-/// A flag whose value is not one of its wire names (the names configuration files use).
-#[derive(Debug, Error)]
-#[error("--{flag}: {source}")]
-pub struct OverrideError {
-    /// The flag.
-    pub flag: &'static str,
-    /// Why its value was refused.
-    #[source]
-    pub source: serde::de::value::Error,
-}
 
 /// Settings that override (or, for `[policy]`, stand in for) the configuration file's.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,11 +16,11 @@ pub struct Overrides {
     #[arg(long)]
     pub listen: Option<SocketAddr>,
     /// Enforcement when the file has no `[policy]`: never | when-supported | always.
-    #[arg(long, default_value = "when-supported")]
-    pub enforcement: String,
+    #[arg(long, default_value = "when-supported", value_parser = wire::<PolicyEnforcement>)]
+    pub enforcement: PolicyEnforcement,
     /// Audit: also decide under this enforcement; log and count what it would refuse.
-    #[arg(long)]
-    pub target_enforcement: Option<String>,
+    #[arg(long, value_parser = wire::<PolicyEnforcement>)]
+    pub target_enforcement: Option<PolicyEnforcement>,
     /// An acceptable service name (repeatable).
     #[arg(long = "service-name", value_name = "SPN")]
     pub service_names: Vec<String>,
@@ -51,11 +40,11 @@ pub struct Overrides {
     #[arg(long = "crl", hide = true)]
     pub crls: Vec<PathBuf>,
     /// The revocation mode's wire name.
-    #[arg(long, hide = true)]
-    pub revocation: Option<String>,
+    #[arg(long, hide = true, value_parser = wire::<RevocationMode>)]
+    pub revocation: Option<RevocationMode>,
     /// The CA hints' wire name.
-    #[arg(long, hide = true)]
-    pub ca_hints: Option<String>,
+    #[arg(long, hide = true, value_parser = wire::<HintChoice>)]
+    pub ca_hints: Option<HintChoice>,
     /// Observe the client-certificate requirement without enforcing it.
     #[arg(long)]
     pub client_cert_audit: bool,
@@ -64,14 +53,10 @@ pub struct Overrides {
     pub no_negotiate: bool,
 }
 
-/// A configuration value from its wire name.
-fn wire<T: serde::de::DeserializeOwned>(
-    flag: &'static str,
-    name: &str,
-) -> Result<T, OverrideError> {
+/// A flag's value by its wire name (the name configuration files use: `when-supported`).
+fn wire<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, serde::de::value::Error> {
     use serde::de::value::{Error, StrDeserializer};
     T::deserialize(StrDeserializer::<Error>::new(name))
-        .map_err(|source| OverrideError { flag, source })
 }
 
 impl Overrides {
@@ -79,7 +64,7 @@ impl Overrides {
     /// no `required_paths` requires a certificate under `/cert`; without a `[policy]` table one
     /// is made from `enforcement`, `target_enforcement` and the service names, for the prefix
     /// `https://localhost:PORT/` (or `http://`).
-    pub fn apply(&self, config: &mut ServerConfig) -> Result<(), OverrideError> {
+    pub fn apply(&self, config: &mut ServerConfig) {
         let l = &mut config.listener;
         l.address = self.listen.unwrap_or(l.address);
         l.negotiate &= !self.no_negotiate;
@@ -92,23 +77,18 @@ impl Overrides {
         let cc = &mut config.client_certificates;
         cc.ca_files.extend(self.client_ca.clone());
         cc.crl_files.extend(self.crls.iter().cloned());
-        if let Some(r) = &self.revocation {
-            cc.revocation = wire("revocation", r)?;
+        if let Some(r) = self.revocation {
+            cc.revocation = r;
         }
-        if let Some(h) = &self.ca_hints {
-            cc.hints = wire("ca-hints", h)?;
+        if let Some(h) = self.ca_hints {
+            cc.hints = h;
         }
         if self.client_ca.is_some() && cc.required_paths.is_empty() {
             cc.required_paths = vec!["/cert".into()];
         }
         cc.audit_only |= self.client_cert_audit;
         if config.policy.is_none() {
-            let enforcement = wire("enforcement", &self.enforcement)?;
-            let target = self
-                .target_enforcement
-                .as_deref()
-                .map(|t| wire("target-enforcement", t))
-                .transpose()?;
+            let (enforcement, target) = (self.enforcement, self.target_enforcement);
             let names = !self.service_names.is_empty()
                 && (enforcement != PolicyEnforcement::Never || target.is_some());
             let scheme = match config.listener.transport {
@@ -126,6 +106,5 @@ impl Overrides {
                 ..PolicyTable::default()
             });
         }
-        Ok(())
     }
 }

@@ -5,9 +5,8 @@
 //! path-override or hop-by-hop header, no `HTTP2-Settings`, and no `Upgrade` but `websocket`.
 #![no_main]
 use epa_hyper::ChannelFacts;
-use epa_server::proxy::headers::{IdentityHeaders, Origin, RequestRules, prepare_request};
-use epa_server::proxy::target::check_target;
-use epa_server::proxy::upgrade::allowed_upgrade;
+use epa_server::proxy::IdentityHeaders;
+use epa_server::proxy::internal::{Origin, RequestRules, allowed_upgrade, check_target, prepare_request};
 use http::{HeaderName, HeaderValue, Request};
 use libfuzzer_sys::fuzz_target;
 

@@ -28,7 +28,6 @@ use epa_core::authenticator::Authenticator;
 use epa_core::path::NormalizedPath;
 use epa_hyper::ExtendedProtection;
 use http::{Request, Response};
-use http_body_util::BodyExt as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -54,11 +53,35 @@ impl<B> tower_service::Service<Request<B>> for Hello {
             .get::<epa_hyper::AuthenticatedUser>()
             .map(|u| format!(" {}", u.identity.principal))
             .unwrap_or_default();
-        let body = http_body_util::Full::new(bytes::Bytes::from(format!("hello{who}\n")))
-            .map_err(|never| match never {})
-            .boxed_unsync();
+        let body = epa_hyper::body::full(format!("hello{who}\n"));
         std::future::ready(Ok(Response::new(body)))
     }
+}
+
+/// What an embedder puts behind the `[policy]` layer: a cloneable service that never fails
+/// (errors are responses) and whose future can move between threads.
+pub trait Handler<B>:
+    tower_service::Service<
+        Request<B>,
+        Response = Response<ProxyBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<B, H> Handler<B> for H where
+    H: tower_service::Service<
+            Request<B>,
+            Response = Response<ProxyBody>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
 }
 
 /// What answers requests, built from one configuration ([`build`]).
@@ -109,23 +132,14 @@ type AppFuture = std::pin::Pin<
 
 /// An answer made here (metrics, a certificate refusal).
 fn answer(response: Response<String>) -> AppFuture {
-    let response = response.map(|s| {
-        http_body_util::Full::new(bytes::Bytes::from(s))
-            .map_err(|never| match never {})
-            .boxed_unsync()
-    });
-    Box::pin(std::future::ready(Ok(response)))
+    Box::pin(std::future::ready(Ok(response.map(epa_hyper::body::full))))
 }
 
 impl<B, H> tower_service::Service<Request<B>> for App<H>
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<crate::proxy::BoxError>,
-    H: tower_service::Service<Request<B>, Response = Response<ProxyBody>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    H::Future: Send + 'static,
+    H: Handler<B>,
 {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
@@ -177,11 +191,7 @@ impl<B, H> tower_service::Service<Request<B>> for Routes<H>
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<crate::proxy::BoxError>,
-    H: tower_service::Service<Request<B>, Response = Response<ProxyBody>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    H::Future: Send + 'static,
+    H: Handler<B>,
 {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
@@ -219,7 +229,7 @@ pub enum AppError {
     IdentityHeaders(#[from] epa_config::proxy::HeaderNameError),
     /// The `[[route]]` tables.
     #[error(transparent)]
-    Routes(#[from] crate::proxy::route::RouterError),
+    Routes(#[from] crate::proxy::RouterError),
     /// The `[diagnostics]` table.
     #[error(transparent)]
     Diagnostics(#[from] epa_hyper::diagnose::DiagnosticsError),

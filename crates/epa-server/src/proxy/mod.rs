@@ -1,27 +1,41 @@
 //! A reverse proxy behind Extended Protection: requests that the layer authenticated are
 //! forwarded to one upstream with identity headers, per-route policies choose who gets there.
 //!
-//! * [`upstream`]: the pooled client (hyper-util) to `http://` or `unix:` upstreams, deadlines;
-//! * [`headers`]: hop-by-hop removal (RFC 9110 §7.6.1), identity headers, `Forwarded`
-//!   (RFC 7239) and `X-Forwarded-*`;
-//! * [`forward`]: the [`Proxy`] service (streams bodies both ways, never buffers them);
-//! * [`idle`]: the upstream read-idle deadline on response bodies (`proxy_read_timeout`);
-//! * [`upgrade`]: WebSocket / `Upgrade` passthrough after authentication;
-//! * [`route`]: the [`Router`] that picks a route's own [`epa_hyper::ExtendedProtectionLayer`];
-//! * [`target`]: `CONNECT` (405) and `Host` (400 when missing, repeated or invalid) first;
+//! The request's path through it, in phases (each a private module):
+//!
+//! 1. `target`: `CONNECT` (405) and `Host` (400 when missing, repeated or invalid) first;
+//! 2. `route`: the [`Router`] — request filtering, the route by longest normalised prefix, its
+//!    own [`epa_hyper::ExtendedProtectionLayer`], the allow-list;
+//! 3. `headers`: what the upstream sees — hop-by-hop removal (RFC 9110 §7.6.1), the client's
+//!    identity-header copies removed and ours set ([`IdentityHeaders`]), `Forwarded` (RFC 7239)
+//!    and `X-Forwarded-*`;
+//! 4. `forward`: the [`Proxy`] service (streams bodies both ways, never buffers them);
+//! 5. `upstream`: the pooled client ([`Upstream`]) to `http://`, `https://` (pinned CA) or
+//!    `unix:` upstreams, with its deadlines and pool sizes from
+//!    [`epa_config::UpstreamSettings`];
+//! 6. `idle`: the read-idle deadline on request and response bodies; `upgrade`: WebSocket /
+//!    `Upgrade` passthrough after authentication (never h2c).
 
-pub mod forward;
-pub mod headers;
-pub mod idle;
-pub mod route;
-pub mod target;
-pub mod upgrade;
-pub mod upstream;
+mod forward;
+mod headers;
+mod idle;
+mod route;
+mod target;
+mod upgrade;
+mod upstream;
 
 pub use forward::Proxy;
-pub use headers::IdentityHeaders;
-pub use route::{Route, Router};
+pub use headers::{IdentityHeaders, IdentityValueError};
+pub use route::{Route, Router, RouterError};
 pub use upstream::{Upstream, UpstreamError, UpstreamFailure};
+
+/// The phases' entry points for the fuzz targets; not part of the API.
+#[doc(hidden)]
+pub mod internal {
+    pub use super::headers::{Origin, RequestRules, prepare_request};
+    pub use super::target::check_target;
+    pub use super::upgrade::allowed_upgrade;
+}
 
 use bytes::Bytes;
 
@@ -34,22 +48,11 @@ pub use epa_hyper::body::{BoxError, ProxyBody};
 /// `identity-header-value`).
 pub const UPSTREAM_ERRORS_TOTAL: &str = "epa_upstream_errors_total";
 
-/// A body of owned bytes (answers the proxy or a gate before it makes).
-pub(crate) fn full(body: String) -> ProxyBody {
-    use http_body_util::BodyExt as _;
-    http_body_util::Full::new(Bytes::from(body))
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
+pub(crate) use epa_hyper::body::full;
 
 /// A short text response (errors produced by the proxy itself).
 pub(crate) fn text(status: http::StatusCode, body: &'static str) -> http::Response<ProxyBody> {
-    use http_body_util::BodyExt as _;
-    let mut r = http::Response::new(
-        http_body_util::Full::new(Bytes::from_static(body.as_bytes()))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
+    let mut r = http::Response::new(full(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
