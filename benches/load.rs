@@ -14,7 +14,7 @@
 //!    A Prometheus recorder is installed for the whole run, so counters cost what they cost in
 //!    production.
 //!
-//! Method (docs/ARCHITECTURE.md, "Load benchmark method"): every comparison is a series of
+//! Method (docs/benchmarks.md, "Load benchmark method"): every comparison is a series of
 //! alternating pairs (A B, B A, A B, …; `EPA_LOAD_PAIRS`, default 9, each keep-alive run
 //! `EPA_LOAD_RUN_MS`, default 3000 ms, after 500 ms of warm-up) and is reported as the median
 //! and spread (IQR, min–max) of the per-pair ratios. Next to each wall-clock ratio stands the

@@ -3,11 +3,13 @@
 //! This facade re-exports the workspace crates. The core ([`core`], the `epa-core` crate) is
 //! pure logic: channel bindings, service names, `ExtendedProtectionPolicy` and the decision
 //! function that reproduces .NET `HttpListener` and IIS outcomes. [`hyper`] (the `epa-hyper`
-//! crate) is the tower layer and the server to run it in: serve with [`hyper::server::Server`]
-//! (TLS, one security context per connection, deadlines, connection limits, accept errors
-//! retried, graceful shutdown), as the README's example, `examples/server.rs` and
-//! `examples/axum.rs` do. [`ntlm`] (the `epa-ntlm` crate) is the embedded NTLMv2 acceptor, also
-//! reachable as `hyper::ntlm`.
+//! crate) is the tower layer an application embeds, with its TLS glue (`examples/axum.rs`).
+//! [`server`] (the `epa-server` crate) is the runtime `epa serve` runs: serve the layer with
+//! [`server::Server`] (TLS, one security context per connection, deadlines, connection limits,
+//! accept errors retried, graceful shutdown), as the README's example does, or the whole gateway
+//! with a handler of your own, as `examples/server/` does. [`config`] (the `epa-config` crate) is
+//! the server configuration file and `epa lint`. [`ntlm`] (the `epa-ntlm` crate) is the embedded
+//! NTLMv2 acceptor, also reachable as `hyper::ntlm`.
 
 #![forbid(unsafe_code)]
 

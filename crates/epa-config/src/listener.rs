@@ -1,12 +1,12 @@
-//! The `[listener]` table: where and how the library server (`epa_hyper::server`) listens,
+//! The `[listener]` table: where and how the library server (`epa_server::server`) listens,
 //! its deadlines (each next to its IIS and nginx counterpart) and its limits.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// The `[listener]` table: where and how the library server (`epa_hyper::server`) listens.
+/// The `[listener]` table: where and how the library server (`epa_server::server`) listens.
 /// Every deadline is in seconds (fractions allowed) and has the default of its IIS / nginx
-/// counterpart (see docs/ARCHITECTURE.md, "Serving").
+/// counterpart (see docs/decisions.md, "Serving").
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTable {

@@ -78,7 +78,7 @@ impl BindingChecks {
     /// `reported`: the `SECBUFFER_CHANNEL_BINDINGS_RESULT` ([`observation_from_result_flags`]).
     ///
     /// No result → `NotChecked` (which `always` refuses under `trusted-proxy` and profile
-    /// `iis`; see docs/ARCHITECTURE.md for the other profiles). `Match` only for a binding
+    /// `iis`; see docs/decisions.md for the other profiles). `Match` only for a binding
     /// that went in. Under the proxy flag a binding is only known to be present: that is
     /// reported as `Mismatch` (the decision's "present, not compared"), never `Match`.
     pub fn observation(
@@ -315,7 +315,7 @@ mod tests {
     /// What `NotChecked` becomes (epa_core::decide): under `always` it is refused under
     /// `trusted-proxy` (every profile) and under profile `iis` on HTTPS. The other profiles on
     /// HTTPS treat it as ".NET had no binding" (row 6): documented/dotnet8 run the SPN check,
-    /// dotnet-legacy fails open — see docs/ARCHITECTURE.md, "The SSPI backend".
+    /// dotnet-legacy fails open — see docs/decisions.md, "The SSPI backend".
     #[test]
     fn not_checked_is_refused_under_always_where_the_decision_says_so() {
         use epa_core::decide::{

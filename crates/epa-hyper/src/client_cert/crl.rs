@@ -2,7 +2,7 @@
 //! number), the rule that a reload never goes back in time, and the WebPKI verifiers built over
 //! one set of lists ([`Snapshot`]).
 //!
-//! Rules (docs/ARCHITECTURE.md, "Client certificates"):
+//! Rules (docs/decisions.md, "Client certificates"):
 //! * A CRL past its `nextUpdate` is not authoritative: the verifier enforces expiry, so the
 //!   status is "revocation unknown" (403.16 under `check` and `end-entity-only`, as IIS answers
 //!   with an expired CRL). Under `allow-unknown` the chain is judged again against the same lists

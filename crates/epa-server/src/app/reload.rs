@@ -201,7 +201,7 @@ fn read_inputs(args: &ServeOptions) -> Result<Inputs, ServeError> {
 /// The files a configuration names besides itself and the user file (hashed into the reload
 /// fingerprint): the pinned proxy certificate, `[upstream] ca_file`, `[backend] keytab`, and
 /// `[client_certificates]`' CA, CRL and hint files. The server certificate and key are not
-/// here: they rotate by themselves (`epa_hyper::server::reload`).
+/// here: they rotate by themselves (`crate::server::reload`).
 fn files_read(config: &ServerConfig) -> Vec<&Path> {
     let cc = &config.client_certificates;
     config
@@ -265,7 +265,7 @@ fn backend_for(
 /// TLS settings and the rules read from them never disagree. A new `[backend] keytab` is
 /// refused ("restart needed", [`needs_restart`]); a changed file the configuration names is a
 /// change ([`files_read`]). The certificate files rotate by
-/// themselves (`epa_hyper::server::reload`); the pinned proxy certificate's file is re-read.
+/// themselves (`crate::server::reload`); the pinned proxy certificate's file is re-read.
 async fn reload_on_hangup<H: Clone>(
     mut hangup: tokio::signal::unix::Signal,
     handle: SwapHandle<App<H>>,
