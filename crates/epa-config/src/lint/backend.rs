@@ -1,13 +1,20 @@
-//! `[backend]` failed-logon throttling against the directory's own lockout: AD FS's rule that
-//! the extranet lockout threshold stay below the Active Directory threshold, so that an
-//! attacker's guesses are stopped by the gateway before the domain controller locks the account.
+//! `[backend]`: keys that do not fit its kind, and failed-logon throttling against the
+//! directory's own lockout (AD FS's rule that the extranet lockout threshold stay below the Active
+//! Directory threshold, so that guesses are stopped by the gateway before the domain controller
+//! locks the account).
 
 use super::{Finding, Severity, finding};
 use crate::lockout::LockoutMode;
 use crate::{BackendKind, ServerConfig};
 
-/// Findings for the lockout keys of `[backend]`.
+/// Findings for `[backend]`: the table itself, then its lockout keys.
 pub(super) fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    table_findings(config, out);
+    lockout_findings(config, out);
+}
+
+/// Findings for the lockout keys of `[backend]`.
+fn lockout_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     use Severity::*;
     let Some(b) = &config.backend else {
         return;
@@ -44,6 +51,42 @@ pub(super) fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     }
 }
 
+/// The `[backend]` table: keys that do not fit its kind, and choices worth knowing.
+fn table_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    use crate::BackendKind;
+    use Severity::*;
+    let Some(b) = &config.backend else { return };
+    // `--users` may still give the embedded backend its file: only the table itself is judged.
+    if let Err(e) = b.validate(true) {
+        out.push(finding(
+            Error,
+            "backend-invalid",
+            e.to_string(),
+            "remove the key or choose the kind that reads it (see docs/active-directory.md)",
+        ));
+    }
+    // Winbind and directory lookups report group SIDs, not names: a name in allow_groups would
+    // never match (the route refuses everyone, fail-closed).
+    if b.kind == BackendKind::Winbind || b.winbind_groups {
+        for r in &config.routes {
+            if let Some(name) = r.allow_groups.iter().find(|g| !g.starts_with("S-")) {
+                out.push(finding(Warning, "group-name-without-names",
+                    format!("route {:?} allows group {name:?} by name, but the {} backend reports group SIDs only: nobody matches it", r.path, b.kind.name()),
+                    "list the group's SID (wbinfo -n 'DOMAIN\\Group'; Get-ADGroup in PowerShell)"));
+            }
+        }
+    }
+    match b.kind {
+        BackendKind::Gssapi if b.keytab.is_none() => out.push(finding(Info, "keytab-from-environment",
+            "[backend] kind = \"gssapi\" names no keytab: MIT reads KRB5_KTNAME, or /etc/krb5.keytab".into(),
+            "name the service keytab with keytab = FILE so the file that is linted is the file that runs")),
+        BackendKind::Embedded if b.users.is_none() => out.push(finding(Info, "users-from-command-line",
+            "[backend] kind = \"embedded\" names no user file: epa serve needs --users".into(),
+            "give users = FILE")),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,7 +95,7 @@ mod tests {
         let text = format!("[backend]\n{backend}\n");
         let config: ServerConfig = toml::from_str(&text).expect("test configuration parses");
         let mut out = Vec::new();
-        backend_findings(&config, &mut out);
+        lockout_findings(&config, &mut out);
         out.iter().map(|f| f.code).collect()
     }
 

@@ -80,13 +80,30 @@ fn rank(e: PolicyEnforcement) -> u8 {
 
 /// Lints a server configuration. `ca_files` is `None` when no CA file is configured.
 pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
-    use Severity::*;
     let mut out = Vec::new();
+    client_certificate_findings(config, ca_files, &mut out);
+    listener_findings(&config.listener, &mut out);
+    serve::serve_findings(config, &mut out);
+
+    policy_findings(config, &mut out);
+    proxy_findings(config, &mut out);
+    backend::backend_findings(config, &mut out);
+    diagnostics_findings(config, &mut out);
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
+    out
+}
+
+/// `[client_certificates]`: a mode without CAs or on plain HTTP, revocation, the CA-hint list
+/// size (from the caller's reading of the files), `required_paths` that can never be met.
+fn client_certificate_findings(
+    config: &ServerConfig,
+    ca_files: Option<&CaFiles>,
+    out: &mut Vec<Finding>,
+) {
+    use Severity::*;
     let cc = &config.client_certificates;
     let mode = cc.effective_mode();
     let https = config.listener.transport == Transport::Https;
-
-    // Client certificates.
     if mode != ClientCertificateMode::Ignore {
         if !https {
             out.push(finding(Error, "client-certificates-on-http",
@@ -135,12 +152,14 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
             format!("required_paths {:?} need a client certificate but the listener never asks for one: every request there answers 403.7", cc.required_paths),
             "set [client_certificates] mode = \"request\" with ca_files"));
     }
+}
 
-    listener_findings(&config.listener, &mut out);
-    serve::serve_findings(config, &mut out);
-    backend::backend_findings(config, &mut out);
-
-    // Extended Protection.
+/// `[policy]` on a Negotiate listener: missing or invalid, an audit target that cannot report,
+/// `never` on HTTPS, a trusted proxy without addresses, a persisted identity behind a proxy,
+/// dotless names.
+fn policy_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
+    use Severity::*;
+    let https = config.listener.transport == Transport::Https;
     if config.listener.negotiate {
         match &config.policy {
             None => out.push(finding(Error, "negotiate-without-policy",
@@ -193,11 +212,6 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
             },
         }
     }
-    proxy_findings(config, &mut out);
-    backend_findings(config, &mut out);
-    diagnostics_findings(config, &mut out);
-    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
-    out
 }
 
 /// `[diagnostics]`: on, it tells any client the policy, the profiles' outcomes and the
@@ -217,42 +231,6 @@ fn diagnostics_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     out.push(finding(Warning, "diagnostics-enabled",
         format!("[diagnostics] is on: {} answers any client that logs in there with the route's policy, what every enforcement and profile would decide, and the server's channel bindings (it admits nobody, but it tells an attacker which clients and relays would pass)", d.path),
         "turn it on while debugging a client (enabled = true), then off again; or reach it only through an address that attackers cannot"));
-}
-
-/// The `[backend]` table: keys that do not fit its kind, and choices worth knowing.
-fn backend_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
-    use crate::BackendKind;
-    use Severity::*;
-    let Some(b) = &config.backend else { return };
-    // `--users` may still give the embedded backend its file: only the table itself is judged.
-    if let Err(e) = b.validate(true) {
-        out.push(finding(
-            Error,
-            "backend-invalid",
-            e.to_string(),
-            "remove the key or choose the kind that reads it (see docs/active-directory.md)",
-        ));
-    }
-    // Winbind and directory lookups report group SIDs, not names: a name in allow_groups would
-    // never match (the route refuses everyone, fail-closed).
-    if b.kind == BackendKind::Winbind || b.winbind_groups {
-        for r in &config.routes {
-            if let Some(name) = r.allow_groups.iter().find(|g| !g.starts_with("S-")) {
-                out.push(finding(Warning, "group-name-without-names",
-                    format!("route {:?} allows group {name:?} by name, but the {} backend reports group SIDs only: nobody matches it", r.path, b.kind.name()),
-                    "list the group's SID (wbinfo -n 'DOMAIN\\Group'; Get-ADGroup in PowerShell)"));
-            }
-        }
-    }
-    match b.kind {
-        BackendKind::Gssapi if b.keytab.is_none() => out.push(finding(Info, "keytab-from-environment",
-            "[backend] kind = \"gssapi\" names no keytab: MIT reads KRB5_KTNAME, or /etc/krb5.keytab".into(),
-            "name the service keytab with keytab = FILE so the file that is linted is the file that runs")),
-        BackendKind::Embedded if b.users.is_none() => out.push(finding(Info, "users-from-command-line",
-            "[backend] kind = \"embedded\" names no user file: epa serve needs --users".into(),
-            "give users = FILE")),
-        _ => {}
-    }
 }
 
 /// `[upstream]`, `[identity_headers]` and `[[route]]`.
