@@ -1,4 +1,4 @@
-//! End to end: the example server (`examples/server.rs`) run as a process, real TLS, and clients
+//! End to end: the example server (`examples/server/`: the `epa_server` runtime with its own handler) run as a process, real TLS, and clients
 //! nobody here wrote — Python `requests` + `requests-ntlm` (sends the channel binding) and curl
 //! `--ntlm` (sends none) — plus a live relay: a TLS-terminating man in the middle with its own
 //! certificate that forwards the NTLM exchange to the server.

@@ -1,4 +1,4 @@
-//! `epa_hyper::proxy` end to end: real sockets, real TLS, an echo upstream started by each test,
+//! `epa_server::proxy` end to end: real sockets, real TLS, an echo upstream started by each test,
 //! the embedded NTLM backend, and clients nobody here wrote (requests-ntlm) next to our own
 //! NTLM client (for what requests-ntlm cannot do: spoofed headers, several routes on one
 //! keep-alive connection, streamed bodies).

@@ -1,4 +1,4 @@
-//! Path spellings through `epa_hyper::proxy::Router` (issue #20 items 12 and 13): a spelling
+//! Path spellings through `epa_server::proxy::Router` (issue #20 items 12 and 13): a spelling
 //! that an upstream reads as a protected route must get that route's policy or a 400, never
 //! the anonymous parent route's pass to the upstream.
 //!

@@ -1,4 +1,4 @@
-//! The library server (`epa_hyper::server`, run by `examples/server.rs`) on real sockets: each
+//! The library server (`epa_server::server`, run by `examples/server/`) on real sockets: each
 //! deadline firing, a flood of idle and abandoned connections, file-descriptor exhaustion,
 //! SIGTERM during in-flight requests, and certificate rotation under load. Every server is
 //! started and stopped here, on 127.0.0.1, with short configured deadlines; every loop is bounded.
