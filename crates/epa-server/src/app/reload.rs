@@ -353,12 +353,7 @@ where
     let inputs = read_inputs(&options)?;
     let config = &inputs.config;
     let backend = backend_for(&inputs, &options)?;
-    let configured = Server::from_config(
-        config,
-        backend
-            .clone()
-            .map(|b| Box::new(b) as Box<dyn Authenticator>),
-    )?;
+    let configured = Server::from_config(config, backend.clone())?;
     for line in super::summary(&configured, config)? {
         println!("{line}");
     }

@@ -39,7 +39,7 @@ impl Server {
     /// ([`ServerConfig::resolve_paths`]).
     pub fn from_config(
         config: &ServerConfig,
-        authenticator: Option<Box<dyn Authenticator>>,
+        authenticator: Option<Arc<dyn Authenticator>>,
     ) -> Result<Configured, ServerError> {
         let l = &config.listener;
         l.validate()?;
@@ -49,7 +49,7 @@ impl Server {
                 .as_ref()
                 .ok_or(ServerError::Negotiate("a [policy] table"))?;
             let backend = authenticator.ok_or(ServerError::Negotiate("an authenticator"))?;
-            let layer = policy_layer(config, Boxed(backend), table)?;
+            let layer = policy_layer(config, backend, table)?;
             Some(layer)
         } else {
             None
@@ -78,27 +78,6 @@ impl Server {
             client_certificates,
             certificate,
         })
-    }
-}
-
-/// A boxed backend, so that the backend can be chosen at run time.
-struct Boxed(Box<dyn Authenticator>);
-
-impl Authenticator for Boxed {
-    fn schemes(&self) -> &[epa_core::authenticator::Scheme] {
-        self.0.schemes()
-    }
-    fn new_context(&self) -> Box<dyn epa_core::authenticator::SecurityContext> {
-        self.0.new_context()
-    }
-    fn blocking(&self) -> bool {
-        self.0.blocking()
-    }
-    fn new_context_for(
-        &self,
-        peer: std::net::IpAddr,
-    ) -> Box<dyn epa_core::authenticator::SecurityContext> {
-        self.0.new_context_for(peer)
     }
 }
 

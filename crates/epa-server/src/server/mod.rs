@@ -35,7 +35,7 @@
 //! });
 //! let users = epa_hyper::ntlm::UserDb::parse("EXAMPLE:alice:alice-password")?;
 //! let backend = epa_hyper::ntlm::NtlmAcceptor::new(users, "EXAMPLE", "WEB01");
-//! let configured = Server::from_config(&config, Some(Box::new(backend)))?;
+//! let configured = Server::from_config(&config, Some(std::sync::Arc::new(backend)))?;
 //! let hello = tower::service_fn(|_: http::Request<hyper::body::Incoming>| async {
 //!     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
 //! });
