@@ -54,6 +54,7 @@ mod header;
 pub mod layer;
 pub mod ntlm;
 pub mod proxy;
+mod respond;
 mod serve;
 pub mod server;
 pub mod telemetry;

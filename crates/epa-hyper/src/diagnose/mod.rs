@@ -4,10 +4,11 @@
 //! nothing.
 //!
 //! Where the facts come from: the page is an [`ExtendedProtectionLayer`] of its own (its own
-//! layer identity, so nothing it does is another route's state) in a diagnosing mode. On the
-//! leg that ends the exchange — completed, refused by the decision, refused by the backend —
-//! the layer hands the backend's result, the binding it handed the backend and that leg's
-//! token to `report`; the NTLM AUTHENTICATE (raw, or inside SPNEGO) is read again here
+//! layer identity, so nothing it does is another route's state) with this module's
+//! [`LegObserver`]. On the leg that ends the exchange — completed, refused by the decision,
+//! refused by the backend — the layer tells the observer the backend's result, the binding it
+//! handed the backend and that leg's token ([`LegEnd`]); the observer takes the exchange over
+//! as a report ([`Observed::Report`]). The NTLM AUTHENTICATE (raw, or inside SPNEGO) is read again here
 //! ([`ntlm::NtlmFacts`]), unverified, for what the backends do not report (flags, MIC, the
 //! raw binding value). No backend changes. The report goes to the inner [`Page`] as a request
 //! extension ([`Diagnosis`]); no [`crate::AuthenticatedUser`] is ever inserted and no identity
@@ -28,9 +29,11 @@ pub use candidates::{Candidate, CertificateFile};
 pub use render::Page;
 pub use table::Row;
 
-use crate::authenticator::{Completion, ExpectedBindings};
+use crate::authenticator::{AuthError, Completion, ExpectedBindings};
 use crate::connection::ChannelFacts;
-use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
+use crate::layer::{
+    ExtendedProtection, ExtendedProtectionLayer, LegEnd, LegObserver, LegVerdict, Observed,
+};
 use crate::proxy::ProxyBody;
 use crate::telemetry::ClientText;
 use epa_core::audit::decide_audited;
@@ -74,18 +77,56 @@ impl DiagnosticsSettings {
 }
 
 /// The page behind its own layer: `layer` should be built from the same `[policy]` table as
-/// `settings`. The layer is reconfigured (a new identity, no persisted identity, no
-/// allow-list): it reports and never admits.
+/// `settings`. The layer is reconfigured (a new identity, no persisted identity) and observed
+/// by the page's [`Reporter`]: every exchange that ends is reported, none admitted (so no
+/// allow-list applies either).
 pub fn page(
     layer: ExtendedProtectionLayer,
     settings: DiagnosticsSettings,
 ) -> ExtendedProtection<Page> {
-    tower_layer::Layer::layer(&layer.diagnosing(settings), Page)
+    let layer = layer.persist_identity(false).observe(Reporter(settings));
+    tower_layer::Layer::layer(&layer, Page)
+}
+
+/// The page's [`LegObserver`]: reports every completed or refused exchange as a [`Diagnosis`]
+/// extension; a bad token or an unavailable backend get the layer's usual answers.
+#[derive(Debug)]
+pub struct Reporter(DiagnosticsSettings);
+
+impl LegObserver for Reporter {
+    fn on_leg_end(&self, end: &LegEnd<'_>) -> Observed {
+        let verdict = match end.verdict {
+            LegVerdict::Completed { done, .. } => Verdict::Completed(done),
+            LegVerdict::RefusedBinding {
+                mechanism,
+                observation,
+            } => Verdict::RefusedBinding {
+                mechanism,
+                observation,
+            },
+            LegVerdict::Failed(
+                AuthError::LogonDenied(_) | AuthError::Refused { .. } | AuthError::Unsupported(_),
+            ) => Verdict::RefusedByBackend,
+            LegVerdict::Failed(_) => return Observed::Proceed,
+        };
+        let diagnosis = report(&Inputs {
+            settings: &self.0,
+            route: end.route,
+            target: end.target,
+            channel: end.channel,
+            token: end.token,
+            expected: end.expected,
+            verdict,
+        });
+        let mut extensions = http::Extensions::new();
+        extensions.insert(diagnosis);
+        Observed::Report(extensions)
+    }
 }
 
 /// How the layer ended the exchange.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Verdict<'a> {
+enum Verdict<'a> {
     /// The backend completed it (the decision may still refuse).
     Completed(&'a Completion),
     /// The security package refused the binding before completing.
@@ -98,7 +139,7 @@ pub(crate) enum Verdict<'a> {
 }
 
 /// What [`report`] reads.
-pub(crate) struct Inputs<'a> {
+struct Inputs<'a> {
     pub settings: &'a DiagnosticsSettings,
     pub route: &'a ServerPolicy,
     pub target: Option<&'a ServerPolicy>,
@@ -273,7 +314,7 @@ fn escaped(spn: &ClientServiceName) -> Option<String> {
 /// Builds the report of one login. Bounded: one token (≤ the header limit), 20 decisions,
 /// at most ~40 MD5s of short structs, one `stat` of the certificate file (read only when it
 /// changed, ≤ 1 MiB).
-pub(crate) fn report(inputs: &Inputs<'_>) -> Diagnosis {
+fn report(inputs: &Inputs<'_>) -> Diagnosis {
     let channel = inputs.channel;
     let ntlm = ntlm_message(inputs.token).and_then(NtlmFacts::read);
     let sent = ntlm.as_ref().map(|f| f.binding.clone());

@@ -1,0 +1,159 @@
+//! Every answer the authentication stack makes itself, chosen from typed outcomes in one place
+//! (the shape of linkerd's `ServerRescue::rescue`): [`Answer`] says *what* happened, [`Reply`]
+//! is the response it becomes. The decision (`epa_core::decide`) decides; this module answers.
+//!
+//! * a refusal by the decision, or by the security package over the binding (GSSAPI/SSPI
+//!   refuse before completing), and refused credentials: 401 with fresh challenges;
+//! * a continuing exchange: 401 with the next token;
+//! * a backend failure: by [`AuthError::status()`] — the one mapping from error to status —
+//!   400 for a bad token, 503 with `Retry-After` when the credentials were not judged;
+//! * malformed input 400, an untrusted peer 403, HTTP/2 505, a misconfiguration 500.
+//!
+//! The layer's answers have an empty body and `Content-Length: 0`, never echoing the client's
+//! blob.
+
+use crate::authenticator::AuthError;
+use epa_core::decide::Decision;
+use http::{HeaderValue, Response, StatusCode, header};
+
+/// What the layer answers, before it is a response.
+#[derive(Debug, Clone)]
+pub(crate) enum Answer {
+    /// 401 with fresh challenges (every offered scheme): no credentials, refused ones, or a
+    /// refusal by the decision.
+    Challenge,
+    /// 401 with the next token of a continuing exchange.
+    Continue(HeaderValue),
+    /// 400: a malformed `Authorization` header or token (.NET's client-fault class).
+    BadRequest,
+    /// 403: a peer that is not one of the trusted proxies.
+    UntrustedPeer,
+    /// 403: an authenticated caller on neither `allow_users` nor `allow_groups`.
+    NotAllowed,
+    /// 505: connection-oriented authentication cannot run over HTTP/2.
+    VersionNotSupported,
+    /// 503 with `Retry-After`: the credentials were not judged (never 401, which would count as
+    /// a failed logon, and never an accept).
+    Unavailable {
+        /// Seconds for `Retry-After`.
+        retry_after_secs: u32,
+    },
+    /// 500: a misconfigured stack or a lost leg.
+    Internal,
+}
+
+impl Answer {
+    /// The answer to a failed leg, by [`AuthError::status()`].
+    pub(crate) fn for_error(error: &AuthError) -> Self {
+        match (error.status(), error) {
+            (
+                _,
+                AuthError::Unavailable {
+                    retry_after_secs, ..
+                },
+            ) => Self::Unavailable {
+                retry_after_secs: *retry_after_secs,
+            },
+            (400, _) => Self::BadRequest,
+            (500.., _) => Self::Internal,
+            _ => Self::Challenge,
+        }
+    }
+
+    /// The answer to a refusal by the decision: 500 for a configuration fault, else 401.
+    pub(crate) fn for_refusal(decision: &Decision) -> Self {
+        match decision {
+            Decision::Reject { status: 500, .. } => Self::Internal,
+            _ => Self::Challenge,
+        }
+    }
+
+    /// The response this answer becomes; `challenges` are the layer's offered schemes.
+    pub(crate) fn reply(self, challenges: &[HeaderValue]) -> Reply {
+        let (status, www_authenticate, retry_after) = match self {
+            Self::Challenge => (StatusCode::UNAUTHORIZED, challenges.to_vec(), None),
+            Self::Continue(token) => (StatusCode::UNAUTHORIZED, vec![token], None),
+            Self::BadRequest => (StatusCode::BAD_REQUEST, Vec::new(), None),
+            Self::UntrustedPeer | Self::NotAllowed => (StatusCode::FORBIDDEN, Vec::new(), None),
+            Self::VersionNotSupported => (StatusCode::HTTP_VERSION_NOT_SUPPORTED, Vec::new(), None),
+            Self::Unavailable { retry_after_secs } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Vec::new(),
+                Some(retry_after_secs),
+            ),
+            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new(), None),
+        };
+        Reply {
+            status,
+            www_authenticate,
+            retry_after,
+        }
+    }
+}
+
+/// A response the layer makes itself: empty body, `Content-Length: 0`.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    status: StatusCode,
+    www_authenticate: Vec<HeaderValue>,
+    retry_after: Option<u32>,
+}
+
+impl Reply {
+    /// An answer without challenges (any but [`Answer::Challenge`]).
+    pub(crate) fn plain(status: StatusCode) -> Self {
+        Self {
+            status,
+            www_authenticate: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 500: the answer when the layer lost what it was answering.
+    pub(crate) fn internal() -> Self {
+        Self::plain(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The response.
+    pub(crate) fn into_response<ResBody: Default>(self) -> Response<ResBody> {
+        let mut r = Response::new(ResBody::default());
+        *r.status_mut() = self.status;
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        for v in self.www_authenticate {
+            r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_answer_by_their_status() {
+        let challenges = [HeaderValue::from_static("Negotiate")];
+        let status = |e: AuthError| Answer::for_error(&e).reply(&challenges).status;
+        assert_eq!(
+            status(AuthError::InvalidToken("x".into())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(AuthError::Unsupported("x".into())),
+            StatusCode::UNAUTHORIZED
+        );
+        let unavailable = Answer::for_error(&AuthError::Unavailable {
+            retry_after_secs: 7,
+            reason: "down".into(),
+        })
+        .reply(&challenges);
+        assert_eq!(unavailable.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.retry_after, Some(7));
+        assert!(unavailable.www_authenticate.is_empty());
+    }
+}
