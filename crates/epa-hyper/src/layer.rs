@@ -154,11 +154,13 @@ impl ExtendedProtectionLayer {
     }
 
     /// Authorization after the decision accepts: a caller on neither `allow_users` nor
-    /// `allow_groups` of `allow` gets 403 (empty body; the reason, `user-not-allowed` or
-    /// `group-not-allowed`, is logged and counted in
-    /// [`crate::authorize::AUTHORIZATION_DENIED_TOTAL`]). Checked on every request, also on a
-    /// connection that stays authenticated. Build it with
-    /// `AllowList::new(&["EPA\\alice"], &["EPA\\WebUsers", "S-1-5-21-…-1105"])?`.
+    /// `allow_groups` of `allow` gets 403 (empty body, as this layer's body type only has
+    /// `Default`; the reason, `user-not-allowed` or `group-not-allowed`, is logged and counted
+    /// in [`crate::authorize::AUTHORIZATION_DENIED_TOTAL`]). Checked on every request, also on a
+    /// connection that stays authenticated.
+    #[deprecated(
+        note = "put epa_hyper::authorize::RequireAllowedLayer behind this layer (the route table's allow-list, with its text body)"
+    )]
     pub fn allow(self, allow: AllowList) -> Self {
         let allow = (!allow.is_empty()).then(|| Arc::new(allow));
         self.edit(|s| s.allow = allow)

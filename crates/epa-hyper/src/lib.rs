@@ -69,6 +69,7 @@ pub use client_cert::{
 pub use connection::{Authenticated, AuthenticatedUser, ChannelFacts, ConnectionContext};
 pub use header::Limits;
 pub use layer::{ExtendedProtection, ExtendedProtectionLayer, ResponseFuture};
+pub use respond::AnswerBody;
 pub use serve::serve_connection;
 pub use tls::{TlsAcceptor, TlsError};
 

@@ -13,6 +13,8 @@
 //! blob.
 
 use crate::authenticator::AuthError;
+use bytes::Bytes;
+use epa_core::allow::Denial;
 use epa_core::decide::Decision;
 use http::{HeaderValue, Response, StatusCode, header};
 
@@ -129,6 +131,66 @@ impl Reply {
         }
         r
     }
+}
+
+/// A response body the stack can write its own short text answers into (the allow-list's
+/// 403): the proxy's body, `Full<Bytes>`, `String`, or `Empty<Bytes>` (the text dropped).
+pub trait AnswerBody: Sized {
+    /// A body holding `text`.
+    fn answer(text: &'static str) -> Self;
+}
+
+impl AnswerBody for crate::proxy::ProxyBody {
+    fn answer(text: &'static str) -> Self {
+        use http_body_util::BodyExt as _;
+        http_body_util::Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    }
+}
+
+impl AnswerBody for http_body_util::Full<Bytes> {
+    fn answer(text: &'static str) -> Self {
+        Self::new(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl AnswerBody for http_body_util::Empty<Bytes> {
+    fn answer(_: &'static str) -> Self {
+        Self::new()
+    }
+}
+
+impl AnswerBody for String {
+    fn answer(text: &'static str) -> Self {
+        text.to_owned()
+    }
+}
+
+/// A short `text/plain` answer.
+fn text<B: AnswerBody>(status: StatusCode, text: &'static str) -> Response<B> {
+    let mut r = Response::new(B::answer(text));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// 403 for an authenticated caller on neither `allow_users` nor `allow_groups`:
+/// `forbidden: user-not-allowed` or `forbidden: group-not-allowed`.
+pub(crate) fn not_allowed<B: AnswerBody>(denial: Denial) -> Response<B> {
+    let body = match denial {
+        Denial::UserNotAllowed => "forbidden: user-not-allowed\n",
+        Denial::GroupNotAllowed => "forbidden: group-not-allowed\n",
+    };
+    text(StatusCode::FORBIDDEN, body)
+}
+
+/// 500, for a future polled after it answered.
+pub(crate) fn lost<B: AnswerBody>() -> Response<B> {
+    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
 }
 
 #[cfg(test)]
