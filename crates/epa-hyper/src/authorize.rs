@@ -16,9 +16,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// Counter of authenticated callers refused by an allow-list, label `reason`
-/// (`user-not-allowed`, `group-not-allowed`).
-pub const AUTHORIZATION_DENIED_TOTAL: &str = "epa_authorization_denied_total";
+/// Counter name (see [`crate::telemetry::metrics`]).
+pub use crate::telemetry::metrics::AUTHORIZATION_DENIED_TOTAL;
 
 /// `DOMAIN\user` (or `user`), the form `allow_users` names.
 fn principal(user: &Authenticated) -> String {

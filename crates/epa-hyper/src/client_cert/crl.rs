@@ -33,8 +33,8 @@ use x509_cert::der::{Decode as _, Encode as _};
 use x509_cert::ext::pkix::CrlNumber;
 use x509_cert::name::Name;
 
-/// The metric counting refused CRL reloads, by `reason`.
-pub const CRL_RELOAD_REJECTED: &str = "epa_crl_reload_rejected_total";
+/// Counter name (see [`crate::telemetry::metrics`]).
+pub use crate::telemetry::metrics::CRL_RELOAD_REJECTED_TOTAL as CRL_RELOAD_REJECTED;
 
 /// Where the lists come from and how they are used: fixed for a verifier's life.
 pub(super) struct CrlSource {

@@ -2,6 +2,7 @@
 //! [`RequireClientCertificate`], whose response future is [`ResponseFuture`] (no boxing).
 
 use crate::connection::ConnectionContext;
+use crate::telemetry::CertificateGateEvent;
 use epa_core::audit::route_outcome_audited;
 use epa_core::client_cert::{CertificateRefusal, CertificateStatus, RouteOutcome};
 use epa_core::path::{NormalizedPath, PathError};
@@ -244,20 +245,9 @@ pub fn require_certificate<B>(
         None => (CertificateStatus::NotPresented, None),
     };
     let (enforced, would_refuse) = route_outcome_audited(!audit_only, true, status);
+    let subject = certificate.as_ref().map(|c| c.subject.as_str());
     if let Some(refusal) = would_refuse {
-        crate::telemetry::client_certificate_refusal(refusal, true);
-        tracing::info!(
-            target: "epa",
-            decision = "accept",
-            reason = "client-certificate-not-enforced",
-            audit = "would-reject",
-            audit_reason = refusal.code(),
-            substatus = refusal.iis_substatus(),
-            peer = %facts.peer,
-            subject = certificate.as_ref().map(|c| c.subject.as_str()),
-            "client certificate requirement observed, not enforced: {}",
-            refusal.message()
-        );
+        CertificateGateEvent::NotEnforced(refusal).emit(facts.peer, subject);
     }
     match enforced {
         RouteOutcome::Allow => {
@@ -267,17 +257,7 @@ pub fn require_certificate<B>(
             Ok(())
         }
         RouteOutcome::Forbid(refusal) => {
-            crate::telemetry::client_certificate_refusal(refusal, false);
-            tracing::info!(
-                target: "epa",
-                decision = "reject",
-                reason = refusal.code(),
-                substatus = refusal.iis_substatus(),
-                peer = %facts.peer,
-                subject = certificate.as_ref().map(|c| c.subject.as_str()),
-                "client certificate refused: {}",
-                refusal.message()
-            );
+            CertificateGateEvent::Refused(refusal).emit(facts.peer, subject);
             Err(CertificateGateRefusal::Refused(refusal))
         }
     }

@@ -9,8 +9,8 @@
 
 use super::{BoxError, UPSTREAM_ERRORS_TOTAL};
 
-/// Counter of request bodies cut for idleness (`[listener] body_timeout`).
-pub const CLIENT_BODY_TIMEOUTS_TOTAL: &str = "epa_client_body_timeouts_total";
+/// Counter name (see [`crate::telemetry::metrics`]).
+pub use crate::telemetry::metrics::CLIENT_BODY_TIMEOUTS_TOTAL;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;

@@ -36,10 +36,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// error text).
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
-/// Counter of failed forwards, label `reason` (`connect-refused`, `connect-timeout`,
-/// `unreachable`, `tls`, `response-timeout`, `read-timeout`, `protocol`,
-/// `identity-header-value`).
-pub const UPSTREAM_ERRORS_TOTAL: &str = "epa_upstream_errors_total";
+/// Counter name (see [`crate::telemetry::metrics`]).
+pub use crate::telemetry::metrics::UPSTREAM_ERRORS_TOTAL;
 
 /// A body of owned bytes (answers the proxy or a gate before it makes).
 pub(crate) fn full(body: String) -> ProxyBody {

@@ -15,8 +15,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use tower_service::Service;
 
-/// Counter of configuration reloads, label `result` (`ok`, `rejected`).
-pub const CONFIG_RELOAD_TOTAL: &str = "epa_config_reload_total";
+/// Counter name (see [`crate::telemetry::metrics`]).
+pub use crate::telemetry::metrics::CONFIG_RELOAD_TOTAL;
 
 /// A service whose application can be replaced while serving. Cheap to clone (one `Arc`).
 #[derive(Debug)]
