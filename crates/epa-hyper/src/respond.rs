@@ -10,12 +10,15 @@
 //! * malformed input 400, an untrusted peer 403, HTTP/2 505, a misconfiguration 500.
 //!
 //! The layer's answers have an empty body and `Content-Length: 0`, never echoing the client's
-//! blob.
+//! blob. Behind the layer: the allow-list's 403 ([`not_allowed`], text) and the client
+//! certificate requirement's 403.x, 400 and 500 ([`certificate_refused`], JSON).
 
 use crate::authenticator::AuthError;
 use bytes::Bytes;
 use epa_core::allow::Denial;
+use epa_core::client_cert::CertificateRefusal;
 use epa_core::decide::Decision;
+use epa_core::path::PathError;
 use http::{HeaderValue, Response, StatusCode, header};
 
 /// What the layer answers, before it is a response.
@@ -191,6 +194,47 @@ pub(crate) fn not_allowed<B: AnswerBody>(denial: Denial) -> Response<B> {
 /// 500, for a future polled after it answered.
 pub(crate) fn lost<B: AnswerBody>() -> Response<B> {
     text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+}
+
+/// The 403.x body of a client-certificate refusal: `{"status":403,"substatus":7,
+/// "reason":"client-certificate-required","message":"client certificate required"}`.
+pub fn refusal_body(refusal: CertificateRefusal) -> String {
+    format!(
+        "{{\"status\":403,\"substatus\":{},\"reason\":\"{}\",\"message\":\"{}\"}}\n",
+        refusal.iis_substatus(),
+        refusal.code(),
+        refusal.message()
+    )
+}
+
+fn json<B: From<String>>(status: StatusCode, body: String) -> Response<B> {
+    let mut r = Response::new(B::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// 403 with the IIS sub-status and the JSON body of [`refusal_body`].
+pub(crate) fn certificate_refused<B: From<String>>(refusal: CertificateRefusal) -> Response<B> {
+    json(StatusCode::FORBIDDEN, refusal_body(refusal))
+}
+
+/// 400 for a request path the certificate requirement cannot normalise (JSON).
+pub(crate) fn bad_request_path<B: From<String>>(e: &PathError) -> Response<B> {
+    json(
+        StatusCode::BAD_REQUEST,
+        format!("{{\"status\":400,\"reason\":\"bad-request-path\",\"message\":\"{e}\"}}\n"),
+    )
+}
+
+/// An empty 500: the request did not come through this crate's connection serving.
+pub(crate) fn no_connection_context<B: From<String>>() -> Response<B> {
+    let mut r = Response::new(B::from(String::new()));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
 }
 
 #[cfg(test)]

@@ -2,11 +2,12 @@
 //! [`RequireClientCertificate`], whose response future is [`ResponseFuture`] (no boxing).
 
 use crate::connection::ConnectionContext;
+use crate::respond;
 use crate::telemetry::CertificateGateEvent;
 use epa_core::audit::route_outcome_audited;
 use epa_core::client_cert::{CertificateRefusal, CertificateStatus, RouteOutcome};
-use epa_core::path::{NormalizedPath, PathError};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use epa_core::path::NormalizedPath;
+use http::{Request, Response};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -95,30 +96,7 @@ impl<S> RequireClientCertificate<S> {
     }
 }
 
-/// The 403 body: `{"status":403,"substatus":7,"reason":"client-certificate-required",
-/// "message":"client certificate required"}`.
-pub fn refusal_body(refusal: CertificateRefusal) -> String {
-    format!(
-        "{{\"status\":403,\"substatus\":{},\"reason\":\"{}\",\"message\":\"{}\"}}\n",
-        refusal.iis_substatus(),
-        refusal.code(),
-        refusal.message()
-    )
-}
-
-fn bad_path_body(e: PathError) -> String {
-    format!("{{\"status\":400,\"reason\":\"bad-request-path\",\"message\":\"{e}\"}}\n")
-}
-
-fn json<B: From<String>>(status: StatusCode, body: String) -> Response<B> {
-    let mut r = Response::new(B::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
+pub use crate::respond::refusal_body;
 
 pin_project_lite::pin_project! {
     /// The response future of [`RequireClientCertificate`]: the inner service's, or an
@@ -182,7 +160,7 @@ where
             match NormalizedPath::parse(req.uri().path()) {
                 Err(e) => {
                     tracing::info!(target: "epa", decision = "reject", reason = "bad-request-path", "request path refused: {e}");
-                    return ResponseFuture::answer(json(StatusCode::BAD_REQUEST, bad_path_body(e)));
+                    return ResponseFuture::answer(respond::bad_request_path(&e));
                 }
                 Ok(path) if !prefixes.iter().any(|p| path.starts_with_segments(p)) => {
                     return ResponseFuture {
@@ -218,12 +196,8 @@ impl CertificateGateRefusal {
     /// The answer: 403 with the JSON body of [`refusal_body`], or an empty 500.
     pub fn response<B: From<String>>(self) -> Response<B> {
         match self {
-            Self::Refused(refusal) => json(StatusCode::FORBIDDEN, refusal_body(refusal)),
-            Self::NoConnectionContext => {
-                let mut r = Response::new(B::from(String::new()));
-                *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                r
-            }
+            Self::Refused(refusal) => respond::certificate_refused(refusal),
+            Self::NoConnectionContext => respond::no_connection_context(),
         }
     }
 }
