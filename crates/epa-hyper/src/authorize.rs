@@ -2,7 +2,7 @@
 //! `allow_groups`): [`RequireAllowedLayer`], a tower layer of its own behind the Extended
 //! Protection layer (the shape of tower-http's `AsyncRequireAuthorization`), used by the
 //! proxy's route table too. A refusal is a 403 (`forbidden: user-not-allowed` or
-//! `forbidden: group-not-allowed`, [`crate::respond`]), logged with its reason and counted in
+//! `forbidden: group-not-allowed`, `respond.rs`), logged with its reason and counted in
 //! [`AUTHORIZATION_DENIED_TOTAL`].
 
 use crate::connection::{Authenticated, AuthenticatedUser};

@@ -2,7 +2,7 @@
 //! Protection enforced by [`epa_core::decide()`].
 //!
 //! Per request:
-//! 1. The connection's [`ConnectionContext`] (inserted by [`crate::serve_connection`], or by hand
+//! 1. The connection's [`ConnectionContext`](crate::ConnectionContext) (inserted by [`crate::serve_connection`], or by hand
 //!    for other stacks) gives the channel facts and this layer's state on the connection.
 //!    Without it the layer answers 500: it never guesses a channel. An HTTPS connection without
 //!    a server certificate is a configuration error too (500).
@@ -11,7 +11,7 @@
 //! 3. `Authorization: Negotiate|NTLM <base64>` runs one leg in this layer's exchange on the
 //!    connection (created on the first leg; never shared between connections or layers). A
 //!    continuation answers 401 with the next token. A completed exchange goes to the decision;
-//!    an accept puts [`AuthenticatedUser`] in the request extensions and calls the inner service.
+//!    an accept puts [`AuthenticatedUser`](crate::AuthenticatedUser) in the request extensions and calls the inner service.
 //! 4. Failures answer 401 with fresh challenges (`WWW-Authenticate: Negotiate`, `NTLM`),
 //!    `Content-Length: 0`, never echoing the failed blob; malformed input answers 400 (bad
 //!    base64, oversize header or token, two headers, a token out of sequence — .NET's
@@ -21,6 +21,12 @@
 //! 5. A request the layer answers itself has its unread body read and discarded first, within
 //!    [`BodyDrain`]'s bounds, so that the connection stays open for the next leg; past them the
 //!    answer says `Connection: close` (`layer::drain`).
+//!
+//! The answers themselves (401 with challenges, 400, 403, 500, 503 with `Retry-After`) are
+//! chosen in `respond.rs` from typed outcomes. The layer knows nothing of who else wants
+//! to see an exchange end: a [`LegObserver`] is told ([`Self::observe`](ExtendedProtectionLayer::observe));
+//! the diagnostics page is one. Allow-lists are a layer of their own behind this one
+//! ([`crate::authorize::RequireAllowedLayer`]).
 //!
 //! After a successful exchange the connection stays authenticated for later requests without an
 //! `Authorization` header (connection-based authentication, as IIS does by default) — except

@@ -1,4 +1,4 @@
-//! Every metric name the crate writes, in one table (through the [`metrics`](::metrics)
+//! Every metric name the crate writes, in one table (through the `metrics`
 //! facade: without an installed recorder a metric costs a branch). The names are an interface
 //! (users' dashboards): they change only with a major version.
 //!
