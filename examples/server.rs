@@ -11,10 +11,10 @@ use axum::body::Body;
 use clap::Parser;
 use epa::config::ServerConfig;
 use epa::hyper::AuthenticatedUser;
-use epa::hyper::client_cert::ClientCertificate;
+use epa::hyper::client_cert::VerifiedCertificate;
 use epa::hyper::server::{BackendOptions, MetricsRoute, Observability, Overrides, Server};
 use http::{Request, Response, StatusCode};
-use std::{convert::Infallible, path::PathBuf, sync::Arc, time::Duration};
+use std::{convert::Infallible, path::PathBuf, time::Duration};
 
 #[derive(Parser, Debug)]
 #[command(about = "HTTPS server with Extended Protection for Authentication (Negotiate/NTLM)")]
@@ -79,7 +79,7 @@ async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<Body>, In
     });
     let body = match (
         req.uri().path(),
-        req.extensions().get::<Arc<ClientCertificate>>(),
+        req.extensions().get::<VerifiedCertificate>(),
     ) {
         ("/cert", Some(c)) => {
             let user = who.map(|u| format!("user: {}\n", u.identity));

@@ -27,7 +27,7 @@ mod route;
 mod settings;
 mod verifier;
 
-pub use certificate::ClientCertificate;
+pub use certificate::{ClientCertificate, VerifiedCertificate};
 pub use crl::CRL_RELOAD_REJECTED;
 pub use error::{ClientCertError, PemProblem};
 pub use files::read_ca_bundle;

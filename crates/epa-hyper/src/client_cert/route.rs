@@ -1,6 +1,7 @@
 //! The per-route requirement: [`RequireClientCertificateLayer`] makes
 //! [`RequireClientCertificate`], whose response future is [`ResponseFuture`] (no boxing).
 
+use super::VerifiedCertificate;
 use crate::connection::ConnectionContext;
 use crate::respond;
 use crate::telemetry::CertificateGateEvent;
@@ -17,7 +18,7 @@ use tower_service::Service;
 
 /// Requires a valid client certificate on the routes it wraps (the per-route half of
 /// `request` mode): 403 with the IIS sub-status and a JSON reason otherwise; the verified
-/// certificate is put in the request extensions as `Arc<ClientCertificate>`.
+/// certificate is put in the request extensions as a [`VerifiedCertificate`].
 ///
 /// [`RequireClientCertificateLayer::audit_only`] observes the requirement without enforcing it
 /// (enforce "optional", observe "required"): every request passes, and each one the
@@ -203,7 +204,7 @@ impl CertificateGateRefusal {
 }
 
 /// The requirement on one request: `Ok` to pass it on (the verified certificate then in its
-/// extensions as `Arc<ClientCertificate>`), or why not. Logs and counts as
+/// extensions as a [`VerifiedCertificate`]), or why not. Logs and counts as
 /// [`RequireClientCertificate`] says.
 pub fn require_certificate<B>(
     req: &mut Request<B>,
@@ -226,7 +227,7 @@ pub fn require_certificate<B>(
     match enforced {
         RouteOutcome::Allow => {
             if let Some(c) = certificate.filter(|_| status == CertificateStatus::Valid) {
-                req.extensions_mut().insert(c);
+                req.extensions_mut().insert(VerifiedCertificate::new(c));
             }
             Ok(())
         }

@@ -78,7 +78,7 @@ impl DiagnosticsSettings {
 
 /// The page behind its own layer: `layer` should be built from the same `[policy]` table as
 /// `settings`. The layer is reconfigured (a new identity, no persisted identity) and observed
-/// by the page's [`Reporter`]: every exchange that ends is reported, none admitted (so no
+/// by the page's observer: every exchange that ends is reported, none admitted (so no
 /// allow-list applies either).
 pub fn page(
     layer: ExtendedProtectionLayer,
@@ -91,7 +91,7 @@ pub fn page(
 /// The page's [`LegObserver`]: reports every completed or refused exchange as a [`Diagnosis`]
 /// extension; a bad token or an unavailable backend get the layer's usual answers.
 #[derive(Debug)]
-pub struct Reporter(DiagnosticsSettings);
+pub(crate) struct Reporter(DiagnosticsSettings);
 
 impl LegObserver for Reporter {
     fn on_leg_end(&self, end: &LegEnd<'_>) -> Observed {
