@@ -108,7 +108,9 @@ impl ExtendedProtectionLayer {
     /// `TrustedProxy`: accept requests only from these peer addresses (others get 403).
     /// IPv4-mapped IPv6 addresses are compared as IPv4, on both sides.
     pub fn trusted_proxies(self, proxies: Vec<IpAddr>) -> Self {
-        self.edit(|s| s.trusted_proxies = Some(proxies.into_iter().map(canonical_ip).collect()))
+        self.edit(|s| {
+            s.trusted_proxies = Some(proxies.into_iter().map(|ip| ip.to_canonical()).collect())
+        })
     }
 
     /// `TrustedProxy`, beyond IIS: the proxy's own certificate (DER). Clients' bindings are
@@ -412,9 +414,7 @@ where
 
 /// The peer address with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) folded to IPv4, so that
 /// allow-lists and per-address limits see one spelling of one client.
+/// (`IpAddr::to_canonical`.)
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
+    ip.to_canonical()
 }

@@ -143,7 +143,11 @@ pub trait AnswerBody: Sized {
     fn answer(text: &'static str) -> Self;
 }
 
-impl AnswerBody for crate::proxy::ProxyBody {
+/// The proxy's body (`proxy::ProxyBody`), named by its type so that this module imports nothing
+/// of the proxy.
+impl AnswerBody
+    for http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>
+{
     fn answer(text: &'static str) -> Self {
         use http_body_util::BodyExt as _;
         http_body_util::Full::new(Bytes::from_static(text.as_bytes()))

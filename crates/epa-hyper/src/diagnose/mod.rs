@@ -311,18 +311,17 @@ fn escaped(spn: &ClientServiceName) -> Option<String> {
     spn.as_option().map(|s| ClientText(s).to_string())
 }
 
-/// Builds the report of one login. Bounded: one token (≤ the header limit), 20 decisions,
-/// at most ~40 MD5s of short structs, one `stat` of the certificate file (read only when it
-/// changed, ≤ 1 MiB).
-fn report(inputs: &Inputs<'_>) -> Diagnosis {
-    let channel = inputs.channel;
-    let ntlm = ntlm_message(inputs.token).and_then(NtlmFacts::read);
-    let sent = ntlm.as_ref().map(|f| f.binding.clone());
-    let mut notes = vec![
-        "This page admits nothing: a login accepted here authenticates neither this connection nor any other route.".to_owned(),
-        "Channel bindings are public values (both peers compute them from the certificate): they are compared here with ==, not in constant time.".to_owned(),
-    ];
-    let (mechanism, backend, user, request) = match inputs.verdict {
+/// What the backend's verdict says: the mechanism, the `backend` field, the user, and the facts
+/// a decision is made on (none when the backend refused the credentials).
+type Heard = (
+    Option<Mechanism>,
+    &'static str,
+    Option<String>,
+    Option<RequestFacts>,
+);
+
+fn heard(verdict: Verdict<'_>, channel: &ChannelFacts, ntlm: Option<&NtlmFacts>) -> Heard {
+    match verdict {
         Verdict::Completed(done) => (
             Some(done.mechanism),
             "completed",
@@ -351,12 +350,83 @@ fn report(inputs: &Inputs<'_>) -> Diagnosis {
             }),
         ),
         Verdict::RefusedByBackend => (
-            ntlm.as_ref().map(|_| Mechanism::Ntlm),
+            ntlm.map(|_| Mechanism::Ntlm),
             "refused-by-the-backend",
             None,
             None,
         ),
+    }
+}
+
+/// What the route decided on `request` and what every variant would decide; without facts
+/// (the backend refused the credentials), only that.
+fn decided(
+    inputs: &Inputs<'_>,
+    request: Option<&RequestFacts>,
+    sent: Option<&SentBinding>,
+    notes: &mut Vec<String>,
+) -> (OutcomeReport, Vec<Row>) {
+    let Some(facts) = request else {
+        notes.push("The backend refused the credentials (unknown user, wrong password, a locked or throttled account, NTLMv1 or LM): these are not told apart, and no decision was made.".to_owned());
+        let outcome = OutcomeReport {
+            accepted: false,
+            status: 401,
+            reason: "refused-by-the-backend".to_owned(),
+            message: "the backend refused the credentials".to_owned(),
+            audit_target: None,
+        };
+        return (outcome, Vec::new());
     };
+    let audited = decide_audited(inputs.route, inputs.target, facts);
+    let d = &audited.enforced;
+    let outcome = OutcomeReport {
+        accepted: d.is_accept(),
+        status: d.status().unwrap_or(200),
+        reason: d.reason().code().to_owned(),
+        // The message may name the client's SPN.
+        message: ClientText(&d.reason().message()).to_string(),
+        audit_target: audited
+            .target
+            .as_ref()
+            .map(|t| (t.is_accept(), t.reason().code().to_owned())),
+    };
+    let sent = sent.filter(|_| facts.mechanism != Mechanism::Kerberos);
+    let rows = table::rows(
+        &inputs.settings.variants,
+        inputs.route,
+        inputs.channel,
+        facts,
+        sent,
+    );
+    (outcome, rows)
+}
+
+/// The NTLM part; when the backend refused the credentials, without what this server would have
+/// compared the binding with.
+fn reported_ntlm(inputs: &Inputs<'_>, facts: NtlmFacts, refused: bool) -> NtlmReport {
+    let mut n = ntlm_report(inputs, facts);
+    if refused {
+        n.candidates.clear();
+        n.equals.clear();
+        if matches!(n.channel_bindings, "matching" | "mismatching") {
+            n.channel_bindings = "present-not-compared";
+        }
+    }
+    n
+}
+
+/// Builds the report of one login. Bounded: one token (≤ the header limit), 20 decisions,
+/// at most ~40 MD5s of short structs, one `stat` of the certificate file (read only when it
+/// changed, ≤ 1 MiB).
+fn report(inputs: &Inputs<'_>) -> Diagnosis {
+    let channel = inputs.channel;
+    let ntlm = ntlm_message(inputs.token).and_then(NtlmFacts::read);
+    let sent = ntlm.as_ref().map(|f| f.binding.clone());
+    let mut notes = vec![
+        "This page admits nothing: a login accepted here authenticates neither this connection nor any other route.".to_owned(),
+        "Channel bindings are public values (both peers compute them from the certificate): they are compared here with ==, not in constant time.".to_owned(),
+    ];
+    let (mechanism, backend, user, request) = heard(inputs.verdict, channel, ntlm.as_ref());
     let kerberos = match (inputs.verdict, mechanism) {
         (Verdict::Completed(done), Some(Mechanism::Kerberos)) => Some(KerberosReport {
             channel_bound: done.channel_binding == BindingObservation::Match,
@@ -367,61 +437,11 @@ fn report(inputs: &Inputs<'_>) -> Diagnosis {
     if kerberos.is_some() {
         notes.push("Kerberos: MIT reports only whether the context is channel-bound, not the value the client sent; every row of the table uses that observation.".to_owned());
     }
-    let (outcome, table) = match &request {
-        Some(facts) => {
-            let audited = decide_audited(inputs.route, inputs.target, facts);
-            let d = &audited.enforced;
-            let outcome = OutcomeReport {
-                accepted: d.is_accept(),
-                status: d.status().unwrap_or(200),
-                reason: d.reason().code().to_owned(),
-                // The message may name the client's SPN.
-                message: ClientText(&d.reason().message()).to_string(),
-                audit_target: audited
-                    .target
-                    .as_ref()
-                    .map(|t| (t.is_accept(), t.reason().code().to_owned())),
-            };
-            let sent = sent
-                .as_ref()
-                .filter(|_| facts.mechanism != Mechanism::Kerberos);
-            let rows = table::rows(
-                &inputs.settings.variants,
-                inputs.route,
-                channel,
-                facts,
-                sent,
-            );
-            (outcome, rows)
-        }
-        None => {
-            notes.push("The backend refused the credentials (unknown user, wrong password, a locked or throttled account, NTLMv1 or LM): these are not told apart, and no decision was made.".to_owned());
-            (
-                OutcomeReport {
-                    accepted: false,
-                    status: 401,
-                    reason: "refused-by-the-backend".to_owned(),
-                    message: "the backend refused the credentials".to_owned(),
-                    audit_target: None,
-                },
-                Vec::new(),
-            )
-        }
-    };
+    let (outcome, table) = decided(inputs, request.as_ref(), sent.as_ref(), &mut notes);
     // A client without a valid account learns nothing of this server from the page: not the
     // route's policy and names, not the bindings this server would have compared with.
     let refused = matches!(inputs.verdict, Verdict::RefusedByBackend);
-    let ntlm = ntlm.map(|f| {
-        let mut n = ntlm_report(inputs, f);
-        if refused {
-            n.candidates.clear();
-            n.equals.clear();
-            if matches!(n.channel_bindings, "matching" | "mismatching") {
-                n.channel_bindings = "present-not-compared";
-            }
-        }
-        n
-    });
+    let ntlm = ntlm.map(|f| reported_ntlm(inputs, f, refused));
     if let Some(n) = &ntlm
         && n.channel_bindings == "mismatching"
         && n.equals.is_empty()

@@ -3,9 +3,9 @@
 //! [`Outcome`] — the decision (`epa_core::decide`), the refusals, the observer's report. The
 //! answers themselves are [`crate::respond`]'s.
 
+use super::drain::BodyDrain;
 use super::exchange::{Begin, Leg, LegResult, Outcome, later_leg};
 use super::observe::{LegEnd, LegObserver, LegVerdict, Observed};
-use super::{BodyDrain, canonical_ip};
 use crate::authenticator::{AuthError, Authenticator, Completion, ExpectedBindings, Scheme, Step};
 use crate::connection::{
     Authenticated, AuthenticatedUser, ChannelFacts, ConnectionContext, Exchange, LayerId,
@@ -140,7 +140,7 @@ impl LayerConfig {
         }
         if self.policy.policy().scenario() == ProtectionScenario::TrustedProxy
             && let Some(proxies) = &self.trusted_proxies
-            && !proxies.contains(&canonical_ip(facts.peer.ip()))
+            && !proxies.contains(&facts.peer.ip().to_canonical())
         {
             tracing::warn!(target: "epa", peer = %facts.peer, "request from an address that is not a trusted proxy");
             return Begin::Done(self.respond(Answer::UntrustedPeer));
@@ -227,7 +227,7 @@ impl LayerConfig {
     /// last element: the only one the trusted proxy itself wrote). Without it every client of
     /// the proxy would share one address, and one client's guesses would lock out the rest.
     pub(super) fn client_address(&self, facts: &ChannelFacts, headers: &http::HeaderMap) -> IpAddr {
-        let peer = canonical_ip(facts.peer.ip());
+        let peer = facts.peer.ip().to_canonical();
         let trusted = self
             .trusted_proxies
             .as_ref()
@@ -242,7 +242,7 @@ impl LayerConfig {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .and_then(|last| last.trim().parse::<IpAddr>().ok())
-            .map_or(peer, canonical_ip)
+            .map_or(peer, |ip| ip.to_canonical())
     }
 
     pub(super) fn new_exchange(&self, client: IpAddr, scheme: Scheme) -> Exchange {
