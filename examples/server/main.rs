@@ -10,10 +10,10 @@ mod flags;
 mod overrides;
 
 use clap::Parser;
-use epa::hyper::client_cert::ClientCertificate;
+use epa::hyper::client_cert::VerifiedCertificate;
 use epa::hyper::{AuthenticatedUser, body::ProxyBody};
 use http::{Request, Response, StatusCode};
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, time::Duration};
 
 /// `/`, `/slow?ms=N`, `/cert`: who the caller is (and the client certificate on `/cert`).
 async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<ProxyBody>, Infallible> {
@@ -28,7 +28,7 @@ async fn hello(req: Request<hyper::body::Incoming>) -> Result<Response<ProxyBody
             u.reason.code()
         )
     });
-    let cert = req.extensions().get::<Arc<ClientCertificate>>();
+    let cert = req.extensions().get::<VerifiedCertificate>();
     let body = match (req.uri().path(), cert) {
         ("/cert", Some(c)) => {
             let user = who.map(|u| format!("user: {}\n", u.identity));

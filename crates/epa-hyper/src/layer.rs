@@ -2,7 +2,7 @@
 //! Protection enforced by [`epa_core::decide()`].
 //!
 //! Per request:
-//! 1. The connection's [`ConnectionContext`] (inserted by [`crate::serve_connection`], or by hand
+//! 1. The connection's [`ConnectionContext`](crate::ConnectionContext) (inserted by [`crate::serve_connection`], or by hand
 //!    for other stacks) gives the channel facts and this layer's state on the connection.
 //!    Without it the layer answers 500: it never guesses a channel. An HTTPS connection without
 //!    a server certificate is a configuration error too (500).
@@ -11,7 +11,7 @@
 //! 3. `Authorization: Negotiate|NTLM <base64>` runs one leg in this layer's exchange on the
 //!    connection (created on the first leg; never shared between connections or layers). A
 //!    continuation answers 401 with the next token. A completed exchange goes to the decision;
-//!    an accept puts [`AuthenticatedUser`] in the request extensions and calls the inner service.
+//!    an accept puts [`AuthenticatedUser`](crate::AuthenticatedUser) in the request extensions and calls the inner service.
 //! 4. Failures answer 401 with fresh challenges (`WWW-Authenticate: Negotiate`, `NTLM`),
 //!    `Content-Length: 0`, never echoing the failed blob; malformed input answers 400 (bad
 //!    base64, oversize header or token, two headers, a token out of sequence — .NET's
@@ -22,84 +22,46 @@
 //!    [`BodyDrain`]'s bounds, so that the connection stays open for the next leg; past them the
 //!    answer says `Connection: close` (`layer::drain`).
 //!
+//! The answers themselves (401 with challenges, 400, 403, 500, 503 with `Retry-After`) are
+//! chosen in `respond.rs` from typed outcomes. The layer knows nothing of who else wants
+//! to see an exchange end: a [`LegObserver`] is told ([`Self::observe`](ExtendedProtectionLayer::observe));
+//! the diagnostics page is one. Allow-lists are a layer of their own behind this one
+//! ([`crate::authorize::RequireAllowedLayer`]).
+//!
 //! After a successful exchange the connection stays authenticated for later requests without an
 //! `Authorization` header (connection-based authentication, as IIS does by default) — except
 //! under `TrustedProxy`, where a proxy pools connections of many clients: there every request
 //! authenticates unless [`ExtendedProtectionLayer::persist_identity`] says otherwise.
 
-use crate::authenticator::{AuthError, Authenticator, Completion, ExpectedBindings, Scheme, Step};
-use crate::connection::{
-    Authenticated, AuthenticatedUser, ChannelFacts, ConnectionContext, Exchange, LayerId,
-};
-use crate::header::{self, Authorization, Limits};
-use crate::telemetry::DecisionEvent;
+use crate::authenticator::Authenticator;
+use crate::header::Limits;
+use crate::respond::{Answer, Reply};
 use epa_core::allow::AllowList;
-use epa_core::audit::decide_audited;
-use epa_core::decide::{
-    BindingObservation, ClientServiceName, Decision, ExpectedBinding, Mechanism, RequestFacts,
-    ServerPolicy, Transport,
-};
-use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
-use http::{HeaderValue, Request, Response, StatusCode, header as http_header};
+use epa_core::decide::ServerPolicy;
+use http::{HeaderValue, Request, Response, header as http_header};
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 use tokio::task::JoinHandle;
 use tower_layer::Layer;
 use tower_service::Service;
 
+mod config;
 mod drain;
 mod exchange;
+mod observe;
+use config::LayerConfig;
 pub use drain::BodyDrain;
-use exchange::{Begin, LegResult, Outcome, Reply};
-
-struct Shared {
-    id: LayerId,
-    authenticator: Arc<dyn Authenticator>,
-    policy: ServerPolicy,
-    target: Option<ServerPolicy>,
-    limits: Limits,
-    trusted_proxies: Option<Vec<IpAddr>>,
-    /// The configured binding (custom or proxy certificate) in every backend form, computed once.
-    configured_binding: Option<ExpectedBindings>,
-    persist: Option<bool>,
-    challenges: Vec<HeaderValue>,
-    /// `allow_users` / `allow_groups` (none: every authenticated caller).
-    allow: Option<Arc<AllowList>>,
-    /// The diagnostics page's settings: completed exchanges are reported, never admitted.
-    diagnose: Option<Arc<crate::diagnose::DiagnosticsSettings>>,
-    /// How much of an unread body is drained before the layer's own answers (none: close).
-    drain: Option<BodyDrain>,
-}
-
-impl Shared {
-    /// A copy with a new identity: state made under the old settings is not this layer's.
-    fn reconfigured(&self) -> Self {
-        Self {
-            id: LayerId::fresh(),
-            authenticator: self.authenticator.clone(),
-            policy: self.policy.clone(),
-            target: self.target.clone(),
-            limits: self.limits,
-            trusted_proxies: self.trusted_proxies.clone(),
-            configured_binding: self.configured_binding.clone(),
-            persist: self.persist,
-            challenges: self.challenges.clone(),
-            allow: self.allow.clone(),
-            diagnose: self.diagnose.clone(),
-            drain: self.drain,
-        }
-    }
-}
+use exchange::{Begin, LegResult, Outcome};
+pub use observe::{LegEnd, LegObserver, LegVerdict, Observed};
 
 /// Builds [`ExtendedProtection`] around a service: the Extended Protection layer.
 #[derive(Clone)]
 pub struct ExtendedProtectionLayer {
-    shared: Arc<Shared>,
+    shared: Arc<LayerConfig>,
 }
 
 impl std::fmt::Debug for ExtendedProtectionLayer {
@@ -114,37 +76,17 @@ impl std::fmt::Debug for ExtendedProtectionLayer {
 impl ExtendedProtectionLayer {
     /// A layer that authenticates with `authenticator` and decides with `policy`.
     pub fn new(authenticator: impl Authenticator, policy: ServerPolicy) -> Self {
-        let challenges = authenticator
-            .schemes()
-            .iter()
-            .map(|s| HeaderValue::from_static(s.name()))
-            .collect();
-        let configured_binding = configured(&policy);
         Self {
-            shared: Arc::new(Shared {
-                id: LayerId::fresh(),
-                authenticator: Arc::new(authenticator),
-                policy,
-                target: None,
-                limits: Limits::default(),
-                trusted_proxies: None,
-                configured_binding,
-                persist: None,
-                challenges,
-                allow: None,
-                diagnose: None,
-                drain: Some(BodyDrain::default()),
-            }),
+            shared: Arc::new(LayerConfig::new(Arc::new(authenticator), policy)),
         }
     }
 
     /// Every change makes a new layer identity, so that connection state made under the old
     /// settings is never taken for this layer's.
-    fn edit(self, f: impl FnOnce(&mut Shared)) -> Self {
+    fn edit(self, f: impl FnOnce(&mut LayerConfig)) -> Self {
         let mut copy = self.shared.reconfigured();
         f(&mut copy);
-        copy.configured_binding =
-            configured(&copy.policy).or_else(|| copy.target.as_ref().and_then(configured));
+        copy.derive();
         Self {
             shared: Arc::new(copy),
         }
@@ -166,7 +108,9 @@ impl ExtendedProtectionLayer {
     /// `TrustedProxy`: accept requests only from these peer addresses (others get 403).
     /// IPv4-mapped IPv6 addresses are compared as IPv4, on both sides.
     pub fn trusted_proxies(self, proxies: Vec<IpAddr>) -> Self {
-        self.edit(|s| s.trusted_proxies = Some(proxies.into_iter().map(canonical_ip).collect()))
+        self.edit(|s| {
+            s.trusted_proxies = Some(proxies.into_iter().map(|ip| ip.to_canonical()).collect())
+        })
     }
 
     /// `TrustedProxy`, beyond IIS: the proxy's own certificate (DER). Clients' bindings are
@@ -218,37 +162,24 @@ impl ExtendedProtectionLayer {
     }
 
     /// Authorization after the decision accepts: a caller on neither `allow_users` nor
-    /// `allow_groups` of `allow` gets 403 (empty body; the reason, `user-not-allowed` or
-    /// `group-not-allowed`, is logged and counted in
-    /// [`crate::authorize::AUTHORIZATION_DENIED_TOTAL`]). Checked on every request, also on a
-    /// connection that stays authenticated. Build it with
-    /// `AllowList::new(&["EPA\\alice"], &["EPA\\WebUsers", "S-1-5-21-…-1105"])?`.
+    /// `allow_groups` of `allow` gets 403 (empty body, as this layer's body type only has
+    /// `Default`; the reason, `user-not-allowed` or `group-not-allowed`, is logged and counted
+    /// in [`crate::authorize::AUTHORIZATION_DENIED_TOTAL`]). Checked on every request, also on a
+    /// connection that stays authenticated.
+    #[deprecated(
+        note = "put epa_hyper::authorize::RequireAllowedLayer behind this layer (the route table's allow-list, with its text body)"
+    )]
     pub fn allow(self, allow: AllowList) -> Self {
         let allow = (!allow.is_empty()).then(|| Arc::new(allow));
         self.edit(|s| s.allow = allow)
     }
 
-    /// The diagnostics page's layer ([`crate::diagnose`]): a completed exchange, accepted or
-    /// refused, reaches the inner service as a [`crate::diagnose::Diagnosis`] and never as an
-    /// identity (none is kept on the connection either).
-    pub(crate) fn diagnosing(self, settings: crate::diagnose::DiagnosticsSettings) -> Self {
-        let settings = Arc::new(settings);
-        self.edit(|s| {
-            s.diagnose = Some(settings);
-            s.persist = Some(false);
-            s.allow = None;
-        })
+    /// Tells `observer` how each exchange ends ([`LegObserver`]); it may take an exchange over
+    /// as a report ([`Observed::Report`]). Replaces the previous observer (default: none).
+    pub fn observe(self, observer: impl LegObserver) -> Self {
+        let observer: Arc<dyn LegObserver> = Arc::new(observer);
+        self.edit(|s| s.observer = observer)
     }
-}
-
-/// The configured binding of `policy` (custom, or the proxy certificate's), in backend form.
-fn configured(policy: &ServerPolicy) -> Option<ExpectedBindings> {
-    [Transport::Https, Transport::Http]
-        .into_iter()
-        .find_map(|t| match policy.expected_binding(t) {
-            ExpectedBinding::Configured(b) => Some(ExpectedBindings::new(b.clone())),
-            _ => None,
-        })
 }
 
 impl<S> Layer<S> for ExtendedProtectionLayer {
@@ -266,7 +197,7 @@ impl<S> Layer<S> for ExtendedProtectionLayer {
 #[derive(Clone)]
 pub struct ExtendedProtection<S> {
     inner: S,
-    shared: Arc<Shared>,
+    shared: Arc<LayerConfig>,
 }
 
 impl<S> ExtendedProtection<S> {
@@ -325,7 +256,7 @@ where
 }
 
 fn pass_or_reply<S, B, ResBody>(
-    shared: &Shared,
+    shared: &LayerConfig,
     outcome: Outcome,
     mut req: Request<B>,
     mut inner: S,
@@ -341,7 +272,7 @@ where
                 crate::authorize::check(allow, Some(&user), req.uri().path()).is_err()
             }) =>
         {
-            replied(shared, Reply::plain(StatusCode::FORBIDDEN), req)
+            replied(shared, Answer::NotAllowed.reply(&shared.challenges), req)
         }
         Outcome::Pass { user, token } => {
             req.extensions_mut().insert(user);
@@ -351,8 +282,8 @@ where
             }
         }
         Outcome::Respond(reply) => replied(shared, reply, req),
-        Outcome::Diagnosed { report, token } => {
-            req.extensions_mut().insert(*report);
+        Outcome::Report(extensions, token) => {
+            req.extensions_mut().extend(*extensions);
             State::Inner {
                 future: inner.call(req),
                 token,
@@ -362,7 +293,7 @@ where
 }
 
 /// The layer's own answer to `req`, after its unread body (see [`drain`]).
-fn replied<S, B>(shared: &Shared, reply: Reply, req: Request<B>) -> State<S, B>
+fn replied<S, B>(shared: &LayerConfig, reply: Reply, req: Request<B>) -> State<S, B>
 where
     S: Service<Request<B>>,
     B: http_body::Body + Send + 'static,
@@ -388,7 +319,7 @@ where
 struct Pending<S, B> {
     req: Request<B>,
     inner: S,
-    shared: Arc<Shared>,
+    shared: Arc<LayerConfig>,
 }
 
 pin_project! {
@@ -432,9 +363,7 @@ where
         loop {
             let next = match self.as_mut().project().state.project() {
                 StateProj::Reply { reply, close } => {
-                    let reply = reply
-                        .take()
-                        .unwrap_or_else(|| Reply::plain(StatusCode::INTERNAL_SERVER_ERROR));
+                    let reply = reply.take().unwrap_or_else(Reply::internal);
                     let response = reply.into_response();
                     return Poll::Ready(Ok(if *close {
                         drain::closing(response)
@@ -455,16 +384,14 @@ where
                 StateProj::Stepping { handle, pending } => {
                     let joined = ready!(Pin::new(handle).poll(cx));
                     let Some(Pending { req, inner, shared }) = pending.take() else {
-                        return Poll::Ready(Ok(
-                            Reply::plain(StatusCode::INTERNAL_SERVER_ERROR).into_response()
-                        ));
+                        return Poll::Ready(Ok(Reply::internal().into_response()));
                     };
                     let outcome = match joined {
                         Ok(result) => shared.finish(result),
                         // The backend panicked: the exchange is gone with it; never an accept.
                         Err(_) => {
                             tracing::error!(target: "epa", "an authentication leg panicked; answered 500");
-                            Outcome::Respond(Reply::plain(StatusCode::INTERNAL_SERVER_ERROR))
+                            shared.respond(Answer::Internal)
                         }
                     };
                     pass_or_reply(&shared, outcome, req, inner)
@@ -487,9 +414,7 @@ where
 
 /// The peer address with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) folded to IPv4, so that
 /// allow-lists and per-address limits see one spelling of one client.
+/// (`IpAddr::to_canonical`.)
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
+    ip.to_canonical()
 }

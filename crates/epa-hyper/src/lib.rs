@@ -61,6 +61,7 @@ mod header;
 pub mod layer;
 /// The embedded NTLMv2 acceptor, the `epa-ntlm` crate (kept at this path for existing users).
 pub use epa_ntlm as ntlm;
+mod respond;
 mod serve;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
@@ -74,6 +75,7 @@ pub use client_cert::{
 pub use connection::{Authenticated, AuthenticatedUser, ChannelFacts, ConnectionContext};
 pub use header::Limits;
 pub use layer::{ExtendedProtection, ExtendedProtectionLayer, ResponseFuture};
+pub use respond::AnswerBody;
 pub use serve::{WithConnection, serve_connection};
 pub use tls::{TlsAcceptor, TlsError};
 

@@ -20,19 +20,10 @@
 //! Never logged: tokens, passwords, hashes, keys, session keys — not even their lengths.
 //!
 //! # Metrics
-//! | name | kind | labels |
-//! |---|---|---|
-//! | `epa_decisions_total` | counter | `decision`, `reason`, `mechanism`, `channel_binding` |
-//! | `epa_audit_would_reject_total` | counter | `reason` (the target's), `mechanism`, `channel_binding` |
-//! | `epa_authentication_seconds` | histogram | `mechanism`: first leg to decision |
-//! | `epa_tls_handshake_seconds` | histogram | `tls_version` |
-//! | `epa_client_certificates_total` | counter | `status` (`valid`, `not-presented`, `revoked`, …), per TLS connection |
-//! | `epa_client_certificate_refusals_total` | counter | `reason` (`client-certificate-required`, …) |
-//! | `epa_audit_client_certificate_would_refuse_total` | counter | `reason` |
-//! | `epa_throttle_refusals_total` | counter | `key` (`address`, `address-account`, `account`): logons refused unchecked by failure throttling / smart lockout (counted in `epa-ntlm`) |
-//! | `epa_authorization_denied_total` | counter | `reason` (`user-not-allowed`, `group-not-allowed`): authenticated, refused by `allow_users`/`allow_groups` |
+//! Every metric name, with its kind, labels and meaning, is in [`metrics`] (one table).
 //!
-//! Metrics go through the [`metrics`] facade: without an installed recorder they cost a branch.
+
+pub mod metrics;
 
 use epa_core::authenticator::AuthError;
 use epa_core::client_cert::{CertificateRefusal, CertificateStatus};
@@ -96,9 +87,9 @@ impl DecisionEvent<'_> {
     /// `epa_decisions_total` (and in audit mode `epa_audit_would_reject_total`) and one `INFO`
     /// event with the fields documented above.
     pub(crate) fn emit(&self) {
-        let decision = if self.accepted { "accept" } else { "reject" };
-        metrics::counter!(
-            "epa_decisions_total",
+        let decision = Verdict::from_accepted(self.accepted).name();
+        ::metrics::counter!(
+            metrics::DECISIONS_TOTAL,
             "decision" => decision,
             "reason" => self.reason.code(),
             "mechanism" => self.mechanism.name(),
@@ -110,8 +101,8 @@ impl DecisionEvent<'_> {
             .filter(|target| self.accepted && !target.is_accept())
             .map(|target| target.reason().code());
         if let Some(target_reason) = would_reject {
-            metrics::counter!(
-                "epa_audit_would_reject_total",
+            ::metrics::counter!(
+                metrics::AUDIT_WOULD_REJECT_TOTAL,
                 "reason" => target_reason,
                 "mechanism" => self.mechanism.name(),
                 "channel_binding" => self.observation.name()
@@ -136,27 +127,59 @@ impl DecisionEvent<'_> {
     }
 }
 
+/// The `decision` label and field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Accept,
+    Reject,
+}
+
+impl Verdict {
+    fn from_accepted(accepted: bool) -> Self {
+        if accepted { Self::Accept } else { Self::Reject }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Accept => "accept",
+            Self::Reject => "reject",
+        }
+    }
+}
+
+/// The `mechanism` / `channel_binding` label of what a backend refused before knowing it.
+const UNKNOWN: &str = "unknown";
+
 /// A backend refusal or outage: `epa_decisions_total` with the error's own reason code
 /// ([`AuthError::code`]: `bad-credentials`, `throttled`, `account-locked-out`,
-/// `backend-unavailable`, …), and the event naming the check that failed (the error text,
-/// which may hold the client's user name, escaped).
+/// `backend-unavailable`, …), mechanism and binding as far as the error names them (else
+/// `unknown`), and the event naming the check that failed (the error text, which may hold the
+/// client's user name, escaped).
 pub(crate) fn authentication_failed(peer: SocketAddr, status: u16, error: &AuthError) {
     let reason = error.code();
-    metrics::counter!(
-        "epa_decisions_total",
-        "decision" => "reject",
+    let decision = Verdict::Reject.name();
+    let (mechanism, observation) = match *error {
+        AuthError::BadBindings {
+            mechanism,
+            observation,
+        } => (Some(mechanism), Some(observation)),
+        _ => (None, None),
+    };
+    ::metrics::counter!(
+        metrics::DECISIONS_TOTAL,
+        "decision" => decision,
         "reason" => reason,
-        "mechanism" => "unknown",
-        "channel_binding" => "unknown"
+        "mechanism" => mechanism.map_or(UNKNOWN, Mechanism::name),
+        "channel_binding" => observation.map_or(UNKNOWN, BindingObservation::name)
     )
     .increment(1);
     let text = error.to_string();
-    tracing::info!(target: "epa", decision = "reject", reason, peer = %peer, status, "{}", ClientText(&text));
+    tracing::info!(target: "epa", decision, reason, peer = %peer, status, "{}", ClientText(&text));
 }
 
 /// `epa_authentication_seconds`.
 pub(crate) fn authentication_time(mechanism: Mechanism, elapsed: Duration) {
-    metrics::histogram!("epa_authentication_seconds", "mechanism" => mechanism.name())
+    ::metrics::histogram!(metrics::AUTHENTICATION_SECONDS, "mechanism" => mechanism.name())
         .record(elapsed.as_secs_f64());
 }
 
@@ -167,7 +190,7 @@ pub(crate) fn tls_handshake(version: Option<rustls::ProtocolVersion>, elapsed: D
         Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
         _ => "other",
     };
-    metrics::histogram!("epa_tls_handshake_seconds", "tls_version" => version)
+    ::metrics::histogram!(metrics::TLS_HANDSHAKE_SECONDS, "tls_version" => version)
         .record(elapsed.as_secs_f64());
 }
 
@@ -182,16 +205,58 @@ pub(crate) fn client_certificate(status: CertificateStatus) {
         CertificateStatus::Revoked => "revoked",
         CertificateStatus::RevocationUnknown => "revocation-unknown",
     };
-    metrics::counter!("epa_client_certificates_total", "status" => status).increment(1);
+    ::metrics::counter!(metrics::CLIENT_CERTIFICATES_TOTAL, "status" => status).increment(1);
 }
 
-/// `epa_client_certificate_refusals_total`, or its audit counterpart.
-pub(crate) fn client_certificate_refusal(refusal: CertificateRefusal, audit_only: bool) {
-    if audit_only {
-        metrics::counter!("epa_audit_client_certificate_would_refuse_total", "reason" => refusal.code())
-            .increment(1);
-    } else {
-        metrics::counter!("epa_client_certificate_refusals_total", "reason" => refusal.code())
-            .increment(1);
+/// A request the client-certificate requirement of a path refused, or in audit mode would
+/// have refused: the counter and one `INFO` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CertificateGateEvent {
+    /// Refused (403.x).
+    Refused(CertificateRefusal),
+    /// Audit mode: let through, but the requirement would refuse it.
+    NotEnforced(CertificateRefusal),
+}
+
+impl CertificateGateEvent {
+    /// The `reason` of a requirement observed, not enforced (the refusal's own code is its
+    /// `audit_reason`).
+    pub(crate) const NOT_ENFORCED: &'static str = "client-certificate-not-enforced";
+
+    /// `epa_client_certificate_refusals_total` (or `epa_audit_client_certificate_would_refuse_total`)
+    /// and the event; `subject` is the certificate's, if one was presented.
+    pub(crate) fn emit(self, peer: SocketAddr, subject: Option<&str>) {
+        match self {
+            Self::Refused(refusal) => {
+                ::metrics::counter!(metrics::CLIENT_CERTIFICATE_REFUSALS_TOTAL, "reason" => refusal.code())
+                    .increment(1);
+                tracing::info!(
+                    target: "epa",
+                    decision = Verdict::Reject.name(),
+                    reason = refusal.code(),
+                    substatus = refusal.iis_substatus(),
+                    peer = %peer,
+                    subject,
+                    "client certificate refused: {}",
+                    refusal.message()
+                );
+            }
+            Self::NotEnforced(refusal) => {
+                ::metrics::counter!(metrics::AUDIT_CLIENT_CERTIFICATE_WOULD_REFUSE_TOTAL, "reason" => refusal.code())
+                    .increment(1);
+                tracing::info!(
+                    target: "epa",
+                    decision = Verdict::Accept.name(),
+                    reason = Self::NOT_ENFORCED,
+                    audit = "would-reject",
+                    audit_reason = refusal.code(),
+                    substatus = refusal.iis_substatus(),
+                    peer = %peer,
+                    subject,
+                    "client certificate requirement observed, not enforced: {}",
+                    refusal.message()
+                );
+            }
+        }
     }
 }

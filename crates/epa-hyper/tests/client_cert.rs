@@ -7,7 +7,9 @@
 use epa_core::client_cert::{
     CaHintSize, CaHints, CertificateStatus, ClientCertificateMode, RevocationMode,
 };
-use epa_hyper::client_cert::{ClientCertError, ClientCertificate, RequireClientCertificateLayer};
+use epa_hyper::client_cert::{
+    ClientCertError, ClientCertificate, RequireClientCertificateLayer, VerifiedCertificate,
+};
 use epa_hyper::testing::{TestCa, Validity, insecure_client_config_with_cert};
 use epa_hyper::{
     ChannelFacts, ClientCertificateSettings, ClientCertificateVerifier, ConnectionContext,
@@ -580,7 +582,7 @@ async fn route(facts: ChannelFacts) -> (http::StatusCode, String) {
     let svc = tower::ServiceBuilder::new()
         .layer(RequireClientCertificateLayer::enforced())
         .service_fn(|req: http::Request<String>| async move {
-            let cert = req.extensions().get::<Arc<ClientCertificate>>().cloned();
+            let cert = req.extensions().get::<VerifiedCertificate>().cloned();
             let body = cert.as_ref().map(|c| c.subject.clone()).unwrap_or_default();
             Ok::<_, std::convert::Infallible>(http::Response::new(body))
         });

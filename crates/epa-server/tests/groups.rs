@@ -265,8 +265,10 @@ async fn layer_alone_allow() {
     let _serial = SERIAL.lock().await;
     metrics();
     let none: [&str; 0] = [];
-    let layer =
-        layer().allow(AllowList::new(&none, &[format!("{DOMAIN_SID}-{WEB_USERS_RID}")]).unwrap());
+    let allow = epa_hyper::authorize::RequireAllowedLayer::new(
+        AllowList::new(&none, &[format!("{DOMAIN_SID}-{WEB_USERS_RID}")]).unwrap(),
+    );
+    let layer = layer();
     let app = tower::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
         let u = req
             .extensions()
@@ -278,7 +280,7 @@ async fn layer_alone_allow() {
             bytes::Bytes::from(body),
         )))
     });
-    let svc = tower::Layer::layer(&layer, app);
+    let svc = tower::Layer::layer(&layer, tower::Layer::layer(&allow, app));
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
@@ -293,7 +295,11 @@ async fn layer_alone_allow() {
     let before = denied("group-not-allowed");
     assert_eq!(get(addr, "/", "alice").await, (200, "EPA\\alice 3".into()));
     let (status, body) = get(addr, "/", "bob").await;
-    assert_eq!((status, body.as_str()), (403, ""));
+    assert_eq!(
+        (status, body.as_str()),
+        (403, "forbidden: group-not-allowed\n"),
+        "the route table's body"
+    );
     assert_eq!(denied("group-not-allowed"), before + 1);
 }
 

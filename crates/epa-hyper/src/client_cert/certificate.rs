@@ -11,6 +11,31 @@ use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
+/// The verified client certificate of a request, put in its extensions by the route's
+/// [`super::RequireClientCertificateLayer`] (only a `Valid` one). A type of its own, so that no
+/// other `Arc<ClientCertificate>` in the extensions is taken for it.
+#[derive(Debug, Clone)]
+pub struct VerifiedCertificate(std::sync::Arc<ClientCertificate>);
+
+impl VerifiedCertificate {
+    pub(crate) fn new(certificate: std::sync::Arc<ClientCertificate>) -> Self {
+        Self(certificate)
+    }
+
+    /// The certificate.
+    pub fn certificate(&self) -> &std::sync::Arc<ClientCertificate> {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for VerifiedCertificate {
+    type Target = ClientCertificate;
+
+    fn deref(&self) -> &ClientCertificate {
+        &self.0
+    }
+}
+
 /// A client certificate, as routes see it. A verified one is in the request extensions of a
 /// route behind [`super::RequireClientCertificateLayer`].
 #[derive(Clone, PartialEq, Eq)]

@@ -12,20 +12,19 @@
 //!   is refused: the lists in force stay, the refusal is logged at warn and counted in
 //!   `epa_crl_reload_rejected_total{reason="older-crl-number"}`.
 
-use super::settings::ClientCertError;
+use super::error::ClientCertError;
+use super::files::{Stamp, read_crl_file, stamp};
 use epa_core::client_cert::RevocationMode;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::{CertificateError, RootCertStore};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::time::SystemTime;
 use x509_cert::certificate::Rfc5280;
 use x509_cert::crl::CertificateList;
 use x509_cert::der::oid::AssociatedOid as _;
@@ -33,8 +32,8 @@ use x509_cert::der::{Decode as _, Encode as _};
 use x509_cert::ext::pkix::CrlNumber;
 use x509_cert::name::Name;
 
-/// The metric counting refused CRL reloads, by `reason`.
-pub const CRL_RELOAD_REJECTED: &str = "epa_crl_reload_rejected_total";
+/// Counter name (see [`crate::telemetry::metrics`]).
+pub use crate::telemetry::metrics::CRL_RELOAD_REJECTED_TOTAL as CRL_RELOAD_REJECTED;
 
 /// Where the lists come from and how they are used: fixed for a verifier's life.
 pub(super) struct CrlSource {
@@ -42,19 +41,6 @@ pub(super) struct CrlSource {
     pub(super) provider: Arc<CryptoProvider>,
     pub(super) revocation: RevocationMode,
     pub(super) files: Vec<PathBuf>,
-}
-
-/// A file's identity for change detection: modification time and length.
-pub(super) type Stamp = Option<(SystemTime, u64)>;
-
-/// The stamps of these files, now.
-pub(super) fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
-    files.iter().map(|p| stamp(p)).collect()
-}
-
-fn stamp(path: &Path) -> Stamp {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
 }
 
 /// The highest CRL number seen for one issuer, and the file that carried it.
@@ -83,9 +69,9 @@ pub(super) fn load(source: &CrlSource) -> Result<Loaded, ClientCertError> {
         // Stamped before reading: a change in between is seen at the next check.
         stamps.push(stamp(path));
         let found = read_crl_file(path)?;
-        webpki_verifier(source, found.clone(), true).map_err(|e| ClientCertError::BadCrl {
+        webpki_verifier(source, found.clone(), true).map_err(|source| ClientCertError::BadCrl {
             path: path.clone(),
-            reason: e.to_string(),
+            source,
         })?;
         for list in &found {
             let Some((issuer, Some(number))) = crl_identity(list.as_ref()) else {
@@ -143,32 +129,6 @@ fn hex(bytes: &[u8]) -> String {
 
 fn issuer_name(der: &[u8]) -> String {
     Name::from_der(der).map_or_else(|_| "<unreadable>".into(), |n| n.to_string())
-}
-
-/// One CRL file: PEM (one or more `X509 CRL` blocks) or DER.
-fn read_crl_file(
-    path: &Path,
-) -> Result<Vec<CertificateRevocationListDer<'static>>, ClientCertError> {
-    let bytes = std::fs::read(path).map_err(|source| ClientCertError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if !bytes.starts_with(b"-----BEGIN") {
-        return Ok(vec![CertificateRevocationListDer::from(bytes)]);
-    }
-    let found = CertificateRevocationListDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ClientCertError::Pem {
-            what: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    if found.is_empty() {
-        return Err(ClientCertError::Pem {
-            what: path.display().to_string(),
-            reason: "no X509 CRL block".into(),
-        });
-    }
-    Ok(found)
 }
 
 /// The WebPKI verifier over these lists; `enforce_expiry` makes a list past its `nextUpdate`

@@ -21,15 +21,20 @@
 
 mod certificate;
 mod crl;
+mod error;
+mod files;
 mod route;
 mod settings;
 mod verifier;
 
-pub use certificate::ClientCertificate;
+pub use certificate::{ClientCertificate, VerifiedCertificate};
 pub use crl::CRL_RELOAD_REJECTED;
+pub use error::{ClientCertError, PemProblem};
+pub use files::read_ca_bundle;
 pub use route::{
     CertificateGateRefusal, RequireClientCertificate, RequireClientCertificateLayer,
-    ResponseFuture, bad_path_body, refusal_body, require_certificate,
+    ResponseFuture, bad_request_path, refusal_body, require_certificate,
 };
-pub use settings::{ClientCertError, ClientCertificateSettings, read_ca_bundle, schannel_warning};
+pub use settings::ClientCertificateSettings;
+pub use verifier::schannel_warning;
 pub use verifier::{ClientCertificateVerifier, PeerCertificate};

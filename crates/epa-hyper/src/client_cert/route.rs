@@ -1,11 +1,14 @@
 //! The per-route requirement: [`RequireClientCertificateLayer`] makes
 //! [`RequireClientCertificate`], whose response future is [`ResponseFuture`] (no boxing).
 
+use super::VerifiedCertificate;
 use crate::connection::ConnectionContext;
+use crate::respond;
+use crate::telemetry::CertificateGateEvent;
 use epa_core::audit::route_outcome_audited;
 use epa_core::client_cert::{CertificateRefusal, CertificateStatus, RouteOutcome};
-use epa_core::path::{NormalizedPath, PathError};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use epa_core::path::NormalizedPath;
+use http::{Request, Response};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use tower_service::Service;
 
 /// Requires a valid client certificate on the routes it wraps (the per-route half of
 /// `request` mode): 403 with the IIS sub-status and a JSON reason otherwise; the verified
-/// certificate is put in the request extensions as `Arc<ClientCertificate>`.
+/// certificate is put in the request extensions as a [`VerifiedCertificate`].
 ///
 /// [`RequireClientCertificateLayer::audit_only`] observes the requirement without enforcing it
 /// (enforce "optional", observe "required"): every request passes, and each one the
@@ -94,32 +97,7 @@ impl<S> RequireClientCertificate<S> {
     }
 }
 
-/// The 403 body: `{"status":403,"substatus":7,"reason":"client-certificate-required",
-/// "message":"client certificate required"}`.
-pub fn refusal_body(refusal: CertificateRefusal) -> String {
-    format!(
-        "{{\"status\":403,\"substatus\":{},\"reason\":\"{}\",\"message\":\"{}\"}}\n",
-        refusal.iis_substatus(),
-        refusal.code(),
-        refusal.message()
-    )
-}
-
-/// The 400 body for a request path that cannot be normalised (so cannot be matched against
-/// `required_paths`): `{"status":400,"reason":"bad-request-path","message":…}`.
-pub fn bad_path_body(e: PathError) -> String {
-    format!("{{\"status\":400,\"reason\":\"bad-request-path\",\"message\":\"{e}\"}}\n")
-}
-
-fn json<B: From<String>>(status: StatusCode, body: String) -> Response<B> {
-    let mut r = Response::new(B::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
+pub use crate::respond::{bad_request_path, refusal_body};
 
 pin_project_lite::pin_project! {
     /// The response future of [`RequireClientCertificate`]: the inner service's, or an
@@ -183,7 +161,7 @@ where
             match NormalizedPath::parse(req.uri().path()) {
                 Err(e) => {
                     tracing::info!(target: "epa", decision = "reject", reason = "bad-request-path", "request path refused: {e}");
-                    return ResponseFuture::answer(json(StatusCode::BAD_REQUEST, bad_path_body(e)));
+                    return ResponseFuture::answer(respond::bad_request_path(&e));
                 }
                 Ok(path) if !prefixes.iter().any(|p| path.starts_with_segments(p)) => {
                     return ResponseFuture {
@@ -219,18 +197,14 @@ impl CertificateGateRefusal {
     /// The answer: 403 with the JSON body of [`refusal_body`], or an empty 500.
     pub fn response<B: From<String>>(self) -> Response<B> {
         match self {
-            Self::Refused(refusal) => json(StatusCode::FORBIDDEN, refusal_body(refusal)),
-            Self::NoConnectionContext => {
-                let mut r = Response::new(B::from(String::new()));
-                *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                r
-            }
+            Self::Refused(refusal) => respond::certificate_refused(refusal),
+            Self::NoConnectionContext => respond::no_connection_context(),
         }
     }
 }
 
 /// The requirement on one request: `Ok` to pass it on (the verified certificate then in its
-/// extensions as `Arc<ClientCertificate>`), or why not. Logs and counts as
+/// extensions as a [`VerifiedCertificate`]), or why not. Logs and counts as
 /// [`RequireClientCertificate`] says.
 pub fn require_certificate<B>(
     req: &mut Request<B>,
@@ -246,40 +220,19 @@ pub fn require_certificate<B>(
         None => (CertificateStatus::NotPresented, None),
     };
     let (enforced, would_refuse) = route_outcome_audited(!audit_only, true, status);
+    let subject = certificate.as_ref().map(|c| c.subject.as_str());
     if let Some(refusal) = would_refuse {
-        crate::telemetry::client_certificate_refusal(refusal, true);
-        tracing::info!(
-            target: "epa",
-            decision = "accept",
-            reason = "client-certificate-not-enforced",
-            audit = "would-reject",
-            audit_reason = refusal.code(),
-            substatus = refusal.iis_substatus(),
-            peer = %facts.peer,
-            subject = certificate.as_ref().map(|c| c.subject.as_str()),
-            "client certificate requirement observed, not enforced: {}",
-            refusal.message()
-        );
+        CertificateGateEvent::NotEnforced(refusal).emit(facts.peer, subject);
     }
     match enforced {
         RouteOutcome::Allow => {
             if let Some(c) = certificate.filter(|_| status == CertificateStatus::Valid) {
-                req.extensions_mut().insert(c);
+                req.extensions_mut().insert(VerifiedCertificate::new(c));
             }
             Ok(())
         }
         RouteOutcome::Forbid(refusal) => {
-            crate::telemetry::client_certificate_refusal(refusal, false);
-            tracing::info!(
-                target: "epa",
-                decision = "reject",
-                reason = refusal.code(),
-                substatus = refusal.iis_substatus(),
-                peer = %facts.peer,
-                subject = certificate.as_ref().map(|c| c.subject.as_str()),
-                "client certificate refused: {}",
-                refusal.message()
-            );
+            CertificateGateEvent::Refused(refusal).emit(facts.peer, subject);
             Err(CertificateGateRefusal::Refused(refusal))
         }
     }

@@ -2,10 +2,16 @@
 //! route sees ([`PeerCertificate`]), CRL reloads, and the short cache of `Valid` verdicts.
 
 use super::certificate::ClientCertificate;
-use super::crl::{self, CrlSource, Snapshot, Stamp};
-use super::settings::{ClientCertError, schannel_warning};
-use epa_core::client_cert::{CaHintSize, CertificateStatus, ClientCertificateMode, RevocationMode};
+use super::crl::{self, CrlSource, Snapshot};
+use super::error::ClientCertError;
+use super::files::Stamp;
+use super::settings::ClientCertificateSettings;
+use epa_core::client_cert::{
+    CaHintSize, CaHints, CertificateStatus, ClientCertificateMode, RevocationMode, ca_hint_size,
+};
+use rustls::RootCertStore;
 use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -126,7 +132,7 @@ impl ClientCertificateVerifier {
     /// `epa_crl_reload_rejected_total{reason="older-crl-number"}`, once per change of the
     /// files). Returns whether anything was swapped.
     pub fn reload_crls(&self) -> Result<bool, ClientCertError> {
-        let stamps = crl::stamps(&self.source.files);
+        let stamps = super::files::stamps(&self.source.files);
         {
             let current = self.current.read().unwrap_or_else(|e| e.into_inner());
             if current.stamps == stamps {
@@ -352,6 +358,80 @@ pub struct PeerCertificate {
     /// The certificate, when one was sent and could be read (also when it failed verification:
     /// for logs; routes only ever hand out a `Valid` one).
     pub certificate: Option<Arc<ClientCertificate>>,
+}
+
+impl ClientCertificateSettings {
+    /// Validates everything (CAs, CRLs, hint size) and builds the verifier.
+    pub fn build(self) -> Result<Arc<ClientCertificateVerifier>, ClientCertError> {
+        self.build_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    }
+
+    /// [`Self::build`] with a chosen crypto provider.
+    pub fn build_with_provider(
+        self,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Arc<ClientCertificateVerifier>, ClientCertError> {
+        if self.mode == ClientCertificateMode::Ignore {
+            return Err(ClientCertError::NothingToVerify);
+        }
+        if self.roots.is_empty() {
+            return Err(ClientCertError::NoCa { mode: self.mode });
+        }
+        if self.revocation != RevocationMode::Off
+            && self.revocation != RevocationMode::AllowUnknown
+            && self.crl_files.is_empty()
+        {
+            return Err(ClientCertError::NoCrl {
+                mode: self.revocation,
+            });
+        }
+        let mut roots = RootCertStore::empty();
+        for (i, der) in self.roots.iter().enumerate() {
+            roots
+                .add(der.clone())
+                .map_err(|source| ClientCertError::BadCa {
+                    index: i + 1,
+                    source,
+                })?;
+        }
+        let roots = Arc::new(roots);
+        let hints: Vec<DistinguishedName> = match &self.hints {
+            CaHints::All => roots.subjects(),
+            CaHints::None => Vec::new(),
+            CaHints::Subset(names) => names
+                .iter()
+                .map(|n| DistinguishedName::from(n.clone()))
+                .collect(),
+        };
+        let hint_size = ca_hint_size(hints.iter().map(|h| h.as_ref()))?;
+        let source = CrlSource {
+            roots,
+            provider,
+            revocation: self.revocation,
+            files: self.crl_files,
+        };
+        let first = crl::load(&source)?;
+        let stamps = first.stamps.clone();
+        let snapshot = crl::Snapshot::build(&source, first, 0)?;
+        if let CaHintSize::OverSchannelLimit { size } = hint_size {
+            tracing::warn!(target: "epa", size, "{}", schannel_warning(size));
+        }
+        Ok(Arc::new(ClientCertificateVerifier::new(
+            self.mode,
+            hints,
+            hint_size,
+            source,
+            self.reload_interval,
+            (snapshot, stamps),
+        )))
+    }
+}
+
+/// The warning for an acceptable-CA list above what Schannel clients accept.
+pub fn schannel_warning(size: usize) -> String {
+    format!(
+        "the acceptable-CA list is {size} bytes, above the 16,384 at which Windows (Schannel) clients stop sending a client certificate; send a subset of the CAs or no hints"
+    )
 }
 
 #[cfg(all(test, feature = "test-util"))]

@@ -3,15 +3,18 @@
 //! enforcement × scenario × profile would decide — as JSON or as an HTML page. It admits
 //! nothing.
 //!
-//! Where the facts come from: the page is an [`ExtendedProtectionLayer`] of its own (its own
-//! layer identity, so nothing it does is another route's state) in a diagnosing mode. On the
-//! leg that ends the exchange — completed, refused by the decision, refused by the backend —
-//! the layer hands the backend's result, the binding it handed the backend and that leg's
-//! token to `report`; the NTLM AUTHENTICATE (raw, or inside SPNEGO) is read again here
-//! ([`ntlm::NtlmFacts`]), unverified, for what the backends do not report (flags, MIC, the
-//! raw binding value). No backend changes. The report goes to the inner [`Page`] as a request
-//! extension ([`Diagnosis`]); no [`crate::AuthenticatedUser`] is ever inserted and no identity
-//! is kept on the connection, so a login here authenticates no other request.
+//! Where the facts come from: the page is an [`ExtendedProtectionLayer`] of its own (its own layer
+//! identity, so nothing it does is another route's state) with this module's
+//! [`LegObserver`](crate::layer::LegObserver). On the leg that ends the exchange — completed,
+//! refused by the decision, refused by the backend — the layer tells the observer the backend's
+//! result, the binding it handed the backend and that leg's token
+//! ([`LegEnd`](crate::layer::LegEnd)); the observer takes the exchange over as a report
+//! ([`Observed::Report`](crate::layer::Observed::Report)). The NTLM AUTHENTICATE (raw, or inside
+//! SPNEGO) is read again here ([`ntlm::NtlmFacts`]), unverified, for what the backends do not
+//! report (flags, MIC, the raw binding value). No backend changes. The report goes to the inner
+//! [`Page`] as a request extension ([`Diagnosis`]); no [`crate::AuthenticatedUser`] is ever
+//! inserted and no identity is kept on the connection, so a login here authenticates no other
+//! request.
 //!
 //! Semantics: an incomplete exchange gets the usual 401 legs; malformed tokens the usual 400;
 //! an unavailable backend the usual 503. A refusal by the backend (unknown user, wrong
@@ -22,25 +25,19 @@
 mod candidates;
 pub mod ntlm;
 mod render;
+mod report;
 mod table;
 
 pub use candidates::{Candidate, CertificateFile};
 pub use render::Page;
 pub use table::Row;
 
-use crate::authenticator::{Completion, ExpectedBindings};
 use crate::body::ProxyBody;
-use crate::connection::ChannelFacts;
 use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
-use crate::telemetry::ClientText;
 use epa_config::{PolicyTable, ServerConfig};
-use epa_core::audit::decide_audited;
-use epa_core::decide::{
-    BindingObservation, ClientServiceName, ExpectedBinding, Mechanism, RequestFacts, ServerPolicy,
-};
 use epa_core::path::NormalizedPath;
 use http::{Request, Response};
-use ntlm::{NtlmFacts, SentBinding};
+use ntlm::NtlmFacts;
 use serde::Serialize;
 use std::convert::Infallible;
 use std::future::Future;
@@ -74,38 +71,17 @@ impl DiagnosticsSettings {
 }
 
 /// The page behind its own layer: `layer` should be built from the same `[policy]` table as
-/// `settings`. The layer is reconfigured (a new identity, no persisted identity, no
-/// allow-list): it reports and never admits.
+/// `settings`. The layer is reconfigured (a new identity, no persisted identity) and observed
+/// by the page's observer: every exchange that ends is reported, none admitted (so no
+/// allow-list applies either).
 pub fn page(
     layer: ExtendedProtectionLayer,
     settings: DiagnosticsSettings,
 ) -> ExtendedProtection<Page> {
-    tower_layer::Layer::layer(&layer.diagnosing(settings), Page)
-}
-
-/// How the layer ended the exchange.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Verdict<'a> {
-    /// The backend completed it (the decision may still refuse).
-    Completed(&'a Completion),
-    /// The security package refused the binding before completing.
-    RefusedBinding {
-        mechanism: Mechanism,
-        observation: BindingObservation,
-    },
-    /// The backend refused the credentials (not told apart, on purpose).
-    RefusedByBackend,
-}
-
-/// What [`report`] reads.
-pub(crate) struct Inputs<'a> {
-    pub settings: &'a DiagnosticsSettings,
-    pub route: &'a ServerPolicy,
-    pub target: Option<&'a ServerPolicy>,
-    pub channel: &'a ChannelFacts,
-    pub token: &'a [u8],
-    pub expected: Option<&'a ExpectedBindings>,
-    pub verdict: Verdict<'a>,
+    let layer = layer
+        .persist_identity(false)
+        .observe(report::Reporter(settings));
+    tower_layer::Layer::layer(&layer, Page)
 }
 
 /// The report of one login on the page (serialised as the JSON form).
@@ -197,213 +173,6 @@ pub struct OutcomeReport {
     pub message: String,
     /// In audit mode: whether the target would accept, and why.
     pub audit_target: Option<(bool, String)>,
-}
-
-/// Reads the NTLM AUTHENTICATE in a leg's token: raw, or inside SPNEGO.
-fn ntlm_message(token: &[u8]) -> Option<&[u8]> {
-    epa_core::spnego::classify(token).ok()?.ntlm_message()
-}
-
-fn route_report(
-    route: &ServerPolicy,
-    target: Option<&ServerPolicy>,
-    channel: &ChannelFacts,
-) -> RouteReport {
-    let policy = route.policy();
-    RouteReport {
-        enforcement: policy.enforcement().name(),
-        scenario: policy.scenario().name(),
-        profile: route.profile().name(),
-        service_names: route
-            .acceptable_service_names()
-            .iter()
-            .map(|n| n.as_str().to_owned())
-            .collect(),
-        expected_binding: match route.expected_binding(channel.transport) {
-            ExpectedBinding::None => "none",
-            ExpectedBinding::Connection => "connection",
-            ExpectedBinding::Configured(_) => "configured",
-        },
-        audit_target: target.map(|t| t.policy().enforcement().name()),
-    }
-}
-
-fn ntlm_report(inputs: &Inputs<'_>, facts: NtlmFacts) -> NtlmReport {
-    let expected = inputs.expected.map(|e| e.md5().0);
-    let (state, value) = match &facts.binding {
-        SentBinding::Absent => ("absent", None),
-        SentBinding::AllZero => ("all-zero", None),
-        SentBinding::Malformed => ("malformed", None),
-        // Public values: a plain comparison.
-        SentBinding::Value(v) if expected.as_ref() == Some(v) => ("matching", Some(*v)),
-        SentBinding::Value(v) if expected.is_some() => ("mismatching", Some(*v)),
-        SentBinding::Value(v) => ("present-not-compared", Some(*v)),
-    };
-    let configured = match inputs.route.expected_binding(inputs.channel.transport) {
-        ExpectedBinding::Configured(b) => Some(b.clone()),
-        _ => None,
-    };
-    let candidates = value
-        .map(|v| {
-            candidates::candidates(
-                &epa_core::ChannelBindingsHash(v),
-                inputs.channel,
-                configured.as_ref(),
-                inputs.settings.certificate.as_ref(),
-            )
-        })
-        .unwrap_or_default();
-    NtlmReport {
-        channel_bindings: state,
-        channel_bindings_md5: value.map(|v| v.iter().map(|b| format!("{b:02x}")).collect()),
-        equals: candidates
-            .iter()
-            .filter(|c| c.equals_client)
-            .map(|c| c.name.clone())
-            .collect(),
-        candidates,
-        facts,
-    }
-}
-
-fn escaped(spn: &ClientServiceName) -> Option<String> {
-    spn.as_option().map(|s| ClientText(s).to_string())
-}
-
-/// Builds the report of one login. Bounded: one token (≤ the header limit), 20 decisions,
-/// at most ~40 MD5s of short structs, one `stat` of the certificate file (read only when it
-/// changed, ≤ 1 MiB).
-pub(crate) fn report(inputs: &Inputs<'_>) -> Diagnosis {
-    let channel = inputs.channel;
-    let ntlm = ntlm_message(inputs.token).and_then(NtlmFacts::read);
-    let sent = ntlm.as_ref().map(|f| f.binding.clone());
-    let mut notes = vec![
-        "This page admits nothing: a login accepted here authenticates neither this connection nor any other route.".to_owned(),
-        "Channel bindings are public values (both peers compute them from the certificate): they are compared here with ==, not in constant time.".to_owned(),
-    ];
-    let (mechanism, backend, user, request) = match inputs.verdict {
-        Verdict::Completed(done) => (
-            Some(done.mechanism),
-            "completed",
-            Some(ClientText(&done.identity.principal).to_string()),
-            Some(RequestFacts {
-                transport: channel.transport,
-                mechanism: done.mechanism,
-                server_supports_ep: done.supports_extended_protection,
-                channel_binding: done.channel_binding,
-                client_spn: done.client_spn.clone(),
-            }),
-        ),
-        Verdict::RefusedBinding {
-            mechanism,
-            observation,
-        } => (
-            Some(mechanism),
-            "refused-binding",
-            None,
-            Some(RequestFacts {
-                transport: channel.transport,
-                mechanism,
-                server_supports_ep: true,
-                channel_binding: observation,
-                client_spn: ClientServiceName::Missing,
-            }),
-        ),
-        Verdict::RefusedByBackend => (
-            ntlm.as_ref().map(|_| Mechanism::Ntlm),
-            "refused-by-the-backend",
-            None,
-            None,
-        ),
-    };
-    let kerberos = match (inputs.verdict, mechanism) {
-        (Verdict::Completed(done), Some(Mechanism::Kerberos)) => Some(KerberosReport {
-            channel_bound: done.channel_binding == BindingObservation::Match,
-            ticket_service: escaped(&done.client_spn),
-        }),
-        _ => None,
-    };
-    if kerberos.is_some() {
-        notes.push("Kerberos: MIT reports only whether the context is channel-bound, not the value the client sent; every row of the table uses that observation.".to_owned());
-    }
-    let (outcome, table) = match &request {
-        Some(facts) => {
-            let audited = decide_audited(inputs.route, inputs.target, facts);
-            let d = &audited.enforced;
-            let outcome = OutcomeReport {
-                accepted: d.is_accept(),
-                status: d.status().unwrap_or(200),
-                reason: d.reason().code().to_owned(),
-                // The message may name the client's SPN.
-                message: ClientText(&d.reason().message()).to_string(),
-                audit_target: audited
-                    .target
-                    .as_ref()
-                    .map(|t| (t.is_accept(), t.reason().code().to_owned())),
-            };
-            let sent = sent
-                .as_ref()
-                .filter(|_| facts.mechanism != Mechanism::Kerberos);
-            let rows = table::rows(
-                &inputs.settings.variants,
-                inputs.route,
-                channel,
-                facts,
-                sent,
-            );
-            (outcome, rows)
-        }
-        None => {
-            notes.push("The backend refused the credentials (unknown user, wrong password, a locked or throttled account, NTLMv1 or LM): these are not told apart, and no decision was made.".to_owned());
-            (
-                OutcomeReport {
-                    accepted: false,
-                    status: 401,
-                    reason: "refused-by-the-backend".to_owned(),
-                    message: "the backend refused the credentials".to_owned(),
-                    audit_target: None,
-                },
-                Vec::new(),
-            )
-        }
-    };
-    // A client without a valid account learns nothing of this server from the page: not the
-    // route's policy and names, not the bindings this server would have compared with.
-    let refused = matches!(inputs.verdict, Verdict::RefusedByBackend);
-    let ntlm = ntlm.map(|f| {
-        let mut n = ntlm_report(inputs, f);
-        if refused {
-            n.candidates.clear();
-            n.equals.clear();
-            if matches!(n.channel_bindings, "matching" | "mismatching") {
-                n.channel_bindings = "present-not-compared";
-            }
-        }
-        n
-    });
-    if let Some(n) = &ntlm
-        && n.channel_bindings == "mismatching"
-        && n.equals.is_empty()
-    {
-        notes.push("The binding equals none of the candidates this server knows: the client saw another certificate (a TLS-terminating proxy or relay, whose certificate this server cannot know) or computed it some other way.".to_owned());
-    }
-    let diagnosis = Diagnosis {
-        admits: "nothing",
-        transport: channel.transport.name(),
-        mechanism: mechanism.map(Mechanism::name),
-        backend,
-        user,
-        observation: request.as_ref().map(|f| f.channel_binding.name()),
-        client_spn: request.as_ref().and_then(|f| escaped(&f.client_spn)),
-        ntlm,
-        kerberos,
-        route: (!refused).then(|| route_report(inputs.route, inputs.target, channel)),
-        outcome,
-        table,
-        notes,
-    };
-    tracing::info!(target: "epa", diagnostics = true, peer = %channel.peer, backend = diagnosis.backend, reason = %diagnosis.outcome.reason, "diagnostics report");
-    diagnosis
 }
 
 /// Why [`WithDiagnostics::from_config`] cannot build the page.

@@ -2,9 +2,12 @@
 //! report and which keep the layer's usual answer.
 
 use super::*;
-use crate::authenticator::{AuthError, Authenticator, Identity, Scheme, SecurityContext, Step};
-use crate::connection::ConnectionContext;
+use crate::authenticator::{
+    AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
+};
+use crate::connection::{ChannelFacts, ConnectionContext};
 use base64::Engine as _;
+use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
 use http::StatusCode;
 use http_body_util::BodyExt as _;
 use std::sync::Mutex;

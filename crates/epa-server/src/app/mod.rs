@@ -161,13 +161,7 @@ where
                 Ok(p) => p,
                 Err(e) => {
                     tracing::info!(target: "epa", decision = "reject", reason = "bad-request-path", "request path refused: {e}");
-                    let mut r = Response::new(epa_hyper::client_cert::bad_path_body(e));
-                    *r.status_mut() = http::StatusCode::BAD_REQUEST;
-                    r.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("application/json"),
-                    );
-                    return answer(r);
+                    return answer(epa_hyper::client_cert::bad_request_path(&e));
                 }
             };
             let required = self

@@ -15,8 +15,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use tower_service::Service;
 
-/// Counter of configuration reloads, label `result` (`ok`, `rejected`).
-pub const CONFIG_RELOAD_TOTAL: &str = "epa_config_reload_total";
+/// Counter name (see [`epa_hyper::telemetry::metrics`]).
+pub use epa_hyper::telemetry::metrics::CONFIG_RELOAD_TOTAL;
 
 /// A service whose application can be replaced while serving. Cheap to clone (one `Arc`).
 #[derive(Debug)]

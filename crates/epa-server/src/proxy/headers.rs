@@ -33,8 +33,7 @@ const HOP_BY_HOP: &[&str] = &[
     "http2-settings",
 ];
 
-/// Counter of request headers the proxy dropped, label `reason` (`underscore`).
-pub const DROPPED_HEADERS_TOTAL: &str = "epa_proxy_headers_dropped_total";
+use epa_hyper::telemetry::metrics::DROPPED_HEADERS_TOTAL;
 
 /// The identity header names, parsed once.
 #[derive(Debug, Clone)]

@@ -9,9 +9,8 @@
 
 use super::{BoxError, UPSTREAM_ERRORS_TOTAL};
 
-/// Counter of request bodies cut for idleness (`[listener] body_timeout`).
-pub const CLIENT_BODY_TIMEOUTS_TOTAL: &str = "epa_client_body_timeouts_total";
 use bytes::Bytes;
+use epa_hyper::telemetry::metrics::CLIENT_BODY_TIMEOUTS_TOTAL;
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -43,10 +43,8 @@ use bytes::Bytes;
 /// from the upstream, or a short error text): `epa_hyper::body`'s.
 pub use epa_hyper::body::{BoxError, ProxyBody};
 
-/// Counter of failed forwards, label `reason` (`connect-refused`, `connect-timeout`,
-/// `unreachable`, `tls`, `response-timeout`, `read-timeout`, `protocol`,
-/// `identity-header-value`).
-pub const UPSTREAM_ERRORS_TOTAL: &str = "epa_upstream_errors_total";
+/// Counter name (see [`epa_hyper::telemetry::metrics`]).
+pub use epa_hyper::telemetry::metrics::UPSTREAM_ERRORS_TOTAL;
 
 pub(crate) use epa_hyper::body::full;
 

@@ -16,10 +16,9 @@ use bytes::Bytes;
 use epa_config::proxy::{RouteError, check_routes, select_route};
 use epa_config::request_filtering::RequestFilteringTable;
 use epa_config::{PolicyTable, RouteTable, ServerConfig};
-use epa_core::allow::{AllowList, Denial};
+use epa_core::allow::AllowList;
 use epa_core::path::NormalizedPath;
-use epa_hyper::AuthenticatedUser;
-use epa_hyper::authorize;
+use epa_hyper::authorize::{RequireAllowed, RequireAllowedLayer};
 use epa_hyper::layer::{ExtendedProtection, ExtendedProtectionLayer};
 use epa_hyper::telemetry::ClientText;
 use http::{Request, Response, StatusCode};
@@ -34,47 +33,13 @@ use tower_service::Service;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
 
-/// Refuses authenticated callers that are on neither of the route's lists (403, reason
-/// `user-not-allowed` or `group-not-allowed`, see [`epa_core::allow`]).
-#[derive(Clone, Debug)]
-pub struct AllowUsers<S> {
-    inner: S,
-    allow: Arc<AllowList>,
-}
-
-impl<S, B> Service<Request<B>> for AllowUsers<S>
-where
-    S: Service<Request<B>, Response = Response<ProxyBody>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response<ProxyBody>;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> BoxFuture {
-        let user = req.extensions().get::<AuthenticatedUser>();
-        if let Err(denial) = authorize::check(&self.allow, user.map(|u| &**u), req.uri().path()) {
-            let body = match denial {
-                Denial::UserNotAllowed => "forbidden: user-not-allowed\n",
-                Denial::GroupNotAllowed => "forbidden: group-not-allowed\n",
-            };
-            return Box::pin(std::future::ready(Ok(text(StatusCode::FORBIDDEN, body))));
-        }
-        Box::pin(self.inner.call(req))
-    }
-}
-
 /// What serves one route.
 #[derive(Clone)]
 pub enum Route {
     /// No authentication: the proxy strips identity headers and forwards.
     Anonymous(Proxy),
     /// The route's own layer over the allow-list over the proxy.
-    Protected(ExtendedProtection<AllowUsers<Proxy>>),
+    Protected(ExtendedProtection<RequireAllowed<Proxy>>),
 }
 
 impl std::fmt::Debug for Route {
@@ -83,7 +48,7 @@ impl std::fmt::Debug for Route {
             Self::Anonymous(_) => f.write_str("Route::Anonymous"),
             Self::Protected(s) => f
                 .debug_tuple("Route::Protected")
-                .field(&s.get_ref().allow)
+                .field(s.get_ref().allow_list())
                 .finish(),
         }
     }
@@ -98,10 +63,7 @@ impl Route {
     /// A protected route: `layer` must be this route's own instance; `allow` its
     /// `allow_users` / `allow_groups` (empty: every authenticated caller).
     pub fn protected(layer: &ExtendedProtectionLayer, proxy: Proxy, allow: AllowList) -> Self {
-        Self::Protected(layer.layer(AllowUsers {
-            inner: proxy,
-            allow: Arc::new(allow),
-        }))
+        Self::Protected(layer.layer(RequireAllowedLayer::new(allow).layer(proxy)))
     }
 }
 

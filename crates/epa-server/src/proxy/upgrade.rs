@@ -20,8 +20,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// Counter of spliced connections closed for idleness (`epa_upgrade_idle_closed_total`).
-pub const UPGRADE_IDLE_CLOSED_TOTAL: &str = "epa_upgrade_idle_closed_total";
+use epa_hyper::telemetry::metrics::UPGRADE_IDLE_CLOSED_TOTAL;
 
 /// Whether the request asks for a protocol switch (`Connection: upgrade` and an `Upgrade`).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {

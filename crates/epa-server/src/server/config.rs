@@ -131,7 +131,7 @@ pub fn client_certificate_verifier(
                         epa_core::client_cert::certificate_subject(&der).map_err(|e| {
                             epa_hyper::client_cert::ClientCertError::Pem {
                                 what: file.display().to_string(),
-                                reason: e.to_string(),
+                                source: e.into(),
                             }
                         })?;
                     names.push(subject.to_vec());

@@ -1,12 +1,9 @@
-//! The server's metrics (through the [`metrics`] facade) — names are an interface:
-//!
-//! | name | kind | labels |
-//! |---|---|---|
-//! | `epa_connections_open` | gauge | — |
-//! | `epa_connections_closed_total` | counter | `reason`: `handshake-timeout`, `handshake-failed`, `head-timeout`, `keep-alive-timeout`, `exchange-timeout`, `send-timeout`, `shutdown`, `shutdown-deadline`, `ended` |
-//! | `epa_connections_refused_total` | counter | `reason`: `per-address-limit` |
-//! | `epa_accept_errors_total` | counter | `kind`: `too-many-open-files`, `file-table-full`, `connection-aborted`, `out-of-memory`, `other` |
-//! | `epa_certificate_reloads_total` | counter | `result`: `ok`, `kept-previous` |
+//! The server's metrics ([`epa_hyper::telemetry::metrics`] has the names and the table).
+
+use epa_hyper::telemetry::metrics::{
+    ACCEPT_ERRORS_TOTAL, CERTIFICATE_RELOADS_TOTAL, CONNECTIONS_CLOSED_TOTAL, CONNECTIONS_OPEN,
+    CONNECTIONS_REFUSED_TOTAL,
+};
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,17 +38,16 @@ impl Closed {
 }
 
 pub(crate) fn opened() {
-    metrics::gauge!("epa_connections_open").increment(1.0);
+    metrics::gauge!(CONNECTIONS_OPEN).increment(1.0);
 }
 
 pub(crate) fn closed(reason: Closed) {
-    metrics::gauge!("epa_connections_open").decrement(1.0);
-    metrics::counter!("epa_connections_closed_total", "reason" => reason.name()).increment(1);
+    metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
+    metrics::counter!(CONNECTIONS_CLOSED_TOTAL, "reason" => reason.name()).increment(1);
 }
 
 pub(crate) fn refused_per_address() {
-    metrics::counter!("epa_connections_refused_total", "reason" => "per-address-limit")
-        .increment(1);
+    metrics::counter!(CONNECTIONS_REFUSED_TOTAL, "reason" => "per-address-limit").increment(1);
 }
 
 /// The accept error's kind label.
@@ -67,10 +63,10 @@ pub(crate) fn accept_error_kind(e: &std::io::Error) -> &'static str {
 }
 
 pub(crate) fn accept_error(kind: &'static str) {
-    metrics::counter!("epa_accept_errors_total", "kind" => kind).increment(1);
+    metrics::counter!(ACCEPT_ERRORS_TOTAL, "kind" => kind).increment(1);
 }
 
 pub(crate) fn certificate_reload(ok: bool) {
-    metrics::counter!("epa_certificate_reloads_total", "result" => if ok { "ok" } else { "kept-previous" })
+    metrics::counter!(CERTIFICATE_RELOADS_TOTAL, "result" => if ok { "ok" } else { "kept-previous" })
         .increment(1);
 }
