@@ -11,7 +11,6 @@
 //! * [`client_cert`]: client certificates asked for in the first handshake, required per route;
 //! * [`telemetry`]: the decision event's fields and the metric names (an interface);
 //! * [`ntlm`]: the embedded NTLMv2 acceptor (the default backend, no system service);
-//! * [`diagnose`]: the client diagnostics page (what a login sent, what each policy decides).
 //!
 //! ```no_run
 //! use epa_core::{decide::Profile, ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario};
@@ -54,7 +53,6 @@ pub mod authorize;
 pub mod body;
 pub mod client_cert;
 mod connection;
-pub mod diagnose;
 #[cfg(feature = "gssapi")]
 pub mod gssapi;
 mod header;

@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod diagnose;
 pub mod proxy;
 pub mod server;
 

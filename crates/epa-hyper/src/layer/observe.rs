@@ -6,7 +6,7 @@
 //! An observer only watches ([`Observed::Proceed`]), or takes the exchange over as a report
 //! ([`Observed::Report`]): the request then reaches the inner service with the observer's
 //! extensions and *without* an identity, and nothing is kept on the connection. The
-//! diagnostics page ([`crate::diagnose`]) is such an observer; it does not replace the
+//! diagnostics page (`epa_server::diagnose`) is such an observer; it does not replace the
 //! response, it hands its report to the page behind the layer.
 
 use crate::authenticator::{AuthError, Completion, ExpectedBindings};

@@ -94,7 +94,7 @@ enum Routes<H> {
     /// No upstream, Negotiate off.
     Open(H),
     /// `[diagnostics]` on: its page in front of the application.
-    Diagnosed(Box<epa_hyper::diagnose::WithDiagnostics<Routes<H>>>),
+    Diagnosed(Box<crate::diagnose::WithDiagnostics<Routes<H>>>),
 }
 
 /// What `epa serve` serves: the metrics page and the `[client_certificates] required_paths`
@@ -226,7 +226,7 @@ pub enum AppError {
     Routes(#[from] crate::proxy::RouterError),
     /// The `[diagnostics]` table.
     #[error(transparent)]
-    Diagnostics(#[from] epa_hyper::diagnose::DiagnosticsError),
+    Diagnostics(#[from] crate::diagnose::DiagnosticsError),
     /// The `[metrics]` table.
     #[error(transparent)]
     Metrics(#[from] epa_config::metrics::MetricsError),
@@ -281,7 +281,7 @@ pub fn build<H>(
             .as_ref()
             .ok_or(AppError::Missing("[diagnostics] needs a [policy] table"))?;
         let page = make(table)?;
-        let with = epa_hyper::diagnose::WithDiagnostics::from_config(config, page, routes)?;
+        let with = crate::diagnose::WithDiagnostics::from_config(config, page, routes)?;
         Routes::Diagnosed(Box::new(with))
     } else {
         routes

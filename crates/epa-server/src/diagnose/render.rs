@@ -1,9 +1,9 @@
 //! The page itself: the [`Diagnosis`] the layer attached, as JSON (`Accept: application/json`
 //! or `?format=json`) or as HTML in which every string is escaped (client-chosen ones were
-//! already made printable and capped by [`crate::telemetry::ClientText`]).
+//! already made printable and capped by [`epa_hyper::telemetry::ClientText`]).
 
 use super::Diagnosis;
-use crate::body::ProxyBody;
+use epa_hyper::body::ProxyBody;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use std::convert::Infallible;

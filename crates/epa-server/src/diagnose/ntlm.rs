@@ -3,8 +3,8 @@
 //! `MsvAvChannelBindings`. The values are the client's claims (the report shows them to the
 //! client that sent them); whether the backend verified the message is said separately.
 
-use crate::ntlm::wire::{self, av, av_flags};
-use crate::telemetry::ClientText;
+use epa_hyper::ntlm::wire::{self, av, av_flags};
+use epa_hyper::telemetry::ClientText;
 use serde::Serialize;
 
 /// MS-NLMP §2.2.2.5 negotiate flags, by bit.
@@ -170,7 +170,7 @@ impl NtlmFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ntlm::client::{ClientBinding, NtlmClient};
+    use epa_hyper::ntlm::client::{ClientBinding, NtlmClient};
 
     fn challenge() -> Vec<u8> {
         let mut info = Vec::new();

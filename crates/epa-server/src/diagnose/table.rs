@@ -9,12 +9,12 @@
 //! observation is known (MIT reports a flag), and it is used for every row.
 
 use super::ntlm::SentBinding;
-use crate::connection::ChannelFacts;
 use epa_config::PolicyTable;
 use epa_core::decide::{
     BindingObservation, ExpectedBinding, Profile, RequestFacts, ServerPolicy, decide,
 };
 use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
+use epa_hyper::ChannelFacts;
 use serde::Serialize;
 use std::borrow::Cow;
 

@@ -10,9 +10,9 @@
 //! with empty application data. The values are public (both peers compute them from the
 //! certificate), so they are compared with `==`, not in constant time.
 
-use crate::connection::ChannelFacts;
 use epa_core::cbt::{self, ChannelBinding, HashAlgorithm};
 use epa_core::{ChannelBindingsHash, GssChannelBindings};
+use epa_hyper::ChannelFacts;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Mutex;

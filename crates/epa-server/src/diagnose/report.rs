@@ -6,14 +6,14 @@ use super::{
     Diagnosis, DiagnosticsSettings, KerberosReport, NtlmReport, OutcomeReport, RouteReport, Row,
     candidates, table,
 };
-use crate::authenticator::{AuthError, Completion, ExpectedBindings};
-use crate::connection::ChannelFacts;
-use crate::layer::{LegEnd, LegObserver, LegVerdict, Observed};
-use crate::telemetry::ClientText;
 use epa_core::audit::decide_audited;
 use epa_core::decide::{
     BindingObservation, ClientServiceName, ExpectedBinding, Mechanism, RequestFacts, ServerPolicy,
 };
+use epa_hyper::ChannelFacts;
+use epa_hyper::authenticator::{AuthError, Completion, ExpectedBindings};
+use epa_hyper::layer::{LegEnd, LegObserver, LegVerdict, Observed};
+use epa_hyper::telemetry::ClientText;
 
 /// The page's [`LegObserver`]: reports every completed or refused exchange as a [`Diagnosis`]
 /// extension; a bad token or an unavailable backend get the layer's usual answers.
@@ -34,7 +34,9 @@ impl LegObserver for Reporter {
             LegVerdict::Failed(
                 AuthError::LogonDenied(_) | AuthError::Refused { .. } | AuthError::Unsupported(_),
             ) => Verdict::RefusedByBackend,
-            LegVerdict::Failed(_) => return Observed::Proceed,
+            // Any other failure, or a verdict this version does not know: the layer's usual
+            // answer, no report.
+            _ => return Observed::Proceed,
         };
         let diagnosis = report(&Inputs {
             settings: &self.0,

@@ -5,11 +5,11 @@
 //!
 //! Where the facts come from: the page is an [`ExtendedProtectionLayer`] of its own (its own layer
 //! identity, so nothing it does is another route's state) with this module's
-//! [`LegObserver`](crate::layer::LegObserver). On the leg that ends the exchange — completed,
+//! [`LegObserver`](epa_hyper::layer::LegObserver). On the leg that ends the exchange — completed,
 //! refused by the decision, refused by the backend — the layer tells the observer the backend's
 //! result, the binding it handed the backend and that leg's token
-//! ([`LegEnd`](crate::layer::LegEnd)); the observer takes the exchange over as a report
-//! ([`Observed::Report`](crate::layer::Observed::Report)). The NTLM AUTHENTICATE (raw, or inside
+//! ([`LegEnd`](epa_hyper::layer::LegEnd)); the observer takes the exchange over as a report
+//! ([`Observed::Report`](epa_hyper::layer::Observed::Report)). The NTLM AUTHENTICATE (raw, or inside
 //! SPNEGO) is read again here ([`ntlm::NtlmFacts`]), unverified, for what the backends do not
 //! report (flags, MIC, the raw binding value). No backend changes. The report goes to the inner
 //! [`Page`] as a request extension ([`Diagnosis`]); no [`crate::AuthenticatedUser`] is ever
@@ -32,10 +32,10 @@ pub use candidates::{Candidate, CertificateFile};
 pub use render::Page;
 pub use table::Row;
 
-use crate::body::ProxyBody;
-use crate::layer::{ExtendedProtection, ExtendedProtectionLayer};
 use epa_config::{PolicyTable, ServerConfig};
 use epa_core::path::NormalizedPath;
+use epa_hyper::body::ProxyBody;
+use epa_hyper::layer::{ExtendedProtection, ExtendedProtectionLayer};
 use http::{Request, Response};
 use ntlm::NtlmFacts;
 use serde::Serialize;

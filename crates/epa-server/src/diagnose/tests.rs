@@ -2,12 +2,12 @@
 //! report and which keep the layer's usual answer.
 
 use super::*;
-use crate::authenticator::{
-    AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
-};
-use crate::connection::{ChannelFacts, ConnectionContext};
 use base64::Engine as _;
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
+use epa_hyper::authenticator::{
+    AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
+};
+use epa_hyper::{ChannelFacts, ConnectionContext};
 use http::StatusCode;
 use http_body_util::BodyExt as _;
 use std::sync::Mutex;
