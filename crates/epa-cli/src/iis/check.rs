@@ -228,15 +228,14 @@ fn extended_protection(
     let https = site.is_some_and(|s| https_bindings(s).next().is_some());
     let tc = e.token_checking;
     if https && tc == TokenChecking::None {
-        let fix = vec![
-            f.appcmd("extendedProtection.tokenChecking:\"Allow\""),
-            "then, once the logs show no client without channel binding, tokenChecking=\"Require\" (epa's audit mode shows who would break first)".into(),
-        ];
         f.push(
             Severity::Warning,
             "ep-token-checking-none",
             "Windows authentication is on over HTTPS with extendedProtection tokenChecking=\"None\": channel bindings are not checked, so a credential relayed through a man in the middle (NTLM relay) is accepted.".into(),
-            fix,
+            vec![
+            f.appcmd("extendedProtection.tokenChecking:\"Allow\""),
+            "then, once the logs show no client without channel binding, tokenChecking=\"Require\" (epa's audit mode shows who would break first)".into(),
+        ],
         );
     }
     let flags = match parse_flags(&e.flags) {
@@ -291,31 +290,28 @@ fn service_name_findings(
     spns: &[String],
 ) {
     if flags.proxy_cohosting && !flags.proxy {
-        let fix = vec![f.appcmd("extendedProtection.flags:\"Proxy, ProxyCohosting\"")];
         f.push(
             Severity::Error,
             "ep-proxy-cohosting-without-proxy",
             "extendedProtection flags has ProxyCohosting without Proxy: http.sys requires Proxy with ProxyCohosting and refuses the configuration.".into(),
-            fix,
+            vec![f.appcmd("extendedProtection.flags:\"Proxy, ProxyCohosting\"")],
         );
     }
     let names_checked = flags.proxy && !flags.no_service_name_check;
     if tc == TokenChecking::Allow && names_checked && spns.is_empty() {
-        let fix = vec![f.add_spn()];
         f.push(
             Severity::Warning,
             "ep-proxy-allow-without-spn",
             "tokenChecking=\"Allow\" with flags Proxy checks the service name of every client that sends one, and no <spn> is configured (http.sys does not use the site's bindings): every client with Extended Protection is refused (401), only legacy clients get in.".into(),
-            fix,
+            vec![f.add_spn()],
         );
     }
     if tc == TokenChecking::Require && names_checked && spns.is_empty() {
-        let fix = vec![f.add_spn()];
         f.push(
             Severity::Error,
             "ep-proxy-require-without-spn",
             "tokenChecking=\"Require\" with flags Proxy checks the service name of every request, and no <spn> is configured: no client can name an acceptable service, so every Windows-authenticated request fails (401).".into(),
-            fix,
+            vec![f.add_spn()],
         );
     }
     if flags.allow_dotless_spn {
