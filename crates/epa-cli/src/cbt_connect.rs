@@ -82,83 +82,37 @@ fn split(target: &str) -> Result<(&str, u16), ConnectError> {
     Ok((host, port.parse().map_err(|_| bad())?))
 }
 
+/// One deadline shared by resolving, connecting and the handshake.
+struct Deadline {
+    start: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    /// The time left, or [`ConnectError::Timeout`] when none is.
+    fn left(&self) -> Result<Duration, ConnectError> {
+        self.total
+            .checked_sub(self.start.elapsed())
+            .filter(|d| !d.is_zero())
+            .ok_or(ConnectError::Timeout(self.total))
+    }
+}
+
 /// Connects to `target`, completes a TLS handshake presenting `sni` (default: the host) and
 /// returns the server's chain, all within `deadline`.
 pub fn fetch(target: &str, sni: Option<&str>, deadline: Duration) -> Result<Fetched, ConnectError> {
-    let start = Instant::now();
-    let left = || {
-        deadline
-            .checked_sub(start.elapsed())
-            .filter(|d| !d.is_zero())
-            .ok_or(ConnectError::Timeout(deadline))
+    let deadline = Deadline {
+        start: Instant::now(),
+        total: deadline,
     };
     let (host, port) = split(target)?;
     let name = sni.unwrap_or(host);
     let server_name = ServerName::try_from(name.to_owned())
         .map_err(|_| ConnectError::ServerName(name.to_owned()))?;
-    // getaddrinfo has no deadline of its own: ask it on a thread and stop waiting in time.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let lookup = (host.to_owned(), port);
-    std::thread::spawn(move || {
-        let _ = tx.send(lookup.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
-    });
-    let addrs = match rx.recv_timeout(left()?) {
-        Ok(r) => r.map_err(|source| ConnectError::Resolve {
-            target: target.to_owned(),
-            source,
-        })?,
-        Err(_) => return Err(ConnectError::Timeout(deadline)),
-    };
-    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
-    let mut connected = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, left()?) {
-            Ok(s) => {
-                connected = Some((s, addr));
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let (mut sock, peer) = connected.ok_or_else(|| {
-        if start.elapsed() >= deadline {
-            ConnectError::Timeout(deadline)
-        } else {
-            ConnectError::Connect {
-                target: target.to_owned(),
-                source: last,
-            }
-        }
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls(peer, e))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
+    let addrs = resolve(target, host, port, &deadline)?;
+    let (mut sock, peer) = connect(target, addrs, &deadline)?;
     let sent_sni = matches!(server_name, ServerName::DnsName(_)).then(|| name.to_owned());
-    let mut conn =
-        rustls::ClientConnection::new(Arc::new(config), server_name).map_err(|e| tls(peer, e))?;
-    while conn.is_handshaking() {
-        let left = left()?;
-        let timeouts = sock
-            .set_read_timeout(Some(left))
-            .and_then(|()| sock.set_write_timeout(Some(left)));
-        let step = timeouts.and_then(|()| conn.complete_io(&mut sock));
-        match step {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(ConnectError::Timeout(deadline));
-            }
-            Err(source) => return Err(ConnectError::Tls { peer, source }),
-        }
-    }
+    let mut conn = handshake(&mut sock, peer, server_name, &deadline)?;
     let chain: Vec<_> = conn
         .peer_certificates()
         .unwrap_or_default()
@@ -179,6 +133,89 @@ pub fn fetch(target: &str, sni: Option<&str>, deadline: Duration) -> Result<Fetc
         protocol,
         chain,
     })
+}
+
+/// The addresses of `host`. getaddrinfo has no deadline of its own: it is asked on a thread,
+/// and the wait stops in time.
+fn resolve(
+    target: &str,
+    host: &str,
+    port: u16,
+    deadline: &Deadline,
+) -> Result<Vec<SocketAddr>, ConnectError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lookup = (host.to_owned(), port);
+    std::thread::spawn(move || {
+        let _ = tx.send(lookup.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+    });
+    match rx.recv_timeout(deadline.left()?) {
+        Ok(r) => r.map_err(|source| ConnectError::Resolve {
+            target: target.to_owned(),
+            source,
+        }),
+        Err(_) => Err(ConnectError::Timeout(deadline.total)),
+    }
+}
+
+/// A TCP connection to the first address of `addrs` that accepts one.
+fn connect(
+    target: &str,
+    addrs: Vec<SocketAddr>,
+    deadline: &Deadline,
+) -> Result<(TcpStream, SocketAddr), ConnectError> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, deadline.left()?) {
+            Ok(s) => return Ok((s, addr)),
+            Err(e) => last = e,
+        }
+    }
+    if deadline.start.elapsed() >= deadline.total {
+        Err(ConnectError::Timeout(deadline.total))
+    } else {
+        Err(ConnectError::Connect {
+            target: target.to_owned(),
+            source: last,
+        })
+    }
+}
+
+/// A completed TLS handshake over `sock` that accepts any certificate ([`AnyCertificate`]).
+fn handshake(
+    sock: &mut TcpStream,
+    peer: SocketAddr,
+    server_name: ServerName<'static>,
+    deadline: &Deadline,
+) -> Result<rustls::ClientConnection, ConnectError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(peer, e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(config), server_name).map_err(|e| tls(peer, e))?;
+    while conn.is_handshaking() {
+        let left = deadline.left()?;
+        let timeouts = sock
+            .set_read_timeout(Some(left))
+            .and_then(|()| sock.set_write_timeout(Some(left)));
+        let step = timeouts.and_then(|()| conn.complete_io(sock));
+        match step {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(ConnectError::Timeout(deadline.total));
+            }
+            Err(source) => return Err(ConnectError::Tls { peer, source }),
+        }
+    }
+    Ok(conn)
 }
 
 fn tls(peer: SocketAddr, e: rustls::Error) -> ConnectError {

@@ -1,26 +1,24 @@
 //! The SSPI FFI. Every `unsafe` block states the invariant it relies on.
 #![allow(unsafe_code)]
 
-use crate::context::{Attribute, identity_from_names, output_token_len};
+mod leg;
+
+use crate::context::{Attribute, identity_from_names};
 use crate::{BindingChecks, SspiPolicyError};
 use epa_core::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Scheme, SecurityContext, Step,
 };
 use epa_core::decide::{ClientServiceName, Mechanism, ServerPolicy};
+use leg::{LegBuffers, Next};
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use windows_sys::Win32::Foundation::{
-    SEC_E_BAD_BINDINGS, SEC_E_INVALID_HANDLE, SEC_E_INVALID_TOKEN, SEC_E_OK,
-    SEC_I_COMPLETE_AND_CONTINUE, SEC_I_COMPLETE_NEEDED, SEC_I_CONTINUE_NEEDED,
-};
+use windows_sys::Win32::Foundation::{SEC_E_INVALID_HANDLE, SEC_E_OK};
 use windows_sys::Win32::Security::Authentication::Identity::{
     ASC_REQ_ALLOW_MISSING_BINDINGS, ASC_REQ_CONNECTION, ASC_REQ_PROXY_BINDINGS,
-    AcceptSecurityContext, AcquireCredentialsHandleW, CompleteAuthToken, DeleteSecurityContext,
-    FreeContextBuffer, FreeCredentialsHandle, QueryContextAttributesW, QuerySecurityPackageInfoW,
-    SECBUFFER_CHANNEL_BINDINGS, SECBUFFER_CHANNEL_BINDINGS_RESULT, SECBUFFER_TOKEN,
-    SECBUFFER_VERSION, SECPKG_ATTR_CLIENT_SPECIFIED_TARGET, SECPKG_ATTR_NAMES,
-    SECPKG_ATTR_PACKAGE_INFO, SECPKG_CRED_INBOUND, SECURITY_NATIVE_DREP, SecBuffer, SecBufferDesc,
+    AcquireCredentialsHandleW, DeleteSecurityContext, FreeContextBuffer, FreeCredentialsHandle,
+    QueryContextAttributesW, QuerySecurityPackageInfoW, SECPKG_ATTR_CLIENT_SPECIFIED_TARGET,
+    SECPKG_ATTR_NAMES, SECPKG_ATTR_PACKAGE_INFO, SECPKG_CRED_INBOUND,
     SecPkgContext_ClientSpecifiedTarget, SecPkgContext_NamesW, SecPkgContext_PackageInfoW,
     SecPkgInfoW,
 };
@@ -293,153 +291,14 @@ fn free(p: *mut core::ffi::c_void) {
     }
 }
 
-impl SecurityContext for SspiContext {
-    fn step(
-        &mut self,
-        _scheme: Scheme,
-        token: &[u8],
-        expected: Option<&ExpectedBindings>,
-    ) -> Result<Step, AuthError> {
-        let bindings = match expected.map(|e| e.gss().to_sec_channel_bindings()) {
-            Some(Ok(b)) => Some(b),
-            Some(Err(e)) => return Err(AuthError::LogonDenied(e.to_string())),
-            None => None,
-        };
-        let mut token_copy = token.to_vec();
-        let mut bindings_copy = bindings.unwrap_or_default();
-        let binding_given = !bindings_copy.is_empty();
-        let mut inputs = vec![SecBuffer {
-            cbBuffer: token_copy.len() as u32,
-            BufferType: SECBUFFER_TOKEN,
-            pvBuffer: token_copy.as_mut_ptr().cast(),
-        }];
-        if binding_given {
-            inputs.push(SecBuffer {
-                cbBuffer: bindings_copy.len() as u32,
-                BufferType: SECBUFFER_CHANNEL_BINDINGS,
-                pvBuffer: bindings_copy.as_mut_ptr().cast(),
-            });
-        }
-        let input = SecBufferDesc {
-            ulVersion: SECBUFFER_VERSION,
-            cBuffers: inputs.len() as u32,
-            pBuffers: inputs.as_mut_ptr(),
-        };
-        // Caller-allocated (no ASC_REQ_ALLOCATE_MEMORY): `cbMaxToken` bytes, of which SSPI
-        // reports in `cbBuffer` how many it wrote.
-        let mut out_token = vec![0u8; self.acceptor.max_token];
-        let mut result_flags = 0u32;
-        let mut outputs = [
-            SecBuffer {
-                cbBuffer: out_token.len() as u32,
-                BufferType: SECBUFFER_TOKEN,
-                pvBuffer: out_token.as_mut_ptr().cast(),
-            },
-            SecBuffer {
-                cbBuffer: 4,
-                BufferType: SECBUFFER_CHANNEL_BINDINGS_RESULT,
-                pvBuffer: (&mut result_flags as *mut u32).cast(),
-            },
-        ];
-        let mut output = SecBufferDesc {
-            ulVersion: SECBUFFER_VERSION,
-            cBuffers: 2,
-            pBuffers: outputs.as_mut_ptr(),
-        };
-        let mut new_handle = SecHandle {
-            dwLower: 0,
-            dwUpper: 0,
-        };
-        let mut attrs = 0u32;
-        let mut expiry = 0i64;
-        let previous = self
-            .handle
-            .as_ref()
-            .map_or(ptr::null(), |h| h as *const SecHandle);
-        // SAFETY: every buffer above outlives the call; the credential is valid; the context
-        // handle is either null (first leg) or the one SSPI gave us; the output token buffer
-        // holds `cbBuffer` writable bytes.
-        let status = unsafe {
-            AcceptSecurityContext(
-                &self.acceptor.credential.0,
-                previous,
-                &input,
-                self.acceptor.flags,
-                SECURITY_NATIVE_DREP,
-                &mut new_handle,
-                &mut output,
-                &mut attrs,
-                &mut expiry,
-            )
-        };
-        // A context exists once a leg did not fail (an error on the first leg creates none).
-        if self.handle.is_none()
-            && status >= 0
-            && (new_handle.dwLower != 0 || new_handle.dwUpper != 0)
-        {
-            self.handle = Some(new_handle);
-            OPEN_CONTEXTS.fetch_add(1, Ordering::SeqCst);
-        }
-        // CompleteAuthToken reads the output token, so it runs before the token is truncated.
-        let completion_status = match (status, &self.handle) {
-            (SEC_I_COMPLETE_NEEDED | SEC_I_COMPLETE_AND_CONTINUE, Some(h)) => {
-                // SAFETY: `h` is the context AcceptSecurityContext just returned; `output` is the
-                // descriptor it filled, whose token buffer is still alive.
-                Some(unsafe { CompleteAuthToken(h, &output) })
-            }
-            _ => None,
-        };
-        let written = if status >= 0 {
-            output_token_len(outputs[0].cbBuffer, out_token.len())?
-        } else {
-            0
-        };
-        out_token.truncate(written);
-        match status {
-            SEC_E_BAD_BINDINGS => {
-                return Err(AuthError::BadBindings {
-                    mechanism: Mechanism::Other,
-                    observation: crate::refused_observation(result_flags),
-                });
-            }
-            SEC_I_CONTINUE_NEEDED => return Ok(Step::Continue(out_token)),
-            SEC_I_COMPLETE_NEEDED | SEC_I_COMPLETE_AND_CONTINUE => {
-                match completion_status {
-                    Some(SEC_E_OK) => {}
-                    Some(other) => {
-                        return Err(AuthError::LogonDenied(format!(
-                            "SSPI CompleteAuthToken status 0x{:08x}",
-                            other as u32
-                        )));
-                    }
-                    None => {
-                        return Err(AuthError::LogonDenied(
-                            "SSPI asked for CompleteAuthToken without a context".into(),
-                        ));
-                    }
-                }
-                if status == SEC_I_COMPLETE_AND_CONTINUE {
-                    return Ok(Step::Continue(out_token));
-                }
-            }
-            SEC_E_OK => {}
-            SEC_E_INVALID_TOKEN => {
-                return Err(AuthError::InvalidToken(format!(
-                    "SSPI status 0x{:08x}",
-                    status as u32
-                )));
-            }
-            other => {
-                return Err(AuthError::LogonDenied(format!(
-                    "SSPI status 0x{:08x}",
-                    other as u32
-                )));
-            }
-        }
+impl SspiContext {
+    /// The completed context as epa reports it: the binding observation, the user, the
+    /// package, and the SPN the client named.
+    fn completion(&self, leg: LegBuffers) -> Result<Step, AuthError> {
         // Only what the provider says it verified: without a result, `NotChecked`.
         let channel_binding = self.acceptor.checks.observation(
-            binding_given,
-            crate::observation_from_result_flags(result_flags),
+            leg.binding_given(),
+            crate::observation_from_result_flags(leg.result_flags),
         );
         // The user first: a context SSPI cannot name is refused, never an empty principal.
         let identity = identity_from_names(self.query_string(Attribute::Names))?;
@@ -456,6 +315,7 @@ impl SecurityContext for SspiContext {
                 .ok()
                 .as_deref(),
         );
+        let out_token = leg.out_token;
         Ok(Step::Complete(Completion {
             identity,
             mechanism,
@@ -467,5 +327,21 @@ impl SecurityContext for SspiContext {
             groups: Vec::new(),
             group_names: Vec::new(),
         }))
+    }
+}
+
+impl SecurityContext for SspiContext {
+    fn step(
+        &mut self,
+        _scheme: Scheme,
+        token: &[u8],
+        expected: Option<&ExpectedBindings>,
+    ) -> Result<Step, AuthError> {
+        let mut leg = LegBuffers::new(token, expected, self.acceptor.max_token)?;
+        let accepted = self.accept(&mut leg)?;
+        match leg::next(&accepted, leg.result_flags)? {
+            Next::Continue => Ok(Step::Continue(leg.out_token)),
+            Next::Complete => self.completion(leg),
+        }
     }
 }

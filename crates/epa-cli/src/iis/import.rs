@@ -100,12 +100,20 @@ pub fn import(config: &IisConfig, location: &str) -> String {
     if !e.windows_authentication {
         out.push_str("# Windows authentication is off here: Extended Protection does not apply.\n");
     }
+    let f = flags(&e.flags);
+    policy_table(&mut out, &e, &f);
+    dotnet_form(&mut out, &e, &f, &named, &wildcard);
+    client_certificates(&mut out, &e, location);
+    out
+}
+
+/// The `[policy]` table in its IIS form (profile `iis`), kebab-case flags `f`.
+fn policy_table(out: &mut String, e: &Effective, f: &[String]) {
     let tc = e.token_checking;
     out.push_str("[policy]\n");
     out.push_str(&format!("token_checking = {}\n", toml_string(tc.name())));
-    let f = flags(&e.flags);
     if !f.is_empty() {
-        out.push_str(&format!("flags = {}\n", toml_list(&f)));
+        out.push_str(&format!("flags = {}\n", toml_list(f)));
     }
     if !e.spns.is_empty() {
         out.push_str(&format!("spns = {}\n", toml_list(&e.spns)));
@@ -124,10 +132,19 @@ pub fn import(config: &IisConfig, location: &str) -> String {
             "# no <spn> entries under Proxy: http.sys refuses every client service name (NTLM); add <spn name=\"HTTP/host\"/>\n",
         );
     }
+}
 
-    // The .NET HttpListener form.
+/// The same policy in the .NET `HttpListener` form, commented; `named` and `wildcard` are the
+/// site's listener prefixes (see [`prefixes`]).
+fn dotnet_form(
+    out: &mut String,
+    e: &Effective,
+    f: &[String],
+    named: &[String],
+    wildcard: &[String],
+) {
     out.push_str("\n# The same policy in the .NET HttpListener form (ExtendedProtectionPolicy):\n");
-    let enforcement = tc.enforcement();
+    let enforcement = e.token_checking.enforcement();
     out.push_str(&format!("# enforcement = \"{enforcement}\"\n"));
     if enforcement != PolicyEnforcement::Never {
         if f.iter().any(|x| x == "proxy") {
@@ -143,7 +160,7 @@ pub fn import(config: &IisConfig, location: &str) -> String {
         // §4.2) when no names are given; http.sys does not.
         let defaults_used = e.spns.is_empty();
         if defaults_used && !named.is_empty() {
-            out.push_str(&format!("# prefixes = {}\n", toml_list(&named)));
+            out.push_str(&format!("# prefixes = {}\n", toml_list(named)));
         }
         for w in wildcard.iter().filter(|_| defaults_used) {
             out.push_str(&format!(
@@ -163,9 +180,11 @@ pub fn import(config: &IisConfig, location: &str) -> String {
         }
     }
     out.push_str(&format!("# profile = \"{}\"\n", Profile::Dotnet8));
+}
 
-    // Client certificates: the server-configuration form (`epa lint`, `--config`).
-    let mode = client_certificate_mode(&e);
+/// Client certificates: the server-configuration form (`epa lint`, `--config`), commented.
+fn client_certificates(out: &mut String, e: &Effective, location: &str) {
+    let mode = client_certificate_mode(e);
     out.push_str(&format!(
         "\n# Client certificates (sslFlags \"{}\"), as a server configuration file's table:\n",
         e.ssl_flags.to_iis_string()
@@ -184,7 +203,6 @@ pub fn import(config: &IisConfig, location: &str) -> String {
     if e.certificate_mapping {
         out.push_str("# a client-certificate mapping module is enabled: map certificates to users in the application\n");
     }
-    out
 }
 
 #[cfg(test)]
