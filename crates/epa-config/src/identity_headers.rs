@@ -130,6 +130,22 @@ pub const FORWARDING_CLAIM_HEADERS: &[&str] = &[
     "x-url-scheme",
 ];
 
+/// Hop-by-hop headers always removed (RFC 9110 §7.6.1, plus the non-standard
+/// `Proxy-Connection` and the credentials meant for this hop).
+pub const HOP_BY_HOP_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    // RFC 7540 §3.2.1: hop-by-hop, and only meaningful with `Upgrade: h2c`, never forwarded.
+    "http2-settings",
+];
+
 /// Path overrides (IIS URL Rewrite's `X-Original-URL`, `X-Rewrite-URL`) that some frameworks
 /// (Symfony, Zend, Laminas) route by instead of the request line: a client sending
 /// `GET /health` (anonymous) with `X-Original-URL: /admin` would reach `/admin` in the

@@ -41,7 +41,10 @@ pub enum TlsError {
     },
     /// The certificate yields no channel binding.
     #[error("server certificate gives no channel binding: {0}")]
-    Certificate(String),
+    Certificate(#[source] epa_core::cbt::CertificateError),
+    /// The resolver gave a certificate chain without a certificate.
+    #[error("server certificate chain is empty")]
+    EmptyChain,
 }
 
 /// Always presents one already-chosen certificate.
@@ -161,12 +164,8 @@ impl TlsAcceptor {
         if let Some(c) = cache.iter().find(|c| Arc::ptr_eq(&c.key, key)) {
             return Ok((c.binding.clone(), c.config.clone()));
         }
-        let leaf = key
-            .cert
-            .first()
-            .ok_or_else(|| TlsError::Certificate("empty certificate chain".into()))?;
-        let ep = cbt::tls_server_end_point(leaf.as_ref())
-            .map_err(|e| TlsError::Certificate(e.to_string()))?;
+        let leaf = key.cert.first().ok_or(TlsError::EmptyChain)?;
+        let ep = cbt::tls_server_end_point(leaf.as_ref()).map_err(TlsError::Certificate)?;
         let binding = ExpectedBindings::new(ep.binding);
         let mut config = self.config.clone();
         config.cert_resolver = Arc::new(Chosen(key.clone()));

@@ -5,6 +5,7 @@
 //! dropped first (nginx `underscores_in_headers off`): CGI/WSGI read `X_Remote_User` as
 //! `X-Remote-User`.
 
+use epa_config::identity_headers::HOP_BY_HOP_HEADERS;
 pub use epa_config::proxy::{
     CLIENT_ADDRESS_HEADERS, FORWARDING_CLAIM_HEADERS, PATH_OVERRIDE_HEADERS,
 };
@@ -16,22 +17,6 @@ use epa_hyper::{Authenticated, ChannelFacts};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 use thiserror::Error;
-
-/// Hop-by-hop headers always removed (RFC 9110 §7.6.1, plus the non-standard
-/// `Proxy-Connection` and the credentials meant for this hop).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "proxy-authenticate",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    // RFC 7540 §3.2.1: hop-by-hop, and only meaningful with `Upgrade: h2c`, never forwarded.
-    "http2-settings",
-];
 
 use epa_hyper::telemetry::metrics::DROPPED_HEADERS_TOTAL;
 
@@ -134,7 +119,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) 
     for name in named {
         headers.remove(&name);
     }
-    for name in HOP_BY_HOP {
+    for name in HOP_BY_HOP_HEADERS {
         headers.remove(*name);
     }
     if let Some(u) = upgrade {

@@ -33,9 +33,12 @@ pub enum UpstreamError {
     /// An `https://` upstream without a pinned CA (no system roots are used).
     #[error("an https upstream needs ca_file: the CA that issued its certificate (pinned)")]
     NoPinnedCa,
-    /// The CA file cannot be read, or a certificate in it is refused.
+    /// The CA file cannot be read or holds no certificate.
     #[error("upstream ca_file: {0}")]
-    Ca(String),
+    CaFile(#[source] epa_hyper::client_cert::ClientCertError),
+    /// A certificate of the CA file is refused as a root, or the TLS client cannot be built.
+    #[error("upstream ca_file: {0}")]
+    Tls(#[source] rustls::Error),
     /// The host is not a valid TLS server name.
     #[error("upstream host {0:?} is not a valid TLS server name")]
     ServerName(String),
@@ -229,8 +232,9 @@ impl Upstream {
     /// `ca_file`.
     pub fn from_settings(settings: &UpstreamSettings) -> Result<Self, UpstreamError> {
         let roots = match &settings.ca_file {
-            Some(path) => epa_hyper::client_cert::read_ca_bundle(path)
-                .map_err(|e| UpstreamError::Ca(e.to_string()))?,
+            Some(path) => {
+                epa_hyper::client_cert::read_ca_bundle(path).map_err(UpstreamError::CaFile)?
+            }
             None => Vec::new(),
         };
         Ok(Self::build(
@@ -322,14 +326,12 @@ impl Upstream {
                 }
                 let mut store = rustls::RootCertStore::empty();
                 for root in roots {
-                    store
-                        .add(root)
-                        .map_err(|e| UpstreamError::Ca(e.to_string()))?;
+                    store.add(root).map_err(UpstreamError::Tls)?;
                 }
                 let provider = Arc::new(rustls::crypto::ring::default_provider());
                 let mut config = rustls::ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()
-                    .map_err(|e| UpstreamError::Ca(e.to_string()))?
+                    .map_err(UpstreamError::Tls)?
                     .with_root_certificates(store)
                     .with_no_client_auth();
                 config.alpn_protocols = vec![b"http/1.1".to_vec()];
