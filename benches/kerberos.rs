@@ -37,7 +37,7 @@ const ACCEPTS: usize = 1_000;
 /// new `GssapiContext` and stepped to completion. Returns (wall time, process CPU time) per
 /// accept; the process is single-threaded during the loop, so CPU time is the server's.
 fn accept_cost(binding: &epa::ChannelBinding) -> (Duration, Duration) {
-    use epa::authenticator::{Authenticator as _, ExpectedBindings, Scheme, Step};
+    use epa::authenticator::{Authenticator as _, ExpectedBindings, Step};
     let app_data = binding.application_data();
     let tokens: Vec<Vec<u8>> = (0..ACCEPTS + 1)
         .map(|_| {
@@ -54,7 +54,7 @@ fn accept_cost(binding: &epa::ChannelBinding) -> (Duration, Duration) {
     let expected = ExpectedBindings::new(binding.clone());
     let accept = |token: &[u8]| {
         let mut ctx = backend.new_context();
-        match ctx.step(Scheme::Negotiate, token, Some(&expected)) {
+        match ctx.step(token, Some(&expected)) {
             Ok(Step::Complete(done)) => assert_eq!(done.channel_binding.name(), "match"),
             other => panic!("accept: {other:?}"),
         }

@@ -224,7 +224,7 @@ fn epa_acceptor(
     expected: Option<&ExpectedBindings>,
 ) -> Result<(BindingObservation, ClientServiceName), AuthError> {
     use epa_core::authenticator::Authenticator;
-    let (authenticator, scheme): (Box<dyn Authenticator>, Scheme) = match backend {
+    let (authenticator, _scheme): (Box<dyn Authenticator>, Scheme) = match backend {
         Backend::Embedded => {
             let users = UserDb::parse("TESTDOM:alice:userpw\n").unwrap();
             let acceptor = NtlmAcceptor::new(users, "TESTDOM", "SERVER");
@@ -238,12 +238,12 @@ fn epa_acceptor(
     };
     let mut ctx = authenticator.new_context();
     let negotiate = peer.token(json!({"op": "client", "case": client}));
-    let Step::Continue(challenge) = ctx.step(scheme, &negotiate, expected)? else {
+    let Step::Continue(challenge) = ctx.step(&negotiate, expected)? else {
         panic!("NEGOTIATE completed")
     };
     let authenticate =
         peer.token(json!({"op": "client_auth", "challenge": hex::encode(challenge)}));
-    match ctx.step(scheme, &authenticate, expected)? {
+    match ctx.step(&authenticate, expected)? {
         Step::Complete(c) => Ok((c.channel_binding, c.client_spn)),
         Step::Continue(_) => panic!("AUTHENTICATE did not complete"),
     }

@@ -99,14 +99,14 @@ fn epa(c: &Case, expected: &ExpectedBindings) -> (bool, String) {
     let acceptor = NtlmAcceptor::new(users, "TESTDOM", "SERVER");
     let mut ctx = acceptor.new_context();
     let mut cl = client(c);
-    let Ok(Step::Continue(challenge)) = ctx.step(Scheme::Ntlm, &cl.negotiate(), Some(expected))
+    let Ok(Step::Continue(challenge)) = ctx.step(&cl.negotiate(), Some(expected))
     else {
         return (false, "negotiate refused".into());
     };
     let Ok(auth) = cl.authenticate(&challenge) else {
         return (false, "client failed".into());
     };
-    match ctx.step(Scheme::Ntlm, &mutate(c, auth), Some(expected)) {
+    match ctx.step(&mutate(c, auth), Some(expected)) {
         Ok(Step::Complete(done)) => {
             let policy = ExtendedProtectionPolicy::new(
                 PolicyEnforcement::WhenSupported,

@@ -246,7 +246,6 @@ pub trait SecurityContext: Send {
     /// enforcement `never`).
     fn step(
         &mut self,
-        scheme: Scheme,
         token: &[u8],
         expected: Option<&ExpectedBindings>,
     ) -> Result<Step, AuthError>;
@@ -272,6 +271,22 @@ pub trait Authenticator: Send + Sync + 'static {
     fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
         let _ = peer;
         self.new_context()
+    }
+}
+
+/// A boxed backend (`Box<dyn Authenticator>`) is a backend.
+impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
+    fn schemes(&self) -> &[Scheme] {
+        (**self).schemes()
+    }
+    fn new_context(&self) -> Box<dyn SecurityContext> {
+        (**self).new_context()
+    }
+    fn blocking(&self) -> bool {
+        (**self).blocking()
+    }
+    fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
+        (**self).new_context_for(peer)
     }
 }
 

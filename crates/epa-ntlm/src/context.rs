@@ -10,7 +10,7 @@ use crate::verifier::VerifiedLogon;
 use crate::wire::{self, av, flags};
 use crate::{crypto, telemetry, users};
 use epa_core::authenticator::{
-    AuthError, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
+    AuthError, Completion, ExpectedBindings, Identity, SecurityContext, Step,
 };
 use epa_core::decide::Mechanism;
 use std::net::IpAddr;
@@ -65,7 +65,6 @@ fn random_challenge() -> Result<[u8; 8], AuthError> {
 impl SecurityContext for NtlmContext {
     fn step(
         &mut self,
-        _scheme: Scheme,
         token: &[u8],
         expected: Option<&ExpectedBindings>,
     ) -> Result<Step, AuthError> {

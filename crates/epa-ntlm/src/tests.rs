@@ -5,7 +5,7 @@ use super::client::{ClientBinding, NtlmClient};
 use super::*;
 use epa_core::ChannelBinding;
 use epa_core::authenticator::{
-    AuthError, Authenticator as _, Completion, ExpectedBindings, Identity, Scheme, Step,
+    AuthError, Authenticator as _, Completion, ExpectedBindings, Identity, Step,
 };
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
 use std::sync::Arc;
@@ -28,11 +28,11 @@ fn run(
     exp: Option<&ExpectedBindings>,
 ) -> Result<Completion, AuthError> {
     let mut ctx = acc.new_context();
-    let Step::Continue(challenge) = ctx.step(Scheme::Ntlm, &client.negotiate(), exp)? else {
+    let Step::Continue(challenge) = ctx.step(&client.negotiate(), exp)? else {
         panic!("first leg must continue");
     };
     let auth = client.authenticate(&challenge).unwrap();
-    match ctx.step(Scheme::Ntlm, &auth, exp)? {
+    match ctx.step(&auth, exp)? {
         Step::Complete(c) => Ok(c),
         Step::Continue(_) => panic!("second leg must complete"),
     }
@@ -45,11 +45,11 @@ fn run_from(
     peer: &str,
 ) -> Result<Completion, AuthError> {
     let mut ctx = acc.new_context_for(peer.parse().unwrap());
-    let Step::Continue(challenge) = ctx.step(Scheme::Ntlm, &client.negotiate(), None)? else {
+    let Step::Continue(challenge) = ctx.step(&client.negotiate(), None)? else {
         panic!("first leg must continue");
     };
     let auth = client.authenticate(&challenge).unwrap();
-    match ctx.step(Scheme::Ntlm, &auth, None)? {
+    match ctx.step(&auth, None)? {
         Step::Complete(c) => Ok(c),
         Step::Continue(_) => panic!("second leg must complete"),
     }
@@ -199,12 +199,12 @@ fn an_unknown_user_costs_the_same_hmacs_as_a_wrong_password() {
         let acc = acceptor();
         let mut ctx = acc.new_context();
         let mut client = client;
-        let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+        let Ok(Step::Continue(ch)) = ctx.step(&client.negotiate(), None) else {
             panic!()
         };
         let auth = client.authenticate(&ch).unwrap();
         let before = crypto::HMAC_CALLS.with(|c| c.get());
-        let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+        let e = ctx.step(&auth, None).unwrap_err();
         (crypto::HMAC_CALLS.with(|c| c.get()) - before, e)
     };
     let (wrong_password, e1) = count(NtlmClient::new("TESTDOM", "alice", "nope"));
@@ -235,12 +235,12 @@ fn failures_from_one_address_cool_it_down_then_the_right_password_works_again() 
     // The right password from that address is refused without being checked.
     let mut ctx = acc.new_context_for("192.0.2.7".parse().unwrap());
     let mut client = alice();
-    let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+    let Ok(Step::Continue(ch)) = ctx.step(&client.negotiate(), None) else {
         panic!()
     };
     let auth = client.authenticate(&ch).unwrap();
     let before = crypto::HMAC_CALLS.with(|c| c.get());
-    let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+    let e = ctx.step(&auth, None).unwrap_err();
     assert_eq!(crypto::HMAC_CALLS.with(|c| c.get()), before);
     assert!(e.to_string().contains("throttled (address)"), "{e}");
     assert_eq!((e.status(), e.code()), (401, "throttled"));
@@ -357,13 +357,13 @@ fn altered_message_fails_the_mic() {
     let acc = acceptor();
     let mut ctx = acc.new_context();
     let mut client = alice();
-    let Ok(Step::Continue(challenge)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+    let Ok(Step::Continue(challenge)) = ctx.step(&client.negotiate(), None) else {
         panic!()
     };
     let mut auth = client.authenticate(&challenge).unwrap();
     // Clear NTLMSSP_NEGOTIATE_SIGN-class flag bits the MIC covers (NTProofStr does not).
     auth[61] ^= 0x80;
-    let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+    let e = ctx.step(&auth, None).unwrap_err();
     assert!(e.to_string().contains("MIC mismatch"), "{e}");
 }
 
@@ -381,12 +381,12 @@ fn timestamp_outside_the_window_is_refused() {
         .with_clock(move || UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)));
     let mut ctx = acc.new_context();
     let mut client = alice();
-    let Ok(Step::Continue(challenge)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+    let Ok(Step::Continue(challenge)) = ctx.step(&client.negotiate(), None) else {
         panic!()
     };
     let auth = client.authenticate(&challenge).unwrap();
     now.fetch_add(301, Ordering::SeqCst);
-    let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+    let e = ctx.step(&auth, None).unwrap_err();
     assert!(e.to_string().contains("timestamp"), "{e}");
     assert_eq!(e.status(), 401);
 }
@@ -408,12 +408,11 @@ fn ntlmv1_lm_and_anonymous_are_refused() {
         let acc = acceptor();
         let mut ctx = acc.new_context();
         let mut client = alice();
-        let Ok(Step::Continue(challenge)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None)
-        else {
+        let Ok(Step::Continue(challenge)) = ctx.step(&client.negotiate(), None) else {
             panic!()
         };
         let auth = with_nt_response(&client.authenticate(&challenge).unwrap(), &nt);
-        let e = ctx.step(Scheme::Ntlm, &auth, None).unwrap_err();
+        let e = ctx.step(&auth, None).unwrap_err();
         assert!(e.to_string().contains(word), "{e}");
         assert_eq!(e.status(), 401);
     }
@@ -427,11 +426,11 @@ fn out_of_sequence_and_garbage_are_invalid_tokens() {
     let mut m = wire::SIGNATURE.to_vec();
     m.extend(3u32.to_le_bytes());
     m.resize(88, 0);
-    assert_eq!(ctx.step(Scheme::Ntlm, &m, None).unwrap_err().status(), 400);
+    assert_eq!(ctx.step(&m, None).unwrap_err().status(), 400);
     for garbage in [&b""[..], b"NTLMSSP\0", b"hello world", &[0u8; 200]] {
         let mut ctx = acc.new_context();
         assert_eq!(
-            ctx.step(Scheme::Ntlm, garbage, None).unwrap_err().status(),
+            ctx.step(garbage, None).unwrap_err().status(),
             400,
             "{garbage:?}"
         );
@@ -439,21 +438,18 @@ fn out_of_sequence_and_garbage_are_invalid_tokens() {
     // SPNEGO is not this backend's.
     let mut ctx = acc.new_context();
     assert!(matches!(
-        ctx.step(Scheme::Negotiate, &[0x60, 0x03, 0, 0, 0], None),
+        ctx.step(&[0x60, 0x03, 0, 0, 0], None),
         Err(AuthError::Unsupported(_))
     ));
     // A completed context refuses more tokens.
     let mut ctx = acc.new_context();
     let mut client = alice();
-    let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+    let Ok(Step::Continue(ch)) = ctx.step(&client.negotiate(), None) else {
         panic!()
     };
     let auth = client.authenticate(&ch).unwrap();
-    assert!(ctx.step(Scheme::Ntlm, &auth, None).is_ok());
-    assert_eq!(
-        ctx.step(Scheme::Ntlm, &auth, None).unwrap_err().status(),
-        400
-    );
+    assert!(ctx.step(&auth, None).is_ok());
+    assert_eq!(ctx.step(&auth, None).unwrap_err().status(), 400);
 }
 
 #[test]
@@ -461,20 +457,17 @@ fn a_challenge_is_used_once_replay_on_a_new_context_fails() {
     let acc = acceptor();
     let mut ctx = acc.new_context();
     let mut client = alice();
-    let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+    let Ok(Step::Continue(ch)) = ctx.step(&client.negotiate(), None) else {
         panic!()
     };
     let auth = client.authenticate(&ch).unwrap();
-    assert!(ctx.step(Scheme::Ntlm, &auth, None).is_ok());
+    assert!(ctx.step(&auth, None).is_ok());
     // The attacker replays the AUTHENTICATE against a fresh exchange (new random challenge).
     let mut ctx2 = acc.new_context();
-    let Ok(Step::Continue(_)) = ctx2.step(Scheme::Ntlm, &client.negotiate(), None) else {
+    let Ok(Step::Continue(_)) = ctx2.step(&client.negotiate(), None) else {
         panic!()
     };
-    assert_eq!(
-        ctx2.step(Scheme::Ntlm, &auth, None).unwrap_err().status(),
-        401
-    );
+    assert_eq!(ctx2.step(&auth, None).unwrap_err().status(), 401);
 }
 
 mod properties {
@@ -487,8 +480,8 @@ mod properties {
                                         second in proptest::collection::vec(any::<u8>(), 0..300)) {
             let acc = acceptor();
             let mut ctx = acc.new_context();
-            let _ = ctx.step(Scheme::Ntlm, &first, None);
-            let _ = ctx.step(Scheme::Ntlm, &second, Some(&expected()));
+            let _ = ctx.step(&first, None);
+            let _ = ctx.step(&second, Some(&expected()));
         }
 
         #[test]
@@ -499,11 +492,11 @@ mod properties {
             let e = expected();
             let mut ctx = acc.new_context();
             let mut client = alice().binding(ClientBinding::Hash([9; 16]));
-            let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), Some(&e)) else { panic!() };
+            let Ok(Step::Continue(ch)) = ctx.step(&client.negotiate(), Some(&e)) else { panic!() };
             let mut auth = client.authenticate(&ch).unwrap();
             let i = index % auth.len();
             auth[i] = byte;
-            if let Ok(Step::Complete(c)) = ctx.step(Scheme::Ntlm, &auth, Some(&e)) {
+            if let Ok(Step::Complete(c)) = ctx.step(&auth, Some(&e)) {
                 prop_assert_ne!(c.channel_binding, BindingObservation::Match);
             }
         }
@@ -524,7 +517,7 @@ fn inspect_authenticate_reads_what_the_client_claims() {
         let mut client = alice()
             .binding(binding)
             .target_name(Some("HTTP/www.contoso.com"));
-        let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+        let Ok(Step::Continue(ch)) = ctx.step(&client.negotiate(), None) else {
             panic!()
         };
         let auth = client.authenticate(&ch).unwrap();

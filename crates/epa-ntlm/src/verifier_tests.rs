@@ -5,7 +5,7 @@ use super::client::{ClientBinding, NtlmClient};
 use super::*;
 use epa_core::ChannelBinding;
 use epa_core::authenticator::{
-    AuthError, Authenticator as _, Completion, ExpectedBindings, Identity, Scheme, Step,
+    AuthError, Authenticator as _, Completion, ExpectedBindings, Identity, Step,
 };
 use epa_core::decide::BindingObservation;
 use std::sync::Arc;
@@ -67,11 +67,11 @@ impl CredentialVerifier for Arc<FakeDc> {
 fn run(acc: &NtlmAcceptor, mut client: NtlmClient) -> Result<Completion, AuthError> {
     let e = ExpectedBindings::new(ChannelBinding::tls_server_end_point_from_hash(&[7; 32]));
     let mut ctx = acc.new_context_for("192.0.2.1".parse().unwrap());
-    let Step::Continue(challenge) = ctx.step(Scheme::Ntlm, &client.negotiate(), Some(&e))? else {
+    let Step::Continue(challenge) = ctx.step(&client.negotiate(), Some(&e))? else {
         panic!("first leg must continue");
     };
     let auth = client.authenticate(&challenge).unwrap();
-    match ctx.step(Scheme::Ntlm, &auth, Some(&e))? {
+    match ctx.step(&auth, Some(&e))? {
         Step::Complete(c) => Ok(c),
         Step::Continue(_) => panic!("second leg must complete"),
     }
@@ -341,11 +341,11 @@ fn one_address_holds_at_most_its_share_of_verifier_calls() {
     let other = std::thread::spawn(move || {
         let mut client = alice();
         let mut ctx = acc2.new_context_for("198.51.100.9".parse().unwrap());
-        let Ok(Step::Continue(ch)) = ctx.step(Scheme::Ntlm, &client.negotiate(), None) else {
+        let Ok(Step::Continue(ch)) = ctx.step(&client.negotiate(), None) else {
             panic!()
         };
         let auth = client.authenticate(&ch).unwrap();
-        ctx.step(Scheme::Ntlm, &auth, None).map(|_| ())
+        ctx.step(&auth, None).map(|_| ())
     });
     started.recv_timeout(Duration::from_secs(10)).unwrap();
     for _ in 0..3 {

@@ -39,12 +39,7 @@ struct Directory;
 struct Context;
 
 impl SecurityContext for Context {
-    fn step(
-        &mut self,
-        _: Scheme,
-        token: &[u8],
-        _: Option<&ExpectedBindings>,
-    ) -> Result<Step, AuthError> {
+    fn step(&mut self, token: &[u8], _: Option<&ExpectedBindings>) -> Result<Step, AuthError> {
         let user =
             std::str::from_utf8(token).map_err(|_| AuthError::InvalidToken("utf-8".into()))?;
         let (groups, group_names) = match user {

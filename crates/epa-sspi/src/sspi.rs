@@ -333,7 +333,6 @@ impl SspiContext {
 impl SecurityContext for SspiContext {
     fn step(
         &mut self,
-        _scheme: Scheme,
         token: &[u8],
         expected: Option<&ExpectedBindings>,
     ) -> Result<Step, AuthError> {

@@ -249,7 +249,7 @@ fn exchange(
             negotiate.starts_with(b"NTLMSSP\0"),
             "NEGOTIATE: {negotiate:02x?}"
         );
-        let challenge = match ctx.step(Scheme::Ntlm, &negotiate, server_binding.as_ref()) {
+        let challenge = match ctx.step(&negotiate, server_binding.as_ref()) {
             Ok(Step::Continue(t)) => t,
             other => panic!("leg 1: expected a challenge, got {other:?}"),
         };
@@ -259,7 +259,7 @@ fn exchange(
         );
         let (authenticate, _) = client.step(Some(&challenge));
         assert!(!authenticate.is_empty(), "AUTHENTICATE is empty");
-        let end = match ctx.step(Scheme::Ntlm, &authenticate, server_binding.as_ref()) {
+        let end = match ctx.step(&authenticate, server_binding.as_ref()) {
             Ok(Step::Complete(c)) => Ok(c),
             Ok(Step::Continue(t)) => panic!("leg 2: a third leg was asked for ({} bytes)", t.len()),
             Err(e) => Err(e),

@@ -61,11 +61,10 @@ struct Context {
 impl SecurityContext for Context {
     fn step(
         &mut self,
-        scheme: Scheme,
         token: &[u8],
         expected: Option<&ExpectedBindings>,
     ) -> Result<Step, AuthError> {
-        let mut done = match self.inner.step(scheme, token, expected)? {
+        let mut done = match self.inner.step(token, expected)? {
             Step::Complete(done) if done.groups.is_empty() && done.user_sid.is_none() => done,
             other => return Ok(other),
         };

@@ -225,7 +225,6 @@ impl SecurityContext for GssapiContext {
     /// One leg. Blocks (MIT GSSAPI: keytab, replay cache).
     fn step(
         &mut self,
-        _scheme: Scheme,
         token: &[u8],
         expected: Option<&ExpectedBindings>,
     ) -> Result<Step, AuthError> {

@@ -55,10 +55,10 @@ pub(super) struct LegResult {
 impl Leg {
     /// Runs the leg on the backend.
     pub(super) fn run(mut self) -> LegResult {
-        let result =
-            self.exchange
-                .context
-                .step(self.exchange.scheme, &self.token, self.expected.as_ref());
+        let result = self
+            .exchange
+            .context
+            .step(&self.token, self.expected.as_ref());
         LegResult { leg: self, result }
     }
 }

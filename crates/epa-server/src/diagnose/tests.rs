@@ -23,12 +23,7 @@ struct ScriptedContext(Arc<Mutex<Vec<Result<Step, AuthError>>>>);
 use std::sync::Arc;
 
 impl SecurityContext for ScriptedContext {
-    fn step(
-        &mut self,
-        _: Scheme,
-        _: &[u8],
-        _: Option<&ExpectedBindings>,
-    ) -> Result<Step, AuthError> {
+    fn step(&mut self, _: &[u8], _: Option<&ExpectedBindings>) -> Result<Step, AuthError> {
         let mut script = self.0.lock().unwrap();
         if script.is_empty() {
             return Err(AuthError::InvalidToken("script exhausted".into()));
