@@ -12,7 +12,7 @@
 
 #![no_main]
 
-use epa_core::authenticator::{Authenticator, ExpectedBindings, Scheme, Step};
+use epa_core::authenticator::{Authenticator, ExpectedBindings, Step};
 use epa_core::decide::{Mechanism, Profile, RequestFacts, ServerPolicy, Transport, decide};
 use epa_core::policy::{ExtendedProtectionPolicy, PolicyEnforcement, ProtectionScenario};
 use epa_core::{ChannelBinding, ServiceNameCollection};

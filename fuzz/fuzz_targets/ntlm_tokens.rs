@@ -3,7 +3,7 @@
 #![no_main]
 use epa_core::ChannelBinding;
 use epa_core::decide::BindingObservation;
-use epa_core::authenticator::{Authenticator, ExpectedBindings, Scheme, Step};
+use epa_core::authenticator::{Authenticator, ExpectedBindings, Step};
 use epa_ntlm::{NtlmAcceptor, UserDb};
 use libfuzzer_sys::fuzz_target;
 

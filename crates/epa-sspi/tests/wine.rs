@@ -13,7 +13,7 @@
 #![allow(clippy::unwrap_used)]
 
 use epa_core::ChannelBinding;
-use epa_core::authenticator::{AuthError, Authenticator, ExpectedBindings, Scheme, Step};
+use epa_core::authenticator::{AuthError, Authenticator, ExpectedBindings, Step};
 use epa_core::decide::{
     BindingObservation, Decision, Profile, RequestFacts, ServerPolicy, Transport, decide,
 };
