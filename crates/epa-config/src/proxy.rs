@@ -198,6 +198,19 @@ pub fn check_routes(routes: &[RouteTable]) -> Result<Vec<NormalizedPath>, RouteE
     Ok(out)
 }
 
+/// The nearest route enclosing route `i` (the one that would serve its path without it), or
+/// `None` when only the default would.
+pub fn enclosing_route(prefixes: &[NormalizedPath], i: usize) -> Option<usize> {
+    let others: Vec<_> = prefixes
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, p)| p.clone())
+        .collect();
+    let path = prefixes.get(i)?;
+    select_route(&others, path).map(|j| if j >= i { j + 1 } else { j })
+}
+
 /// The index of the route that serves `path`: the longest prefix (by segments), or `None`.
 pub fn select_route(prefixes: &[NormalizedPath], path: &NormalizedPath) -> Option<usize> {
     // Every matching prefix is a segment prefix of `path`, so they form a chain: the longest

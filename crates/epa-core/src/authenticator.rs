@@ -274,35 +274,25 @@ pub trait Authenticator: Send + Sync + 'static {
     }
 }
 
-/// A boxed backend (`Box<dyn Authenticator>`) is a backend.
-impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
-    fn schemes(&self) -> &[Scheme] {
-        (**self).schemes()
-    }
-    fn new_context(&self) -> Box<dyn SecurityContext> {
-        (**self).new_context()
-    }
-    fn blocking(&self) -> bool {
-        (**self).blocking()
-    }
-    fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
-        (**self).new_context_for(peer)
-    }
+/// A backend behind a pointer is a backend: a boxed one (`Box<dyn Authenticator>`), and a
+/// shared one (one credential, one throttle table serving several layers, e.g. one per route).
+macro_rules! forward_authenticator {
+    ($($pointer:ident)::+) => {
+        impl<A: Authenticator + ?Sized> Authenticator for $($pointer)::+<A> {
+            fn schemes(&self) -> &[Scheme] {
+                (**self).schemes()
+            }
+            fn new_context(&self) -> Box<dyn SecurityContext> {
+                (**self).new_context()
+            }
+            fn blocking(&self) -> bool {
+                (**self).blocking()
+            }
+            fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
+                (**self).new_context_for(peer)
+            }
+        }
+    };
 }
-
-/// A shared backend (one credential, one throttle table) serves several layers, e.g. one per
-/// route.
-impl<A: Authenticator + ?Sized> Authenticator for std::sync::Arc<A> {
-    fn schemes(&self) -> &[Scheme] {
-        (**self).schemes()
-    }
-    fn new_context(&self) -> Box<dyn SecurityContext> {
-        (**self).new_context()
-    }
-    fn blocking(&self) -> bool {
-        (**self).blocking()
-    }
-    fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
-        (**self).new_context_for(peer)
-    }
-}
+forward_authenticator!(Box);
+forward_authenticator!(std::sync::Arc);

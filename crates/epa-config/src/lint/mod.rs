@@ -2,7 +2,7 @@
 //! severity, why it fails, and the fix. Pure: the caller reads the CA files and passes the size
 //! of the acceptable-CA list they make.
 
-use crate::proxy::{RouteError, UpstreamTarget, check_routes, select_route};
+use crate::proxy::{RouteError, UpstreamTarget, check_routes, enclosing_route};
 use crate::{HintChoice, ServerConfig};
 use epa_core::allow::GroupEntry;
 use epa_core::client_cert::{CaHintError, CaHintSize, ClientCertificateMode, RevocationMode};
@@ -280,13 +280,7 @@ fn proxy_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
     });
     for (i, r) in config.routes.iter().enumerate() {
         // The nearest enclosing route (the one that would serve the path without this one).
-        let others: Vec<_> = prefixes
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, p)| p.clone())
-            .collect();
-        let parent = select_route(&others, &prefixes[i]).map(|j| if j >= i { j + 1 } else { j });
+        let parent = enclosing_route(&prefixes, i);
         // Only an explicit enclosing route counts: an anonymous top-level route (/health) is
         // the ordinary case, not a mistake.
         let parent_protected = parent.is_some_and(|j| !config.routes[j].anonymous);

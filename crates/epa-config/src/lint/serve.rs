@@ -3,7 +3,7 @@
 
 use super::{Finding, Severity, finding};
 use crate::ServerConfig;
-use crate::proxy::{check_routes, select_route};
+use crate::proxy::{check_routes, enclosing_route};
 use epa_core::client_cert::ClientCertificateMode;
 use epa_core::policy::ProtectionScenario;
 
@@ -159,13 +159,7 @@ fn route_certificate_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
         if r.require_client_certificate {
             continue;
         }
-        let others: Vec<_> = prefixes
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, p)| p.clone())
-            .collect();
-        let parent = select_route(&others, &prefixes[i]).map(|j| if j >= i { j + 1 } else { j });
+        let parent = enclosing_route(&prefixes, i);
         if let Some(p) = parent.map(|j| &config.routes[j])
             && p.require_client_certificate
         {
