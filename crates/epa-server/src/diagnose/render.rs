@@ -2,7 +2,7 @@
 //! or `?format=json`) or as HTML in which every string is escaped (client-chosen ones were
 //! already made printable and capped by [`epa_hyper::telemetry::ClientText`]).
 
-use super::Diagnosis;
+use super::{Diagnosis, KerberosReport, NtlmReport, RouteReport};
 use epa_hyper::body::ProxyBody;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
@@ -135,104 +135,16 @@ fn html(d: &Diagnosis) -> String {
     row(&mut o, "client SPN", opt(d.client_spn.as_deref()));
     o.push_str("</table>");
     if let Some(n) = &d.ntlm {
-        o.push_str("<h2>NTLM AUTHENTICATE</h2><table>");
-        row(&mut o, "response", n.facts.response.name());
-        row(&mut o, "user sent", &n.facts.user_sent);
-        row(
-            &mut o,
-            "negotiate flags",
-            &format!("{} ({})", n.facts.flags_hex, n.facts.flags.join(", ")),
-        );
-        row(&mut o, "MsvAvFlags", &n.facts.av_flags.join(", "));
-        row(
-            &mut o,
-            "MIC present",
-            if n.facts.mic_present { "yes" } else { "no" },
-        );
-        row(
-            &mut o,
-            "MsvAvTargetName",
-            opt(n.facts.target_name.as_deref()),
-        );
-        row(&mut o, "MsvAvChannelBindings", n.channel_bindings);
-        row(
-            &mut o,
-            "value (MD5)",
-            opt(n.channel_bindings_md5.as_deref()),
-        );
-        let equals = if n.equals.is_empty() {
-            "none of the candidates below".to_owned()
-        } else {
-            n.equals.join("; ")
-        };
-        if n.channel_bindings_md5.is_some() {
-            row(&mut o, "equals", &equals);
-        }
-        o.push_str("</table>");
-        if !n.candidates.is_empty() {
-            o.push_str(
-                "<h3>Candidates</h3><table><tr><th>struct</th><th>MD5</th><th>equal</th></tr>",
-            );
-            for c in &n.candidates {
-                let _ = write!(
-                    o,
-                    "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-                    esc(&c.name),
-                    esc(&c.md5),
-                    if c.equals_client { "yes" } else { "" }
-                );
-            }
-            o.push_str("</table>");
-        }
+        ntlm_section(&mut o, n);
     }
     if let Some(k) = &d.kerberos {
-        o.push_str("<h2>Kerberos</h2><table>");
-        row(
-            &mut o,
-            "channel-bound",
-            if k.channel_bound { "yes" } else { "no" },
-        );
-        row(&mut o, "ticket service", opt(k.ticket_service.as_deref()));
-        o.push_str("</table>");
+        kerberos_section(&mut o, k);
     }
     if let Some(route) = &d.route {
-        o.push_str("<h2>This route's policy</h2><table>");
-        row(&mut o, "enforcement", route.enforcement);
-        row(&mut o, "scenario", route.scenario);
-        row(&mut o, "profile", route.profile);
-        row(&mut o, "service names", &route.service_names.join(", "));
-        row(
-            &mut o,
-            "binding handed to the backend",
-            route.expected_binding,
-        );
-        row(&mut o, "audit target", opt(route.audit_target));
-        o.push_str("</table>");
+        route_section(&mut o, route);
     }
     if !d.table.is_empty() {
-        o.push_str(
-            "<h2>What each policy would decide</h2><table><tr><th>enforcement</th><th>scenario</th>\
-            <th>profile</th><th>observation</th><th>outcome</th><th>reason</th></tr>",
-        );
-        for r in &d.table {
-            let _ = write!(
-                o,
-                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
-                if r.this_route { " class=\"this\"" } else { "" },
-                esc(r.enforcement),
-                esc(r.scenario),
-                esc(r.profile),
-                esc(r.observation),
-                if r.accepted { "yes" } else { "no" },
-                if r.accepted {
-                    "accept".to_owned()
-                } else {
-                    format!("refuse {}", r.status)
-                },
-                esc(&r.reason)
-            );
-        }
-        o.push_str("</table><p>The bold row is this route's policy.</p>");
+        table_section(&mut o, &d.table);
     }
     o.push_str("<h2>Notes</h2><ul>");
     for n in &d.notes {
@@ -240,6 +152,100 @@ fn html(d: &Diagnosis) -> String {
     }
     o.push_str("</ul></body></html>\n");
     o
+}
+
+/// What the NTLM AUTHENTICATE carried, and the candidate binding values.
+fn ntlm_section(o: &mut String, n: &NtlmReport) {
+    o.push_str("<h2>NTLM AUTHENTICATE</h2><table>");
+    row(o, "response", n.facts.response.name());
+    row(o, "user sent", &n.facts.user_sent);
+    row(
+        o,
+        "negotiate flags",
+        &format!("{} ({})", n.facts.flags_hex, n.facts.flags.join(", ")),
+    );
+    row(o, "MsvAvFlags", &n.facts.av_flags.join(", "));
+    row(
+        o,
+        "MIC present",
+        if n.facts.mic_present { "yes" } else { "no" },
+    );
+    row(o, "MsvAvTargetName", opt(n.facts.target_name.as_deref()));
+    row(o, "MsvAvChannelBindings", n.channel_bindings);
+    row(o, "value (MD5)", opt(n.channel_bindings_md5.as_deref()));
+    let equals = if n.equals.is_empty() {
+        "none of the candidates below".to_owned()
+    } else {
+        n.equals.join("; ")
+    };
+    if n.channel_bindings_md5.is_some() {
+        row(o, "equals", &equals);
+    }
+    o.push_str("</table>");
+    if !n.candidates.is_empty() {
+        o.push_str("<h3>Candidates</h3><table><tr><th>struct</th><th>MD5</th><th>equal</th></tr>");
+        for c in &n.candidates {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(&c.name),
+                esc(&c.md5),
+                if c.equals_client { "yes" } else { "" }
+            );
+        }
+        o.push_str("</table>");
+    }
+}
+
+/// What the Kerberos exchange showed.
+fn kerberos_section(o: &mut String, k: &KerberosReport) {
+    o.push_str("<h2>Kerberos</h2><table>");
+    row(
+        o,
+        "channel-bound",
+        if k.channel_bound { "yes" } else { "no" },
+    );
+    row(o, "ticket service", opt(k.ticket_service.as_deref()));
+    o.push_str("</table>");
+}
+
+/// This route's policy.
+fn route_section(o: &mut String, route: &RouteReport) {
+    o.push_str("<h2>This route's policy</h2><table>");
+    row(o, "enforcement", route.enforcement);
+    row(o, "scenario", route.scenario);
+    row(o, "profile", route.profile);
+    row(o, "service names", &route.service_names.join(", "));
+    row(o, "binding handed to the backend", route.expected_binding);
+    row(o, "audit target", opt(route.audit_target));
+    o.push_str("</table>");
+}
+
+/// What each policy would decide, this route's row in bold.
+fn table_section(o: &mut String, table: &[super::table::Row]) {
+    o.push_str(
+        "<h2>What each policy would decide</h2><table><tr><th>enforcement</th><th>scenario</th>\
+        <th>profile</th><th>observation</th><th>outcome</th><th>reason</th></tr>",
+    );
+    for r in table {
+        let _ = write!(
+            o,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+            if r.this_route { " class=\"this\"" } else { "" },
+            esc(r.enforcement),
+            esc(r.scenario),
+            esc(r.profile),
+            esc(r.observation),
+            if r.accepted { "yes" } else { "no" },
+            if r.accepted {
+                "accept".to_owned()
+            } else {
+                format!("refuse {}", r.status)
+            },
+            esc(&r.reason)
+        );
+    }
+    o.push_str("</table><p>The bold row is this route's policy.</p>");
 }
 
 #[cfg(test)]
