@@ -123,6 +123,16 @@ fn fail(reason: &'static str) {
     metrics::counter!(UPSTREAM_ERRORS_TOTAL, "reason" => reason).increment(1);
 }
 
+/// What the request phase leaves for the response phase when the request was an upgrade.
+struct Upgrading {
+    /// The client side of the upgrade (none: not an upgrade request).
+    client: Option<hyper::upgrade::OnUpgrade>,
+    /// The protocol asked for.
+    asked: Option<http::HeaderValue>,
+    /// The connection's places under the limits, carried into a splice.
+    hold: Option<crate::server::ConnectionHold>,
+}
+
 impl Inner {
     async fn forward<B>(&self, mut req: Request<B>, rules: &Rules) -> Response<ProxyBody>
     where
@@ -187,10 +197,33 @@ impl Inner {
         let req = req.map(|b| {
             super::idle::ReadIdle::watching(b, body_idle, super::idle::Side::Client).boxed_unsync()
         });
-        let mut resp = match self.upstream.send(req).await {
+        let resp = match self.upstream.send(req).await {
             Ok(r) => r,
             Err(e) => return self.failure(&e),
         };
+        self.respond(
+            resp,
+            Upgrading {
+                client: client_upgrade,
+                asked: upgrade,
+                hold,
+            },
+        )
+    }
+
+    /// The upstream's response phase: a 101 is spliced only when it names the protocol that
+    /// was asked for; the response's hop-by-hop headers are removed and its body watched for
+    /// the read-idle deadline.
+    fn respond(
+        &self,
+        mut resp: Response<hyper::body::Incoming>,
+        upgrading: Upgrading,
+    ) -> Response<ProxyBody> {
+        let Upgrading {
+            client: client_upgrade,
+            asked: upgrade,
+            hold,
+        } = upgrading;
         let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
         if switching {
             match (client_upgrade, &upgrade) {

@@ -107,9 +107,36 @@ struct Times {
 }
 
 impl Activity {
+    /// A connection that has just started: its first request head is awaited.
+    fn starting() -> Arc<Self> {
+        let now = Instant::now();
+        Arc::new(Self {
+            in_flight: AtomicUsize::new(0),
+            times: Mutex::new(Times {
+                last: now,
+                head_since: Some(now),
+                write_stalled: None,
+            }),
+            changed: Notify::new(),
+        })
+    }
+
     fn times(&self) -> std::sync::MutexGuard<'_, Times> {
         self.times.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The one HTTP/1.1 set-up of the server: keep-alive, the head limits; the head deadline is
+/// watched by [`serve`] (hyper's own would not cover a slow first byte).
+fn http1_builder(options: &ConnectionOptions) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(None)
+        .max_headers(options.max_headers)
+        .max_header_size(options.max_header_bytes);
+    builder
 }
 
 async fn serve<I, S>(
@@ -126,28 +153,13 @@ where
 {
     let peer = facts.peer;
     let context = ConnectionContext::new(facts);
-    let now = Instant::now();
-    let activity = Arc::new(Activity {
-        in_flight: AtomicUsize::new(0),
-        times: Mutex::new(Times {
-            last: now,
-            head_since: Some(now),
-            write_stalled: None,
-        }),
-        changed: Notify::new(),
-    });
+    let activity = Activity::starting();
     let svc = Tracked {
         inner: WithConnection::new(app, context.clone()),
         activity: activity.clone(),
         hold,
     };
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .header_read_timeout(None)
-        .max_headers(options.max_headers)
-        .max_header_size(options.max_header_bytes);
+    let builder = http1_builder(options);
     let io = Watched {
         inner: io,
         activity: activity.clone(),

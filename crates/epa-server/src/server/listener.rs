@@ -56,6 +56,29 @@ impl Drop for AddressSlot {
     }
 }
 
+/// After the last accept: lets in-flight requests finish within `deadline`, then cuts every
+/// connection (and splice) still open and waits a moment for them to go.
+async fn drain(trigger: Trigger, permits: &Semaphore, limit: usize, deadline: std::time::Duration) {
+    trigger.fire();
+    let in_flight = limit - permits.available_permits();
+    tracing::info!(target: "epa", connections = in_flight, "shutting down: no new connections; in-flight requests may finish");
+    let all = u32::try_from(limit).unwrap_or(u32::MAX);
+    match tokio::time::timeout(deadline, permits.acquire_many(all)).await {
+        Ok(_) => tracing::info!(target: "epa", "shutdown complete"),
+        Err(_) => {
+            let left = limit - permits.available_permits();
+            tracing::warn!(target: "epa", connections = left, "shutdown deadline passed: closing the remaining connections");
+            trigger.fire_hard();
+            // Each connection and splice ends at once on the hard signal; wait for them to go.
+            let gone = tokio::time::timeout(HARD_STOP, permits.acquire_many(all)).await;
+            if gone.is_err() {
+                let left = limit - permits.available_permits();
+                tracing::error!(target: "epa", connections = left, "connections still open after the hard stop");
+            }
+        }
+    }
+}
+
 /// Accepts until `stop` completes, then waits for the open connections (bounded by the
 /// shutdown deadline).
 pub(crate) async fn accept_loop<S>(
@@ -127,23 +150,6 @@ where
         });
     }
     drop(listener);
-    trigger.fire();
-    let in_flight = limit - permits.available_permits();
-    tracing::info!(target: "epa", connections = in_flight, "shutting down: no new connections; in-flight requests may finish");
-    let all = u32::try_from(limit).unwrap_or(u32::MAX);
-    match tokio::time::timeout(options.deadlines.shutdown, permits.acquire_many(all)).await {
-        Ok(_) => tracing::info!(target: "epa", "shutdown complete"),
-        Err(_) => {
-            let left = limit - permits.available_permits();
-            tracing::warn!(target: "epa", connections = left, "shutdown deadline passed: closing the remaining connections");
-            trigger.fire_hard();
-            // Each connection and splice ends at once on the hard signal; wait for them to go.
-            let gone = tokio::time::timeout(HARD_STOP, permits.acquire_many(all)).await;
-            if gone.is_err() {
-                let left = limit - permits.available_permits();
-                tracing::error!(target: "epa", connections = left, "connections still open after the hard stop");
-            }
-        }
-    }
+    drain(trigger, &permits, limit, options.deadlines.shutdown).await;
     Ok(())
 }
