@@ -202,7 +202,7 @@ pub(crate) fn lost<B: AnswerBody>() -> Response<B> {
 
 /// The 403.x body of a client-certificate refusal: `{"status":403,"substatus":7,
 /// "reason":"client-certificate-required","message":"client certificate required"}`.
-pub fn refusal_body(refusal: CertificateRefusal) -> String {
+pub(crate) fn refusal_body(refusal: CertificateRefusal) -> String {
     format!(
         "{{\"status\":403,\"substatus\":{},\"reason\":\"{}\",\"message\":\"{}\"}}\n",
         refusal.iis_substatus(),

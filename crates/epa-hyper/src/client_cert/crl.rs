@@ -33,7 +33,7 @@ use x509_cert::ext::pkix::CrlNumber;
 use x509_cert::name::Name;
 
 /// Counter name (see [`crate::telemetry::metrics`]).
-pub use crate::telemetry::metrics::CRL_RELOAD_REJECTED_TOTAL as CRL_RELOAD_REJECTED;
+use crate::telemetry::metrics::CRL_RELOAD_REJECTED_TOTAL as CRL_RELOAD_REJECTED;
 
 /// Where the lists come from and how they are used: fixed for a verifier's life.
 pub(super) struct CrlSource {

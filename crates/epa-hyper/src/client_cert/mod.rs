@@ -28,13 +28,11 @@ mod settings;
 mod verifier;
 
 pub use certificate::{ClientCertificate, VerifiedCertificate};
-pub use crl::CRL_RELOAD_REJECTED;
 pub use error::{ClientCertError, PemProblem};
 pub use files::read_ca_bundle;
 pub use route::{
     CertificateGateRefusal, RequireClientCertificate, RequireClientCertificateLayer,
-    ResponseFuture, bad_request_path, refusal_body, require_certificate,
+    ResponseFuture, bad_request_path, require_certificate,
 };
 pub use settings::ClientCertificateSettings;
-pub use verifier::schannel_warning;
 pub use verifier::{ClientCertificateVerifier, PeerCertificate};

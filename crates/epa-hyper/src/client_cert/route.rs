@@ -97,7 +97,7 @@ impl<S> RequireClientCertificate<S> {
     }
 }
 
-pub use crate::respond::{bad_request_path, refusal_body};
+pub use crate::respond::bad_request_path;
 
 pin_project_lite::pin_project! {
     /// The response future of [`RequireClientCertificate`]: the inner service's, or an
@@ -194,7 +194,7 @@ pub enum CertificateGateRefusal {
 }
 
 impl CertificateGateRefusal {
-    /// The answer: 403 with the JSON body of [`refusal_body`], or an empty 500.
+    /// The answer: 403 with the JSON body of `respond::refusal_body`, or an empty 500.
     pub fn response<B: From<String>>(self) -> Response<B> {
         match self {
             Self::Refused(refusal) => respond::certificate_refused(refusal),

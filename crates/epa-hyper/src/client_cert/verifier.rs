@@ -428,7 +428,7 @@ impl ClientCertificateSettings {
 }
 
 /// The warning for an acceptable-CA list above what Schannel clients accept.
-pub fn schannel_warning(size: usize) -> String {
+pub(crate) fn schannel_warning(size: usize) -> String {
     format!(
         "the acceptable-CA list is {size} bytes, above the 16,384 at which Windows (Schannel) clients stop sending a client certificate; send a subset of the CAs or no hints"
     )
