@@ -26,6 +26,7 @@
 mod facts;
 mod reason;
 mod server;
+pub mod table;
 
 pub use facts::{
     BindingObservation, ClientServiceName, Mechanism, Profile, RequestFacts, Transport,
