@@ -144,3 +144,28 @@ pub struct RequestFacts {
     /// The client-specified SPN.
     pub client_spn: ClientServiceName,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ServiceName` on the wire (the CLI's JSON, scenario files): `null`, `""`, or the name.
+    #[test]
+    fn client_service_name_round_trips_through_json() {
+        for (name, json) in [
+            (ClientServiceName::Missing, "null"),
+            (ClientServiceName::Empty, "\"\""),
+            (
+                ClientServiceName::Value("HTTP/a.example".into()),
+                "\"HTTP/a.example\"",
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&name).unwrap(), json);
+            assert_eq!(
+                serde_json::from_str::<ClientServiceName>(json).unwrap(),
+                name
+            );
+            assert_eq!(ClientServiceName::from_option(name.as_option()), name);
+        }
+    }
+}

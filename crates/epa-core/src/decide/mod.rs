@@ -246,3 +246,68 @@ fn not_provided(when_supported: bool) -> Result<Reason, Refusal> {
         Err((401, Reason::ServiceNameNotProvided))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::ExtendedProtectionPolicy;
+    use crate::spn::ServiceNameCollection;
+
+    fn trusted_proxy(pe: PolicyEnforcement, profile: Profile) -> ServerPolicy {
+        let policy = ExtendedProtectionPolicy::with_service_names(
+            pe,
+            ProtectionScenario::TrustedProxy,
+            ["HTTP/www.contoso.com"],
+        )
+        .unwrap();
+        ServerPolicy::new(policy, &ServiceNameCollection::default(), profile).unwrap()
+    }
+
+    /// ARCHITECTURE.md "TrustedProxy with NotChecked": a backend that could not look at the
+    /// binding behind a trusted proxy counts as absent — refused under Always, let on to the
+    /// SPN check under WhenSupported — in every profile, pinned or not.
+    #[test]
+    fn trusted_proxy_not_checked_is_absent() {
+        for profile in [
+            Profile::Documented,
+            Profile::DotnetLegacy,
+            Profile::Dotnet8,
+            Profile::Iis,
+        ] {
+            for t in [Transport::Https, Transport::Http] {
+                let facts = RequestFacts {
+                    transport: t,
+                    mechanism: Mechanism::Ntlm,
+                    server_supports_ep: true,
+                    channel_binding: BindingObservation::NotChecked,
+                    client_spn: ClientServiceName::Value("HTTP/www.contoso.com".into()),
+                };
+                for pinned in [false, true] {
+                    let pin = |s: ServerPolicy| {
+                        if pinned {
+                            s.with_proxy_binding_verification()
+                        } else {
+                            s
+                        }
+                    };
+                    let always = decide(
+                        &pin(trusted_proxy(PolicyEnforcement::Always, profile)),
+                        &facts,
+                    );
+                    assert_eq!(
+                        always.reason(),
+                        &Reason::BindingNotChecked,
+                        "{profile:?} {t:?}"
+                    );
+                    assert_eq!(always.status(), Some(401));
+                    let ws = decide(
+                        &pin(trusted_proxy(PolicyEnforcement::WhenSupported, profile)),
+                        &facts,
+                    );
+                    assert!(ws.is_accept(), "{profile:?} {t:?}: {ws:?}");
+                    assert_eq!(ws.reason().code(), "service-name-matched");
+                }
+            }
+        }
+    }
+}

@@ -177,3 +177,91 @@ impl Decision {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_reason() -> Vec<Reason> {
+        vec![
+            Reason::ExtendedProtectionDisabled,
+            Reason::ExtendedProtectionUnavailableIgnored,
+            Reason::KerberosValidatesServiceName,
+            Reason::BindingVerified,
+            Reason::BindingAbsentAllowed,
+            Reason::BindingUnavailableFailOpen,
+            Reason::ServiceNameCheckDisabled,
+            Reason::NoServiceNameCheckWithoutProxy,
+            Reason::ServiceNameNotProvidedAllowed,
+            Reason::LocalClient,
+            Reason::ServiceNameMatched {
+                spn: "HTTP/a.example".into(),
+            },
+            Reason::BindingMismatch,
+            Reason::BindingUnbound,
+            Reason::BindingAbsent,
+            Reason::BindingNotChecked,
+            Reason::ServiceNameNotProvided,
+            Reason::ServiceNameEmpty,
+            Reason::ServiceNameNotInList {
+                spn: "HTTP/b.example".into(),
+                acceptable: 3,
+            },
+            Reason::ServerLacksExtendedProtection,
+            Reason::ExtendedProtectionUnsupported,
+            Reason::NoServiceNames,
+        ]
+    }
+
+    /// Every reason has its own code and its own sentence, and `Display` is the sentence.
+    #[test]
+    fn codes_and_messages_are_distinct_sentences() {
+        let reasons = every_reason();
+        let codes: std::collections::HashSet<_> = reasons.iter().map(Reason::code).collect();
+        let messages: std::collections::HashSet<_> = reasons.iter().map(Reason::message).collect();
+        assert_eq!(codes.len(), reasons.len());
+        assert_eq!(messages.len(), reasons.len());
+        for r in &reasons {
+            let m = r.message();
+            assert!(m.len() > 30 && m.ends_with('.'), "{}: {m}", r.code());
+            assert_eq!(r.to_string(), m);
+        }
+    }
+
+    #[test]
+    fn messages_name_the_client_spn() {
+        let matched = Reason::ServiceNameMatched {
+            spn: "HTTP/a.example".into(),
+        };
+        assert!(matched.message().contains("'HTTP/a.example'"));
+        let refused = Reason::ServiceNameNotInList {
+            spn: "HTTP/b.example".into(),
+            acceptable: 3,
+        };
+        assert!(refused.message().contains("'HTTP/b.example'"));
+        assert!(refused.message().contains("the 3 acceptable"));
+    }
+
+    #[test]
+    fn decision_accessors() {
+        let accept = Decision::Accept {
+            service_name: ClientServiceName::Value("HTTP/a".into()),
+            reason: Reason::LocalClient,
+        };
+        assert!(accept.is_accept());
+        assert_eq!(accept.status(), None);
+        assert_eq!(accept.reason(), &Reason::LocalClient);
+        assert_eq!(accept.service_name().as_option(), Some("HTTP/a"));
+        for status in [401, 500] {
+            let reject = Decision::Reject {
+                status,
+                reason: Reason::BindingAbsent,
+                service_name: ClientServiceName::Empty,
+            };
+            assert!(!reject.is_accept());
+            assert_eq!(reject.status(), Some(status));
+            assert_eq!(reject.reason(), &Reason::BindingAbsent);
+            assert_eq!(reject.service_name(), &ClientServiceName::Empty);
+        }
+    }
+}

@@ -148,3 +148,120 @@ impl ServerPolicy {
         &self.acceptable
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PolicyEnforcement::*;
+    use ProtectionScenario::*;
+
+    fn defaults() -> ServiceNameCollection {
+        ServiceNameCollection::new(["HTTP/www.contoso.com"]).unwrap()
+    }
+
+    fn server(pe: PolicyEnforcement, ps: ProtectionScenario, profile: Profile) -> ServerPolicy {
+        let policy = if pe == Never {
+            ExtendedProtectionPolicy::never()
+        } else {
+            ExtendedProtectionPolicy::new(pe, ps, None).unwrap()
+        };
+        ServerPolicy::new(policy, &defaults(), profile).unwrap()
+    }
+
+    fn kind(b: ExpectedBinding<'_>) -> String {
+        match b {
+            ExpectedBinding::None => "none".into(),
+            ExpectedBinding::Connection => "connection".into(),
+            ExpectedBinding::Configured(c) => format!("configured {:?}", c.payload()),
+        }
+    }
+
+    /// docs/windows-semantics.md §4.3: nothing under Never, on plain HTTP and under
+    /// TrustedProxy (unless the proxy's certificate is named); the connection's own binding on
+    /// HTTPS; a custom binding when the policy has one.
+    #[test]
+    fn expected_binding_follows_get_channel_binding() {
+        for t in [Transport::Https, Transport::Http] {
+            assert_eq!(
+                kind(server(Never, TransportSelected, Profile::Iis).expected_binding(t)),
+                "none"
+            );
+            assert_eq!(
+                kind(server(Always, TrustedProxy, Profile::Iis).expected_binding(t)),
+                "none"
+            );
+        }
+        for pe in [WhenSupported, Always] {
+            let s = server(pe, TransportSelected, Profile::Documented);
+            assert_eq!(kind(s.expected_binding(Transport::Https)), "connection");
+            assert_eq!(kind(s.expected_binding(Transport::Http)), "none");
+        }
+        let custom = ChannelBinding::tls_unique(&[7; 12]);
+        let policy = ExtendedProtectionPolicy::with_channel_binding(Always, custom).unwrap();
+        let s = ServerPolicy::new(policy, &defaults(), Profile::Iis).unwrap();
+        assert_eq!(
+            kind(s.expected_binding(Transport::Https)),
+            format!("configured {:?}", [7u8; 12])
+        );
+        assert_eq!(kind(s.expected_binding(Transport::Http)), "none");
+    }
+
+    #[test]
+    fn a_named_proxy_certificate_is_handed_over_and_verified() {
+        let plain = server(WhenSupported, TrustedProxy, Profile::Iis);
+        assert!(!plain.verifies_proxy_binding());
+        assert!(
+            plain
+                .clone()
+                .with_proxy_binding_verification()
+                .verifies_proxy_binding()
+        );
+        let pinned =
+            plain.with_proxy_binding(ChannelBinding::tls_server_end_point_from_hash(&[9; 32]));
+        assert!(pinned.verifies_proxy_binding());
+        for t in [Transport::Https, Transport::Http] {
+            assert_eq!(
+                kind(pinned.expected_binding(t)),
+                format!("configured {:?}", [9u8; 32])
+            );
+        }
+        // Never hands nothing over, pinned or not.
+        let never = server(Never, TransportSelected, Profile::Iis)
+            .with_proxy_binding(ChannelBinding::tls_server_end_point_from_hash(&[9; 32]));
+        assert_eq!(kind(never.expected_binding(Transport::Https)), "none");
+    }
+
+    #[test]
+    fn accessors_return_what_was_bound() {
+        for profile in [
+            Profile::Documented,
+            Profile::DotnetLegacy,
+            Profile::Dotnet8,
+            Profile::Iis,
+        ] {
+            let s = server(Always, TrustedProxy, profile);
+            assert_eq!(s.profile(), profile);
+            assert_eq!(s.policy().enforcement(), Always);
+            assert_eq!(s.policy().scenario(), TrustedProxy);
+        }
+        // .NET 8+ (and documented) merge HTTP/localhost into the defaults; legacy does not; iis
+        // uses only its own names.
+        let names = |p| {
+            let s = server(WhenSupported, TransportSelected, p);
+            s.acceptable_service_names()
+                .iter()
+                .map(|n| n.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(Profile::Dotnet8),
+            ["HTTP/www.contoso.com", "HTTP/localhost"]
+        );
+        assert_eq!(
+            names(Profile::Documented),
+            ["HTTP/www.contoso.com", "HTTP/localhost"]
+        );
+        assert_eq!(names(Profile::DotnetLegacy), ["HTTP/www.contoso.com"]);
+        assert!(names(Profile::Iis).is_empty());
+    }
+}
