@@ -154,9 +154,9 @@ fn check_service_name(
 ) -> Result<Reason, Refusal> {
     let policy = &server.policy;
     let scenario = policy.scenario();
-    let secure_transport_selected =
-        facts.transport == Transport::Https && scenario == ProtectionScenario::TransportSelected;
-    // Why a TLS request may skip the SPN check. `None` (nothing was compared) never skips it.
+    // Why a TLS request may skip the SPN check. Only `check_binding`'s HTTPS/TransportSelected
+    // arm compares a binding, so `Some` means .NET's "TLS connection and TransportSelected"
+    // (legacy step 3); `None` (nothing was compared) never skips it.
     let tls_reason = match binding {
         BindingPass::Verified => Some(Reason::BindingVerified),
         BindingPass::AbsentAllowed => Some(Reason::BindingAbsentAllowed),
@@ -172,7 +172,7 @@ fn check_service_name(
     match server.profile {
         Profile::DotnetLegacy => {
             // Step 3: fails open even when there was no binding (row 6).
-            if let (true, Some(reason)) = (secure_transport_selected, tls_reason) {
+            if let Some(reason) = tls_reason {
                 return Ok(reason);
             }
         }
@@ -180,7 +180,7 @@ fn check_service_name(
             // `_isSecureConnection` is `Binding != null`: with no server binding the SPN check
             // runs (row 6, .NET 8+); the documentation is silent there.
             if binding != BindingPass::NoServerBinding
-                && let (true, Some(reason)) = (secure_transport_selected, tls_reason)
+                && let Some(reason) = tls_reason
             {
                 return Ok(reason);
             }
@@ -190,7 +190,7 @@ fn check_service_name(
                 return Ok(Reason::ServiceNameCheckDisabled);
             }
             if scenario == ProtectionScenario::TransportSelected {
-                if let (Transport::Https, Some(reason)) = (facts.transport, tls_reason) {
+                if let Some(reason) = tls_reason {
                     return Ok(reason);
                 }
                 // Inferred (§6.2): IIS documents Proxy(+ProxyCohosting) as the way to get SPN
