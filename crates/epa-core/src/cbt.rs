@@ -427,6 +427,26 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) mod tests {
     use super::*;
 
+    /// Two bindings are equal only with the same type and the same bytes.
+    #[test]
+    fn ct_eq_needs_type_and_payload() {
+        let hash = [0x5a; 32];
+        let a = ChannelBinding::tls_server_end_point_from_hash(&hash);
+        assert!(a.ct_eq(&ChannelBinding::tls_server_end_point_from_hash(&hash)));
+        assert!(
+            !a.ct_eq(&ChannelBinding::tls_unique(&hash)),
+            "same bytes, other type"
+        );
+        assert!(
+            !a.ct_eq(&ChannelBinding::tls_exporter(&hash)),
+            "same bytes, other type"
+        );
+        let mut other = hash;
+        other[31] ^= 1;
+        assert!(!a.ct_eq(&ChannelBinding::tls_server_end_point_from_hash(&other)));
+        assert!(!a.ct_eq(&ChannelBinding::tls_server_end_point_from_hash(&hash[..31])));
+    }
+
     /// A syntactically valid certificate skeleton with the given signature AlgorithmIdentifier
     /// in both places.
     fn skeleton(alg: &[u8]) -> Vec<u8> {

@@ -387,6 +387,53 @@ impl std::fmt::Debug for ChannelBindingsHash {
 mod tests {
     use super::*;
 
+    /// The hash NTLM and Kerberos carry: equal only to itself, its bytes are the MD5.
+    #[test]
+    fn channel_bindings_hash_compares_and_exposes_its_bytes() {
+        let a = GssChannelBindings::application_data_only(b"tls-unique:a".to_vec())
+            .md5()
+            .unwrap();
+        let b = GssChannelBindings::application_data_only(b"tls-unique:b".to_vec())
+            .md5()
+            .unwrap();
+        assert!(a.ct_eq(&ChannelBindingsHash(a.0)));
+        assert!(!a.ct_eq(&b) && !b.ct_eq(&a));
+        assert!(!a.ct_eq(&ChannelBindingsHash::UNBOUND));
+        let mut one_bit = a.0;
+        one_bit[15] ^= 1;
+        assert!(!a.ct_eq(&ChannelBindingsHash(one_bit)));
+        assert_eq!(a.as_bytes(), &a.0);
+        assert_ne!(a.as_bytes(), b.as_bytes());
+        assert_eq!(ChannelBindingsHash::UNBOUND.as_bytes(), &[0u8; 16]);
+        assert!(!a.is_unbound());
+    }
+
+    /// `SEC_CHANNEL_BINDINGS` bounds: a bare 32-byte header is a valid, empty struct; every
+    /// field must lie after the header and inside the blob, to the byte.
+    #[test]
+    fn sec_channel_bindings_bounds() {
+        let header = [0u8; SEC_CHANNEL_BINDINGS_HEADER];
+        let empty = GssChannelBindings::from_sec_channel_bindings(&header).unwrap();
+        assert!(empty.application_data.is_empty() && empty.initiator_address.is_empty());
+        assert!(GssChannelBindings::from_sec_channel_bindings(&header[..31]).is_err());
+        let blob = |len: u32, offset: u32, total: usize| {
+            let mut b = vec![0u8; total];
+            b[24..28].copy_from_slice(&len.to_le_bytes());
+            b[28..32].copy_from_slice(&offset.to_le_bytes());
+            b
+        };
+        let parsed = GssChannelBindings::from_sec_channel_bindings(&blob(4, 32, 36)).unwrap();
+        assert_eq!(parsed.application_data.len(), 4);
+        let at_end = GssChannelBindings::from_sec_channel_bindings(&blob(1, 35, 36)).unwrap();
+        assert_eq!(at_end.application_data.len(), 1);
+        for (len, offset, total) in [(5, 32, 36), (1, 36, 36), (4, 31, 36), (4, 0, 36)] {
+            assert!(
+                GssChannelBindings::from_sec_channel_bindings(&blob(len, offset, total)).is_err(),
+                "len {len} offset {offset} in {total}"
+            );
+        }
+    }
+
     #[test]
     fn reference_vectors_from_the_dotnet_spec() {
         // docs/windows-semantics.md §5.5: SHA-256 endpoint, H = 00..1f.

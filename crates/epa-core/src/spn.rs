@@ -362,6 +362,58 @@ impl<'de> Deserialize<'de> for ServiceNameCollection {
 mod tests {
     use super::*;
 
+    /// `Uri.CheckHostName`'s DNS rule as approximated (§3.2): 1–63 characters a label, at most
+    /// 255 in all (the trailing dot counted), letters/digits/`-`/`_`/non-ASCII.
+    #[test]
+    fn dns_name_bounds() {
+        let label = "a".repeat(63);
+        let name = [label.as_str(); 4].join(".");
+        assert_eq!(name.len(), 255);
+        assert!(is_dns_name(&name));
+        let long = format!("{}.{}", [label.as_str(); 4].join("."), "b");
+        assert!(
+            long.len() > 255 && !is_dns_name(&long),
+            "every label fits, the name does not"
+        );
+        assert!(is_dns_name(&label) && !is_dns_name(&"a".repeat(64)));
+        assert!(is_dns_name("www.contoso.com.") && !is_dns_name("") && !is_dns_name("."));
+        assert!(is_dns_name("a-b_c.bücher") && !is_dns_name("a b") && !is_dns_name("a..b"));
+        assert!(!is_dns_name("a:b") && !is_dns_name("a/b") && !is_dns_name("a%b"));
+    }
+
+    /// .NET `ushort.TryParse(s, NumberStyles.Integer, InvariantCulture)` (§3.2 step 4).
+    #[test]
+    fn dotnet_ushort() {
+        for ok in [
+            "0",
+            "80",
+            "+80",
+            " 80 ",
+            "\t443\r\n",
+            "65535",
+            "-0",
+            "-00",
+            "0065535",
+        ] {
+            assert!(is_dotnet_ushort(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            " ",
+            "+",
+            "-",
+            "-1",
+            "65536",
+            "99999999999",
+            "0x50",
+            "8 0",
+            "+-1",
+            "1e3",
+        ] {
+            assert!(!is_dotnet_ushort(bad), "{bad:?}");
+        }
+    }
+
     fn names(c: &ServiceNameCollection) -> Vec<&str> {
         c.iter().map(ServiceName::as_str).collect()
     }
