@@ -427,6 +427,26 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) mod tests {
     use super::*;
 
+    /// A payload longer than the inline buffer (a `tls-unique` value can be anything) and
+    /// the debug form, which shows type and bytes.
+    #[test]
+    fn long_payloads_and_debug() {
+        let long: Vec<u8> = (0..=200).collect();
+        let b = ChannelBinding::tls_unique(&long);
+        assert_eq!(b.payload(), long.as_slice());
+        assert_eq!(
+            b.application_data(),
+            [b"tls-unique:".as_slice(), &long].concat()
+        );
+        let exact = vec![7u8; INLINE];
+        assert_eq!(
+            ChannelBinding::tls_unique(&exact).payload(),
+            exact.as_slice()
+        );
+        let short = ChannelBinding::tls_unique(&[0xab, 0x01]);
+        assert_eq!(format!("{short:?}"), "ChannelBinding(tls-unique:ab01)");
+    }
+
     /// Two bindings are equal only with the same type and the same bytes.
     #[test]
     fn ct_eq_needs_type_and_payload() {
