@@ -362,6 +362,50 @@ impl<'de> Deserialize<'de> for ServiceNameCollection {
 mod tests {
     use super::*;
 
+    /// `ServiceName` equality, hashing and display; the collection's equality, serde form,
+    /// size and dotless lookup (§3.1; IIS `AllowDotlessSpn`, §6.2).
+    #[test]
+    fn names_and_collections_compare_and_serialise() {
+        use std::collections::HashSet;
+        let a = ServiceName::new("HTTP/www.Contoso.com").unwrap();
+        let b = ServiceName::new("http/WWW.contoso.COM").unwrap();
+        let c = ServiceName::new("HTTP/other.example").unwrap();
+        assert!(a == b && a != c);
+        assert_eq!(a.key(), b.key());
+        assert_eq!(a.to_string(), "HTTP/www.Contoso.com");
+        let set: HashSet<ServiceName> = [a.clone(), b, c.clone()].into_iter().collect();
+        assert_eq!(set.len(), 2);
+        assert!(set.contains(&ServiceName::new("HTTP/WWW.CONTOSO.COM").unwrap()));
+
+        let x = ServiceNameCollection::new(["HTTP/a.example", "HTTP/b.example"]).unwrap();
+        let y = ServiceNameCollection::new(["http/A.example", "http/B.EXAMPLE"]).unwrap();
+        let reversed = ServiceNameCollection::new(["HTTP/b.example", "HTTP/a.example"]).unwrap();
+        assert!(x == y && x != reversed && x != ServiceNameCollection::default());
+        assert_eq!((x.len(), x.is_empty()), (2, false));
+        assert!(ServiceNameCollection::default().is_empty());
+        assert!(!x.contains("") && x.contains("HTTP/A.EXAMPLE") && !x.contains("HTTP/c.example"));
+        let json = serde_json::to_string(&x).unwrap();
+        assert_eq!(json, r#"["HTTP/a.example","HTTP/b.example"]"#);
+        assert_eq!(
+            serde_json::from_str::<ServiceNameCollection>(&json).unwrap(),
+            x
+        );
+        assert!(serde_json::from_str::<ServiceNameCollection>(r#"["HTTP/a", ""]"#).is_err());
+
+        assert_eq!(x.first_dotless(), None);
+        let d = ServiceNameCollection::new(["HTTP/a.example", "HTTP/web01", "HTTP/web02"]).unwrap();
+        assert_eq!(
+            d.first_dotless().map(ServiceName::as_str),
+            Some("HTTP/web01")
+        );
+        for dotless in ["HTTP/web01", "HTTP/web01.", "HTTP/web01:80"] {
+            assert!(ServiceName::new(dotless).unwrap().is_dotless(), "{dotless}");
+        }
+        for dotted in ["HTTP/a.example", "HTTP/10.0.0.1", "HTTP/[::1]", "nohost"] {
+            assert!(!ServiceName::new(dotted).unwrap().is_dotless(), "{dotted}");
+        }
+    }
+
     /// `Uri.CheckHostName`'s DNS rule as approximated (§3.2): 1–63 characters a label, at most
     /// 255 in all (the trailing dot counted), letters/digits/`-`/`_`/non-ASCII.
     #[test]
