@@ -1,4 +1,4 @@
-//! The exhaustive decision table: [`decide`](super::decide) over every combination of the
+//! The exhaustive decision table: [`decide`] over every combination of the
 //! axes in [`AXES`], compressed into rows where a `*` cell stands for every value of its column
 //! (written only when all of them give the same outcome). docs/decision-table.csv is this
 //! table, produced independently by the oracle in `crates/epa-core/tests/oracle/`; the test
