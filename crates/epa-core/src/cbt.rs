@@ -487,6 +487,44 @@ pub(crate) mod tests {
         out
     }
 
+    /// `same_bytes` is `==` at every length, inside and outside its two-word fast path.
+    #[test]
+    fn same_bytes_is_equality() {
+        for len in [0usize, 1, 7, 8, 12, 16, 17, 40] {
+            let a: Vec<u8> = (0..len as u8).collect();
+            assert!(same_bytes(&a, &a.clone()), "len {len}");
+            for i in 0..len {
+                let mut b = a.clone();
+                b[i] ^= 0x80;
+                assert!(!same_bytes(&a, &b), "len {len}, byte {i}");
+            }
+            assert!(!same_bytes(&a, &[a.as_slice(), &[0]].concat()), "len {len}");
+        }
+    }
+
+    /// DER passes through checked; PEM is decoded; a bundle gives every block in order.
+    #[test]
+    fn certificate_der_and_pem_bundles() {
+        use base64::Engine as _;
+        let one = skeleton(SHA256_RSA);
+        let two = skeleton(&[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]);
+        let pem = |der: &[u8]| {
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                base64::engine::general_purpose::STANDARD.encode(der)
+            )
+        };
+        assert_eq!(certificate_der(&one).unwrap(), one);
+        assert_eq!(certificate_der(pem(&one).as_bytes()).unwrap(), one);
+        assert!(certificate_der(&one[..one.len() - 1]).is_err());
+        let bundle = format!("junk\n{}between\n{}", pem(&one), pem(&two));
+        assert_eq!(
+            certificates_from_pem(bundle.as_bytes()).unwrap(),
+            vec![one, two]
+        );
+        assert!(certificates_from_pem(b"no blocks").is_err());
+    }
+
     const SHA256_RSA: &[u8] = &[
         0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
     ];
