@@ -373,7 +373,11 @@ mod tests {
         assert!(a == b && a != c);
         assert_eq!(a.key(), b.key());
         assert_ne!(a.key(), c.key());
-        assert!(a.key().eq_ignore_ascii_case("HTTP/www.contoso.com"), "{}", a.key());
+        assert!(
+            a.key().eq_ignore_ascii_case("HTTP/www.contoso.com"),
+            "{}",
+            a.key()
+        );
         assert_eq!(a.to_string(), "HTTP/www.Contoso.com");
         let set: HashSet<ServiceName> = [a.clone(), b, c.clone()].into_iter().collect();
         assert_eq!(set.len(), 2);
