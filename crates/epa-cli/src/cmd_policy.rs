@@ -1,7 +1,9 @@
-//! `epa policy eval` and `epa policy test`: scenario files decided like .NET and IIS.
+//! `epa policy eval` and `epa policy test`: scenario files decided like .NET and IIS;
+//! `epa policy table`: the exhaustive decision table.
 
 use crate::{Failure, read};
 use epa_cli::scenario::{CaseResult, Expectation, Scenario};
+use epa_core::decide::table::{self, AXES, OUTCOME_COLUMNS};
 use std::path::Path;
 
 fn load(file: &Path) -> Result<Scenario, Failure> {
@@ -92,4 +94,82 @@ pub(crate) fn run_test(file: &Path) -> Result<u8, Failure> {
     }
     println!("{} passed, {} failed", results.len() - failed, failed);
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// `COLUMN=VALUE` filters as (column index, value), refusing unknown columns and values.
+fn parse_filters(filters: &[String]) -> Result<Vec<(usize, &str)>, Failure> {
+    filters
+        .iter()
+        .map(|f| {
+            let (col, value) = f
+                .split_once('=')
+                .ok_or_else(|| Failure::from(format!("filter '{f}': expected COLUMN=VALUE")))?;
+            let i = AXES
+                .iter()
+                .position(|(name, _)| *name == col.replace('-', "_"))
+                .ok_or_else(|| {
+                    let names: Vec<&str> = AXES.iter().map(|(n, _)| *n).collect();
+                    Failure::from(format!(
+                        "filter '{f}': unknown column (one of {})",
+                        names.join(", ")
+                    ))
+                })?;
+            if !AXES[i].1.contains(&value) {
+                return Err(Failure::from(format!(
+                    "filter '{f}': unknown value (one of {})",
+                    AXES[i].1.join(", ")
+                )));
+            }
+            Ok((i, value))
+        })
+        .collect()
+}
+
+pub(crate) fn run_table(filters: &[String], csv: bool) -> Result<u8, Failure> {
+    let filters = parse_filters(filters)?;
+    let rows: Vec<table::Row> = table::rows()
+        .into_iter()
+        .filter(|r| r.matches(&filters))
+        .collect();
+    if csv {
+        println!("{}", table::csv_header());
+        for r in &rows {
+            println!("{}", r.csv());
+        }
+        return Ok(0);
+    }
+    let header: Vec<&str> = AXES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(OUTCOME_COLUMNS)
+        .collect();
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.csv().split(',').map(str::to_owned).collect())
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].len())
+                .fold(header[i].len(), usize::max)
+        })
+        .collect();
+    let pad = |cells: Vec<&str>| -> String {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join(" ").trim_end().to_owned()
+    };
+    println!("{}", pad(header));
+    for l in &lines {
+        println!("{}", pad(l.iter().map(String::as_str).collect()));
+    }
+    println!(
+        "{} rows (a * cell stands for every value of its column)",
+        rows.len()
+    );
+    Ok(0)
 }

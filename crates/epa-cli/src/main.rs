@@ -135,6 +135,15 @@ enum PolicyCommand {
         /// The scenario file.
         file: PathBuf,
     },
+    /// Print the exhaustive decision table (docs/decision-table.md), computed by the core.
+    Table {
+        /// Filters COLUMN=VALUE (e.g. profile=iis transport=http); a row matches when its cell
+        /// is VALUE or `*`.
+        filters: Vec<String>,
+        /// Print CSV, the format of docs/decision-table.csv.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -203,6 +212,9 @@ fn main() -> ExitCode {
         }) => cmd_spn::run_check(&names, &prefixes, machine_name, &spn),
         Command::Policy(PolicyCommand::Eval { file, json }) => cmd_policy::run_eval(&file, json),
         Command::Policy(PolicyCommand::Test { file }) => cmd_policy::run_test(&file),
+        Command::Policy(PolicyCommand::Table { filters, csv }) => {
+            cmd_policy::run_table(&filters, csv)
+        }
         Command::Lint { file, json, keytab } => cmd_lint::run_lint(&file, keytab.as_deref(), json),
         Command::Serve {
             config,

@@ -427,6 +427,46 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) mod tests {
     use super::*;
 
+    /// A payload longer than the inline buffer (a `tls-unique` value can be anything) and
+    /// the debug form, which shows type and bytes.
+    #[test]
+    fn long_payloads_and_debug() {
+        let long: Vec<u8> = (0..=200).collect();
+        let b = ChannelBinding::tls_unique(&long);
+        assert_eq!(b.payload(), long.as_slice());
+        assert_eq!(
+            b.application_data(),
+            [b"tls-unique:".as_slice(), &long].concat()
+        );
+        let exact = vec![7u8; INLINE];
+        assert_eq!(
+            ChannelBinding::tls_unique(&exact).payload(),
+            exact.as_slice()
+        );
+        let short = ChannelBinding::tls_unique(&[0xab, 0x01]);
+        assert_eq!(format!("{short:?}"), "ChannelBinding(tls-unique:ab01)");
+    }
+
+    /// Two bindings are equal only with the same type and the same bytes.
+    #[test]
+    fn ct_eq_needs_type_and_payload() {
+        let hash = [0x5a; 32];
+        let a = ChannelBinding::tls_server_end_point_from_hash(&hash);
+        assert!(a.ct_eq(&ChannelBinding::tls_server_end_point_from_hash(&hash)));
+        assert!(
+            !a.ct_eq(&ChannelBinding::tls_unique(&hash)),
+            "same bytes, other type"
+        );
+        assert!(
+            !a.ct_eq(&ChannelBinding::tls_exporter(&hash)),
+            "same bytes, other type"
+        );
+        let mut other = hash;
+        other[31] ^= 1;
+        assert!(!a.ct_eq(&ChannelBinding::tls_server_end_point_from_hash(&other)));
+        assert!(!a.ct_eq(&ChannelBinding::tls_server_end_point_from_hash(&hash[..31])));
+    }
+
     /// A syntactically valid certificate skeleton with the given signature AlgorithmIdentifier
     /// in both places.
     fn skeleton(alg: &[u8]) -> Vec<u8> {
@@ -445,6 +485,44 @@ pub(crate) mod tests {
         let mut out = vec![0x30, body.len() as u8];
         out.extend(body);
         out
+    }
+
+    /// `same_bytes` is `==` at every length, inside and outside its two-word fast path.
+    #[test]
+    fn same_bytes_is_equality() {
+        for len in [0usize, 1, 7, 8, 12, 16, 17, 40] {
+            let a: Vec<u8> = (0..len as u8).collect();
+            assert!(same_bytes(&a, &a.clone()), "len {len}");
+            for i in 0..len {
+                let mut b = a.clone();
+                b[i] ^= 0x80;
+                assert!(!same_bytes(&a, &b), "len {len}, byte {i}");
+            }
+            assert!(!same_bytes(&a, &[a.as_slice(), &[0]].concat()), "len {len}");
+        }
+    }
+
+    /// DER passes through checked; PEM is decoded; a bundle gives every block in order.
+    #[test]
+    fn certificate_der_and_pem_bundles() {
+        use base64::Engine as _;
+        let one = skeleton(SHA256_RSA);
+        let two = skeleton(&[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]);
+        let pem = |der: &[u8]| {
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                base64::engine::general_purpose::STANDARD.encode(der)
+            )
+        };
+        assert_eq!(certificate_der(&one).unwrap(), one);
+        assert_eq!(certificate_der(pem(&one).as_bytes()).unwrap(), one);
+        assert!(certificate_der(&one[..one.len() - 1]).is_err());
+        let bundle = format!("junk\n{}between\n{}", pem(&one), pem(&two));
+        assert_eq!(
+            certificates_from_pem(bundle.as_bytes()).unwrap(),
+            vec![one, two]
+        );
+        assert!(certificates_from_pem(b"no blocks").is_err());
     }
 
     const SHA256_RSA: &[u8] = &[

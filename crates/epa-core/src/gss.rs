@@ -387,6 +387,129 @@ impl std::fmt::Debug for ChannelBindingsHash {
 mod tests {
     use super::*;
 
+    fn with_addresses() -> GssChannelBindings {
+        GssChannelBindings {
+            initiator_addrtype: AddressType(2),
+            initiator_address: vec![10, 0, 0, 1],
+            acceptor_addrtype: AddressType(2),
+            acceptor_address: vec![10, 0, 0, 2, 9],
+            application_data: b"tls-unique:abc".to_vec(),
+        }
+    }
+
+    /// §5.1: application data at offset 32 (also when empty), then the addresses; both
+    /// layouts read back to the same struct.
+    #[test]
+    fn sec_channel_bindings_round_trip_with_addresses() {
+        let s = with_addresses();
+        let blob = s.to_sec_channel_bindings().unwrap();
+        let word = |i: usize| u32::from_le_bytes(blob[4 * i..4 * i + 4].try_into().unwrap());
+        assert_eq!((word(6), word(7)), (14, 32), "application data first");
+        assert_eq!((word(1), word(2)), (4, 46), "then the initiator address");
+        assert_eq!((word(4), word(5)), (5, 50), "then the acceptor address");
+        assert_eq!(blob.len(), 55);
+        let back = GssChannelBindings::from_sec_channel_bindings(&blob).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{s:?}"));
+        let flat = GssChannelBindings::from_bytes(&s.to_bytes().unwrap()).unwrap();
+        assert_eq!(format!("{flat:?}"), format!("{s:?}"));
+        let empty = GssChannelBindings::application_data_only(vec![]);
+        let blob = empty.to_sec_channel_bindings().unwrap();
+        assert_eq!(
+            &blob[24..32],
+            &[0, 0, 0, 0, 32, 0, 0, 0],
+            "empty data still at 32"
+        );
+        assert_eq!(blob.len(), 32);
+    }
+
+    /// The flattened struct (§5.5) is read to the byte; a short one names where it stopped.
+    #[test]
+    fn flat_bindings_truncation_is_located() {
+        let flat = with_addresses().to_bytes().unwrap();
+        for cut in [0, 3, 4, 8, flat.len() - 1] {
+            match GssChannelBindings::from_bytes(&flat[..cut]) {
+                Err(GssBindingsError::Truncated {
+                    offset,
+                    needed,
+                    available,
+                    ..
+                }) => {
+                    assert_eq!(offset + available, cut, "cut {cut}");
+                    assert!(needed > available, "cut {cut}");
+                }
+                other => panic!("cut {cut}: {other:?}"),
+            }
+        }
+        assert!(GssChannelBindings::from_bytes(&[flat.as_slice(), &[0]].concat()).is_err());
+    }
+
+    #[test]
+    fn debug_shows_every_field_in_hex() {
+        let text = format!("{:?}", with_addresses());
+        for part in [
+            "initiator_addrtype: 2",
+            "\"0a000001\"",
+            "\"0a00000209\"",
+            "\"746c732d",
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        let h = GssChannelBindings::application_data_only(vec![])
+            .md5()
+            .unwrap();
+        assert_eq!(
+            format!("{h:?}"),
+            "ChannelBindingsHash(441018525208457705bf09a8ee3c1093)"
+        );
+    }
+
+    /// The hash NTLM and Kerberos carry: equal only to itself, its bytes are the MD5.
+    #[test]
+    fn channel_bindings_hash_compares_and_exposes_its_bytes() {
+        let a = GssChannelBindings::application_data_only(b"tls-unique:a".to_vec())
+            .md5()
+            .unwrap();
+        let b = GssChannelBindings::application_data_only(b"tls-unique:b".to_vec())
+            .md5()
+            .unwrap();
+        assert!(a.ct_eq(&ChannelBindingsHash(a.0)));
+        assert!(!a.ct_eq(&b) && !b.ct_eq(&a));
+        assert!(!a.ct_eq(&ChannelBindingsHash::UNBOUND));
+        let mut one_bit = a.0;
+        one_bit[15] ^= 1;
+        assert!(!a.ct_eq(&ChannelBindingsHash(one_bit)));
+        assert_eq!(a.as_bytes(), &a.0);
+        assert_ne!(a.as_bytes(), b.as_bytes());
+        assert_eq!(ChannelBindingsHash::UNBOUND.as_bytes(), &[0u8; 16]);
+        assert!(!a.is_unbound());
+    }
+
+    /// `SEC_CHANNEL_BINDINGS` bounds: a bare 32-byte header is a valid, empty struct; every
+    /// field must lie after the header and inside the blob, to the byte.
+    #[test]
+    fn sec_channel_bindings_bounds() {
+        let header = [0u8; SEC_CHANNEL_BINDINGS_HEADER];
+        let empty = GssChannelBindings::from_sec_channel_bindings(&header).unwrap();
+        assert!(empty.application_data.is_empty() && empty.initiator_address.is_empty());
+        assert!(GssChannelBindings::from_sec_channel_bindings(&header[..31]).is_err());
+        let blob = |len: u32, offset: u32, total: usize| {
+            let mut b = vec![0u8; total];
+            b[24..28].copy_from_slice(&len.to_le_bytes());
+            b[28..32].copy_from_slice(&offset.to_le_bytes());
+            b
+        };
+        let parsed = GssChannelBindings::from_sec_channel_bindings(&blob(4, 32, 36)).unwrap();
+        assert_eq!(parsed.application_data.len(), 4);
+        let at_end = GssChannelBindings::from_sec_channel_bindings(&blob(1, 35, 36)).unwrap();
+        assert_eq!(at_end.application_data.len(), 1);
+        for (len, offset, total) in [(5, 32, 36), (1, 36, 36), (4, 31, 36), (4, 0, 36)] {
+            assert!(
+                GssChannelBindings::from_sec_channel_bindings(&blob(len, offset, total)).is_err(),
+                "len {len} offset {offset} in {total}"
+            );
+        }
+    }
+
     #[test]
     fn reference_vectors_from_the_dotnet_spec() {
         // docs/windows-semantics.md §5.5: SHA-256 endpoint, H = 00..1f.

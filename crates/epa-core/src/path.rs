@@ -336,6 +336,45 @@ mod tests {
         NormalizedPath::parse(s).unwrap()
     }
 
+    /// Equality and hashing follow the decoded, case-folded segments; the text keeps the
+    /// normalised spelling; error offsets count from the start of the whole path.
+    #[test]
+    fn equality_display_and_offsets() {
+        use std::collections::HashSet;
+        let a = n("/Cert/%41dmin/");
+        assert_eq!(a.to_string(), "/Cert/Admin/");
+        assert_eq!(a.as_str(), "/Cert/Admin/");
+        assert_eq!("/cert/admin".parse::<NormalizedPath>().unwrap(), a);
+        assert_ne!(n("/cert/admin2"), a);
+        let set: HashSet<NormalizedPath> = [a.clone(), n("/CERT//ADMIN"), n("/other")].into();
+        assert_eq!(set.len(), 2);
+        assert_eq!(n("/a/b/").as_str(), "/a/b/");
+        assert_eq!(n("/a/b").as_str(), "/a/b");
+        assert_eq!(n("/a/b/.").as_str(), "/a/b/");
+        assert_eq!(n("/a/b/..").as_str(), "/a/");
+        assert_eq!(n("/a/./b").as_str(), "/a/b");
+        assert_eq!(n("/").as_str(), "/");
+        let offset = |raw: &str| match NormalizedPath::parse(raw) {
+            Err(PathError::BadEscape { offset }) => offset,
+            other => panic!("{raw}: {other:?}"),
+        };
+        assert_eq!(offset("/abc/def/%zz"), 9);
+        assert_eq!(offset("/abc/d%4/x"), 6);
+        assert_eq!(offset("/a%41%4"), 5);
+        for (alias, code) in [
+            (PathAlias::TrailingDotOrSpace, "path-trailing-dot-or-space"),
+            (PathAlias::NtfsStream, "path-ntfs-stream"),
+            (PathAlias::DoubleEscaped, "path-double-escaped"),
+        ] {
+            assert_eq!(alias.code(), code);
+        }
+        assert_eq!(n("/a/b%2541").alias(), Some(PathAlias::DoubleEscaped));
+        assert_eq!(n("/a/b:$DATA").alias(), Some(PathAlias::NtfsStream));
+        assert_eq!(n("/a/b::x").alias(), Some(PathAlias::NtfsStream));
+        assert_eq!(n("/a/b%20").alias(), Some(PathAlias::TrailingDotOrSpace));
+        assert_eq!(n("/a/b%25").alias(), None);
+    }
+
     #[test]
     fn every_spelling_of_cert_is_inside_cert() {
         let cert = n("/cert");

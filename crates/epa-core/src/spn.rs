@@ -362,6 +362,108 @@ impl<'de> Deserialize<'de> for ServiceNameCollection {
 mod tests {
     use super::*;
 
+    /// `ServiceName` equality, hashing and display; the collection's equality, serde form,
+    /// size and dotless lookup (§3.1; IIS `AllowDotlessSpn`, §6.2).
+    #[test]
+    fn names_and_collections_compare_and_serialise() {
+        use std::collections::HashSet;
+        let a = ServiceName::new("HTTP/www.Contoso.com").unwrap();
+        let b = ServiceName::new("http/WWW.contoso.COM").unwrap();
+        let c = ServiceName::new("HTTP/other.example").unwrap();
+        assert!(a == b && a != c);
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), c.key());
+        assert!(
+            a.key().eq_ignore_ascii_case("HTTP/www.contoso.com"),
+            "{}",
+            a.key()
+        );
+        assert_eq!(a.to_string(), "HTTP/www.Contoso.com");
+        let set: HashSet<ServiceName> = [a.clone(), b, c.clone()].into_iter().collect();
+        assert_eq!(set.len(), 2);
+        assert!(set.contains(&ServiceName::new("HTTP/WWW.CONTOSO.COM").unwrap()));
+
+        let x = ServiceNameCollection::new(["HTTP/a.example", "HTTP/b.example"]).unwrap();
+        let y = ServiceNameCollection::new(["http/A.example", "http/B.EXAMPLE"]).unwrap();
+        let reversed = ServiceNameCollection::new(["HTTP/b.example", "HTTP/a.example"]).unwrap();
+        assert!(x == y && x != reversed && x != ServiceNameCollection::default());
+        assert_eq!((x.len(), x.is_empty()), (2, false));
+        assert!(ServiceNameCollection::default().is_empty());
+        assert!(!x.contains("") && x.contains("HTTP/A.EXAMPLE") && !x.contains("HTTP/c.example"));
+        let json = serde_json::to_string(&x).unwrap();
+        assert_eq!(json, r#"["HTTP/a.example","HTTP/b.example"]"#);
+        assert_eq!(
+            serde_json::from_str::<ServiceNameCollection>(&json).unwrap(),
+            x
+        );
+        assert!(serde_json::from_str::<ServiceNameCollection>(r#"["HTTP/a", ""]"#).is_err());
+
+        assert_eq!(x.first_dotless(), None);
+        let d = ServiceNameCollection::new(["HTTP/a.example", "HTTP/web01", "HTTP/web02"]).unwrap();
+        assert_eq!(
+            d.first_dotless().map(ServiceName::as_str),
+            Some("HTTP/web01")
+        );
+        for dotless in ["HTTP/web01", "HTTP/web01.", "HTTP/web01:80"] {
+            assert!(ServiceName::new(dotless).unwrap().is_dotless(), "{dotless}");
+        }
+        for dotted in ["HTTP/a.example", "HTTP/10.0.0.1", "HTTP/[::1]", "nohost"] {
+            assert!(!ServiceName::new(dotted).unwrap().is_dotless(), "{dotted}");
+        }
+    }
+
+    /// `Uri.CheckHostName`'s DNS rule as approximated (§3.2): 1–63 characters a label, at most
+    /// 255 in all (the trailing dot counted), letters/digits/`-`/`_`/non-ASCII.
+    #[test]
+    fn dns_name_bounds() {
+        let label = "a".repeat(63);
+        let name = [label.as_str(); 4].join(".");
+        assert_eq!(name.len(), 255);
+        assert!(is_dns_name(&name));
+        let long = format!("{}.{}", [label.as_str(); 4].join("."), "b");
+        assert!(
+            long.len() > 255 && !is_dns_name(&long),
+            "every label fits, the name does not"
+        );
+        assert!(is_dns_name(&label) && !is_dns_name(&"a".repeat(64)));
+        assert!(is_dns_name("www.contoso.com.") && !is_dns_name("") && !is_dns_name("."));
+        assert!(is_dns_name("a-b_c.bücher") && !is_dns_name("a b") && !is_dns_name("a..b"));
+        assert!(!is_dns_name("a:b") && !is_dns_name("a/b") && !is_dns_name("a%b"));
+    }
+
+    /// .NET `ushort.TryParse(s, NumberStyles.Integer, InvariantCulture)` (§3.2 step 4).
+    #[test]
+    fn dotnet_ushort() {
+        for ok in [
+            "0",
+            "80",
+            "+80",
+            " 80 ",
+            "\t443\r\n",
+            "65535",
+            "-0",
+            "-00",
+            "0065535",
+        ] {
+            assert!(is_dotnet_ushort(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            " ",
+            "+",
+            "-",
+            "-1",
+            "65536",
+            "99999999999",
+            "0x50",
+            "8 0",
+            "+-1",
+            "1e3",
+        ] {
+            assert!(!is_dotnet_ushort(bad), "{bad:?}");
+        }
+    }
+
     fn names(c: &ServiceNameCollection) -> Vec<&str> {
         c.iter().map(ServiceName::as_str).collect()
     }
