@@ -2,11 +2,10 @@
 //! throttling), shared by all connections, and its [`Authenticator`] implementation.
 
 use crate::casing;
-use crate::context::NtlmContext;
 use crate::throttle::{Throttle, ThrottleSettings};
 use crate::users::UserDb;
 use crate::verifier::CredentialVerifier;
-use epa_core::authenticator::{Authenticator, Scheme, SecurityContext};
+use epa_core::authenticator::Scheme;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,7 +27,7 @@ pub struct NtlmAcceptor {
     /// Verifier calls under way per client address (folded as the throttle folds it).
     pub(crate) in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
     pub(crate) max_in_flight_per_address: usize,
-    schemes: [Scheme; 2],
+    pub(crate) schemes: [Scheme; 2],
 }
 
 impl std::fmt::Debug for NtlmAcceptor {
@@ -132,23 +131,5 @@ impl NtlmAcceptor {
     pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
         self
-    }
-}
-
-impl Authenticator for NtlmAcceptor {
-    fn schemes(&self) -> &[Scheme] {
-        &self.schemes
-    }
-
-    fn blocking(&self) -> bool {
-        self.verifier.as_ref().is_some_and(|v| v.blocking())
-    }
-
-    fn new_context(&self) -> Box<dyn SecurityContext> {
-        Box::new(NtlmContext::new(self.clone(), None))
-    }
-
-    fn new_context_for(&self, peer: IpAddr) -> Box<dyn SecurityContext> {
-        Box::new(NtlmContext::new(self.clone(), Some(peer)))
     }
 }

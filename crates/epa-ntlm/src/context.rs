@@ -10,7 +10,7 @@ use crate::verifier::VerifiedLogon;
 use crate::wire::{self, av, flags};
 use crate::{crypto, telemetry, users};
 use epa_core::authenticator::{
-    AuthError, Completion, ExpectedBindings, Identity, SecurityContext, Step,
+    AuthError, Authenticator, Completion, ExpectedBindings, Identity, Scheme, SecurityContext, Step,
 };
 use epa_core::decide::Mechanism;
 use std::net::IpAddr;
@@ -329,4 +329,24 @@ fn check_mic(
         return Err(NtlmError::MicMismatch);
     }
     Ok(())
+}
+
+/// The acceptor hands out one context per connection's exchange (with the peer's address for
+/// the throttle).
+impl Authenticator for NtlmAcceptor {
+    fn schemes(&self) -> &[Scheme] {
+        &self.schemes
+    }
+
+    fn blocking(&self) -> bool {
+        self.verifier.as_ref().is_some_and(|v| v.blocking())
+    }
+
+    fn new_context(&self) -> Box<dyn SecurityContext> {
+        Box::new(NtlmContext::new(self.clone(), None))
+    }
+
+    fn new_context_for(&self, peer: IpAddr) -> Box<dyn SecurityContext> {
+        Box::new(NtlmContext::new(self.clone(), Some(peer)))
+    }
 }
