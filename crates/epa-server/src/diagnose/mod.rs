@@ -12,7 +12,7 @@
 //! ([`Observed::Report`](epa_hyper::layer::Observed::Report)). The NTLM AUTHENTICATE (raw, or inside
 //! SPNEGO) is read again here ([`ntlm::NtlmFacts`]), unverified, for what the backends do not
 //! report (flags, MIC, the raw binding value). No backend changes. The report goes to the inner
-//! [`Page`] as a request extension ([`Diagnosis`]); no [`crate::AuthenticatedUser`] is ever
+//! [`Page`] as a request extension ([`Diagnosis`]); no [`epa_hyper::AuthenticatedUser`] is ever
 //! inserted and no identity is kept on the connection, so a login here authenticates no other
 //! request.
 //!
