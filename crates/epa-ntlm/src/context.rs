@@ -520,4 +520,31 @@ mod tests {
             ));
         }
     }
+
+    /// A verifier that blocks (or not) and refuses everyone.
+    struct Refusing(bool);
+
+    impl crate::verifier::CredentialVerifier for Refusing {
+        fn verify(
+            &self,
+            _: &crate::verifier::NetworkLogon<'_>,
+        ) -> Result<VerifiedLogon, crate::verifier::LogonError> {
+            Err(crate::verifier::LogonError::BadCredentials)
+        }
+        fn blocking(&self) -> bool {
+            self.0
+        }
+    }
+
+    /// The acceptor offers Negotiate and NTLM, and asks to run on a blocking thread only when
+    /// its verifier blocks (a user file never does).
+    #[test]
+    fn the_acceptor_offers_negotiate_and_ntlm_and_blocks_only_with_a_blocking_verifier() {
+        use epa_core::authenticator::Authenticator as _;
+        let acc = acceptor();
+        assert_eq!(acc.schemes(), &[Scheme::Negotiate, Scheme::Ntlm]);
+        assert!(!acc.blocking());
+        assert!(NtlmAcceptor::with_verifier(Refusing(true), "D", "C").blocking());
+        assert!(!NtlmAcceptor::with_verifier(Refusing(false), "D", "C").blocking());
+    }
 }
