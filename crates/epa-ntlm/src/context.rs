@@ -350,3 +350,201 @@ impl Authenticator for NtlmAcceptor {
         Box::new(NtlmContext::new(self.clone(), Some(peer)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::UserDb;
+    use std::time::Duration;
+    use zeroize::Zeroizing;
+
+    fn acceptor() -> NtlmAcceptor {
+        let mut users = UserDb::default();
+        users.add_password("TESTDOM", "alice", "userpw");
+        NtlmAcceptor::new(users, "TESTDOM", "SRV")
+    }
+
+    /// FILETIME counts 100 ns since 1601-01-01 (MS-DTYP §2.3.3): the Unix epoch is
+    /// 11,644,473,600 s later.
+    #[test]
+    fn filetime_counts_100_ns_since_1601() {
+        const UNIX_EPOCH_FT: u64 = 116_444_736_000_000_000;
+        assert_eq!(filetime(UNIX_EPOCH), UNIX_EPOCH_FT);
+        let t = UNIX_EPOCH + Duration::new(1, 234_567_890);
+        assert_eq!(filetime(t), UNIX_EPOCH_FT + 12_345_678);
+    }
+
+    /// Every exchange gets a fresh random server challenge (MS-NLMP §3.2.5.1.1): a fixed one
+    /// would let a captured AUTHENTICATE be replayed.
+    #[test]
+    fn server_challenges_are_random() {
+        assert_ne!(random_challenge().unwrap(), random_challenge().unwrap());
+    }
+
+    /// The CHALLENGE's flags (MS-NLMP §2.2.1.2): ours, plus only the session flags (sign, seal,
+    /// key exchange, 56-bit) the client asked for.
+    #[test]
+    fn the_challenge_echoes_only_the_session_flags_the_client_asked_for() {
+        let ctx = NtlmContext::new(acceptor(), None);
+        let read = |client_flags: u32| {
+            let c = ctx.challenge(client_flags, &[9; 8]);
+            assert_eq!(&c[24..32], &[9; 8]);
+            u32::from_le_bytes(c[20..24].try_into().unwrap())
+        };
+        let ours = flags::UNICODE
+            | flags::REQUEST_TARGET
+            | flags::NTLM
+            | flags::ALWAYS_SIGN
+            | flags::TARGET_TYPE_DOMAIN
+            | flags::EXTENDED_SESSIONSECURITY
+            | flags::TARGET_INFO
+            | flags::VERSION
+            | flags::N128;
+        assert_eq!(read(0), ours);
+        let session = flags::SIGN | flags::SEAL | flags::KEY_EXCH | flags::N56;
+        assert_eq!(read(u32::MAX), ours | session);
+        assert_eq!(read(flags::SEAL | 0x100), ours | flags::SEAL);
+    }
+
+    /// The client's timestamp may be `max_clock_skew` away from our clock, in whole seconds
+    /// either way, and no more.
+    #[test]
+    fn the_timestamp_may_be_off_by_the_limit_and_no_more() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let acc = acceptor()
+            .with_clock(move || now)
+            .max_clock_skew(Duration::from_secs(300));
+        let ctx = NtlmContext::new(acc, None);
+        let ours = filetime(now);
+        let sec = 10_000_000;
+        for ok in [
+            ours,
+            ours + 300 * sec,
+            ours - 300 * sec,
+            ours + 301 * sec - 1,
+        ] {
+            assert!(ctx.check_timestamp(&ok.to_le_bytes()).is_ok(), "{ok}");
+        }
+        for late in [ours + 301 * sec, ours - 301 * sec, 0] {
+            assert!(
+                matches!(
+                    ctx.check_timestamp(&late.to_le_bytes()),
+                    Err(NtlmError::Timestamp { .. })
+                ),
+                "{late}"
+            );
+        }
+        assert!(matches!(
+            ctx.check_timestamp(&[0; 7]),
+            Err(NtlmError::Malformed(_))
+        ));
+    }
+
+    /// An NtChallengeResponse is NTProofStr (16 bytes) and a blob of at least 28 bytes whose
+    /// versions are 1 (MS-NLMP §2.2.2.7-8); empty is LM/anonymous, 24 bytes is NTLMv1.
+    #[test]
+    fn only_ntlmv2_responses_of_version_1_are_split() {
+        let mut r = vec![0xaa; 16];
+        r.extend([1, 1]);
+        r.resize(16 + 28, 0);
+        let (proof, blob) = split_ntlmv2_response(&r).unwrap();
+        assert_eq!(proof, &[0xaa; 16]);
+        assert_eq!(blob, &r[16..]);
+        assert!(matches!(
+            split_ntlmv2_response(&r[..43]),
+            Err(NtlmError::Malformed(_))
+        ));
+        assert!(matches!(
+            split_ntlmv2_response(&[]),
+            Err(NtlmError::LmOrAnonymous)
+        ));
+        assert!(matches!(
+            split_ntlmv2_response(&[1; 24]),
+            Err(NtlmError::Ntlmv1)
+        ));
+        for (hi, lo) in [(2, 1), (1, 2), (0, 0)] {
+            let mut bad = r.clone();
+            bad[16] = hi;
+            bad[17] = lo;
+            assert!(matches!(
+                split_ntlmv2_response(&bad),
+                Err(NtlmError::Malformed(_))
+            ));
+        }
+    }
+
+    /// The MIC is keyed with the exported session key: the session base key, or with
+    /// `NTLMSSP_NEGOTIATE_KEY_EXCH` the key the client sent encrypted under it (MS-NLMP
+    /// §3.1.5.1.2, §3.2.5.1.2).
+    #[test]
+    fn the_mic_key_is_the_session_base_key_unless_a_key_is_exchanged() {
+        let base = [3u8; 16];
+        let exported = [5u8; 16];
+        let logon = Logon {
+            verified: VerifiedLogon {
+                session_base_key: Zeroizing::new(base),
+                domain: String::new(),
+                user: String::new(),
+                user_sid: None,
+                groups: Vec::new(),
+            },
+            attempt: Attempt::new(None, "x"),
+        };
+        let (negotiate, challenge) = (&b"negotiate"[..], &b"challenge"[..]);
+        let encrypted = crypto::rc4(&base, &exported);
+        for (flags, key, enc) in [
+            (0, base, &[][..]),
+            (flags::KEY_EXCH, exported, encrypted.as_slice()),
+        ] {
+            let auth = wire::Authenticate {
+                lm_response: &[],
+                nt_response: &[],
+                domain: String::new(),
+                user: String::new(),
+                workstation: String::new(),
+                encrypted_session_key: enc,
+                flags,
+            };
+            let mut msg = vec![0u8; 100];
+            let mic = crypto::hmac_md5(&key, &[negotiate, challenge, &msg]);
+            msg[wire::MIC_OFFSET..wire::MIC_OFFSET + 16].copy_from_slice(mic.as_slice());
+            assert!(check_mic(&auth, &logon, [negotiate, challenge, &msg]).is_ok());
+            msg[99] ^= 1;
+            assert!(matches!(
+                check_mic(&auth, &logon, [negotiate, challenge, &msg]),
+                Err(NtlmError::MicMismatch)
+            ));
+            assert!(matches!(
+                check_mic(&auth, &logon, [negotiate, challenge, &msg[..80]]),
+                Err(NtlmError::Malformed(_))
+            ));
+        }
+    }
+
+    /// A verifier that blocks (or not) and refuses everyone.
+    struct Refusing(bool);
+
+    impl crate::verifier::CredentialVerifier for Refusing {
+        fn verify(
+            &self,
+            _: &crate::verifier::NetworkLogon<'_>,
+        ) -> Result<VerifiedLogon, crate::verifier::LogonError> {
+            Err(crate::verifier::LogonError::BadCredentials)
+        }
+        fn blocking(&self) -> bool {
+            self.0
+        }
+    }
+
+    /// The acceptor offers Negotiate and NTLM, and asks to run on a blocking thread only when
+    /// its verifier blocks (a user file never does).
+    #[test]
+    fn the_acceptor_offers_negotiate_and_ntlm_and_blocks_only_with_a_blocking_verifier() {
+        use epa_core::authenticator::Authenticator as _;
+        let acc = acceptor();
+        assert_eq!(acc.schemes(), &[Scheme::Negotiate, Scheme::Ntlm]);
+        assert!(!acc.blocking());
+        assert!(NtlmAcceptor::with_verifier(Refusing(true), "D", "C").blocking());
+        assert!(!NtlmAcceptor::with_verifier(Refusing(false), "D", "C").blocking());
+    }
+}

@@ -118,6 +118,19 @@ mod tests {
         assert_eq!(hex::encode(*enc), "c5dad2544fc9799094ce1ce90bc9d03e");
     }
 
+    /// Equal only when both are the same 16 bytes: a shorter, longer or different value fails.
+    #[test]
+    fn ct_eq16_needs_the_same_sixteen_bytes() {
+        let b = [7u8; 16];
+        assert!(ct_eq16(&[7; 16], &b));
+        let mut other = [7u8; 16];
+        other[15] = 8;
+        assert!(!ct_eq16(&other, &b));
+        assert!(!ct_eq16(&[7; 15], &b));
+        assert!(!ct_eq16(&[7; 17], &b));
+        assert!(!ct_eq16(&[], &b));
+    }
+
     /// Windows upper-cases the user one UTF-16 unit at a time (`ß`, `ﬁ` unchanged); the full
     /// mapping (`SS`, `FI`) gave other keys, so such users could never log on. Expected values
     /// from pyspnego's `ntowfv1`/`ntowfv2` (`ntowfv2("", nt, "STRAßE" + domain)`: pyspnego

@@ -128,4 +128,64 @@ mod tests {
         f.remember(&[9; 32], IpAddr::from([10, 0, 0, 1]), now, DAY, 0);
         assert!(f.len() <= 10);
     }
+
+    /// When full, accounts whose addresses have all expired go first; only if that frees no
+    /// room does the eighth (at least one) whose last success is oldest go. Remembering an
+    /// account already held evicts nothing.
+    #[test]
+    fn when_full_expired_accounts_go_first_then_the_oldest_eighth() {
+        let t0 = Instant::now();
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        let other = IpAddr::from([10, 0, 0, 2]);
+        let secs = |s: u64| t0 + Duration::from_secs(s);
+        let mut f = Familiar::default();
+        for i in 0..16u8 {
+            f.remember(&[i; 32], ip, secs(u64::from(i)), DAY, 16);
+        }
+        assert_eq!(f.len(), 16);
+        // Full, nothing expired: the two oldest (16 / 8) go.
+        let now = secs(100);
+        f.remember(&[100; 32], ip, now, DAY, 16);
+        assert_eq!(f.len(), 15);
+        assert!(!f.contains(&[0; 32], ip, now, DAY));
+        assert!(!f.contains(&[1; 32], ip, now, DAY));
+        assert!(f.contains(&[2; 32], ip, now, DAY));
+        f.remember(&[101; 32], ip, now, DAY, 16);
+        assert_eq!(f.len(), 16);
+        // Full, and an account already held: nothing goes.
+        f.remember(&[5; 32], other, now, DAY, 16);
+        assert_eq!(f.len(), 16);
+        assert!(f.contains(&[5; 32], ip, now, DAY) && f.contains(&[5; 32], other, now, DAY));
+        // Full, and account 2's only success is exactly `familiar_for` old (expired): it alone
+        // goes.
+        let later = secs(2) + DAY;
+        f.remember(&[102; 32], ip, later, DAY, 16);
+        assert_eq!(f.len(), 16);
+        assert!(f.contains(&[3; 32], ip, later, DAY));
+        // Capacity 1: the one account held goes.
+        let mut one = Familiar::default();
+        one.remember(&[1; 32], ip, t0, DAY, 1);
+        one.remember(&[2; 32], ip, t0, DAY, 1);
+        assert_eq!(one.len(), 1);
+        assert!(one.contains(&[2; 32], ip, t0, DAY));
+    }
+
+    /// A second success from the same address replaces the first (no duplicates: the eight
+    /// addresses are eight different ones), and expired addresses are dropped on the way.
+    #[test]
+    fn a_repeated_address_is_held_once_and_expired_ones_are_dropped() {
+        let t0 = Instant::now();
+        let mut f = Familiar::default();
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        for i in 0..3u64 {
+            f.remember(&[1; 32], ip, t0 + Duration::from_secs(i), DAY, 10);
+        }
+        assert_eq!(f.table[&[1; 32]], vec![(ip, t0 + Duration::from_secs(2))]);
+        let other = IpAddr::from([10, 0, 0, 2]);
+        f.remember(&[1; 32], other, t0 + DAY + Duration::from_secs(2), DAY, 10);
+        assert_eq!(
+            f.table[&[1; 32]],
+            vec![(other, t0 + DAY + Duration::from_secs(2))]
+        );
+    }
 }

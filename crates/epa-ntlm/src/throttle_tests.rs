@@ -229,3 +229,63 @@ fn zero_capacity_remembers_nothing() {
     }
     assert_eq!(t.len(), 0);
 }
+
+/// The `key` label of `epa_throttle_refusals_total`: one per rule.
+#[test]
+fn each_rule_has_its_metric_label() {
+    assert_eq!(ThrottleRule::Address.label(), "address");
+    assert_eq!(ThrottleRule::AddressAccount.label(), "address-account");
+    assert_eq!(ThrottleRule::Account.label(), "account");
+}
+
+/// When full, quiet keys go first (an account's after the observation window, an address's after
+/// `window`); only if that frees no room does the least recently failed eighth (at least one)
+/// go, keys cooling down last.
+#[test]
+fn when_full_quiet_keys_go_first_then_the_least_recently_failed_eighth() {
+    let settings = ThrottleSettings {
+        capacity: 16,
+        ..ThrottleSettings::default()
+    };
+    let ip = |i: u8| IpAddr::from([10, 0, 0, i]);
+    let t0 = Instant::now();
+    let mut t = Throttle::new(settings);
+    // One failure for an account (no address: its key alone), 15 addresses' first failures.
+    t.failure(&Attempt::new(None, "D\\ALICE"), t0);
+    for i in 0..15u8 {
+        t.address_failure(Some(ip(i)), t0 + MS * u32::from(i));
+    }
+    assert_eq!(t.len(), 16);
+    // Two minutes later the addresses are quiet (60 s), the account is not (15 min).
+    t.address_failure(Some(ip(100)), t0 + Duration::from_secs(120));
+    assert_eq!(t.len(), 2);
+
+    // Nothing quiet: the two (16 / 8) least recently failed go, the cooling address stays.
+    let mut t = Throttle::new(settings);
+    for _ in 0..settings.address_threshold {
+        t.address_failure(Some(ip(0)), t0);
+    }
+    for i in 1..16u8 {
+        t.address_failure(Some(ip(i)), t0 + MS * u32::from(i));
+    }
+    assert_eq!(t.len(), 16);
+    t.address_failure(Some(ip(100)), t0 + MS * 20);
+    assert_eq!(t.len(), 15);
+    assert_eq!(
+        t.check_address(Some(ip(0)), t0 + MS * 20),
+        Err(ThrottleRule::Address)
+    );
+    for (i, held) in [(1, false), (2, false), (3, true), (100, true)] {
+        assert_eq!(t.table.contains_key(&Key::Address(ip(i))), held, "{i}");
+    }
+
+    // Capacity 1: the one key held goes.
+    let mut t = Throttle::new(ThrottleSettings {
+        capacity: 1,
+        ..settings
+    });
+    t.address_failure(Some(ip(1)), t0);
+    t.address_failure(Some(ip(2)), t0 + MS);
+    assert_eq!(t.len(), 1);
+    assert!(t.table.contains_key(&Key::Address(ip(2))));
+}

@@ -337,6 +337,26 @@ mod tests {
         ));
     }
 
+    /// An AUTHENTICATE must announce Unicode (its names are read as UTF-16LE): without
+    /// `NTLMSSP_NEGOTIATE_UNICODE` it is malformed.
+    #[test]
+    fn authenticate_without_unicode_is_refused() {
+        let mut msg = SIGNATURE.to_vec();
+        msg.extend(3u32.to_le_bytes());
+        msg.resize(88, 0);
+        msg[60..64].copy_from_slice(&flags::UNICODE.to_le_bytes());
+        let auth = parse_authenticate(&msg).unwrap();
+        assert_eq!(auth.flags, flags::UNICODE);
+        assert!(auth.nt_response.is_empty() && auth.user.is_empty());
+        for other in [0, flags::NTLM | flags::KEY_EXCH] {
+            msg[60..64].copy_from_slice(&other.to_le_bytes());
+            assert!(matches!(
+                parse_authenticate(&msg),
+                Err(NtlmError::Malformed(_))
+            ));
+        }
+    }
+
     #[test]
     fn fields_out_of_bounds_are_malformed() {
         let mut msg = SIGNATURE.to_vec();
