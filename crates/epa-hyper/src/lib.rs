@@ -34,7 +34,14 @@
 //!     let tls = std::sync::Arc::new(TlsAcceptor::new(tls_config));
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
 //!     loop {
-//!         let (tcp, _) = listener.accept().await?;
+//!         let tcp = match listener.accept().await {
+//!             Ok((tcp, _)) => tcp,
+//!             // EMFILE and friends: never end the loop on an accept error; back off a moment.
+//!             Err(_) => {
+//!                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+//!                 continue;
+//!             }
+//!         };
 //!         let (tls, app) = (tls.clone(), app.clone());
 //!         tokio::spawn(async move {
 //!             if let Ok((stream, facts)) = tls.accept(tcp).await {
