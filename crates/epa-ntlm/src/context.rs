@@ -114,26 +114,15 @@ impl NtlmContext {
     fn challenge(&self, client_flags: u32, server_challenge: &[u8; 8]) -> Vec<u8> {
         let a = &self.acceptor;
         let mut info = Vec::new();
-        wire::push_av(
-            &mut info,
-            av::NB_DOMAIN_NAME,
-            &wire::utf16le(&a.netbios_domain),
-        );
-        wire::push_av(
-            &mut info,
-            av::NB_COMPUTER_NAME,
-            &wire::utf16le(&a.netbios_computer),
-        );
-        wire::push_av(
-            &mut info,
-            av::DNS_DOMAIN_NAME,
-            &wire::utf16le(&a.dns_domain),
-        );
-        wire::push_av(
-            &mut info,
-            av::DNS_COMPUTER_NAME,
-            &wire::utf16le(&a.dns_computer),
-        );
+        // The four names, in MS-NLMP §2.2.2.1's order, each UTF-16LE.
+        for (id, name) in [
+            (av::NB_DOMAIN_NAME, &a.netbios_domain),
+            (av::NB_COMPUTER_NAME, &a.netbios_computer),
+            (av::DNS_DOMAIN_NAME, &a.dns_domain),
+            (av::DNS_COMPUTER_NAME, &a.dns_computer),
+        ] {
+            wire::push_av(&mut info, id, &wire::utf16le(name));
+        }
         wire::push_av(
             &mut info,
             av::TIMESTAMP,
