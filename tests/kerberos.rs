@@ -416,3 +416,117 @@ fn the_acceptor_credential_follows_a_replaced_keytab() {
         "{body}"
     );
 }
+
+/// pyspnego's SPNEGO offering NTLM only (tests/clients/spnego_ntlm_get.py): the status.
+fn spnego_offering_ntlm_only(url: &str) -> u16 {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/spnego_ntlm_get.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args([url, "TESTDOM\\alice", "userpw", "--cbt"])
+        .env("KRB5CCNAME", "FILE:/nonexistent/epa-ccache")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["status"].as_u64().unwrap() as u16
+}
+
+/// `mechanisms = ["kerberos"]` (issue #22; IIS: `Negotiate:Kerberos` as the only provider):
+/// Kerberos from requests-gssapi and curl is accepted; NTLM is refused with its own reason
+/// whether it comes bare (`Authorization: NTLM` from curl, raw NTLMSSP in `Negotiate` from
+/// requests-ntlm) or inside SPNEGO (pyspnego) — at the first leg, before gss-ntlmssp sees a
+/// password. The same server without the setting accepts every one of those NTLM clients.
+#[test]
+fn a_kerberos_only_route_refuses_ntlm_in_every_wrapping() {
+    let realm = Realm::start("kerberos");
+    // when-supported: curl --negotiate sends no binding.
+    let only = realm.server_with(
+        "when-supported",
+        "http.keytab",
+        &["--mechanism", "kerberos"],
+    );
+    let url = only.url("localhost");
+    let (status, body) = requests_gssapi(&realm, &url, true, "krb5.conf", None);
+    assert_eq!(status, 200, "{}", only.log());
+    assert!(body.contains("mechanism: kerberos"), "{body}");
+    assert_eq!(curl_negotiate(&realm, &url), 200, "{}", only.log());
+    let refused_before = only.log().matches("mechanism-not-allowed").count();
+    assert_eq!(refused_before, 0, "{}", only.log());
+    assert_eq!(requests_ntlm(&url, "TESTDOM\\alice", "userpw", true).0, 401);
+    assert_eq!(spnego_offering_ntlm_only(&url), 401);
+    // curl --ntlm is offered only Negotiate: it sends no NTLM at all.
+    assert_eq!(curl_ntlm(&url, "TESTDOM\\alice", "userpw").0, 401);
+    assert_eq!(
+        only.log()
+            .matches("reason=\"mechanism-not-allowed\"")
+            .count(),
+        2,
+        "{}",
+        only.log()
+    );
+    // A client that sends `Authorization: NTLM` unasked (a NEGOTIATE_MESSAGE, MS-NLMP §2.2.1.1):
+    // the GSSAPI backend offers no `NTLM` scheme, so it is a scheme this server does not speak
+    // (a fresh challenge, as for Basic) — refused, and not read as an NTLM attempt.
+    let out = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg("Authorization: NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+    let log = only.log();
+    assert_eq!(
+        log.matches("reason=\"mechanism-not-allowed\"").count(),
+        2,
+        "{log}"
+    );
+    assert!(log.contains("mechanism=\"ntlm\""), "{log}");
+    assert!(
+        !log.contains("accept") || !log.contains("principal=\"alice@TESTDOM"),
+        "{log}"
+    );
+
+    // The control: the same clients are accepted where NTLM is.
+    let both = realm.server("when-supported", "http.keytab");
+    let url = both.url("localhost");
+    assert_eq!(
+        requests_ntlm(&url, "TESTDOM\\alice", "userpw", true).0,
+        200,
+        "{}",
+        both.log()
+    );
+    assert_eq!(spnego_offering_ntlm_only(&url), 200, "{}", both.log());
+}
+
+/// `target_mechanisms = ["kerberos"]` (audit): NTLM logins still succeed, and each is logged and
+/// counted as a would-be rejection with `mechanism-not-allowed` — "who still uses NTLM".
+#[test]
+fn auditing_for_kerberos_only_counts_every_ntlm_login() {
+    let realm = Realm::start("kerberos");
+    let audit = realm.server_with(
+        "when-supported",
+        "http.keytab",
+        &["--target-mechanism", "kerberos"],
+    );
+    let url = audit.url("localhost");
+    assert_eq!(
+        requests_ntlm(&url, "TESTDOM\\alice", "userpw", true).0,
+        200,
+        "{}",
+        audit.log()
+    );
+    let (status, _) = requests_gssapi(&realm, &url, true, "krb5.conf", None);
+    assert_eq!(status, 200, "{}", audit.log());
+    let log = audit.log();
+    assert_eq!(
+        log.matches("audit_reason=\"mechanism-not-allowed\"")
+            .count(),
+        1,
+        "the NTLM login only: {log}"
+    );
+    assert!(log.contains("audit=\"would-reject\""), "{log}");
+}

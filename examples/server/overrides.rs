@@ -4,7 +4,7 @@
 
 use epa_config::{HintChoice, PolicyTable, ServerConfig};
 use epa_core::client_cert::RevocationMode;
-use epa_core::decide::Transport;
+use epa_core::decide::{Mechanism, Mechanisms, Transport};
 use epa_core::policy::PolicyEnforcement;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +21,12 @@ pub struct Overrides {
     /// Audit: also decide under this enforcement; log and count what it would refuse.
     #[arg(long, value_parser = wire::<PolicyEnforcement>)]
     pub target_enforcement: Option<PolicyEnforcement>,
+    /// Mechanisms when the file has no `[policy]` (repeatable: kerberos, ntlm; default both).
+    #[arg(long = "mechanism", value_parser = listed)]
+    pub mechanisms: Vec<Mechanism>,
+    /// Audit: also decide as if only these mechanisms were accepted (repeatable).
+    #[arg(long = "target-mechanism", value_parser = listed)]
+    pub target_mechanisms: Vec<Mechanism>,
     /// An acceptable service name (repeatable).
     #[arg(long = "service-name", value_name = "SPN")]
     pub service_names: Vec<String>,
@@ -51,6 +57,20 @@ pub struct Overrides {
     /// Client certificates alone, no Negotiate.
     #[arg(long)]
     pub no_negotiate: bool,
+}
+
+/// A `--mechanism` value: `kerberos` or `ntlm` (`other` cannot be listed).
+fn listed(name: &str) -> Result<Mechanism, String> {
+    let m = wire::<Mechanism>(name).map_err(|e| e.to_string())?;
+    Mechanisms::from_list(&[m])
+        .map(|_| m)
+        .map_err(|e| e.to_string())
+}
+
+/// A repeated `--mechanism` as a set (none given: the default). Each value was checked by
+/// [`listed`], so the list is never empty nor `other`.
+fn mechanisms(list: &[Mechanism]) -> Option<Mechanisms> {
+    Mechanisms::from_list(list).ok()
 }
 
 /// A flag's value by its wire name (the name configuration files use: `when-supported`).
@@ -103,6 +123,8 @@ impl Overrides {
                     config.listener.address.port()
                 )],
                 target_enforcement: target,
+                mechanisms: mechanisms(&self.mechanisms),
+                target_mechanisms: mechanisms(&self.target_mechanisms),
                 ..PolicyTable::default()
             });
         }

@@ -9,6 +9,7 @@
 //! service_names = ["HTTP/www.contoso.com"]
 //! prefixes = ["http://www.contoso.com:80/"]
 //! profile = "documented"            # documented | dotnet-legacy | dotnet8 | iis
+//! mechanisms = ["kerberos", "ntlm"]  # or ["kerberos"]: refuse NTLM (IIS Negotiate:Kerberos)
 //! # token_checking = "none|allow|require"; flags = ["proxy", "proxy-cohosting", ...]
 //! machine_name = "srv01.corp.example"   # what wildcard / IP prefixes resolve to
 //! [policy.hosts]                        # canonical names of dotless prefix hosts
@@ -16,7 +17,7 @@
 //! ```
 //! Unknown keys are errors, so a typo cannot silently change a policy.
 
-use epa_core::decide::{Profile, ServerPolicy};
+use epa_core::decide::{Mechanisms, Profile, ServerPolicy};
 
 use epa_core::policy::{
     ExtendedProtectionPolicy, IisExtendedProtection, IisFlags, PolicyEnforcement, PolicyError,
@@ -71,6 +72,12 @@ pub struct PolicyTable {
     pub target_enforcement: Option<PolicyEnforcement>,
     /// Audit mode, IIS form: the `tokenChecking` to observe.
     pub target_token_checking: Option<TokenChecking>,
+    /// The mechanisms accepted (default both): `["kerberos"]` refuses NTLM, bare or inside
+    /// SPNEGO, and offers only `Negotiate` (docs/moving-to-kerberos.md).
+    pub mechanisms: Option<Mechanisms>,
+    /// Audit mode: the mechanisms to observe while `mechanisms` is enforced (e.g.
+    /// `["kerberos"]`: every NTLM login is counted and logged as a would-be rejection).
+    pub target_mechanisms: Option<Mechanisms>,
     /// Whether an authenticated connection stays authenticated without an `Authorization`
     /// header. Default: yes under `transport-selected` (IIS's connection-based
     /// authentication), no under `trusted-proxy` (a proxy pools many clients' requests on one
@@ -81,7 +88,21 @@ pub struct PolicyTable {
 impl PolicyTable {
     /// The audit target (`target_enforcement` / `target_token_checking`): the same table with
     /// the target's enforcement, built and validated the same way. `None` without audit.
+    /// `target_mechanisms` alone observes the current enforcement with those mechanisms.
     pub fn build_target(&self) -> Result<Option<ServerPolicy>, ConfigError> {
+        let target = self.build_target_enforcement()?;
+        let Some(mechanisms) = self.target_mechanisms else {
+            return Ok(target);
+        };
+        let base = match target {
+            Some(t) => t,
+            None => self.build()?,
+        };
+        Ok(Some(base.with_mechanisms(mechanisms)))
+    }
+
+    /// The target of `target_enforcement` / `target_token_checking`.
+    fn build_target_enforcement(&self) -> Result<Option<ServerPolicy>, ConfigError> {
         let iis_form = self.token_checking.is_some() || self.flags.is_some();
         match (
             self.target_enforcement,
@@ -158,11 +179,10 @@ impl PolicyTable {
                 (iis.to_policy()?, Profile::Iis)
             }
         };
-        Ok(ServerPolicy::new(
-            policy,
-            &defaults,
-            self.profile.unwrap_or(default_profile),
-        )?)
+        Ok(
+            ServerPolicy::new(policy, &defaults, self.profile.unwrap_or(default_profile))?
+                .with_mechanisms(self.mechanisms.unwrap_or_default()),
+        )
     }
 
     /// The .NET constructors: names are validated first (as .NET builds the collection first),
@@ -241,6 +261,43 @@ mod tests {
                 matches!(table(bad).build_target(), Err(ConfigError::Form(_))),
                 "{bad}"
             );
+        }
+    }
+
+    /// `mechanisms` is the enforced set; `target_mechanisms` is observed, alone or with a
+    /// target enforcement; a route's own `mechanisms` replaces the table's.
+    #[test]
+    fn mechanisms_and_their_audit_target() {
+        let table = |text: &str| -> PolicyTable { toml::from_str(text).unwrap() };
+        let t = table("enforcement = \"always\"\nservice_names = [\"HTTP/a.example\"]");
+        assert_eq!(t.build().unwrap().mechanisms(), Mechanisms::ALL);
+        assert!(t.build_target().unwrap().is_none());
+        let t = table(
+            "enforcement = \"always\"\nservice_names = [\"HTTP/a.example\"]\nmechanisms = [\"kerberos\"]",
+        );
+        assert_eq!(t.build().unwrap().mechanisms(), Mechanisms::KERBEROS);
+        let t = table(
+            "enforcement = \"when-supported\"\nservice_names = [\"HTTP/a.example\"]\ntarget_mechanisms = [\"kerberos\"]",
+        );
+        assert_eq!(t.build().unwrap().mechanisms(), Mechanisms::ALL);
+        let target = t.build_target().unwrap().unwrap();
+        assert_eq!(target.mechanisms(), Mechanisms::KERBEROS);
+        assert_eq!(
+            target.policy().enforcement(),
+            PolicyEnforcement::WhenSupported
+        );
+        let t = table(
+            "enforcement = \"when-supported\"\ntarget_enforcement = \"always\"\nservice_names = [\"HTTP/a.example\"]\ntarget_mechanisms = [\"kerberos\"]",
+        );
+        let target = t.build_target().unwrap().unwrap();
+        assert_eq!(target.mechanisms(), Mechanisms::KERBEROS);
+        assert_eq!(target.policy().enforcement(), PolicyEnforcement::Always);
+        for bad in [
+            "mechanisms = []",
+            "mechanisms = [\"other\"]",
+            "mechanisms = [\"basic\"]",
+        ] {
+            assert!(toml::from_str::<PolicyTable>(bad).is_err(), "{bad}");
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct RouteTable {
     pub require_client_certificate: bool,
     /// This route's `Upgrade` protocols, replacing `[upstream] upgrade_protocols`.
     pub upgrade_protocols: Option<Vec<String>>,
+    /// This route's mechanisms (`["kerberos"]`: no NTLM here), replacing `[policy] mechanisms`.
+    pub mechanisms: Option<epa_core::decide::Mechanisms>,
 }
 
 /// A `[[route]]` that cannot be used.
@@ -88,8 +90,10 @@ pub enum RouteError {
         /// The other.
         second: String,
     },
-    /// `anonymous` together with `enforcement`, `allow_users` or `allow_groups`.
-    #[error("route {0:?}: anonymous takes no enforcement, no allow_users and no allow_groups")]
+    /// `anonymous` together with `enforcement`, `mechanisms`, `allow_users` or `allow_groups`.
+    #[error(
+        "route {0:?}: anonymous takes no enforcement, no mechanisms, no allow_users and no allow_groups"
+    )]
     AnonymousWithPolicy(String),
     /// An `upgrade_protocols` entry that cannot be used.
     #[error("route {path:?}: {source}")]
@@ -113,10 +117,13 @@ pub enum RouteError {
 
 impl RouteTable {
     /// This route's `[policy]` table: `base` with the route's enforcement, if it has one (IIS
-    /// form: never → none, when-supported → allow, always → require).
+    /// form: never → none, when-supported → allow, always → require), and its mechanisms.
     pub fn policy(&self, base: &crate::PolicyTable) -> crate::PolicyTable {
         use epa_core::policy::TokenChecking;
         let mut t = base.clone();
+        if self.mechanisms.is_some() {
+            t.mechanisms = self.mechanisms;
+        }
         if let Some(e) = self.enforcement {
             if t.token_checking.is_some() || t.flags.is_some() {
                 t.token_checking = Some(match e {
@@ -181,7 +188,10 @@ pub fn check_routes(routes: &[RouteTable]) -> Result<Vec<NormalizedPath>, RouteE
     for r in routes {
         let p = r.prefix()?;
         if r.anonymous
-            && (r.enforcement.is_some() || !r.allow_users.is_empty() || !r.allow_groups.is_empty())
+            && (r.enforcement.is_some()
+                || r.mechanisms.is_some()
+                || !r.allow_users.is_empty()
+                || !r.allow_groups.is_empty())
         {
             return Err(RouteError::AnonymousWithPolicy(r.path.clone()));
         }
@@ -342,6 +352,7 @@ mod tests {
                 allow_groups: vec![],
                 require_client_certificate: false,
                 upgrade_protocols: None,
+                mechanisms: None,
             },
             RouteTable {
                 path: "/X/".into(),
@@ -351,6 +362,7 @@ mod tests {
                 allow_groups: vec![],
                 require_client_certificate: false,
                 upgrade_protocols: None,
+                mechanisms: None,
             },
         ];
         assert!(matches!(

@@ -11,7 +11,7 @@
 
 use crate::ChannelBinding;
 use crate::Sid;
-use crate::decide::{BindingObservation, ClientServiceName, Mechanism};
+use crate::decide::{BindingObservation, ClientServiceName, Mechanism, Mechanisms};
 use crate::gss::{ChannelBindingsHash, GssChannelBindings};
 use thiserror::Error;
 
@@ -272,6 +272,26 @@ pub trait Authenticator: Send + Sync + 'static {
         let _ = peer;
         self.new_context()
     }
+
+    /// The mechanisms this backend can complete. Default: both. An NTLM-only backend says
+    /// [`Mechanisms::NTLM`], so that a Kerberos-only route on it is a configuration error
+    /// instead of a route that refuses everyone.
+    fn mechanisms(&self) -> Mechanisms {
+        Mechanisms::ALL
+    }
+
+    /// [`Authenticator::new_context_for`], for a route that accepts only `mechanisms`. A backend
+    /// that can steer the negotiation does (MIT: `gss_set_neg_mechs`, so that SPNEGO chooses
+    /// Kerberos from a client's list that has it, RFC 4178 §3.2). The default ignores
+    /// `mechanisms`: the decision refuses any other mechanism whatever the backend completes.
+    fn new_context_restricted(
+        &self,
+        peer: std::net::IpAddr,
+        mechanisms: Mechanisms,
+    ) -> Box<dyn SecurityContext> {
+        let _ = mechanisms;
+        self.new_context_for(peer)
+    }
 }
 
 /// A backend behind a pointer is a backend: a boxed one (`Box<dyn Authenticator>`), and a
@@ -290,6 +310,16 @@ macro_rules! forward_authenticator {
             }
             fn new_context_for(&self, peer: std::net::IpAddr) -> Box<dyn SecurityContext> {
                 (**self).new_context_for(peer)
+            }
+            fn mechanisms(&self) -> Mechanisms {
+                (**self).mechanisms()
+            }
+            fn new_context_restricted(
+                &self,
+                peer: std::net::IpAddr,
+                mechanisms: Mechanisms,
+            ) -> Box<dyn SecurityContext> {
+                (**self).new_context_restricted(peer, mechanisms)
             }
         }
     };

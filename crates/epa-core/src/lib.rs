@@ -36,6 +36,7 @@ pub mod decide;
 mod der;
 pub mod gss;
 pub mod keytab;
+pub mod offer;
 pub mod pac;
 pub mod path;
 mod pem;

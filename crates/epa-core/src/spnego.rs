@@ -20,6 +20,9 @@ pub const SPNEGO_OID: &[u8] = b"\x2b\x06\x01\x05\x05\x02";
 pub const NTLM_OID: &[u8] = b"\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a";
 /// The Kerberos V5 mechanism OID, 1.2.840.113554.1.2.2 (RFC 4121), as DER content octets.
 pub const KRB5_OID: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02";
+/// The Microsoft Kerberos V5 OID, 1.2.840.48018.1.2.2, which Windows lists first in SPNEGO
+/// (MS-KILE §3.1.5.2), as DER content octets.
+pub const MS_KRB5_OID: &[u8] = b"\x2a\x86\x48\x82\xf7\x12\x01\x02\x02";
 /// The signature every NTLMSSP message starts with (MS-NLMP §2.2.1).
 pub const NTLMSSP_SIGNATURE: &[u8] = b"NTLMSSP\0";
 

@@ -177,6 +177,32 @@ pub(crate) fn authentication_failed(peer: SocketAddr, status: u16, error: &AuthE
     tracing::info!(target: "epa", decision, reason, peer = %peer, status, "{}", ClientText(&text));
 }
 
+/// A first leg refused for its mechanism (`[policy] mechanisms`), before any backend ran:
+/// `epa_decisions_total` with `mechanism-not-allowed` and the event (there is no binding
+/// observation: `channel_binding` is `unknown`).
+pub(crate) fn mechanism_refused(peer: SocketAddr, mechanism: Mechanism) {
+    let reason = Reason::MechanismNotAllowed { mechanism };
+    let decision = Verdict::Reject.name();
+    ::metrics::counter!(
+        metrics::DECISIONS_TOTAL,
+        "decision" => decision,
+        "reason" => reason.code(),
+        "mechanism" => mechanism.name(),
+        "channel_binding" => UNKNOWN
+    )
+    .increment(1);
+    tracing::info!(
+        target: "epa",
+        decision,
+        reason = reason.code(),
+        status = 401u16,
+        mechanism = mechanism.name(),
+        peer = %peer,
+        "{}",
+        reason.message()
+    );
+}
+
 /// `epa_authentication_seconds`.
 pub(crate) fn authentication_time(mechanism: Mechanism, elapsed: Duration) {
     ::metrics::histogram!(metrics::AUTHENTICATION_SECONDS, "mechanism" => mechanism.name())

@@ -494,3 +494,62 @@ async fn behind_a_trusted_proxy_failures_count_against_the_forwarded_client() {
     let r = exchange_forwarded(&mut svc, &direct(), bound("alice", "pw"), "203.0.113.99").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// `mechanisms = ["kerberos"]` on the layer (issue #22): only `Negotiate` is offered, and an
+/// NTLM first leg — `NTLM` scheme or raw NTLMSSP in `Negotiate` — is answered with the bare
+/// challenge, never an NTLM CHALLENGE (no exchange starts, no password is checked). The same
+/// layer with NTLM accepted completes the exchange.
+#[tokio::test]
+async fn a_kerberos_only_layer_offers_negotiate_and_starts_no_ntlm_exchange() {
+    use epa_core::decide::Mechanisms;
+    let with = |mechanisms| {
+        let mut users = UserDb::default();
+        users.add_password("D", "alice", "pw");
+        let policy = ExtendedProtectionPolicy::with_service_names(
+            PolicyEnforcement::Always,
+            ProtectionScenario::TransportSelected,
+            ["HTTP/www.contoso.com"],
+        )
+        .unwrap();
+        let policy = ServerPolicy::new(
+            policy,
+            &ServiceNameCollection::default(),
+            Profile::Documented,
+        )
+        .unwrap()
+        .with_mechanisms(mechanisms);
+        ExtendedProtectionLayer::new(NtlmAcceptor::new(users, "D", "SRV"), policy)
+    };
+    let challenges = |r: &Response<String>| -> Vec<String> {
+        r.headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let only = with(Mechanisms::KERBEROS);
+    let ctx = https();
+    let r = service(&only)
+        .oneshot(request(Some(&ctx), None))
+        .await
+        .unwrap();
+    assert_eq!(challenges(&r), ["Negotiate"]);
+    let client = || NtlmClient::new("D", "alice", "pw").binding(ClientBinding::Hash(cert_md5()));
+    for scheme in ["NTLM", "Negotiate"] {
+        let negotiate = STANDARD.encode(client().negotiate());
+        let r = service(&only)
+            .oneshot(request(Some(&ctx), Some(format!("{scheme} {negotiate}"))))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{scheme}");
+        assert_eq!(
+            challenges(&r),
+            ["Negotiate"],
+            "{scheme}: no CHALLENGE token"
+        );
+    }
+    let both = with(Mechanisms::ALL);
+    let r = exchange(&mut service(&both), &https(), client()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.body(), "D\\alice");
+}

@@ -338,6 +338,11 @@ impl Authenticator for NtlmAcceptor {
     fn new_context_for(&self, peer: IpAddr) -> Box<dyn SecurityContext> {
         Box::new(NtlmContext::new(self.clone(), Some(peer)))
     }
+
+    /// NTLM only, bare or inside SPNEGO: a Kerberos-only route on it is a configuration error.
+    fn mechanisms(&self) -> epa_core::decide::Mechanisms {
+        epa_core::decide::Mechanisms::NTLM
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,21 @@ impl<A: Authenticator> Authenticator for WithWinbindGroups<A> {
             winbind: self.winbind.clone(),
         })
     }
+
+    fn mechanisms(&self) -> epa_core::decide::Mechanisms {
+        self.inner.mechanisms()
+    }
+
+    fn new_context_restricted(
+        &self,
+        peer: std::net::IpAddr,
+        mechanisms: epa_core::decide::Mechanisms,
+    ) -> Box<dyn SecurityContext> {
+        Box::new(Context {
+            inner: self.inner.new_context_restricted(peer, mechanisms),
+            winbind: self.winbind.clone(),
+        })
+    }
 }
 
 struct Context {

@@ -11,6 +11,7 @@ use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use serde::Serialize;
 
 mod backend;
+mod mechanisms;
 mod serve;
 pub use serve::proxy_certificate;
 
@@ -88,6 +89,7 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
     policy_findings(config, &mut out);
     proxy_findings(config, &mut out);
     backend::backend_findings(config, &mut out);
+    mechanisms::mechanism_findings(config, &mut out);
     diagnostics_findings(config, &mut out);
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
     out

@@ -24,6 +24,7 @@
 //! 2. The service-binding layer is the SPN check (`CheckSpn`), which differs per profile.
 
 mod facts;
+mod mechanisms;
 mod reason;
 mod server;
 pub mod table;
@@ -31,6 +32,7 @@ pub mod table;
 pub use facts::{
     BindingObservation, ClientServiceName, Mechanism, Profile, RequestFacts, Transport,
 };
+pub use mechanisms::{Mechanisms, MechanismsError};
 pub use reason::{Decision, Reason};
 pub use server::{ExpectedBinding, ServerPolicy};
 
@@ -61,6 +63,17 @@ pub fn decide(server: &ServerPolicy, facts: &RequestFacts) -> Decision {
         reason,
         service_name: facts.client_spn.clone(),
     };
+
+    // Before Extended Protection: a mechanism the route does not accept is refused whatever
+    // the binding (IIS with `Negotiate:Kerberos` alone fails an NTLM exchange: 401).
+    if !server.mechanisms.permits(facts.mechanism) {
+        return reject(
+            401,
+            Reason::MechanismNotAllowed {
+                mechanism: facts.mechanism,
+            },
+        );
+    }
 
     // §4.6 row 1: Never checks nothing.
     if enforcement == PolicyEnforcement::Never {
@@ -306,6 +319,62 @@ mod tests {
                     );
                     assert!(ws.is_accept(), "{profile:?} {t:?}: {ws:?}");
                     assert_eq!(ws.reason().code(), "service-name-matched");
+                }
+            }
+        }
+    }
+
+    /// `[policy] mechanisms` (docs/moving-to-kerberos.md): a mechanism the route does not
+    /// accept is refused (401, `mechanism-not-allowed`) before anything else, even under
+    /// `Never` and with a verified binding; an accepted one is decided as before.
+    #[test]
+    fn a_mechanism_the_route_does_not_accept_is_refused_first() {
+        for pe in [
+            PolicyEnforcement::Never,
+            PolicyEnforcement::WhenSupported,
+            PolicyEnforcement::Always,
+        ] {
+            let policy = if pe == PolicyEnforcement::Never {
+                ExtendedProtectionPolicy::never()
+            } else {
+                ExtendedProtectionPolicy::with_service_names(
+                    pe,
+                    ProtectionScenario::TransportSelected,
+                    ["HTTP/www.contoso.com"],
+                )
+                .unwrap()
+            };
+            let base = ServerPolicy::new(
+                policy,
+                &ServiceNameCollection::default(),
+                Profile::Documented,
+            )
+            .unwrap();
+            for mechanism in Mechanism::ALL.iter().copied() {
+                let facts = RequestFacts {
+                    transport: Transport::Https,
+                    mechanism,
+                    server_supports_ep: true,
+                    channel_binding: BindingObservation::Match,
+                    client_spn: ClientServiceName::Value("HTTP/www.contoso.com".into()),
+                };
+                let all = decide(&base, &facts);
+                assert!(all.is_accept(), "{pe:?} {mechanism:?}: {all:?}");
+                for set in [Mechanisms::KERBEROS, Mechanisms::NTLM] {
+                    let d = decide(&base.clone().with_mechanisms(set), &facts);
+                    if set.permits(mechanism) {
+                        assert_eq!(d, all, "{pe:?} {mechanism:?} {set}");
+                    } else {
+                        assert_eq!(
+                            d,
+                            Decision::Reject {
+                                status: 401,
+                                reason: Reason::MechanismNotAllowed { mechanism },
+                                service_name: facts.client_spn.clone(),
+                            },
+                            "{pe:?} {mechanism:?} {set}"
+                        );
+                    }
                 }
             }
         }

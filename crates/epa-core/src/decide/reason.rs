@@ -1,6 +1,6 @@
 //! The outcome of a decision ([`Decision`]) and why ([`Reason`]).
 
-use super::ClientServiceName;
+use super::{ClientServiceName, Mechanism};
 
 /// Why a decision came out as it did. [`Reason::code`] is stable (an interface: logs, metrics,
 /// the CLI's JSON); [`Reason::message`] is a sentence for people, modelled on .NET's trace lines.
@@ -36,6 +36,12 @@ pub enum Reason {
         spn: String,
     },
     // ---- reject ----
+    /// The exchange completed (or began) with a mechanism the route does not accept
+    /// (`[policy] mechanisms`, IIS's providers list).
+    MechanismNotAllowed {
+        /// The mechanism the client used.
+        mechanism: Mechanism,
+    },
     /// The client's binding is for another TLS channel (a relay, or TLS interception).
     BindingMismatch,
     /// The client claims binding support but sent the all-zero binding.
@@ -79,6 +85,7 @@ impl Reason {
             Self::ServiceNameNotProvidedAllowed => "service-name-not-provided-allowed",
             Self::LocalClient => "local-client",
             Self::ServiceNameMatched { .. } => "service-name-matched",
+            Self::MechanismNotAllowed { .. } => "mechanism-not-allowed",
             Self::BindingMismatch => "binding-mismatch",
             Self::BindingUnbound => "binding-unbound",
             Self::BindingAbsent => "binding-absent",
@@ -106,6 +113,7 @@ impl Reason {
             Self::ServiceNameNotProvidedAllowed => "No service name check because the client did not provide a service name and the server was configured for PolicyEnforcement.WhenSupported.".into(),
             Self::LocalClient => "No service name check because the authentication was from a client on the local machine.".into(),
             Self::ServiceNameMatched { spn } => format!("Service name check succeeded: the client provided service name '{spn}', which is acceptable."),
+            Self::MechanismNotAllowed { mechanism } => format!("Authentication refused: the client used {}, which this route does not accept (see its mechanisms setting).", mechanism.name()),
             Self::BindingMismatch => "Channel binding check failed: the client's binding was made for a different TLS channel (an authentication relay or a TLS-intercepting proxy).".into(),
             Self::BindingUnbound => "Channel binding check failed: the client supports channel binding but sent the all-zero (unbound) binding.".into(),
             Self::BindingAbsent => "Channel binding check failed because the client did not provide a channel binding and the server was configured for PolicyEnforcement.Always.".into(),
@@ -197,6 +205,9 @@ mod tests {
             Reason::ServiceNameMatched {
                 spn: "HTTP/a.example".into(),
             },
+            Reason::MechanismNotAllowed {
+                mechanism: crate::decide::Mechanism::Ntlm,
+            },
             Reason::BindingMismatch,
             Reason::BindingUnbound,
             Reason::BindingAbsent,
@@ -240,6 +251,15 @@ mod tests {
         };
         assert!(refused.message().contains("'HTTP/b.example'"));
         assert!(refused.message().contains("the 3 acceptable"));
+    }
+
+    #[test]
+    fn the_mechanism_refusal_names_the_mechanism() {
+        let r = Reason::MechanismNotAllowed {
+            mechanism: Mechanism::Ntlm,
+        };
+        assert_eq!(r.code(), "mechanism-not-allowed");
+        assert!(r.message().contains("used ntlm,"), "{}", r.message());
     }
 
     #[test]

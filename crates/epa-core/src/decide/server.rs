@@ -1,6 +1,6 @@
 //! A policy bound to a listener ([`ServerPolicy`]) and the binding it hands a backend.
 
-use super::{Profile, Transport};
+use super::{Mechanisms, Profile, Transport};
 use crate::cbt::ChannelBinding;
 use crate::policy::{ExtendedProtectionPolicy, PolicyEnforcement, PolicyError, ProtectionScenario};
 use crate::spn::ServiceNameCollection;
@@ -28,6 +28,8 @@ pub struct ServerPolicy {
     /// The names the SPN check compares against (custom names, or the defaults; .NET 8+ adds
     /// `HTTP/localhost` to the defaults).
     pub(super) acceptable: ServiceNameCollection,
+    /// The mechanisms accepted (default: Kerberos and NTLM).
+    pub(super) mechanisms: Mechanisms,
 }
 
 impl ServerPolicy {
@@ -86,6 +88,7 @@ impl ServerPolicy {
             verify_proxy_binding: false,
             proxy_binding: None,
             acceptable,
+            mechanisms: Mechanisms::ALL,
         })
     }
 
@@ -126,6 +129,18 @@ impl ServerPolicy {
             }
             (ProtectionScenario::TransportSelected, Transport::Http) => ExpectedBinding::None,
         }
+    }
+
+    /// Accepts only `mechanisms` (`[policy] mechanisms`; default both): an exchange completed
+    /// with another is refused with `mechanism-not-allowed` before any other check.
+    pub fn with_mechanisms(mut self, mechanisms: Mechanisms) -> Self {
+        self.mechanisms = mechanisms;
+        self
+    }
+
+    /// The mechanisms accepted.
+    pub fn mechanisms(&self) -> Mechanisms {
+        self.mechanisms
     }
 
     /// Whether [`ServerPolicy::with_proxy_binding_verification`] is on.
@@ -243,6 +258,9 @@ mod tests {
             assert_eq!(s.profile(), profile);
             assert_eq!(s.policy().enforcement(), Always);
             assert_eq!(s.policy().scenario(), TrustedProxy);
+            assert_eq!(s.mechanisms(), Mechanisms::ALL);
+            let kerberos = s.with_mechanisms(Mechanisms::KERBEROS);
+            assert_eq!(kerberos.mechanisms(), Mechanisms::KERBEROS);
         }
         // .NET 8+ (and documented) merge HTTP/localhost into the defaults; legacy does not; iis
         // uses only its own names.

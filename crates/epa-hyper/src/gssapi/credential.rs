@@ -34,6 +34,10 @@ struct State {
 pub(super) struct Acceptor {
     /// MIT's acceptor credential.
     pub(super) cred: Arc<Credential>,
+    /// The same, with SPNEGO negotiating Kerberos only (for routes with `mechanisms =
+    /// ["kerberos"]`); `None` when MIT refused `gss_set_neg_mechs` (then the decision alone
+    /// refuses NTLM).
+    pub(super) kerberos_only: Option<Arc<Credential>>,
     /// The keytab's principal as MIT displays it (`HTTP/web.example@REALM`), when the keytab
     /// holds exactly one principal whose name needs no escaping; `None` otherwise.
     pub(super) only_principal: Option<Arc<str>>,
@@ -99,8 +103,16 @@ fn stamp(path: Option<&PathBuf>) -> Stamp {
 
 fn acquire(keytab: Option<&PathBuf>) -> Result<Acceptor, GssError> {
     let cred = Arc::new(Credential::acquire()?);
+    let kerberos_only = match Credential::acquire_kerberos_only() {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            tracing::warn!(target: "epa", error = %e, "SPNEGO cannot be restricted to Kerberos (gss_set_neg_mechs): Kerberos-only routes refuse NTLM after the exchange instead");
+            None
+        }
+    };
     Ok(Acceptor {
         cred,
+        kerberos_only,
         only_principal: only_principal(keytab),
     })
 }

@@ -130,6 +130,30 @@ impl Credential {
         }
         Ok(Self(cred))
     }
+
+    /// [`Credential::acquire`], with SPNEGO told to negotiate Kerberos only
+    /// (`gss_set_neg_mechs`, MIT ≥ 1.8): from a client's list that has Kerberos anywhere, the
+    /// acceptor chooses Kerberos (RFC 4178 §3.2), and a list without it fails the exchange.
+    pub(super) fn acquire_kerberos_only() -> Result<Self, GssError> {
+        let cred = Self::acquire()?;
+        let mut oid = sys::gss_OID_desc {
+            length: KRB5_OID.len() as u32,
+            elements: KRB5_OID.as_ptr().cast_mut().cast(),
+        };
+        let mut set = sys::gss_OID_set_desc {
+            count: 1,
+            elements: &mut oid,
+        };
+        let mut minor = 0;
+        // SAFETY: `cred.0` is a live credential owned by `cred`; `set` and the OID it points to
+        // live on this stack frame for the whole call, and MIT copies the set (it never keeps
+        // or writes through the pointers: `gss_set_neg_mechs` duplicates the OID set).
+        let major = unsafe { sys::gss_set_neg_mechs(&mut minor, cred.0, &mut set) };
+        if is_error(major) {
+            return Err(error(major, minor));
+        }
+        Ok(cred)
+    }
 }
 
 impl Drop for Credential {

@@ -48,7 +48,7 @@ use crate::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Scheme, SecurityContext, Step,
 };
 use credential::AcceptorCredential;
-use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism};
+use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism, Mechanisms};
 use epa_core::spn::ServiceNameCollection;
 use epa_core::spnego;
 use libgssapi::error::MajorFlags;
@@ -156,13 +156,32 @@ impl Authenticator for GssapiAcceptor {
     }
 
     fn new_context(&self) -> Box<dyn SecurityContext> {
+        self.context(false)
+    }
+
+    fn new_context_restricted(
+        &self,
+        _peer: std::net::IpAddr,
+        mechanisms: Mechanisms,
+    ) -> Box<dyn SecurityContext> {
+        self.context(mechanisms == Mechanisms::KERBEROS)
+    }
+}
+
+impl GssapiAcceptor {
+    /// A context on the shared credential (`kerberos_only`: its SPNEGO-restricted twin).
+    fn context(&self, kerberos_only: bool) -> Box<dyn SecurityContext> {
         // No credential (keytab gone since start): MIT then tries its default and reports why
         // it cannot accept.
         let acceptor = self.credential.get().ok();
+        let cred = acceptor.as_ref().map(|a| match &a.kerberos_only {
+            Some(k) if kerberos_only => k.clone(),
+            _ => a.cred.clone(),
+        });
         Box::new(GssapiContext {
             ctx: ffi::Context::new(),
             only_principal: acceptor.as_ref().and_then(|a| a.only_principal.clone()),
-            cred: acceptor.map(|a| a.cred),
+            cred,
             state: State::Open,
             ticket_targets: self.ticket_targets.clone(),
             uninspectable_ntlm: self.uninspectable_ntlm,

@@ -50,9 +50,13 @@ pub(super) struct LayerConfig {
 impl LayerConfig {
     /// A layer's configuration: `authenticator`'s schemes are its challenges.
     pub(super) fn new(authenticator: Arc<dyn Authenticator>, policy: ServerPolicy) -> Self {
+        // A route that does not accept NTLM offers only `Negotiate` (IIS with the provider
+        // `Negotiate:Kerberos` alone), so that clients are not invited to send NTLM.
+        let ntlm = policy.mechanisms().permits(Mechanism::Ntlm);
         let challenges = authenticator
             .schemes()
             .iter()
+            .filter(|s| ntlm || **s != Scheme::Ntlm)
             .map(|s| HeaderValue::from_static(s.name()))
             .collect();
         Self {
@@ -185,6 +189,19 @@ impl LayerConfig {
             s.identity = None;
             s.exchange.take()
         });
+        let continuing = previous.as_ref().is_some_and(|ex| {
+            ex.scheme == scheme && ex.started.elapsed() <= self.limits.exchange_timeout
+        });
+        // A first leg that offers only a mechanism the route does not accept is refused now,
+        // before a backend (or a domain controller) checks a credential the decision would
+        // refuse anyway; the decision checks the completed mechanism again.
+        if !continuing
+            && let Some(offered) = epa_core::offer::offered(scheme, &token)
+            && !self.policy.mechanisms().permits(offered)
+        {
+            crate::telemetry::mechanism_refused(facts.peer, offered);
+            return Begin::Done(self.respond(Answer::Challenge));
+        }
         let mut exchange = match previous {
             Some(ex)
                 if ex.scheme == scheme && ex.started.elapsed() <= self.limits.exchange_timeout =>
@@ -248,7 +265,9 @@ impl LayerConfig {
     pub(super) fn new_exchange(&self, client: IpAddr, scheme: Scheme) -> Exchange {
         Exchange {
             scheme,
-            context: self.authenticator.new_context_for(client),
+            context: self
+                .authenticator
+                .new_context_restricted(client, self.policy.mechanisms()),
             legs: 0,
             started: Instant::now(),
         }

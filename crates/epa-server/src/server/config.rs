@@ -154,6 +154,13 @@ pub fn policy_layer(
 ) -> Result<ExtendedProtectionLayer, ServerError> {
     let l = &config.listener;
     let policy = table.build()?;
+    let backend = authenticator.mechanisms();
+    if !policy.mechanisms().overlaps(backend) {
+        return Err(ServerError::MechanismsUnavailable {
+            wanted: policy.mechanisms(),
+            backend,
+        });
+    }
     let deadlines = l.deadlines()?;
     // `max_drain_bytes = 0`: never drain; every 401 to a request with a body closes.
     let drain = (l.max_drain_bytes > 0).then_some(epa_hyper::layer::BodyDrain {
@@ -192,4 +199,40 @@ pub fn policy_layer(
         layer = layer.persist_identity(persist);
     }
     Ok(layer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use epa_hyper::ntlm::{NtlmAcceptor, UserDb};
+
+    /// `mechanisms = ["kerberos"]` on the embedded NTLM backend would refuse everyone: refused
+    /// when the layer is built (so `epa serve` does not start, and a reload is not swapped in);
+    /// a route's own list counts as its policy's.
+    #[test]
+    fn a_policy_whose_mechanisms_the_backend_cannot_complete_is_refused() {
+        let text = "[listener]\ntransport = \"http\"\n[policy]\nenforcement = \"never\"\n";
+        let ntlm = || NtlmAcceptor::new(UserDb::default(), "D", "SRV");
+        let config: ServerConfig = toml::from_str(text).unwrap();
+        let base = config.policy.clone().unwrap();
+        assert!(policy_layer(&config, ntlm(), &base).is_ok());
+        let kerberos = PolicyTable {
+            mechanisms: Some(epa_core::decide::Mechanisms::KERBEROS),
+            ..base.clone()
+        };
+        let err = policy_layer(&config, ntlm(), &kerberos).unwrap_err();
+        assert!(
+            matches!(err, ServerError::MechanismsUnavailable { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("gssapi"), "{err}");
+        let route: epa_config::proxy::RouteTable =
+            toml::from_str("path = \"/k\"\nmechanisms = [\"kerberos\"]").unwrap();
+        assert!(policy_layer(&config, ntlm(), &route.policy(&base)).is_err());
+        let ntlm_only = PolicyTable {
+            mechanisms: Some(epa_core::decide::Mechanisms::NTLM),
+            ..base
+        };
+        assert!(policy_layer(&config, ntlm(), &ntlm_only).is_ok());
+    }
 }

@@ -84,6 +84,17 @@ pub enum ServerError {
     /// HTTPS without `certificate_file`/`key_file`.
     #[error("an HTTPS listener needs certificate_file and key_file")]
     NoCertificate,
+    /// A policy accepts only mechanisms the backend cannot complete (e.g. `mechanisms =
+    /// ["kerberos"]` on the embedded NTLM backend): it would refuse everyone.
+    #[error(
+        "mechanisms = [{wanted}] but the backend completes only {backend}: use [backend] kind = \"gssapi\" for Kerberos, or accept ntlm"
+    )]
+    MechanismsUnavailable {
+        /// What the policy accepts.
+        wanted: epa_core::decide::Mechanisms,
+        /// What the backend can complete.
+        backend: epa_core::decide::Mechanisms,
+    },
     /// The address cannot be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
