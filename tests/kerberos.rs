@@ -530,3 +530,58 @@ fn auditing_for_kerberos_only_counts_every_ntlm_login() {
     );
     assert!(log.contains("audit=\"would-reject\""), "{log}");
 }
+
+/// The session key's encryption type (issue #22): reported in the decision event; an RC4 one
+/// (a service whose principal has only an RC4 key and allows only RC4 session keys — MIT's
+/// `session_enctypes`, AD's `msDS-SupportedEncryptionTypes` = RC4) is
+/// audited by default, refused with `weak_enctypes = "refuse"` (401, `weak-enctype`), and an
+/// AES one is accepted under every setting.
+#[test]
+fn the_session_enctype_is_reported_and_rc4_audited_or_refused() {
+    let realm = Realm::start("kerberos");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(
+            "set -e; . \"$1/env.sh\"; \
+             kadmin.local -q 'addprinc -randkey -e arcfour-hmac:normal HTTP/localhost-rc4@EXAMPLE.TEST' >/dev/null; \
+             kadmin.local -q 'ktadd -e arcfour-hmac:normal -k '\"$1\"'/rc4.keytab HTTP/localhost-rc4@EXAMPLE.TEST' >/dev/null; \
+             kadmin.local -q 'setstr HTTP/localhost-rc4@EXAMPLE.TEST session_enctypes arcfour-hmac' >/dev/null",
+        )
+        .arg("sh")
+        .arg(&realm.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let aes = realm.server("when-supported", "http.keytab");
+    let (status, _) = requests_gssapi(&realm, &aes.url("localhost"), true, "krb5.conf", None);
+    assert_eq!(status, 200, "{}", aes.log());
+    assert!(
+        aes.log().contains("enctype=\"aes256-cts-hmac-sha1-96\""),
+        "{}",
+        aes.log()
+    );
+    assert!(!aes.log().contains("weak-enctype"), "{}", aes.log());
+
+    let rc4 = |extra: &[&str]| realm.server_with("when-supported", "rc4.keytab", extra);
+    let target = Some("HTTP@localhost-rc4");
+    let audit = rc4(&[]);
+    let (status, _) = requests_gssapi(&realm, &audit.url("localhost"), true, "krb5.conf", target);
+    assert_eq!(status, 200, "{}", audit.log());
+    let log = audit.log();
+    assert!(log.contains("enctype=\"arcfour-hmac\""), "{log}");
+    assert!(log.contains("audit_reason=\"weak-enctype\""), "{log}");
+
+    let refuse = rc4(&["--weak-enctypes", "refuse"]);
+    let (status, _) = requests_gssapi(&realm, &refuse.url("localhost"), true, "krb5.conf", target);
+    assert_eq!(status, 401, "{}", refuse.log());
+    assert!(
+        refuse.log().contains("reason=\"weak-enctype\""),
+        "{}",
+        refuse.log()
+    );
+}

@@ -4,6 +4,7 @@
 
 use crate::overrides::Overrides;
 use epa::config::{BackendKind, BackendTable, MetricsTable, ServerConfig};
+use epa::core::enctype::WeakEnctypes;
 use epa::server::app::{ConfigSource, LogFormat, ServeOptions, init_logging, read_config};
 use std::path::PathBuf;
 
@@ -45,6 +46,9 @@ pub struct Args {
     /// service name (MIT and Windows accept a ticket for any keytab principal).
     #[arg(long)]
     check_ticket_target: bool,
+    /// gssapi backend: RC4/DES session keys — allow, audit (default), refuse.
+    #[arg(long, value_parser = weak_enctypes, default_value = "audit")]
+    weak_enctypes: WeakEnctypes,
     /// NTLM domain announced in challenges.
     #[arg(long, default_value = "EXAMPLE")]
     domain: String,
@@ -54,6 +58,11 @@ pub struct Args {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
     log_format: Log,
+}
+
+/// `--weak-enctypes` by its wire name.
+fn weak_enctypes(name: &str) -> Result<WeakEnctypes, epa::core::wire::UnknownName> {
+    name.parse()
 }
 
 impl Args {
@@ -73,6 +82,7 @@ impl Args {
             config.backend = Some(BackendTable {
                 kind: BackendKind::Gssapi,
                 check_ticket_target: self.check_ticket_target,
+                weak_enctypes: self.weak_enctypes,
                 ..BackendTable::embedded()
             });
         }

@@ -3,6 +3,7 @@
 //! ```toml
 //! [backend]
 //! kind = "winbind"        # embedded (user file) | gssapi (Kerberos keytab, SPNEGO) | winbind (AD)
+//! # weak_enctypes = "audit" # gssapi: RC4/DES session keys: allow | audit (default) | refuse
 //! domain = "EPA"          # embedded, winbind: NetBIOS domain the NTLM CHALLENGE announces
 //! computer = "WEB01"      # embedded, winbind: NetBIOS computer name
 //! dns_domain = "epa.test" # optional: DNS names in the CHALLENGE (default: the NetBIOS ones)
@@ -68,6 +69,10 @@ pub struct BackendTable {
     /// gssapi: refuse tickets whose service principal is not one of the policy's names.
     #[serde(default)]
     pub check_ticket_target: bool,
+    /// gssapi: a ticket whose session key is RC4 or DES: `allow`, `audit` (default: accepted,
+    /// logged and counted as a would-be refusal) or `refuse` (401, `weak-enctype`).
+    #[serde(default)]
+    pub weak_enctypes: epa_core::enctype::WeakEnctypes,
     /// gssapi: look the principal's SID and groups up through winbind after each login.
     #[serde(default)]
     pub winbind_groups: bool,
@@ -149,6 +154,7 @@ impl BackendTable {
             dns_computer: None,
             keytab: None,
             check_ticket_target: false,
+            weak_enctypes: epa_core::enctype::WeakEnctypes::default(),
             winbind_groups: false,
             timeout: default_timeout(),
             max_in_flight: default_max_in_flight(),
@@ -177,6 +183,9 @@ impl BackendTable {
                 }
                 if self.winbind_groups {
                     return not("winbind_groups");
+                }
+                if self.weak_enctypes != epa_core::enctype::WeakEnctypes::default() {
+                    return not("weak_enctypes");
                 }
             }
             BackendKind::Gssapi => {

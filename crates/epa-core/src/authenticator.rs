@@ -150,6 +150,9 @@ pub struct Completion {
     /// The names of those groups as `DOMAIN\Group`, when the backend resolved them (winbind);
     /// empty otherwise. `allow_groups` names match only these.
     pub group_names: Vec<String>,
+    /// Kerberos: the session key's encryption type (what the KDC chose for this ticket);
+    /// `None` for NTLM and where the backend cannot tell.
+    pub session_enctype: Option<crate::enctype::Enctype>,
 }
 
 /// One leg's result.
@@ -186,6 +189,13 @@ pub enum AuthError {
     /// The mechanism is not supported by this backend.
     #[error("unsupported mechanism: {0}")]
     Unsupported(String),
+    /// A Kerberos ticket whose session key uses an encryption type the backend was told to
+    /// refuse (RC4 or DES: `[backend] rc4 = "refuse"`); reason code `weak-enctype`.
+    #[error("the ticket's session key is {enctype}, which this server refuses (rc4 = \"refuse\")")]
+    WeakEnctype {
+        /// The session key's encryption type.
+        enctype: crate::enctype::Enctype,
+    },
     /// The security package itself refused the client's channel binding (GSSAPI
     /// `GSS_S_BAD_BINDINGS`) before the exchange completed, so there is no identity. The layer
     /// still runs the decision with a mismatching binding, so the refusal is reported as a
@@ -218,6 +228,7 @@ impl AuthError {
             Self::LogonDenied(_)
             | Self::Refused { .. }
             | Self::Unsupported(_)
+            | Self::WeakEnctype { .. }
             | Self::BadBindings { .. } => 401,
             Self::Unavailable { .. } => 503,
         }
@@ -233,6 +244,7 @@ impl AuthError {
             Self::LogonDenied(_) => "authentication-failed",
             Self::Refused { code, .. } => code,
             Self::Unsupported(_) => "unsupported-mechanism",
+            Self::WeakEnctype { .. } => "weak-enctype",
             Self::BadBindings { .. } => "binding-refused",
             Self::Unavailable { .. } => "backend-unavailable",
         }

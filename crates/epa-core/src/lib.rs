@@ -28,12 +28,14 @@
 #![forbid(unsafe_code)]
 
 pub mod allow;
+pub mod ap_req;
 pub mod audit;
 pub mod authenticator;
 pub mod cbt;
 pub mod client_cert;
 pub mod decide;
 mod der;
+pub mod enctype;
 pub mod gss;
 pub mod keytab;
 pub mod offer;

@@ -14,6 +14,7 @@
 //! | `client_spn` | the service name the client named, if any |
 //! | `peer` | the client address (`IP:port`) |
 //! | `principal` | the authenticated user (`DOMAIN\user` or `user@REALM`), on a completed exchange |
+//! | `enctype` | Kerberos: the session key's encryption type (`aes256-cts-hmac-sha1-96`, `arcfour-hmac`, …) |
 //! | `audit` | in audit mode: `would-reject` or `pass` |
 //! | `audit_reason` | in audit mode: the target policy's reason code |
 //!
@@ -79,6 +80,8 @@ pub(crate) struct DecisionEvent<'a> {
     pub(crate) client_spn: Option<&'a str>,
     pub(crate) peer: SocketAddr,
     pub(crate) principal: Option<&'a str>,
+    /// Kerberos: the session key's encryption type.
+    pub(crate) enctype: Option<epa_core::enctype::Enctype>,
     /// In audit mode: the target's decision.
     pub(crate) audit: Option<&'a Decision>,
 }
@@ -119,6 +122,7 @@ impl DecisionEvent<'_> {
             client_spn = self.client_spn.map(|s| tracing::field::display(ClientText(s))),
             peer = %self.peer,
             principal = self.principal.map(|s| tracing::field::display(ClientText(s))),
+            enctype = self.enctype.map(|e| e.name()),
             audit = self.audit.map(|_| if would_reject.is_some() { "would-reject" } else { "pass" }),
             audit_reason = self.audit.map(|t| t.reason().code()),
             "{}",
@@ -201,6 +205,28 @@ pub(crate) fn mechanism_refused(peer: SocketAddr, mechanism: Mechanism) {
         "{}",
         reason.message()
     );
+}
+
+/// `epa_kerberos_session_enctypes_total`.
+pub(crate) fn session_enctype(enctype: epa_core::enctype::Enctype) {
+    ::metrics::counter!(metrics::KERBEROS_SESSION_ENCTYPES_TOTAL, "enctype" => enctype.name())
+        .increment(1);
+}
+
+/// `weak_enctypes = "audit"`: an RC4 or DES ticket or session key accepted, reported as a
+/// would-be refusal (`epa_audit_would_reject_total{reason="weak-enctype"}` and a warning).
+pub(crate) fn weak_enctype_audited(enctype: epa_core::enctype::Enctype) {
+    if !enctype.is_weak() {
+        return;
+    }
+    ::metrics::counter!(
+        metrics::AUDIT_WOULD_REJECT_TOTAL,
+        "reason" => "weak-enctype",
+        "mechanism" => Mechanism::Kerberos.name(),
+        "channel_binding" => UNKNOWN
+    )
+    .increment(1);
+    tracing::warn!(target: "epa", audit = "would-reject", audit_reason = "weak-enctype", enctype = enctype.name(), "a Kerberos ticket using {enctype} was accepted; weak_enctypes = \"refuse\" would refuse it (Windows is retiring RC4)");
 }
 
 /// `epa_authentication_seconds`.

@@ -186,6 +186,7 @@ impl NtlmContext {
             user_sid,
             groups,
             group_names: Vec::new(),
+            session_enctype: None,
         })
     }
 

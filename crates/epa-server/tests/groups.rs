@@ -60,6 +60,7 @@ impl SecurityContext for Context {
             user_sid: Some(sid(2000)),
             groups,
             group_names,
+            session_enctype: None,
         }))
     }
 }

@@ -326,6 +326,7 @@ impl SspiContext {
             user_sid: None,
             groups: Vec::new(),
             group_names: Vec::new(),
+            session_enctype: None,
         }))
     }
 }

@@ -48,7 +48,9 @@ use crate::authenticator::{
     AuthError, Authenticator, Completion, ExpectedBindings, Scheme, SecurityContext, Step,
 };
 use credential::AcceptorCredential;
+use epa_core::ap_req::ApReqEnctypes;
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism, Mechanisms};
+use epa_core::enctype::{Enctype, WeakEnctypes};
 use epa_core::spn::ServiceNameCollection;
 use epa_core::spnego;
 use libgssapi::error::MajorFlags;
@@ -87,6 +89,7 @@ pub struct GssapiAcceptor {
     ticket_targets: Option<Arc<ServiceNameCollection>>,
     uninspectable_ntlm: UninspectableNtlm,
     pac_groups: bool,
+    weak_enctypes: WeakEnctypes,
 }
 
 impl Default for GssapiAcceptor {
@@ -103,7 +106,16 @@ impl GssapiAcceptor {
             ticket_targets: None,
             uninspectable_ntlm: UninspectableNtlm::default(),
             pac_groups: true,
+            weak_enctypes: WeakEnctypes::default(),
         }
+    }
+
+    /// What to do with a Kerberos ticket whose session key is RC4 or DES (default: accept it
+    /// and log and count it as a would-be refusal, `weak-enctype`). Windows is moving AD to
+    /// AES-only defaults (CVE-2026-20833); `Refuse` answers such a ticket with 401.
+    pub fn weak_enctypes(mut self, choice: WeakEnctypes) -> Self {
+        self.weak_enctypes = choice;
+        self
     }
 
     /// Opt-in: refuse a Kerberos ticket whose service principal (without realm) is not one of
@@ -186,6 +198,8 @@ impl GssapiAcceptor {
             ticket_targets: self.ticket_targets.clone(),
             uninspectable_ntlm: self.uninspectable_ntlm,
             pac_groups: self.pac_groups,
+            weak_enctypes: self.weak_enctypes,
+            ap_req: None,
             announced_domain: None,
         })
     }
@@ -203,6 +217,10 @@ pub struct GssapiContext {
     ticket_targets: Option<Arc<ServiceNameCollection>>,
     uninspectable_ntlm: UninspectableNtlm,
     pac_groups: bool,
+    weak_enctypes: WeakEnctypes,
+    /// The encryption types of the AP-REQ this exchange carried (read from the client's token;
+    /// MIT reports neither).
+    ap_req: Option<ApReqEnctypes>,
     /// gss-ntlmssp: the NetBIOS domain this server's CHALLENGE announced, the domain of an
     /// account the client named without one (as Windows reads `alice` as `DOMAIN\alice`).
     announced_domain: Option<String>,
@@ -251,6 +269,9 @@ impl SecurityContext for GssapiContext {
             return Err(AuthError::InvalidToken(
                 "GSSAPI: this exchange has already ended".into(),
             ));
+        }
+        if self.ap_req.is_none() {
+            self.ap_req = epa_core::ap_req::enctypes(token);
         }
         // SPNEGO is read strictly before GSSAPI sees it: what MIT accepts, we can read.
         let ntlm_message = spnego::classify(token)
@@ -377,6 +398,7 @@ impl GssapiContext {
             user_sid: None,
             groups: Vec::new(),
             group_names: Vec::new(),
+            session_enctype: None,
         })
     }
 
@@ -403,6 +425,10 @@ impl GssapiContext {
         } else {
             ClientServiceName::Missing
         };
+        let session_enctype = match mechanism {
+            Mechanism::Kerberos => self.checked_enctype()?,
+            _ => None,
+        };
         let display = source.display().map_err(name_failure("source name"))?;
         let mut identity = names::identity_of(&display, mechanism);
         let (user_sid, groups) = match mechanism {
@@ -428,7 +454,26 @@ impl GssapiContext {
             user_sid,
             groups,
             group_names: Vec::new(),
+            session_enctype,
         })
+    }
+
+    /// The ticket's session-key enctype, counted, and judged by `weak_enctypes` with the
+    /// ticket's own enctype: an RC4 or DES either way is refused under `Refuse` and reported as
+    /// a would-be refusal under `Audit`.
+    fn checked_enctype(&self) -> Result<Option<Enctype>, AuthError> {
+        let Some(ApReqEnctypes { ticket, session }) = self.ap_req else {
+            return Ok(None);
+        };
+        let weakest = if ticket.is_weak() { ticket } else { session };
+        if weakest.is_weak() && self.weak_enctypes == WeakEnctypes::Refuse {
+            return Err(AuthError::WeakEnctype { enctype: weakest });
+        }
+        crate::telemetry::session_enctype(session);
+        if self.weak_enctypes == WeakEnctypes::Audit {
+            crate::telemetry::weak_enctype_audited(weakest);
+        }
+        Ok(Some(session))
     }
 }
 

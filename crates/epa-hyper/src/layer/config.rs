@@ -396,6 +396,7 @@ impl LayerConfig {
             client_spn: None,
             peer: facts.peer,
             principal: None,
+            enctype: None,
             audit: None,
         }
         .emit();
@@ -421,6 +422,7 @@ impl LayerConfig {
             client_spn: done.client_spn.as_option(),
             peer: facts.peer,
             principal: Some(&done.identity.principal),
+            enctype: done.session_enctype,
             audit: audited.target.as_ref(),
         }
         .emit();

@@ -7,6 +7,7 @@
 //! | `epa_decisions_total` | counter | `decision`, `reason`, `mechanism`, `channel_binding` | one per completed decision, backend refusal or outage (`mechanism`/`channel_binding` are `unknown` when the backend refused before knowing) |
 //! | `epa_audit_would_reject_total` | counter | `reason` (the target's), `mechanism`, `channel_binding` | audit mode: accepted, but the target policy would refuse |
 //! | `epa_authentication_seconds` | histogram | `mechanism` | first leg to decision |
+//! | `epa_kerberos_session_enctypes_total` | counter | `enctype` (`aes256-cts-hmac-sha1-96`, `arcfour-hmac`, …, `other`) | completed Kerberos exchanges, by the session key's encryption type |
 //! | `epa_tls_handshake_seconds` | histogram | `tls_version` (`1.3`, `1.2`, `other`) | TLS handshakes |
 //! | `epa_client_certificates_total` | counter | `status` (`valid`, `not-presented`, `revoked`, …) | per TLS connection |
 //! | `epa_client_certificate_refusals_total` | counter | `reason` (`client-certificate-required`, …) | requests refused for their certificate |
@@ -31,6 +32,8 @@ pub const DECISIONS_TOTAL: &str = "epa_decisions_total";
 pub const AUDIT_WOULD_REJECT_TOTAL: &str = "epa_audit_would_reject_total";
 /// `epa_authentication_seconds`.
 pub const AUTHENTICATION_SECONDS: &str = "epa_authentication_seconds";
+/// `epa_kerberos_session_enctypes_total`.
+pub const KERBEROS_SESSION_ENCTYPES_TOTAL: &str = "epa_kerberos_session_enctypes_total";
 /// `epa_tls_handshake_seconds`.
 pub const TLS_HANDSHAKE_SECONDS: &str = "epa_tls_handshake_seconds";
 /// `epa_client_certificates_total`.
@@ -68,10 +71,11 @@ pub const DROPPED_HEADERS_TOTAL: &str = "epa_proxy_headers_dropped_total";
 pub const UPGRADE_IDLE_CLOSED_TOTAL: &str = "epa_upgrade_idle_closed_total";
 
 /// Every name above, for tests and exporters.
-pub const ALL: [&str; 20] = [
+pub const ALL: [&str; 21] = [
     DECISIONS_TOTAL,
     AUDIT_WOULD_REJECT_TOTAL,
     AUTHENTICATION_SECONDS,
+    KERBEROS_SESSION_ENCTYPES_TOTAL,
     TLS_HANDSHAKE_SECONDS,
     CLIENT_CERTIFICATES_TOTAL,
     CLIENT_CERTIFICATE_REFUSALS_TOTAL,

@@ -209,7 +209,12 @@ pub fn gssapi_acceptor(
     config: &ServerConfig,
     check_ticket_target: bool,
 ) -> Result<epa_hyper::gssapi::GssapiAcceptor, BackendError> {
-    let mut backend = epa_hyper::gssapi::GssapiAcceptor::new();
+    let weak = config
+        .backend
+        .as_ref()
+        .map(|b| b.weak_enctypes)
+        .unwrap_or_default();
+    let mut backend = epa_hyper::gssapi::GssapiAcceptor::new().weak_enctypes(weak);
     if check_ticket_target {
         let policy = config
             .policy

@@ -52,6 +52,7 @@ fn kerberos(observation: BindingObservation) -> Step {
         user_sid: None,
         groups: Vec::new(),
         group_names: Vec::new(),
+        session_enctype: None,
     })
 }
 
