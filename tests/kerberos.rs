@@ -557,6 +557,17 @@ fn the_session_enctype_is_reported_and_rc4_audited_or_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // `epa lint --keytab` on the files kadmin wrote: the RC4-only one is flagged.
+    let lint = |name: &str| {
+        let bytes = std::fs::read(realm.path(name)).unwrap();
+        epa::lint::keytab(&bytes)
+            .into_iter()
+            .map(|f| f.code)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lint("rc4.keytab"), ["keytab-weak-keys-only"]);
+    assert!(lint("http.keytab").is_empty());
+
     let aes = realm.server("when-supported", "http.keytab");
     let (status, _) = requests_gssapi(&realm, &aes.url("localhost"), true, "krb5.conf", None);
     assert_eq!(status, 200, "{}", aes.log());

@@ -11,8 +11,10 @@ use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use serde::Serialize;
 
 mod backend;
+mod keytab;
 mod mechanisms;
 mod serve;
+pub use keytab::keytab;
 pub use serve::proxy_certificate;
 
 /// How bad a finding is.
@@ -301,61 +303,6 @@ fn proxy_findings(config: &ServerConfig, out: &mut Vec<Finding>) {
                 "make sure the weaker route is intended (relayed credentials are accepted there)"));
         }
     }
-}
-
-/// Lints the keytab the GSSAPI backend accepts with (the file's bytes). MIT's acceptor takes a
-/// ticket for *any* principal in its keytab, so each non-`HTTP` service principal (`host/`,
-/// `cifs/`) is a service whose tickets the web server also accepts: a ticket a client obtained
-/// for file sharing on this host then logs in to the web application. Windows behaves the same
-/// (its machine account holds every SPN of the host); the GSSAPI backend's
-/// `check_ticket_target` is the opt-in check.
-pub fn keytab(bytes: &[u8]) -> Vec<Finding> {
-    use Severity::*;
-    let entries = match epa_core::keytab::parse(bytes) {
-        Ok(entries) => entries,
-        Err(e) => {
-            return vec![finding(
-                Error,
-                "keytab-unreadable",
-                format!("{e}"),
-                "give the server an MIT keytab (format 0x502): kadmin ktadd -k FILE HTTP/host",
-            )];
-        }
-    };
-    if entries.is_empty() {
-        return vec![finding(
-            Error,
-            "keytab-empty",
-            "the keytab holds no key: every Kerberos login fails".into(),
-            "add the server's principal: kadmin ktadd -k FILE HTTP/host",
-        )];
-    }
-    let mut others: Vec<String> = entries
-        .iter()
-        .filter(|e| !e.service().is_some_and(|s| s.eq_ignore_ascii_case("HTTP")))
-        .map(|e| e.principal())
-        .collect();
-    others.sort();
-    others.dedup();
-    if others.is_empty() {
-        return Vec::new();
-    }
-    let shown: Vec<&str> = others.iter().take(5).map(String::as_str).collect();
-    vec![finding(
-        Warning,
-        "keytab-non-http-principals",
-        format!(
-            "the keytab holds {} principal(s) that are not HTTP services ({}{}): the GSSAPI backend accepts a ticket issued for any of them, so a ticket for another service (host/, cifs/) or a user key logs in here",
-            others.len(),
-            shown.join(", "),
-            if others.len() > shown.len() {
-                ", ..."
-            } else {
-                ""
-            }
-        ),
-        "give the web server a keytab with only its HTTP/ principals (ktutil, or kadmin ktadd -k web.keytab HTTP/host), or turn on GssapiAcceptor::check_ticket_target",
-    )]
 }
 
 /// The `[listener]` table: values that cannot run, and settings that invite a flood or stalls.
@@ -725,50 +672,5 @@ service_names = ["HTTP/www.example.com"]
             .iter()
             .all(|c| !c.starts_with("route-"))
         );
-    }
-}
-
-#[cfg(test)]
-mod keytab_tests {
-    use super::*;
-
-    fn entry(components: &[&str]) -> Vec<u8> {
-        let mut e = (components.len() as u16).to_be_bytes().to_vec();
-        e.extend([0, 1, b'R']);
-        for c in components {
-            e.extend((c.len() as u16).to_be_bytes());
-            e.extend(c.as_bytes());
-        }
-        e.extend([0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 18, 0, 1, 0x42]);
-        let mut out = (e.len() as i32).to_be_bytes().to_vec();
-        out.extend(e);
-        out
-    }
-
-    fn codes(bytes: &[u8]) -> Vec<&'static str> {
-        keytab(bytes).iter().map(|f| f.code).collect()
-    }
-
-    #[test]
-    fn keytab_findings() {
-        let http = [
-            vec![5, 2],
-            entry(&["HTTP", "web"]),
-            entry(&["http", "web2"]),
-        ]
-        .concat();
-        assert!(codes(&http).is_empty());
-        let mixed = [http.clone(), entry(&["host", "web"]), entry(&["alice"])].concat();
-        let findings = keytab(&mixed);
-        assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].code, "keytab-non-http-principals");
-        assert!(
-            findings[0].why.contains("host/web@R"),
-            "{}",
-            findings[0].why
-        );
-        assert!(findings[0].why.contains("alice@R"), "{}", findings[0].why);
-        assert_eq!(codes(&[5, 2]), ["keytab-empty"]);
-        assert_eq!(codes(&[5, 1]), ["keytab-unreadable"]);
     }
 }
