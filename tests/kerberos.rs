@@ -510,7 +510,7 @@ fn auditing_for_kerberos_only_counts_every_ntlm_login() {
     let audit = realm.server_with(
         "when-supported",
         "http.keytab",
-        &["--target-mechanism", "kerberos"],
+        &["--target-mechanism", "kerberos", "--log-format", "json"],
     );
     let url = audit.url("localhost");
     assert_eq!(
@@ -523,12 +523,32 @@ fn auditing_for_kerberos_only_counts_every_ntlm_login() {
     assert_eq!(status, 200, "{}", audit.log());
     let log = audit.log();
     assert_eq!(
-        log.matches("audit_reason=\"mechanism-not-allowed\"")
+        log.matches(r#""audit_reason":"mechanism-not-allowed""#)
             .count(),
         1,
         "the NTLM login only: {log}"
     );
-    assert!(log.contains("audit=\"would-reject\""), "{log}");
+    // `epa audit-report` on that log: who still uses NTLM, from where.
+    let file = realm.dir.join("audit.log");
+    std::fs::write(&file, &log).unwrap();
+    let out = Command::new(epa_binary())
+        .args(["audit-report", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["would_reject"], 1, "{report}");
+    assert_eq!(report["by_mechanism"][0]["key"], "ntlm", "{report}");
+    assert_eq!(report["ntlm_logins"], 1, "{report}");
+    assert_eq!(
+        report["ntlm_by_user_and_client"][0]["key"], "TESTDOM\\alice from 127.0.0.1",
+        "{report}"
+    );
 }
 
 /// The session key's encryption type (issue #22): reported in the decision event; an RC4 one

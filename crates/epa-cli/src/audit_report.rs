@@ -4,8 +4,13 @@
 //!
 //! Lines that are not JSON objects, or not decision events, are counted and skipped: a log file
 //! holds other things too. A would-be rejection is an event whose `audit` field is
-//! `would-reject`; it is counted by the target's reason (`audit_reason`), by client address
-//! (the `peer` field without its port) and by user (`principal`).
+//! `would-reject`; it is counted by the target's reason (`audit_reason`), by mechanism, by
+//! client address (the `peer` field without its port) and by user (`principal`). Audit events
+//! that are not decisions (`weak-enctype` warnings) count by reason only.
+//!
+//! Apart from any audit: every accepted NTLM login, by user and by client address, and by the
+//! pair — "who still uses NTLM, from where", the first step of moving to Kerberos
+//! (docs/moving-to-kerberos.md).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -26,10 +31,18 @@ pub struct AuditReport {
     pub would_reject: usize,
     /// By the target's reason.
     pub by_reason: Vec<Count>,
+    /// By mechanism (`ntlm`, `kerberos`, `other`; `(unknown)` where the event has none).
+    pub by_mechanism: Vec<Count>,
     /// By client address.
     pub by_client: Vec<Count>,
     /// By user (`(none)` where no user was authenticated, e.g. client certificates).
     pub by_user: Vec<Count>,
+    /// Accepted NTLM logins, audited or not.
+    pub ntlm_logins: usize,
+    /// Accepted NTLM logins by user and client address (`CORP\bob from 10.0.0.5`).
+    pub ntlm_by_user_and_client: Vec<Count>,
+    /// Accepted NTLM logins by client address.
+    pub ntlm_by_client: Vec<Count>,
 }
 
 /// One row.
@@ -89,8 +102,11 @@ impl AuditReport {
     /// Reads a whole log.
     pub fn from_log(text: &str) -> Self {
         let mut by_reason = Tally::default();
+        let mut by_mechanism = Tally::default();
         let mut by_client = Tally::default();
         let mut by_user = Tally::default();
+        let mut ntlm_pairs = Tally::default();
+        let mut ntlm_clients = Tally::default();
         let mut r = Self::default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             r.lines += 1;
@@ -102,10 +118,21 @@ impl AuditReport {
                 r.not_json += 1;
                 continue;
             }
-            if field(&event, "decision").is_none() {
+            let Some(decision) = field(&event, "decision") else {
+                if field(&event, "audit") == Some("would-reject") {
+                    r.would_reject += 1;
+                    by_reason.add(field(&event, "audit_reason").unwrap_or("(unknown)"));
+                }
                 continue;
-            }
+            };
             r.decisions += 1;
+            let client = field(&event, "peer").map_or("(unknown)", address_of);
+            if decision == "accept" && field(&event, "mechanism") == Some("ntlm") {
+                r.ntlm_logins += 1;
+                let user = field(&event, "principal").unwrap_or("(none)");
+                ntlm_pairs.add(&format!("{user} from {client}"));
+                ntlm_clients.add(client);
+            }
             let Some(audit) = field(&event, "audit") else {
                 continue;
             };
@@ -115,10 +142,14 @@ impl AuditReport {
             }
             r.would_reject += 1;
             by_reason.add(field(&event, "audit_reason").unwrap_or("(unknown)"));
-            by_client.add(field(&event, "peer").map_or("(unknown)", address_of));
+            by_mechanism.add(field(&event, "mechanism").unwrap_or("(unknown)"));
+            by_client.add(client);
             by_user.add(field(&event, "principal").unwrap_or("(none)"));
         }
         r.by_reason = by_reason.sorted();
+        r.by_mechanism = by_mechanism.sorted();
+        r.ntlm_by_user_and_client = ntlm_pairs.sorted();
+        r.ntlm_by_client = ntlm_clients.sorted();
         r.by_client = by_client.sorted();
         r.by_user = by_user.sorted();
         r
@@ -194,5 +225,41 @@ mod tests {
         );
         assert_eq!(r.would_reject, 1);
         assert_eq!(r.by_client[0].key, "1.2.3.4");
+    }
+
+    /// Issue #22: "who still uses NTLM, from where" — accepted NTLM logins whether audited or
+    /// not, by user and address; would-be rejections by mechanism (a `target_mechanisms =
+    /// ["kerberos"]` audit); a `weak-enctype` warning counted by reason.
+    #[test]
+    fn ntlm_logins_by_user_and_address_and_rejections_by_mechanism() {
+        let log = [
+            event(r#""decision":"accept","reason":"binding-verified","mechanism":"ntlm","peer":"10.0.0.5:1","principal":"CORP\\bob","audit":"would-reject","audit_reason":"mechanism-not-allowed""#),
+            event(r#""decision":"accept","reason":"binding-verified","mechanism":"ntlm","peer":"10.0.0.5:2","principal":"CORP\\bob","audit":"would-reject","audit_reason":"mechanism-not-allowed""#),
+            event(r#""decision":"accept","reason":"binding-verified","mechanism":"ntlm","peer":"10.0.0.9:2","principal":"CORP\\amy""#),
+            event(r#""decision":"accept","reason":"kerberos-validates-service-name","mechanism":"kerberos","peer":"10.0.0.9:3","principal":"amy@CORP.TEST","audit":"pass","audit_reason":"kerberos-validates-service-name""#),
+            event(r#""decision":"reject","reason":"mechanism-not-allowed","mechanism":"ntlm","peer":"10.0.0.7:1""#),
+            event(r#""audit":"would-reject","audit_reason":"weak-enctype","enctype":"arcfour-hmac""#),
+        ]
+        .join("\n");
+        let r = AuditReport::from_log(&log);
+        let row = |k: &str, n| Count {
+            key: k.into(),
+            count: n,
+        };
+        assert_eq!((r.decisions, r.audited, r.would_reject), (5, 3, 3));
+        assert_eq!(r.ntlm_logins, 3);
+        assert_eq!(
+            r.ntlm_by_user_and_client,
+            [
+                row("CORP\\bob from 10.0.0.5", 2),
+                row("CORP\\amy from 10.0.0.9", 1)
+            ]
+        );
+        assert_eq!(r.ntlm_by_client, [row("10.0.0.5", 2), row("10.0.0.9", 1)]);
+        assert_eq!(r.by_mechanism, [row("ntlm", 2)]);
+        assert_eq!(
+            r.by_reason,
+            [row("mechanism-not-allowed", 2), row("weak-enctype", 1)]
+        );
     }
 }

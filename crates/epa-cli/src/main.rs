@@ -44,7 +44,8 @@ enum Command {
     Iis(IisCommand),
     /// Summarise who would break under an audited target policy, from the JSON decision log
     /// (`--log-format json` of the example server; tracing-subscriber JSON): would-be
-    /// rejections by reason, by client address and by user, most affected first.
+    /// rejections by reason, mechanism, client address and user, most affected first; and
+    /// every accepted NTLM login by user and client address (who still uses NTLM, from where).
     AuditReport {
         /// The log file (JSON lines; other lines are counted and skipped).
         file: PathBuf,
@@ -263,10 +264,16 @@ fn run_audit_report(path: &Path, json: bool) -> Result<u8, Failure> {
         "{} would-be rejection(s) in {} decision(s), {} of them audited ({} line(s), {} not JSON)",
         report.would_reject, report.decisions, report.audited, report.lines, report.not_json
     );
+    let ntlm = format!(
+        "NTLM logins ({}), by user and client address",
+        report.ntlm_logins
+    );
     for (title, rows) in [
         ("by reason", &report.by_reason),
+        ("by mechanism", &report.by_mechanism),
         ("by client address", &report.by_client),
         ("by user", &report.by_user),
+        (ntlm.as_str(), &report.ntlm_by_user_and_client),
     ] {
         if rows.is_empty() {
             continue;
