@@ -334,6 +334,7 @@ impl LayerConfig {
     /// Tells the observer how `leg` ended the exchange.
     fn observe(&self, leg: &Leg, verdict: LegVerdict<'_>) -> Observed {
         self.observer.on_leg_end(&LegEnd {
+            backend: self.authenticator.mechanisms(),
             route: &self.policy,
             target: self.target.as_ref(),
             channel: leg.conn.facts(),

@@ -49,6 +49,8 @@ pub struct LegEnd<'a> {
     pub token: &'a [u8],
     /// The binding handed to the backend for that leg.
     pub expected: Option<&'a ExpectedBindings>,
+    /// The mechanisms the layer's backend can complete.
+    pub backend: epa_core::decide::Mechanisms,
     /// How the exchange ended.
     pub verdict: LegVerdict<'a>,
 }

@@ -23,6 +23,7 @@
 //! `authentication-failed`), plus one `diagnostics report` event.
 
 mod candidates;
+mod fallback;
 pub mod ntlm;
 mod render;
 mod report;
@@ -140,6 +141,8 @@ pub struct KerberosReport {
     pub channel_bound: bool,
     /// The ticket's service principal (escaped).
     pub ticket_service: Option<String>,
+    /// The ticket's session-key encryption type (`aes256-cts-hmac-sha1-96`, `arcfour-hmac`).
+    pub session_enctype: Option<&'static str>,
 }
 
 /// The route's policy.

@@ -206,6 +206,7 @@ fn kerberos_section(o: &mut String, k: &KerberosReport) {
         if k.channel_bound { "yes" } else { "no" },
     );
     row(o, "ticket service", opt(k.ticket_service.as_deref()));
+    row(o, "session key", opt(k.session_enctype));
     o.push_str("</table>");
 }
 

@@ -45,6 +45,7 @@ impl LegObserver for Reporter {
             channel: end.channel,
             token: end.token,
             expected: end.expected,
+            backend: end.backend,
             verdict,
         });
         let mut extensions = http::Extensions::new();
@@ -75,6 +76,8 @@ struct Inputs<'a> {
     pub channel: &'a ChannelFacts,
     pub token: &'a [u8],
     pub expected: Option<&'a ExpectedBindings>,
+    /// What the backend can complete (Kerberos or not: the NTLM fallback notes).
+    pub backend: epa_core::decide::Mechanisms,
     pub verdict: Verdict<'a>,
 }
 
@@ -269,9 +272,16 @@ fn report(inputs: &Inputs<'_>) -> Diagnosis {
         (Verdict::Completed(done), Some(Mechanism::Kerberos)) => Some(KerberosReport {
             channel_bound: done.channel_binding == BindingObservation::Match,
             ticket_service: escaped(&done.client_spn),
+            session_enctype: done.session_enctype.map(|e| e.name()),
         }),
         _ => None,
     };
+    if mechanism == Some(Mechanism::Ntlm) {
+        let target = ntlm.as_ref().and_then(|f| f.target_name.as_deref());
+        let kerberos_offered = inputs.route.mechanisms().permits(Mechanism::Kerberos)
+            && inputs.backend.permits(Mechanism::Kerberos);
+        notes.extend(super::fallback::notes(target, kerberos_offered));
+    }
     if kerberos.is_some() {
         notes.push("Kerberos: MIT reports only whether the context is channel-bound, not the value the client sent; every row of the table uses that observation.".to_owned());
     }
