@@ -12,7 +12,7 @@
 //! max_in_flight = 64            # proxied exchanges at once; more get 503
 //!
 //! [[kdc_proxy.realm]]
-//! name = "EXAMPLE.TEST"         # exact (Kerberos realms are case-sensitive)
+//! name = "EXAMPLE.TEST"         # matched ignoring ASCII case, as MS-KKDCP §2.2.2 says
 //! kdcs = ["127.0.0.1:88", "kdc2.example.test"]   # HOST[:PORT], port 88 by default; TCP
 //! ```
 //! [MS-KKDCP]: https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-kkdcp/
@@ -49,7 +49,8 @@ pub struct KdcProxyTable {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealmTable {
-    /// The realm, exactly as clients send it in `target-domain` (case-sensitive).
+    /// The realm clients send in `target-domain` (compared ignoring ASCII case, [MS-KKDCP]
+    /// §2.2.2).
     pub name: String,
     /// `HOST[:PORT]` (port 88 by default; IPv6 in brackets), tried in order, over TCP.
     #[serde(default)]
@@ -154,8 +155,8 @@ pub enum KdcProxyError {
         "[[kdc_proxy.realm]] name {0:?}: a realm name is non-empty printable ASCII without spaces"
     )]
     RealmName(String),
-    /// A realm listed twice.
-    #[error("[[kdc_proxy.realm]] {0:?} is listed twice")]
+    /// A realm listed twice (ASCII case ignored).
+    #[error("[[kdc_proxy.realm]] {0:?} is listed twice (names are compared ignoring case)")]
     DuplicateRealm(String),
     /// A realm without a KDC.
     #[error("[[kdc_proxy.realm]] {0:?} has no kdcs")]
@@ -232,7 +233,7 @@ impl KdcProxyTable {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(KdcProxyError::RealmName(name.clone()));
             }
-            if out.iter().any(|o| &o.name == name) {
+            if out.iter().any(|o| o.name.eq_ignore_ascii_case(name)) {
                 return Err(KdcProxyError::DuplicateRealm(name.clone()));
             }
             if r.kdcs.is_empty() {
@@ -381,8 +382,8 @@ mod tests {
             KdcProxyError::RealmName("A B".into())
         );
         assert_eq!(
-            err(&format!("{REALM}{REALM}")),
-            KdcProxyError::DuplicateRealm("EXAMPLE.TEST".into())
+            err(&format!("{REALM}{}", REALM.replace("EXAMPLE", "example"))),
+            KdcProxyError::DuplicateRealm("example.TEST".into())
         );
         assert!(matches!(
             err("[[realm]]\nname = \"A\"\nkdcs = [\"k:0\"]\n"),

@@ -13,7 +13,7 @@
 //! | `Content-Length` and the body at most `max_message_bytes` | 413, the body unread |
 //! | the body within `body_timeout` | 408 |
 //! | a DER KDC-PROXY-MESSAGE holding one framed AS-REQ or TGS-REQ and a `target-domain` | 400 |
-//! | `target-domain` is a configured realm (exact) | 503 (`unknown-realm`), no connection |
+//! | `target-domain` is a configured realm (ASCII case ignored, §2.2.2) | 503 (`unknown-realm`), no connection |
 //! | a configured KDC answers in time, within `max_message_bytes` | 503 / 504 / 502 |
 //!
 //! The answer is 200 `application/kerberos` with the KDC's reply (an AS-REP, a TGS-REP or a
@@ -220,9 +220,14 @@ impl KdcProxy {
         Ok((message::encode(&framed, None)?, outcome))
     }
 
-    /// The configured realm `name` (exact: realms are case-sensitive, RFC 4120 §6.1).
+    /// The configured realm `name`, ASCII case ignored: [MS-KKDCP] §2.2.2 says target-domain
+    /// "is not case-sensitive" (the KDC still sees the realm the message itself names).
     fn realm(&self, name: &str) -> Option<&RealmSettings> {
-        self.inner.settings.realms.iter().find(|r| r.name == name)
+        self.inner
+            .settings
+            .realms
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
     }
 }
 
