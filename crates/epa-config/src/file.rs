@@ -3,6 +3,7 @@
 use crate::backend::BackendTable;
 use crate::client_certificates::ClientCertificateTable;
 use crate::diagnostics::DiagnosticsTable;
+use crate::kdc_proxy::KdcProxyTable;
 use crate::listener::ListenerTable;
 use crate::metrics::MetricsTable;
 use crate::policy_table::PolicyTable;
@@ -71,6 +72,8 @@ pub struct ServerConfig {
     /// `[request_filtering]`: path spellings refused before routing (IIS request filtering).
     #[serde(default)]
     pub request_filtering: RequestFilteringTable,
+    /// `[kdc_proxy]`: the KDC proxy (MS-KKDCP) of `epa serve` (absent: not served).
+    pub kdc_proxy: Option<KdcProxyTable>,
 }
 
 impl ServerConfig {

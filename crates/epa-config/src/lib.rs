@@ -3,7 +3,7 @@
 //!
 //! * [`ServerConfig`]: the whole file — `[listener]`, `[client_certificates]`, `[policy]`,
 //!   `[backend]`, `[upstream]`, `[identity_headers]`, `[[route]]`, `[metrics]`,
-//!   `[diagnostics]`, `[request_filtering]`.
+//!   `[diagnostics]`, `[request_filtering]`, `[kdc_proxy]`.
 //! * [`PolicyTable`]: the `[policy]` table (also the policy of `epa policy` scenario files): the
 //!   .NET form or the IIS form, built into an [`epa_core::ServerPolicy`].
 //! * [`lint`]: the configuration mistakes that cause outages or silent weakness.
@@ -20,6 +20,7 @@ pub mod diagnostics;
 pub mod duration;
 mod file;
 pub mod identity_headers;
+pub mod kdc_proxy;
 pub mod lint;
 pub mod listener;
 pub mod lockout;
@@ -33,6 +34,7 @@ pub mod upstream;
 pub use backend::{BackendKind, BackendTable};
 pub use client_certificates::{ClientCertificateTable, HintChoice, RequiredPathError};
 pub use file::ServerConfig;
+pub use kdc_proxy::{KdcProxySettings, KdcProxyTable};
 pub use listener::{Deadlines, ListenerError, ListenerTable};
 pub use metrics::MetricsTable;
 pub use policy_table::{ConfigError, PolicyTable};

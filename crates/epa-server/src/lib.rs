@@ -8,6 +8,8 @@
 //!   ([`app::build`]: metrics page → client-certificate gate → diagnostics page → routes |
 //!   handler), its backend ([`app::backend`]), SIGHUP reload ([`app::serve`]), logs and
 //!   Prometheus;
+//! * `kdc_proxy`: the KDC proxy (MS-KKDCP) on `[kdc_proxy]`'s path, answered before any
+//!   authentication;
 //! * [`proxy`]: the reverse proxy behind the per-route Extended Protection layers (identity
 //!   headers set by epa alone, upgrades, the upstream pool).
 //!
@@ -19,8 +21,17 @@
 
 pub mod app;
 pub mod diagnose;
+mod kdc_proxy;
 pub mod proxy;
 pub mod server;
 
 pub use app::{App, ServeError, ServeOptions, serve};
 pub use server::{Server, ServerError};
+
+/// The KDC proxy's message codec, for the fuzz target; not part of the API.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::kdc_proxy::message::{
+        KdcRequestKind, MessageError, decode_request, encode, frame,
+    };
+}

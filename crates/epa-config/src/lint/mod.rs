@@ -11,6 +11,7 @@ use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use serde::Serialize;
 
 mod backend;
+mod kdc_proxy;
 mod keytab;
 mod mechanisms;
 mod serve;
@@ -87,6 +88,7 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
     client_certificate_findings(config, ca_files, &mut out);
     listener_findings(&config.listener, &mut out);
     serve::serve_findings(config, &mut out);
+    kdc_proxy::kdc_proxy_findings(config, &mut out);
 
     policy_findings(config, &mut out);
     proxy_findings(config, &mut out);

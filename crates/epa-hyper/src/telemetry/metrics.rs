@@ -25,6 +25,8 @@
 //! | `epa_client_body_timeouts_total` | counter | — | request bodies cut for idleness (`[listener] body_timeout`) |
 //! | `epa_proxy_headers_dropped_total` | counter | `reason` (`underscore`) | request headers the proxy dropped |
 //! | `epa_upgrade_idle_closed_total` | counter | — | spliced (upgraded) connections closed for idleness |
+//! | `epa_kdc_proxy_requests_total` | counter | `realm` (configured ones only, else `other`), `outcome` (`reply`, `bad-request`, `unknown-realm`, `too-large`, `busy`, `kdc-unreachable`, `kdc-timeout`, …) | KDC proxy (MS-KKDCP) requests |
+//! | `epa_kdc_proxy_seconds` | histogram | `realm` | KDC proxy requests answered with the KDC's reply: body read to reply sent |
 
 /// `epa_decisions_total`.
 pub const DECISIONS_TOTAL: &str = "epa_decisions_total";
@@ -69,9 +71,13 @@ pub const CLIENT_BODY_TIMEOUTS_TOTAL: &str = "epa_client_body_timeouts_total";
 pub const DROPPED_HEADERS_TOTAL: &str = "epa_proxy_headers_dropped_total";
 /// `epa_upgrade_idle_closed_total`.
 pub const UPGRADE_IDLE_CLOSED_TOTAL: &str = "epa_upgrade_idle_closed_total";
+/// `epa_kdc_proxy_requests_total`.
+pub const KDC_PROXY_REQUESTS_TOTAL: &str = "epa_kdc_proxy_requests_total";
+/// `epa_kdc_proxy_seconds`.
+pub const KDC_PROXY_SECONDS: &str = "epa_kdc_proxy_seconds";
 
 /// Every name above, for tests and exporters.
-pub const ALL: [&str; 21] = [
+pub const ALL: [&str; 23] = [
     DECISIONS_TOTAL,
     AUDIT_WOULD_REJECT_TOTAL,
     AUTHENTICATION_SECONDS,
@@ -93,6 +99,8 @@ pub const ALL: [&str; 21] = [
     CLIENT_BODY_TIMEOUTS_TOTAL,
     DROPPED_HEADERS_TOTAL,
     UPGRADE_IDLE_CLOSED_TOTAL,
+    KDC_PROXY_REQUESTS_TOTAL,
+    KDC_PROXY_SECONDS,
 ];
 
 #[cfg(test)]

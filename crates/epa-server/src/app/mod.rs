@@ -1,6 +1,6 @@
 //! The application a configuration serves, put together here and only here ([`build`]):
 //!
-//! metrics page → client-certificate gate (`[client_certificates] required_paths`) →
+//! metrics page → KDC proxy (`[kdc_proxy]`) → client-certificate gate (`[client_certificates] required_paths`) →
 //! diagnostics page (when on) → the proxy's route table (`[upstream]`) | the handler behind the
 //! `[policy]` layer.
 //!
@@ -104,6 +104,8 @@ enum Routes<H> {
 pub struct App<H = Hello> {
     routes: Routes<H>,
     metrics: Option<MetricsPage>,
+    /// `[kdc_proxy]`: answered before the certificate gate and any Negotiate leg.
+    kdc_proxy: Option<crate::kdc_proxy::KdcProxy>,
     /// `required_paths` (empty: none) and whether they are only observed (`audit_only`).
     certificate_paths: Arc<[NormalizedPath]>,
     certificate_audit_only: bool,
@@ -120,6 +122,7 @@ impl<H> std::fmt::Debug for App<H> {
         f.debug_struct("App")
             .field("routes", &routes)
             .field("metrics", &self.metrics)
+            .field("kdc_proxy", &self.kdc_proxy)
             .field("certificate_paths", &self.certificate_paths)
             .finish()
     }
@@ -153,6 +156,10 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         if let Some(page) = self.metrics.as_ref().and_then(|m| m.answer(&req)) {
             return answer(page);
+        }
+        if let Some(kdc) = self.kdc_proxy.as_ref().filter(|k| k.asks(&req)) {
+            let kdc = kdc.clone();
+            return Box::pin(async move { Ok(kdc.answer(req).await) });
         }
         if !self.certificate_paths.is_empty() {
             // A path that cannot be normalised cannot be matched against required_paths: 400
@@ -230,6 +237,9 @@ pub enum AppError {
     /// The `[metrics]` table.
     #[error(transparent)]
     Metrics(#[from] epa_config::metrics::MetricsError),
+    /// The `[kdc_proxy]` table.
+    #[error(transparent)]
+    KdcProxy(#[from] epa_config::kdc_proxy::KdcProxyError),
     /// A `required_paths` entry.
     #[error(transparent)]
     RequiredPath(#[from] epa_config::RequiredPathError),
@@ -295,10 +305,15 @@ pub fn build<H>(
         }
         (None, _) => None,
     };
+    let kdc_proxy = match &config.kdc_proxy {
+        Some(table) => Some(crate::kdc_proxy::KdcProxy::new(table.settings()?)),
+        None => None,
+    };
     let cc = &config.client_certificates;
     Ok(App {
         routes,
         metrics,
+        kdc_proxy,
         certificate_paths: cc.required_prefixes()?.into(),
         certificate_audit_only: cc.audit_only,
     })
