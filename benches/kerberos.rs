@@ -29,6 +29,15 @@ mod servers;
 use servers::{spawn_plain, tls_config};
 
 const CONNECTIONS: u32 = 200;
+/// Alternating rounds of the Kerberos-only comparison.
+const ROUNDS: usize = 7;
+
+/// The median of `v` (non-empty).
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
 /// Tokens accepted in the server-only measurement.
 const ACCEPTS: usize = 1_000;
 
@@ -86,7 +95,10 @@ fn cpu_time() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
-async fn spawn_kerberos(config: rustls::ServerConfig) -> SocketAddr {
+async fn spawn_kerberos(
+    config: rustls::ServerConfig,
+    mechanisms: epa::decide::Mechanisms,
+) -> SocketAddr {
     let policy = ExtendedProtectionPolicy::new(
         PolicyEnforcement::Always,
         ProtectionScenario::TransportSelected,
@@ -94,7 +106,9 @@ async fn spawn_kerberos(config: rustls::ServerConfig) -> SocketAddr {
     )
     .expect("policy");
     let names = ServiceNameCollection::new(["HTTP/localhost"]).expect("names");
-    let policy = ServerPolicy::new(policy, &names, Profile::Documented).expect("policy");
+    let policy = ServerPolicy::new(policy, &names, Profile::Documented)
+        .expect("policy")
+        .with_mechanisms(mechanisms);
     let backend = GssapiAcceptor::new();
     backend.check().expect("keytab");
     let layer = ExtendedProtectionLayer::new(backend, policy);
@@ -187,7 +201,9 @@ fn main() {
     );
     rt.block_on(async {
         let binding = epa::tls_server_end_point(&der).expect("cbt").binding.application_data();
-        let kerberos = spawn_kerberos(config.clone()).await;
+        let kerberos = spawn_kerberos(config.clone(), epa::decide::Mechanisms::ALL).await;
+        let kerberos_only =
+            spawn_kerberos(config.clone(), epa::decide::Mechanisms::KERBEROS).await;
         let plain = spawn_plain(config).await;
         let plain_cost = cost(plain, None).await;
         let kerberos_cost = cost(kerberos, Some(&binding)).await;
@@ -196,6 +212,20 @@ fn main() {
         println!(
             "ratio kerberos/new_connection: negotiate / plain = {:.3}",
             kerberos_cost.as_secs_f64() / plain_cost.as_secs_f64()
+        );
+        // Issue #22: a Kerberos-only route (the first-leg mechanism check, the SPNEGO-restricted
+        // credential) against the default route, alternating, medians.
+        let (mut both, mut only) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            both.push(cost(kerberos, Some(&binding)).await);
+            only.push(cost(kerberos_only, Some(&binding)).await);
+        }
+        let (both, only) = (median(both), median(only));
+        println!("kerberos/new_connection/default   {both:>10.2?} (median of {ROUNDS}, mechanisms = kerberos, ntlm)");
+        println!("kerberos/new_connection/krb-only  {only:>10.2?} (median of {ROUNDS}, mechanisms = kerberos)");
+        println!(
+            "ratio kerberos/new_connection: kerberos-only / default = {:.3}",
+            only.as_secs_f64() / both.as_secs_f64()
         );
     });
 }

@@ -20,6 +20,18 @@ pub struct ApReqEnctypes {
     pub session: Enctype,
 }
 
+impl ApReqEnctypes {
+    /// The one a weak-enctype rule judges: the ticket's when it is RC4 or DES (an RC4 ticket
+    /// is crackable whatever the session key), else the session key's.
+    pub fn weakest(self) -> Enctype {
+        if self.ticket.is_weak() {
+            self.ticket
+        } else {
+            self.session
+        }
+    }
+}
+
 /// The AP-REQ's encryption types in a `Negotiate` token: SPNEGO whose `mechToken` is a Kerberos
 /// token, or a raw Kerberos token (RFC 4121 §4.1: the `InitialContextToken` framing, `TOK_ID`
 /// 01 00, then the AP-REQ). `None` for anything else.
@@ -240,6 +252,18 @@ mod tests {
                 session: Enctype(23)
             })
         );
+    }
+
+    #[test]
+    fn the_weakest_is_the_ticket_s_when_it_is_weak() {
+        let e = |ticket, session| ApReqEnctypes {
+            ticket: Enctype(ticket),
+            session: Enctype(session),
+        };
+        assert_eq!(e(23, 18).weakest(), Enctype(23));
+        assert_eq!(e(18, 23).weakest(), Enctype(23));
+        assert_eq!(e(3, 23).weakest(), Enctype(3));
+        assert_eq!(e(18, 17).weakest(), Enctype(17));
     }
 
     #[test]

@@ -77,6 +77,18 @@ pub enum WeakEnctypes {
     Refuse,
 }
 
+impl WeakEnctypes {
+    /// Whether a ticket using `enctype` is refused: only RC4/DES, only under `Refuse`.
+    pub fn refuses(self, enctype: Enctype) -> bool {
+        self == Self::Refuse && enctype.is_weak()
+    }
+
+    /// Whether it is accepted and reported as a would-be refusal: RC4/DES under `Audit`.
+    pub fn audits(self, enctype: Enctype) -> bool {
+        self == Self::Audit && enctype.is_weak()
+    }
+}
+
 crate::wire::wire_names!(WeakEnctypes, "weak_enctypes", {
     Allow => "allow",
     Audit => "audit",
@@ -126,5 +138,22 @@ mod tests {
         assert_eq!(unknown.to_string(), "enctype -135");
         assert_eq!(unknown.family(), EnctypeFamily::Other);
         assert!(!unknown.is_weak());
+    }
+
+    #[test]
+    fn weak_enctypes_refuse_or_audit_only_weak_ones() {
+        use WeakEnctypes::*;
+        for (choice, rc4, aes) in [
+            (Allow, (false, false), (false, false)),
+            (Audit, (false, true), (false, false)),
+            (Refuse, (true, false), (false, false)),
+        ] {
+            let judged = |e| (choice.refuses(e), choice.audits(e));
+            assert_eq!(judged(Enctype::RC4_HMAC), rc4, "{choice:?}");
+            assert_eq!(judged(Enctype(1)), rc4, "{choice:?} DES");
+            assert_eq!(judged(Enctype::AES256_SHA1), aes, "{choice:?}");
+        }
+        assert_eq!(WeakEnctypes::default(), Audit);
+        assert_eq!("refuse".parse::<WeakEnctypes>(), Ok(Refuse));
     }
 }

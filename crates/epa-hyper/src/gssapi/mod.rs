@@ -40,6 +40,7 @@
 //! [`GssapiContext`] is `Send` so it can move there.
 
 mod credential;
+mod enctypes;
 mod ffi;
 mod names;
 mod pac;
@@ -50,7 +51,7 @@ use crate::authenticator::{
 use credential::AcceptorCredential;
 use epa_core::ap_req::ApReqEnctypes;
 use epa_core::decide::{BindingObservation, ClientServiceName, Mechanism, Mechanisms};
-use epa_core::enctype::{Enctype, WeakEnctypes};
+use epa_core::enctype::WeakEnctypes;
 use epa_core::spn::ServiceNameCollection;
 use epa_core::spnego;
 use libgssapi::error::MajorFlags;
@@ -426,7 +427,7 @@ impl GssapiContext {
             ClientServiceName::Missing
         };
         let session_enctype = match mechanism {
-            Mechanism::Kerberos => self.checked_enctype()?,
+            Mechanism::Kerberos => enctypes::checked(self.ap_req, self.weak_enctypes)?,
             _ => None,
         };
         let display = source.display().map_err(name_failure("source name"))?;
@@ -456,24 +457,6 @@ impl GssapiContext {
             group_names: Vec::new(),
             session_enctype,
         })
-    }
-
-    /// The ticket's session-key enctype, counted, and judged by `weak_enctypes` with the
-    /// ticket's own enctype: an RC4 or DES either way is refused under `Refuse` and reported as
-    /// a would-be refusal under `Audit`.
-    fn checked_enctype(&self) -> Result<Option<Enctype>, AuthError> {
-        let Some(ApReqEnctypes { ticket, session }) = self.ap_req else {
-            return Ok(None);
-        };
-        let weakest = if ticket.is_weak() { ticket } else { session };
-        if weakest.is_weak() && self.weak_enctypes == WeakEnctypes::Refuse {
-            return Err(AuthError::WeakEnctype { enctype: weakest });
-        }
-        crate::telemetry::session_enctype(session);
-        if self.weak_enctypes == WeakEnctypes::Audit {
-            crate::telemetry::weak_enctype_audited(weakest);
-        }
-        Ok(Some(session))
     }
 }
 
