@@ -616,3 +616,86 @@ fn the_session_enctype_is_reported_and_rc4_audited_or_refused() {
         refuse.log()
     );
 }
+
+/// A SPNEGO `NegTokenInit` (RFC 4178 §4.2.1) listing NTLM first, then Kerberos, with an optimistic
+/// NTLM NEGOTIATE_MESSAGE as its mechToken — the list a client makes when it prefers NTLM.
+fn spnego_ntlm_first() -> Vec<u8> {
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        assert!(body.len() < 128);
+        [vec![tag, body.len() as u8], body.to_vec()].concat()
+    }
+    // MS-NLMP §2.2.1.1, with NTLMSSP_NEGOTIATE_VERSION and its 8-byte version.
+    let negotiate = b"NTLMSSP\0\x01\0\0\0\x07\x82\x08\xa2\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x0a\x00\x61\x4a\x00\x00\x00\x0f";
+    let list = [
+        tlv(0x06, epa::spnego::NTLM_OID),
+        tlv(0x06, epa::spnego::KRB5_OID),
+    ]
+    .concat();
+    let init = tlv(
+        0xa0,
+        &tlv(
+            0x30,
+            &[
+                tlv(0xa0, &tlv(0x30, &list)),
+                tlv(0xa2, &tlv(0x04, negotiate)),
+            ]
+            .concat(),
+        ),
+    );
+    tlv(0x60, &[tlv(0x06, epa::spnego::SPNEGO_OID), init].concat())
+}
+
+/// The mechanism MIT's SPNEGO acceptor chose in its answer to `token` (`supportedMech` of the
+/// `NegTokenResp` in the 401's `WWW-Authenticate: Negotiate <token>`), via curl.
+fn chosen_mechanism(url: &str, token: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(token);
+    let out = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-D", "-", "-H"])
+        .arg(format!("Authorization: Negotiate {b64}"))
+        .arg(url)
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    let value = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        let value = value.trim().strip_prefix("Negotiate ")?;
+        name.eq_ignore_ascii_case("www-authenticate")
+            .then(|| value.to_owned())
+    })?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()?;
+    match epa::spnego::parse(&bytes).ok()? {
+        epa::spnego::NegotiationToken::Resp(r) => r.supported_mech.map(<[u8]>::to_vec),
+        epa::spnego::NegotiationToken::Init(_) => None,
+    }
+}
+
+/// `mechanisms = ["kerberos"]` steers SPNEGO (MIT `gss_set_neg_mechs`, RFC 4178 §3.2): to a
+/// client listing NTLM first and Kerberos second, the Kerberos-only route answers by choosing
+/// Kerberos (asking for a Kerberos token), where the default route takes the optimistic NTLM
+/// token and answers with NTLM.
+#[test]
+fn a_kerberos_only_route_chooses_kerberos_from_a_list_that_prefers_ntlm() {
+    let realm = Realm::start("kerberos");
+    let token = spnego_ntlm_first();
+    let only = realm.server_with(
+        "when-supported",
+        "http.keytab",
+        &["--mechanism", "kerberos"],
+    );
+    assert_eq!(
+        chosen_mechanism(&only.url("localhost"), &token).as_deref(),
+        Some(epa::spnego::KRB5_OID),
+        "{}",
+        only.log()
+    );
+    let both = realm.server("when-supported", "http.keytab");
+    assert_eq!(
+        chosen_mechanism(&both.url("localhost"), &token).as_deref(),
+        Some(epa::spnego::NTLM_OID),
+        "{}",
+        both.log()
+    );
+}
