@@ -281,6 +281,57 @@ mod tests {
     }
 
     #[test]
+    fn the_size_limit_is_inclusive() {
+        // MAX_KEYTAB_LEN bytes are read (here: the version, then an end marker and zero
+        // padding); one byte more is refused before any entry is looked at.
+        let mut kt = vec![0; MAX_KEYTAB_LEN];
+        kt[..2].copy_from_slice(&[5, 2]);
+        assert_eq!(parse(&kt), Ok(vec![]));
+        kt.push(0);
+        assert_eq!(
+            parse(&kt),
+            Err(KeytabError::TooLong {
+                len: MAX_KEYTAB_LEN + 1
+            })
+        );
+    }
+
+    #[test]
+    fn the_32_bit_kvno_and_heimdal_flags_are_optional() {
+        // MIT keytab.txt: the 32-bit vno is optional (older writers stop after the key), and
+        // Heimdal appends a flags word after it; the 8-bit vno counts only when it is absent.
+        let good = entry_bytes(&["HTTP", "a"], "R", 300);
+        let body = &good[4..];
+        let without = &body[..body.len() - 4];
+        let with_flags = [body, &[0, 0, 0, 1]].concat();
+        for (body, kvno) in [(without, 300 % 256), (&with_flags[..], 300)] {
+            let kt = [
+                vec![5, 2],
+                (body.len() as i32).to_be_bytes().to_vec(),
+                body.to_vec(),
+            ]
+            .concat();
+            assert_eq!(parse(&kt).map(|e| e[0].kvno), Ok(kvno));
+        }
+    }
+
+    #[test]
+    fn entry_errors_name_the_entry_offset() {
+        // The offset of an entry's body: after the version (2) and every earlier entry, past
+        // the entry's own 4-byte size.
+        let first = entry_bytes(&["HTTP", "a"], "R", 1);
+        let mut no_components = entry_bytes(&["HTTP", "a"], "R", 1);
+        no_components[4..6].copy_from_slice(&[0, 0]);
+        let kt = [vec![5, 2], first.clone(), no_components].concat();
+        let at = 2 + first.len() + 4;
+        assert_eq!(parse(&kt), Err(KeytabError::NoComponents { offset: at }));
+        let mut not_utf8 = entry_bytes(&["HTTP", "a"], "R", 1);
+        not_utf8[8] = 0xff; // the realm's one byte
+        let kt = [vec![5, 2], first, not_utf8].concat();
+        assert_eq!(parse(&kt), Err(KeytabError::NotUtf8 { offset: at }));
+    }
+
+    #[test]
     fn reads_a_keytab_written_by_mit() {
         // `kadmin.local ktadd` of HTTP/localhost@EXAMPLE.TEST, two enctypes (keys replaced).
         let mut kt = vec![5, 2];

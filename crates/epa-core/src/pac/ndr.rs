@@ -71,3 +71,48 @@ impl<'a> Ndr<'a> {
         Ok(self.u32(what)? != 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn align_skips_to_the_next_multiple() {
+        // C706 §14.2.2: a primitive of size n starts at a multiple of n from the stream start.
+        for (pos, n, after) in [(1, 4, 4), (3, 4, 4), (2, 4, 4), (4, 4, 4), (1, 2, 2)] {
+            let buf = [0u8; 8];
+            let mut r = Ndr::new(&buf);
+            assert!(r.take(pos, "t").is_ok());
+            assert!(r.align(n, "t").is_ok());
+            assert_eq!(r.remaining(), 8 - after, "pos {pos}, n {n}");
+        }
+    }
+
+    #[test]
+    fn take_and_count_may_reach_the_end_exactly() {
+        let buf = [1u8, 2, 3, 4];
+        let mut r = Ndr::new(&buf);
+        assert_eq!(r.take(4, "t"), Ok(&buf[..]));
+        assert_eq!(r.remaining(), 0);
+        let mut r = Ndr::new(&buf);
+        assert_eq!(
+            r.take(5, "t"),
+            Err(PacError::Truncated {
+                what: "t",
+                offset: 0
+            })
+        );
+        // A count of 2 eight-byte elements with exactly 16 bytes after it, then one short.
+        let mut stream = vec![2, 0, 0, 0];
+        stream.extend([0; 16]);
+        assert_eq!(Ndr::new(&stream).count(8, "c"), Ok(2));
+        stream.pop();
+        assert_eq!(
+            Ndr::new(&stream).count(8, "c"),
+            Err(PacError::Truncated {
+                what: "c",
+                offset: 0
+            })
+        );
+    }
+}

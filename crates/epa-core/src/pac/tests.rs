@@ -308,3 +308,184 @@ fn pactype_is_strict() {
     set32(&mut b, 8, 99);
     assert_eq!(parse_pac(&b), Err(PacError::NoLogonInfo));
 }
+
+/// testuser1's `EffectiveName` `RPC_UNICODE_STRING` header (Length, MaximumLength, pointer) and
+/// its deferred body (MaximumCount, Offset, ActualCount, then "testuser1" in UTF-16LE).
+const EFFECTIVE_NAME: usize = NDR + 4 + 48;
+const EFFECTIVE_NAME_BODY: usize = 236;
+
+fn set16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn string_headers_and_bodies_must_agree() {
+    // MS-DTYP §2.3.10 RPC_UNICODE_STRING: Length and MaximumLength are even byte counts,
+    // Length <= MaximumLength, and a null Buffer only for an empty string; the deferred
+    // conformant varying array (C706 §14.3.3.4) has MaximumCount = MaximumLength / 2,
+    // Offset 0 and ActualCount = Length / 2.
+    let good = testuser1();
+    assert_eq!(good[EFFECTIVE_NAME..EFFECTIVE_NAME + 4], [18, 0, 18, 0]);
+    assert_eq!(
+        good[EFFECTIVE_NAME_BODY..EFFECTIVE_NAME_BODY + 12],
+        [9, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0]
+    );
+    let inconsistent = Err(PacError::Inconsistent {
+        what: "EffectiveName",
+    });
+    type Change = fn(&mut Vec<u8>);
+    let changes: [(&str, Change); 8] = [
+        ("odd Length", |b| set16(b, EFFECTIVE_NAME, 17)),
+        ("odd MaximumLength", |b| set16(b, EFFECTIVE_NAME + 2, 19)),
+        ("Length over MaximumLength", |b| {
+            set16(b, EFFECTIVE_NAME, 20);
+            set16(b, EFFECTIVE_NAME + 2, 18);
+        }),
+        ("null Buffer with a Length", |b| {
+            set32(b, EFFECTIVE_NAME + 4, 0)
+        }),
+        ("MaximumCount", |b| set32(b, EFFECTIVE_NAME_BODY, 10)),
+        ("Offset", |b| set32(b, EFFECTIVE_NAME_BODY + 4, 1)),
+        ("ActualCount", |b| set32(b, EFFECTIVE_NAME_BODY + 8, 8)),
+        ("MaximumCount and MaximumLength both one unit longer", |b| {
+            set16(b, EFFECTIVE_NAME + 2, 20);
+            set32(b, EFFECTIVE_NAME_BODY, 10);
+        }),
+    ];
+    for (what, change) in changes {
+        let mut b = good.clone();
+        change(&mut b);
+        let got = parse_logon_info(&b);
+        if what.starts_with("MaximumCount and") {
+            // Consistent again: a name whose buffer has room for one more unit.
+            assert_eq!(got.map(|i| i.user), Ok("testuser1".to_owned()), "{what}");
+        } else {
+            assert_eq!(got, inconsistent, "{what}");
+        }
+    }
+    // An unpaired surrogate in the name.
+    let mut b = good.clone();
+    set16(&mut b, EFFECTIVE_NAME_BODY + 12, 0xd800);
+    assert_eq!(
+        parse_logon_info(&b),
+        Err(PacError::InvalidUtf16 {
+            what: "EffectiveName"
+        })
+    );
+}
+
+#[test]
+fn group_ids_and_sids_are_checked() {
+    let good = testuser1();
+    // GroupCount 5 with a null GroupIds pointer.
+    let mut b = good.clone();
+    set32(&mut b, GROUP_COUNT + 4, 0);
+    assert_eq!(
+        parse_logon_info(&b),
+        Err(PacError::NullPointer { what: "GroupIds" })
+    );
+    // LogonDomainId: RPC_SID's conformance is its SubAuthorityCount (MS-DTYP §2.4.2.3), at
+    // most 15, and equal to the count inside the SID.
+    const DOMAIN_SID: usize = 436;
+    assert_eq!(good[DOMAIN_SID..DOMAIN_SID + 6], [4, 0, 0, 0, 1, 4]);
+    let inconsistent = Err(PacError::Inconsistent {
+        what: "LogonDomainId",
+    });
+    for conformance in [16, 5, 3] {
+        let mut b = good.clone();
+        set32(&mut b, DOMAIN_SID, conformance);
+        assert_eq!(parse_logon_info(&b), inconsistent, "{conformance}");
+    }
+}
+
+#[test]
+fn the_serialisation_header_is_checked() {
+    // MS-RPCE §2.2.6.1: version 1, 0x10 (little-endian), CommonHeaderLength 8; §2.2.6.2:
+    // ObjectBufferLength a multiple of 8 that fits.
+    let good = testuser1();
+    let mut b = good.clone();
+    set16(&mut b, 2, 16);
+    assert_eq!(
+        parse_logon_info(&b),
+        Err(PacError::SerializationHeader {
+            what: "common header length not 8"
+        })
+    );
+    let mut b = good.clone();
+    b[1] = 0x00;
+    assert_eq!(
+        parse_logon_info(&b),
+        Err(PacError::SerializationHeader {
+            what: "not little-endian"
+        })
+    );
+    let mut b = good.clone();
+    set32(&mut b, 8, 536 - 4);
+    b.truncate(552 - 4);
+    assert_eq!(
+        parse_logon_info(&b),
+        Err(PacError::ObjectLength {
+            declared: 532,
+            available: 532
+        })
+    );
+    // Up to 7 bytes of padding after the object; 8 are refused.
+    let mut b = good.clone();
+    b.extend([0; 7]);
+    assert!(parse_logon_info(&b).is_ok());
+    b.push(0);
+    assert_eq!(
+        parse_logon_info(&b),
+        Err(PacError::TrailingData {
+            what: "the NDR object",
+            count: 8
+        })
+    );
+}
+
+#[test]
+fn the_size_limits_are_inclusive() {
+    // MAX_PAC_LEN bytes are read (and refused for what they hold), one more is not.
+    let mut b = testuser1();
+    b.resize(MAX_PAC_LEN, 0);
+    assert_eq!(
+        parse_logon_info(&b),
+        Err(PacError::TrailingData {
+            what: "the NDR object",
+            count: MAX_PAC_LEN - 552
+        })
+    );
+    b.push(0);
+    assert_eq!(
+        parse_logon_info(&b),
+        Err(PacError::TooLong {
+            len: MAX_PAC_LEN + 1
+        })
+    );
+    let mut pac = vec![0; MAX_PAC_LEN];
+    assert_eq!(parse_pac(&pac), Err(PacError::NoBuffers));
+    pac.push(0);
+    assert_eq!(
+        parse_pac(&pac),
+        Err(PacError::TooLong {
+            len: MAX_PAC_LEN + 1
+        })
+    );
+}
+
+#[test]
+fn a_buffer_list_that_fills_the_pac() {
+    // One PAC_INFO_BUFFER (type 1, size 0, at offset 24): the list ends where the PAC does,
+    // which is allowed; the empty logon information then is not.
+    let mut pac = vec![0; 24];
+    set32(&mut pac, 0, 1);
+    set32(&mut pac, 8, LOGON_INFO_TYPE);
+    set32(&mut pac, 16, 24);
+    assert_eq!(
+        parse_pac(&pac),
+        Err(PacError::Truncated {
+            what: "type-serialisation header",
+            offset: 0
+        })
+    );
+}

@@ -243,3 +243,97 @@ fn size_limit() {
         })
     );
 }
+
+#[test]
+fn the_size_limits_are_inclusive() {
+    // MAX_TOKEN_LEN bytes are read (and refused for what they are, not for their size).
+    let at_limit = vec![0xa1; MAX_TOKEN_LEN];
+    assert!(matches!(
+        parse(&at_limit),
+        Err(SpnegoError::NonMinimalLength { .. })
+    ));
+    assert_eq!(parse(&[]), Err(SpnegoError::Empty));
+    assert_eq!(initial_context_token(&[]), Err(SpnegoError::Empty));
+    // MAX_MECH_TYPES mechanisms are a valid MechTypeList, one more is not.
+    let most = init(&[mech_types(&[NTLM_OID; MAX_MECH_TYPES])]);
+    let Ok(NegotiationToken::Init(read)) = parse(&most) else {
+        panic!("{:?}", parse(&most));
+    };
+    assert_eq!(read.mech_types.len(), MAX_MECH_TYPES);
+    let many = init(&[mech_types(&[NTLM_OID; MAX_MECH_TYPES + 1])]);
+    assert_eq!(
+        parse(&many),
+        Err(SpnegoError::MechTypeCount {
+            count: MAX_MECH_TYPES + 1
+        })
+    );
+}
+
+#[test]
+fn every_neg_state_and_an_empty_req_flags_are_read() {
+    // RFC 4178 §4.2.2: negState ENUMERATED { accept-completed (0), accept-incomplete (1),
+    // reject (2), request-mic (3) }.
+    let states = [
+        NegState::AcceptCompleted,
+        NegState::AcceptIncomplete,
+        NegState::Reject,
+        NegState::RequestMic,
+    ];
+    for (value, state) in (0u8..).zip(states) {
+        let token = resp(&[tlv(0xa0, &tlv(0x0a, &[value]))]);
+        let Ok(NegotiationToken::Resp(read)) = parse(&token) else {
+            panic!("{value}: {:?}", parse(&token));
+        };
+        assert_eq!(read.neg_state, Some(state));
+    }
+    // reqFlags ContextFlags ::= BIT STRING: no bits at all is `03 01 00` (X.690 §8.6.2.3).
+    let token = init(&[mech_types(&[NTLM_OID]), tlv(0xa1, &tlv(0x03, &[0]))]);
+    let Ok(NegotiationToken::Init(read)) = parse(&token) else {
+        panic!("{:?}", parse(&token));
+    };
+    assert_eq!(read.req_flags, Some(&[0u8][..]));
+}
+
+#[test]
+fn a_long_form_length_starts_at_128() {
+    // X.690 §10.1: 127 takes the short form, 128 the long form `81 80`.
+    for len in [0x7f, 0x80] {
+        let content = vec![b'N'; len];
+        let token = resp(&[octets(0xa2, &content)]);
+        assert_eq!(
+            parse(&token).map(|t| t.inner_token()),
+            Ok(Some(content.as_slice())),
+            "{len}"
+        );
+    }
+}
+
+#[test]
+fn errors_name_the_offset_in_the_whole_token() {
+    // a1 0e 30 0c | a0 03 0a 01 01 | a1 05 06 03 2b 80 01: the supportedMech's [1] at offset 9.
+    let token = resp(&[
+        tlv(0xa0, &tlv(0x0a, &[1])),
+        tlv(0xa1, &tlv(0x06, &[0x2b, 0x80, 0x01])),
+    ]);
+    assert_eq!(parse(&token), Err(SpnegoError::BadOid { offset: 9 }));
+    // negState at offset 4: a1 07 30 05 | a0 03 0a 01 04.
+    let token = resp(&[tlv(0xa0, &tlv(0x0a, &[4]))]);
+    assert_eq!(parse(&token), Err(SpnegoError::BadNegState { offset: 4 }));
+    // The framing (60 L 06 06 <6 octets>) is 10 bytes, then a0 L 30 L a0 L 30 L: the
+    // MechTypeList's content starts at 18, its second OID (after NTLM's 12 bytes) at 30.
+    let token = init(&[mech_types(&[NTLM_OID, &[0x2b, 0x80, 0x01]])]);
+    assert_eq!(parse(&token), Err(SpnegoError::BadOid { offset: 30 }));
+    let token = init(&[mech_types(&[&[0x2b, 0x86]])]);
+    assert_eq!(parse(&token), Err(SpnegoError::BadOid { offset: 18 }));
+    // A wrong inner tag: after the 16-byte mechTypes (14..30), the mechToken's [2] at 30 holds
+    // a BIT STRING at 32.
+    let token = init(&[mech_types(&[NTLM_OID]), tlv(0xa2, &tlv(0x03, &[0]))]);
+    assert_eq!(
+        parse(&token),
+        Err(SpnegoError::WrongTag {
+            what: "mechToken",
+            offset: 32,
+            found: 0x03
+        })
+    );
+}
