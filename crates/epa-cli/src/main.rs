@@ -273,6 +273,7 @@ fn run_audit_report(path: &Path, json: bool) -> Result<u8, Failure> {
         ("by mechanism", &report.by_mechanism),
         ("by client address", &report.by_client),
         ("by user", &report.by_user),
+        ("audit warnings outside decisions", &report.audit_warnings),
         (ntlm.as_str(), &report.ntlm_by_user_and_client),
     ] {
         if rows.is_empty() {
