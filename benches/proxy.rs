@@ -1,7 +1,8 @@
-//! `epa serve` side by side with Apache httpd 2.4 + mod_auth_gssapi + mod_proxy (issue #13), in
-//! one run: the client and the upstream of `scripts/bench-proxy`, which starts the KDC, the
-//! upstream (this binary, `upstream` mode), `epa serve` and Apache, then runs this binary in
-//! `measure` mode. Feature `gssapi` (the client makes its Kerberos tokens with MIT's libgssapi).
+//! `epa serve` side by side with Apache httpd 2.4 + mod_auth_gssapi + mod_proxy (issue #13) and
+//! nginx (`proxy_pass`, TLS on the client side, no authentication: issue #23's reference for
+//! what a proxied keep-alive request costs), in one run: the client and the upstream of
+//! `scripts/bench-proxy`, which starts the KDC, the upstream (this binary, `upstream` mode),
+//! `epa serve`, Apache and nginx, then runs this binary in `measure` mode. Feature `gssapi` (the client makes its Kerberos tokens with MIT's libgssapi).
 //!
 //! Sides (`SIDES`): the upstream alone; each server's anonymous route (the limit); Kerberos on
 //! every request over keep-alive TLS (a fresh AP-REQ each time); connection-bound Kerberos (one
@@ -41,6 +42,7 @@ enum Server {
     Upstream,
     Epa,
     Apache,
+    Nginx,
 }
 
 /// One measured configuration.
@@ -87,6 +89,13 @@ const SIDES: &[Side] = &[
     side(
         "apache/anon",
         Server::Apache,
+        "/anon",
+        Auth::None,
+        Conn::KeepAlive,
+    ),
+    side(
+        "nginx/anon",
+        Server::Nginx,
         "/anon",
         Auth::None,
         Conn::KeepAlive,
@@ -141,12 +150,20 @@ const SIDES: &[Side] = &[
         Auth::None,
         Conn::New,
     ),
+    side(
+        "nginx/anon-new",
+        Server::Nginx,
+        "/anon",
+        Auth::None,
+        Conn::New,
+    ),
 ];
 
 /// (label, side A, side B, goal on the median of the B/A ratios of req/s and of capacity).
 #[rustfmt::skip]
 const COMPARISONS: &[(&str, &str, &str, Option<f64>)] = &[
-    ("epa connection-bound keep-alive / epa anonymous keep-alive", "epa/anon", "epa/bound", Some(0.90)),
+    // Issue #23: a keep-alive request on an authenticated connection costs what an anonymous one does.
+    ("epa authenticated keep-alive / epa anonymous keep-alive", "epa/anon", "epa/bound", Some(0.95)),
     ("epa kerberos keep-alive / epa anonymous keep-alive", "epa/anon", "epa/krb", Some(0.90)),
     ("kerberos keep-alive: epa / apache", "apache/krb", "epa/krb", Some(1.5)),
     ("kerberos new connection: epa / apache", "apache/krb-new", "epa/krb-new", Some(1.5)),
@@ -154,6 +171,10 @@ const COMPARISONS: &[(&str, &str, &str, Option<f64>)] = &[
     ("anonymous keep-alive: epa / apache", "apache/anon", "epa/anon", None),
     ("anonymous new connection: epa / apache", "apache/anon-new", "epa/anon-new", None),
     ("apache kerberos keep-alive / apache anonymous keep-alive", "apache/anon", "apache/krb", None),
+    // Issue #23: within 1.25x of nginx's CPU per request (capacity ratio >= 1 / 1.25).
+    ("anonymous keep-alive: epa / nginx", "nginx/anon", "epa/anon", Some(0.8)),
+    ("epa authenticated keep-alive / nginx anonymous keep-alive", "nginx/anon", "epa/bound", Some(0.8)),
+    ("anonymous new connection: epa / nginx", "nginx/anon-new", "epa/anon-new", None),
 ];
 
 /// What one side measured in one round.
@@ -182,6 +203,7 @@ fn server_key(s: Server) -> &'static str {
         Server::Upstream => "upstream",
         Server::Epa => "epa",
         Server::Apache => "apache",
+        Server::Nginx => "nginx",
     }
 }
 
@@ -210,7 +232,7 @@ fn setup(o: &HashMap<String, String>) -> Result<Setup, String> {
     let get = |k: &str| o.get(k).ok_or(format!("missing --{k}"));
     let mut addr = HashMap::new();
     let mut pids = HashMap::new();
-    for key in ["upstream", "epa", "apache"] {
+    for key in ["upstream", "epa", "apache", "nginx"] {
         let a: SocketAddr = get(key)?.parse().map_err(|e| format!("--{key}: {e}"))?;
         addr.insert(key, a);
         let p = get(&format!("{key}-pid"))?
@@ -517,7 +539,9 @@ fn main() {
             }
         }),
         _ => {
-            println!("run scripts/bench-proxy (it starts the KDC, the upstream, epa and Apache)");
+            println!(
+                "run scripts/bench-proxy (it starts the KDC, the upstream, epa, Apache and nginx)"
+            );
             Ok(())
         }
     };

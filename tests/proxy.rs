@@ -1309,6 +1309,24 @@ fn epa_serve_demo_removes_its_directory_on_sigterm_and_ctrl_c() {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+        // Logged in: the demo application's page shows what it received from epa (and not the
+        // client's own copy of an identity header).
+        let password = serve
+            .banner
+            .iter()
+            .find_map(|l| l.split("password ").nth(1))
+            .unwrap();
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "--ntlm", "-u", &format!("TESTDOM\\demo:{password}")])
+            .args(["-H", "X-Remote-User: TESTDOM\\mallory"])
+            .arg(format!("https://localhost:{}/", serve.addr.port()))
+            .output()
+            .unwrap();
+        let page = String::from_utf8_lossy(&out.stdout);
+        assert!(page.starts_with("hello TESTDOM\\demo\n"), "{page}");
+        assert!(page.contains("x-remote-user: TESTDOM\\demo\n"), "{page}");
+        assert!(page.contains("x-auth-mechanism: ntlm"), "{page}");
+        assert!(!page.contains("mallory"), "{page}");
         serve.signal(signal);
         let status = serve.wait_exit(Duration::from_secs(40));
         assert!(status.success(), "{signal}: {status}");

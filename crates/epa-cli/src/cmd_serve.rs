@@ -30,14 +30,14 @@ pub fn run(args: ServeArgs) -> Result<u8, String> {
     };
     init_logging(format).map_err(|e| e.to_string())?;
     // Declared first, dropped last: the demo directory outlives everything that reads it.
-    let (source, users, _demo_dir) = match args.config {
+    let (source, users, mut demo) = match args.config {
         Some(path) => (ConfigSource::File(path), args.users, None),
         None => {
             let demo = crate::serve_demo::demo(&args.domain, args.address)?;
             (
-                ConfigSource::Given(Box::new(demo.config)),
-                Some(demo.users),
-                Some(demo.dir),
+                ConfigSource::Given(Box::new(demo.config.clone())),
+                Some(demo.users.clone()),
+                Some(demo),
             )
         }
     };
@@ -56,9 +56,14 @@ pub fn run(args: ServeArgs) -> Result<u8, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime
-        .block_on(epa_server::serve(options, Hello))
-        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        if let Some(demo) = demo.as_mut() {
+            demo.spawn_app()?;
+        }
+        epa_server::serve(options, Hello)
+            .await
+            .map_err(|e| e.to_string())
+    })?;
     Ok(0)
 }
 

@@ -1,8 +1,15 @@
 //! `epa serve` with no configuration file: a generated certificate for localhost, a demo user
-//! with a random password, `when-supported`, in a private directory removed on exit.
+//! with a random password, `when-supported`, in a private directory removed on exit, in front of
+//! a demo application ([`app`]) whose page shows what an application behind epa receives.
 
+mod app;
+mod page;
+mod verify;
+
+use epa_config::proxy::UpstreamTable;
 use epa_config::{PolicyTable, ServerConfig};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Random hex from the kernel (demo password, directory name).
 fn random_hex(bytes: usize) -> Result<String, String> {
@@ -34,8 +41,28 @@ pub(crate) struct Demo {
     pub(crate) config: ServerConfig,
     /// The user file (one demo user).
     pub(crate) users: PathBuf,
-    /// Removed when dropped.
+    /// Removed when dropped (held for that alone).
+    #[expect(
+        dead_code,
+        reason = "held for its Drop: the directory is removed on exit"
+    )]
     pub(crate) dir: DemoDir,
+    /// The demo application's listener (loopback), the `[upstream]` of `config`.
+    app: std::net::TcpListener,
+    /// epa's key page as the application reads it, when the demo signs assertions.
+    keys: Option<Arc<verify::KeyPage>>,
+}
+
+impl Demo {
+    /// Serves the demo application on the current runtime (until the runtime stops).
+    pub(crate) fn spawn_app(&mut self) -> Result<(), String> {
+        let listener = self
+            .app
+            .try_clone()
+            .map_err(|e| format!("demo application: {e}"))?;
+        tokio::spawn(app::run(listener, self.keys.clone()));
+        Ok(())
+    }
 }
 
 /// The demo: a certificate for localhost and a user file with one random password, in a
@@ -69,7 +96,16 @@ pub(crate) fn demo(domain: &str, address: Option<std::net::SocketAddr>) -> Resul
         users.display(),
         domain
     );
+    let app = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| format!("demo application: cannot listen on loopback: {e}"))?;
+    let app_addr = app
+        .local_addr()
+        .map_err(|e| format!("demo application: {e}"))?;
     let mut config = ServerConfig::default();
+    config.upstream = Some(UpstreamTable {
+        url: format!("http://{app_addr}"),
+        ..UpstreamTable::default()
+    });
     if let Some(address) = address {
         config.listener.address = address;
     }
@@ -87,5 +123,7 @@ pub(crate) fn demo(domain: &str, address: Option<std::net::SocketAddr>) -> Resul
         config,
         users,
         dir: guard,
+        app,
+        keys: None,
     })
 }
