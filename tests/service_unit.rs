@@ -59,6 +59,9 @@ fn systemd_accepts_the_unit() {
     std::fs::write(&unit, text).unwrap();
     let out = std::process::Command::new(analyze)
         .arg("verify")
+        // Documentation=man:epa-serve(1) exists once the package is installed (scripts/check-deb
+        // verifies the installed unit with its pages); here the source tree has none.
+        .arg("--man=no")
         .arg(&unit)
         .output()
         .unwrap();

@@ -60,3 +60,74 @@ fn list(dir: &Path, suffix: &str) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    /// Every visible command and subcommand has its page, the hidden `generate` none, and the
+    /// pages carry the clap text (the options of `epa serve`).
+    #[test]
+    fn a_page_per_visible_subcommand_and_three_completions() {
+        let dir = std::env::temp_dir().join(format!("epa-generate-{}", std::process::id()));
+        let man = dir.join("man");
+        let completions = dir.join("completions");
+        assert!(matches!(
+            run(
+                &GenerateCommand::Man { dir: man.clone() },
+                crate::Cli::command()
+            ),
+            Ok(0)
+        ));
+        let cmd = crate::Cli::command();
+        let mut want = vec!["epa.1".to_owned()];
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            want.push(format!("epa-{}.1", sub.get_name()));
+            for leaf in sub.get_subcommands() {
+                want.push(format!("epa-{}-{}.1", sub.get_name(), leaf.get_name()));
+            }
+        }
+        let mut have: Vec<String> = std::fs::read_dir(&man)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        want.sort();
+        have.sort();
+        assert_eq!(have, want);
+        assert!(want.contains(&"epa-spn-check.1".to_owned()));
+        assert!(!have.iter().any(|p| p.contains("generate")));
+        let serve = std::fs::read_to_string(man.join("epa-serve.1")).unwrap();
+        assert!(
+            serve.contains("config") && serve.contains("SIGHUP"),
+            "{serve}"
+        );
+
+        let generate = GenerateCommand::Completions {
+            dir: completions.clone(),
+        };
+        assert!(matches!(run(&generate, crate::Cli::command()), Ok(0)));
+        for file in ["epa.bash", "_epa", "epa.fish"] {
+            let text = std::fs::read_to_string(completions.join(file)).unwrap();
+            assert!(
+                text.contains("audit-report") && text.contains("config"),
+                "{file}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A directory that cannot be made is one `error:` line naming it, not a panic.
+    #[test]
+    fn an_unwritable_directory_is_a_failure() {
+        let file = std::env::temp_dir().join(format!("epa-generate-file-{}", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        let dir = file.join("man");
+        match run(&GenerateCommand::Man { dir }, crate::Cli::command()) {
+            Err(f) => assert!(f.message.contains("cannot write to"), "{}", f.message),
+            Ok(code) => panic!("wrote into a file's child: {code}"),
+        }
+        let _ = std::fs::remove_file(&file);
+    }
+}
