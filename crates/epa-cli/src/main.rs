@@ -4,6 +4,7 @@
 
 mod cbt_connect;
 mod cmd_cbt;
+mod cmd_generate;
 mod cmd_iis;
 mod cmd_lint;
 mod cmd_policy;
@@ -11,7 +12,7 @@ mod cmd_serve;
 mod cmd_spn;
 mod serve_demo;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -89,6 +90,9 @@ enum Command {
         #[arg(long)]
         keytab: Option<PathBuf>,
     },
+    /// Write the manual pages or shell completions (for packaging; see scripts/package-deb).
+    #[command(subcommand, hide = true)]
+    Generate(cmd_generate::GenerateCommand),
 }
 
 #[derive(Subcommand)]
@@ -242,6 +246,7 @@ fn main() -> ExitCode {
             json,
             web_configs,
         }) => cmd_iis::run_iis_check(&files, &web_configs, json),
+        Command::Generate(what) => cmd_generate::run(&what, Cli::command()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
