@@ -2,13 +2,18 @@
 //! upstream, its response streamed back. Bodies are never collected: a 10 MB upload or
 //! download holds only what hyper has in flight.
 
-use super::headers::{IdentityHeaders, Origin, RequestRules, prepare_request, prepare_response};
+use super::headers::{
+    IdentityHeaders, IdentityValueError, Origin, RequestRules, identity_values,
+    prepare_request_with, prepare_response,
+};
 use super::upstream::{Upstream, UpstreamFailure};
 use super::{BoxError, ProxyBody, UPSTREAM_ERRORS_TOTAL, text};
+use crate::assertion::{Minted, Minter};
 use bytes::Bytes;
 use epa_core::client_cert::CertificateStatus;
 use epa_hyper::telemetry::ClientText;
-use epa_hyper::{AuthenticatedUser, ConnectionContext};
+use epa_hyper::{Authenticated, AuthenticatedUser, ConnectionContext};
+use http::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use std::convert::Infallible;
@@ -36,6 +41,49 @@ struct Rules {
     trusted_proxies: Vec<IpAddr>,
     /// `[listener] body_timeout`: the longest pause in a request body being forwarded.
     body_timeout: std::time::Duration,
+    /// This route's signed identity assertion (`[identity_assertion]`), if it has one.
+    assertion: Option<Minter>,
+    /// Names these rules (with the proxy's header names) for the values kept per login on a
+    /// connection ([`ConnectionContext::login_value`]): every edit makes a new one.
+    cache_owner: u64,
+}
+
+/// A fresh [`Rules::cache_owner`].
+fn fresh_owner() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What a proxy derives from one login, made once and reused on the login's keep-alive
+/// requests: the identity headers, and the route's assertion while it is fresh.
+#[derive(Debug)]
+struct LoginHeaders {
+    identity: Result<Vec<(HeaderName, HeaderValue)>, IdentityValueError>,
+    /// `None` when the route has no assertion, `Some(None)` when minting failed.
+    assertion: Option<Option<Minted>>,
+}
+
+impl LoginHeaders {
+    fn make(
+        names: &IdentityHeaders,
+        user: &Authenticated,
+        minter: Option<&Minter>,
+        now: u64,
+    ) -> Self {
+        Self {
+            identity: identity_values(names, user),
+            assertion: minter.map(|m| m.mint_at(user, now)),
+        }
+    }
+
+    /// Reusable at `now`: no assertion, or one with more than a quarter of its life left.
+    fn reusable_at(&self, now: u64) -> bool {
+        match &self.assertion {
+            None => true,
+            Some(Some(m)) => m.fresh_at(now),
+            Some(None) => false,
+        }
+    }
 }
 
 impl Default for Rules {
@@ -45,6 +93,8 @@ impl Default for Rules {
             allow_underscores: false,
             trusted_proxies: Vec::new(),
             body_timeout: epa_config::Deadlines::DEFAULT.body,
+            assertion: None,
+            cache_owner: fresh_owner(),
         }
     }
 }
@@ -53,6 +103,8 @@ impl Default for Rules {
 struct Inner {
     upstream: Upstream,
     names: IdentityHeaders,
+    /// `[identity_assertion]` for the default audience: routes take theirs from it.
+    minter: Option<Minter>,
 }
 
 impl Proxy {
@@ -60,14 +112,46 @@ impl Proxy {
     /// Upgrades forwarded: `websocket` only; underscores dropped; no trusted proxy.
     pub fn new(upstream: Upstream, names: IdentityHeaders) -> Self {
         Self {
-            inner: Arc::new(Inner { upstream, names }),
+            inner: Arc::new(Inner {
+                upstream,
+                names,
+                minter: None,
+            }),
             rules: Arc::default(),
         }
     }
 
+    /// A proxy that can sign identity assertions (`[identity_assertion]`, with its keys);
+    /// routes turn them on with [`Proxy::assertion`]. Call before any other setting.
+    #[must_use]
+    pub fn with_minter(upstream: Upstream, names: IdentityHeaders, minter: Option<Minter>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                upstream,
+                names,
+                minter,
+            }),
+            rules: Arc::default(),
+        }
+    }
+
+    /// The minter for the default audience, if assertions are configured.
+    pub fn minter(&self) -> Option<&Minter> {
+        self.inner.minter.as_ref()
+    }
+
     fn edit(mut self, f: impl FnOnce(&mut Rules)) -> Self {
-        f(Arc::make_mut(&mut self.rules));
+        let rules = Arc::make_mut(&mut self.rules);
+        f(rules);
+        rules.cache_owner = fresh_owner();
         self
+    }
+
+    /// This route's signed identity assertion (none: no assertion header is sent; the
+    /// client's copies are removed all the same).
+    #[must_use]
+    pub fn assertion(self, minter: Option<Minter>) -> Self {
+        self.edit(|r| r.assertion = minter)
     }
 
     /// The `Upgrade` protocols forwarded (checked with
@@ -117,6 +201,18 @@ where
         let (inner, rules) = (self.inner.clone(), self.rules.clone());
         Box::pin(async move { Ok(inner.forward(req, &rules).await) })
     }
+}
+
+/// 500 for an identity a header cannot carry.
+fn refuse_identity(e: &IdentityValueError, user: Option<&Authenticated>) -> Response<ProxyBody> {
+    fail("identity-header-value");
+    tracing::error!(
+        reason = "identity-header-value",
+        header = %e.header,
+        user = %ClientText(user.map_or("", |u| u.identity.principal.as_str())),
+        "proxy: refused to forward an identity the header cannot carry"
+    );
+    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
 }
 
 fn fail(reason: &'static str) {
@@ -177,15 +273,44 @@ impl Inner {
             upgrade: upgrade.clone(),
             allow_underscores: rules.allow_underscores,
         };
-        if let Err(e) = prepare_request(req.headers_mut(), &self.names, origin, &request_rules) {
-            fail("identity-header-value");
-            tracing::error!(
-                reason = "identity-header-value",
-                header = %e.header,
-                user = %ClientText(user.as_ref().map_or("", |u| u.identity.principal.as_str())),
-                "proxy: refused to forward an identity the header cannot carry"
-            );
-            return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+        // Made once per login on this connection (and route settings), reused after.
+        let login = user.as_ref().map(|u| {
+            let now = crate::assertion::now_seconds();
+            context.login_value(
+                u,
+                rules.cache_owner,
+                |l: &LoginHeaders| l.reusable_at(now),
+                || LoginHeaders::make(&self.names, u, rules.assertion.as_ref(), now),
+            )
+        });
+        let identity = match login.as_deref().map(|l| &l.identity) {
+            None => &[][..],
+            Some(Ok(list)) => list.as_slice(),
+            Some(Err(e)) => return refuse_identity(e, user.as_deref()),
+        };
+        if let Err(e) = prepare_request_with(
+            req.headers_mut(),
+            &self.names,
+            origin,
+            &request_rules,
+            identity,
+        ) {
+            return refuse_identity(&e, user.as_deref());
+        }
+        match login.as_deref().and_then(|l| l.assertion.as_ref()) {
+            Some(Some(minted)) => {
+                req.headers_mut()
+                    .insert(self.names.assertion_header().clone(), minted.value.clone());
+            }
+            Some(None) => {
+                fail("assertion-mint");
+                tracing::error!(
+                    reason = "assertion-mint",
+                    "proxy: could not sign the identity assertion"
+                );
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+            }
+            None => {}
         }
         let uri = match self.upstream.uri_for(req.uri()) {
             Ok(u) => u,
