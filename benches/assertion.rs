@@ -14,11 +14,9 @@
 #![allow(clippy::unwrap_used)] // a bench: a panic is the report
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 #[path = "../tests/proxy_support/mod.rs"]
-#[allow(dead_code)]
 mod proxy_support;
 
 #[path = "support/proc_cpu.rs"]
@@ -134,7 +132,12 @@ fn side(
     let mut clients: Vec<_> = (0..conns)
         .map(|_| {
             let mut c = proxy_support::RawConn::open(addr);
-            assert_eq!(c.login(path, "alice", "userpw", &[]).status, 200);
+            let warm = if path == "/anon" {
+                c.get(path, &[])
+            } else {
+                c.login(path, "alice", "userpw", &[])
+            };
+            assert_eq!(warm.status, 200);
             c
         })
         .collect();
@@ -183,7 +186,8 @@ fn keep_alive_ratio(bin: &Path) {
              [policy]\nenforcement = \"always\"\nprefixes = [\"https://localhost/\"]\n\
              [upstream]\nurl = \"http://127.0.0.1:{}\"\n\
              [identity_assertion]\nsigning_key_file = {key_file:?}\nissuer = \"https://epa\"\naudience = \"app\"\n\
-             [[route]]\npath = \"/assertion\"\nidentity_assertion = true\n",
+             [[route]]\npath = \"/assertion\"\nidentity_assertion = true\n\
+             [[route]]\npath = \"/anon\"\nanonymous = true\n",
             upstream()
         ),
     )
@@ -218,32 +222,45 @@ fn keep_alive_ratio(bin: &Path) {
     let conns = env("BENCH_CONNECTIONS", 4) as usize;
     let run = Duration::from_millis(env("BENCH_RUN_MS", 1000));
     let rounds = env("BENCH_ROUNDS", 7);
-    let (mut rates, mut cpus, mut ratios, mut cpu_ratios) =
-        ([vec![], vec![]], [vec![], vec![]], vec![], vec![]);
+    const PATHS: [&str; 3] = ["/plain", "/assertion", "/anon"];
+    let mut rates: [Vec<f64>; 3] = Default::default();
+    let mut cpus: [Vec<f64>; 3] = Default::default();
+    let (mut ratios, mut cpu_ratios, mut auth_ratios) = (vec![], vec![], vec![]);
     for round in 0..rounds {
-        let mut got = [(0.0, 0.0); 2];
-        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut got = [(0.0, 0.0); 3];
+        // The order reverses every round: a drift of the shared machine favours no side.
+        let order: [usize; 3] = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
         for i in order {
-            let path = ["/plain", "/assertion"][i];
-            let (n, cpu) = side(addr, path, conns, run, pid);
+            let (n, cpu) = side(addr, PATHS[i], conns, run, pid);
             got[i] = (n as f64 / run.as_secs_f64(), cpu as f64 / n as f64 / 1000.0);
         }
-        for i in 0..2 {
+        for i in 0..3 {
             rates[i].push(got[i].0);
             cpus[i].push(got[i].1);
         }
         ratios.push(got[1].0 / got[0].0);
         cpu_ratios.push(got[1].1 / got[0].1);
+        auth_ratios.push(got[0].0 / got[2].0);
     }
     println!(
-        "keep-alive, {conns} connections, {rounds} rounds of {} ms per side:\n  plain:     {:.0} req/s, epa CPU {:.1} µs/req\n  assertion: {:.0} req/s, epa CPU {:.1} µs/req\n  req/s ratio (assertion / plain, median of rounds): {:.3}  (goal ≥ 0.97)\n  CPU/req ratio (median of rounds): {:.3}",
-        run.as_millis(),
-        median(rates[0].clone()),
-        median(cpus[0].clone()),
-        median(rates[1].clone()),
-        median(cpus[1].clone()),
+        "keep-alive, {conns} connections, {rounds} rounds of {} ms per side:",
+        run.as_millis()
+    );
+    for (i, name) in ["plain (authenticated)", "assertion", "anonymous"]
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "  {name:22} {:.0} req/s, epa CPU {:.1} µs/req",
+            median(rates[i].clone()),
+            median(cpus[i].clone())
+        );
+    }
+    println!(
+        "  req/s assertion / plain (median of per-round ratios): {:.3}  (goal >= 0.97)\n  CPU/req assertion / plain: {:.3}\n  req/s plain authenticated / anonymous: {:.3}",
         median(ratios),
         median(cpu_ratios),
+        median(auth_ratios),
     );
 }
 

@@ -308,3 +308,67 @@ fn assertions_verify_in_pyjwt_and_jose_rotate_on_sighup_and_are_never_forged() {
         );
     }
 }
+
+/// `epa lint` reads the key files: an unreadable previous key, a previous key that is the
+/// signing key, a key of another type; a good file has no assertion finding.
+#[test]
+fn lint_reads_the_assertion_keys() {
+    let dir = support::workdir();
+    let n = support::rand_suffix();
+    let (key, rsa) = (
+        dir.join(format!("lint-{n}.pem")),
+        dir.join(format!("lint-rsa-{n}.pem")),
+    );
+    openssl_key(&key, "EdDSA");
+    let out = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&rsa)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lint = |previous: &str| {
+        let file = dir.join(format!("lint-{n}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "[listener]\ntransport = \"http\"\nnegotiate = false\n\
+                 [upstream]\nurl = \"http://127.0.0.1:1\"\n\
+                 [identity_assertion]\nsigning_key_file = {key:?}\nprevious_key_files = [{previous}]\n\
+                 issuer = \"i\"\naudience = \"a\"\ndefault = true\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(support::epa_binary())
+            .args(["lint", "--json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+        let mut codes: Vec<String> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_owned())
+            .filter(|c| c.starts_with("assertion"))
+            .collect();
+        codes.sort();
+        codes
+    };
+    assert!(lint("").is_empty(), "{:?}", lint(""));
+    assert_eq!(
+        lint(&format!("{key:?}, \"/nonexistent/old.pem\", {rsa:?}")),
+        [
+            "assertion-key-type",
+            "assertion-key-unreadable",
+            "assertion-previous-key-is-current"
+        ]
+    );
+}

@@ -273,44 +273,10 @@ impl Inner {
             upgrade: upgrade.clone(),
             allow_underscores: rules.allow_underscores,
         };
-        // Made once per login on this connection (and route settings), reused after.
-        let login = user.as_ref().map(|u| {
-            let now = crate::assertion::now_seconds();
-            context.login_value(
-                u,
-                rules.cache_owner,
-                |l: &LoginHeaders| l.reusable_at(now),
-                || LoginHeaders::make(&self.names, u, rules.assertion.as_ref(), now),
-            )
-        });
-        let identity = match login.as_deref().map(|l| &l.identity) {
-            None => &[][..],
-            Some(Ok(list)) => list.as_slice(),
-            Some(Err(e)) => return refuse_identity(e, user.as_deref()),
-        };
-        if let Err(e) = prepare_request_with(
-            req.headers_mut(),
-            &self.names,
-            origin,
-            &request_rules,
-            identity,
-        ) {
-            return refuse_identity(&e, user.as_deref());
-        }
-        match login.as_deref().and_then(|l| l.assertion.as_ref()) {
-            Some(Some(minted)) => {
-                req.headers_mut()
-                    .insert(self.names.assertion_header().clone(), minted.value.clone());
-            }
-            Some(None) => {
-                fail("assertion-mint");
-                tracing::error!(
-                    reason = "assertion-mint",
-                    "proxy: could not sign the identity assertion"
-                );
-                return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
-            }
-            None => {}
+        let login = (user.as_ref(), &context);
+        if let Err(refusal) = self.identity(req.headers_mut(), login, origin, rules, &request_rules)
+        {
+            return *refusal;
         }
         let uri = match self.upstream.uri_for(req.uri()) {
             Ok(u) => u,
@@ -334,6 +300,53 @@ impl Inner {
                 hold,
             },
         )
+    }
+
+    /// The request's identity headers and assertion, made once per login on this connection
+    /// (and these route settings) and reused after; the rest of the header rewrite
+    /// ([`prepare_request_with`]). `Err`: the 500 to answer.
+    fn identity(
+        &self,
+        headers: &mut http::HeaderMap,
+        (user, context): (Option<&AuthenticatedUser>, &ConnectionContext),
+        origin: Origin<'_>,
+        rules: &Rules,
+        request_rules: &RequestRules,
+    ) -> Result<(), Box<Response<ProxyBody>>> {
+        let login = user.map(|user| {
+            let now = crate::assertion::now_seconds();
+            context.login_value(
+                user,
+                rules.cache_owner,
+                |l: &LoginHeaders| l.reusable_at(now),
+                || LoginHeaders::make(&self.names, user, rules.assertion.as_ref(), now),
+            )
+        });
+        let identity = match login.as_deref().map(|l| &l.identity) {
+            None => &[][..],
+            Some(Ok(list)) => list.as_slice(),
+            Some(Err(e)) => return Err(Box::new(refuse_identity(e, origin.user))),
+        };
+        prepare_request_with(headers, &self.names, origin, request_rules, identity)
+            .map_err(|e| Box::new(refuse_identity(&e, origin.user)))?;
+        match login.as_deref().and_then(|l| l.assertion.as_ref()) {
+            Some(Some(minted)) => {
+                headers.insert(self.names.assertion_header().clone(), minted.value.clone());
+            }
+            Some(None) => {
+                fail("assertion-mint");
+                tracing::error!(
+                    reason = "assertion-mint",
+                    "proxy: could not sign the identity assertion"
+                );
+                return Err(Box::new(text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error\n",
+                )));
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// The upstream's response phase: a 101 is spliced only when it names the protocol that
