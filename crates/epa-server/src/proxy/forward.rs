@@ -411,3 +411,54 @@ impl Inner {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use epa_core::authenticator::Identity;
+    use epa_core::decide::{ClientServiceName, Mechanism, Reason};
+
+    #[test]
+    fn login_headers_are_reused_until_a_quarter_of_the_assertion_is_left() {
+        let table: epa_config::IdentityAssertionTable = toml::from_str(
+            "signing_key_file = \"k\"\nissuer = \"i\"\naudience = \"a\"\nlifetime = 60\n",
+        )
+        .unwrap();
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let key = crate::assertion::SigningKey::from_pem(
+            kp.serialize_pem().as_bytes(),
+            std::path::Path::new("k"),
+        )
+        .unwrap();
+        let keys = crate::assertion::KeySet {
+            current: key,
+            previous: vec![],
+        };
+        let minter = Minter::new(&table, keys, HeaderName::from_static("x-epa-assertion"));
+        let user = Authenticated {
+            identity: Identity::ntlm("EPA", "alice"),
+            mechanism: Mechanism::Ntlm,
+            service_name: ClientServiceName::Missing,
+            reason: Reason::BindingAbsentAllowed,
+            user_sid: None,
+            groups: vec![],
+            group_names: vec![],
+        };
+        let names = IdentityHeaders::default();
+        let with = LoginHeaders::make(&names, &user, Some(&minter), 1000);
+        assert!(with.reusable_at(1044) && !with.reusable_at(1045));
+        let identity = with.identity.as_ref().unwrap();
+        assert!(
+            identity
+                .iter()
+                .any(|(n, v)| n == "x-epa-binding" && v == "binding-absent-allowed")
+        );
+        // Without an assertion the identity headers are kept for the whole login.
+        assert!(LoginHeaders::make(&names, &user, None, 1000).reusable_at(u64::MAX));
+        // Every route's proxy settings are their own cache owner.
+        let a = Rules::default();
+        let b = Rules::default();
+        assert_ne!(a.cache_owner, b.cache_owner);
+    }
+}
