@@ -83,6 +83,15 @@ impl Epa {
         }
     }
 
+    /// Sends SIGHUP (reload) with kill(1).
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-s", "HUP", &self._child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -s HUP");
+    }
+
     /// What it logged so far.
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()

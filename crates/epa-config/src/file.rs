@@ -1,5 +1,6 @@
 //! The server configuration file as written: one table per `[section]`, unknown keys refused.
 
+use crate::assertion::IdentityAssertionTable;
 use crate::backend::BackendTable;
 use crate::client_certificates::ClientCertificateTable;
 use crate::diagnostics::DiagnosticsTable;
@@ -74,6 +75,8 @@ pub struct ServerConfig {
     pub request_filtering: RequestFilteringTable,
     /// `[kdc_proxy]`: the KDC proxy (MS-KKDCP) of `epa serve` (absent: not served).
     pub kdc_proxy: Option<KdcProxyTable>,
+    /// `[identity_assertion]`: signed identity assertions and their key page (absent: none).
+    pub identity_assertion: Option<IdentityAssertionTable>,
 }
 
 impl ServerConfig {
@@ -86,6 +89,9 @@ impl ServerConfig {
             && ca.is_relative()
         {
             *ca = base.join(&*ca);
+        }
+        if let Some(a) = self.identity_assertion.as_mut() {
+            a.resolve_paths(base);
         }
         let c = &mut self.client_certificates;
         let l = &mut self.listener;

@@ -6,6 +6,7 @@
 //! [identity_headers]                 # names; defaults shown by `IdentityHeadersTable::default`
 //! user = "X-Remote-User"             # DOMAIN\user, one name per account
 //! principal = "X-Remote-Principal"   # user@REALM (Kerberos) or DOMAIN\user (NTLM)
+//! binding = "X-EPA-Binding"          # the decision's reason code (binding-verified, ...)
 //! forwarded = "replace"              # or "append" (kept only from [listener] trusted_proxies)
 //! encoding = "percent"               # non-ASCII as %XX of UTF-8 (default), or "utf8"
 //! ```
@@ -49,6 +50,9 @@ pub struct IdentityHeadersTable {
     /// The account's group SIDs, comma-separated, nested membership expanded, when the backend
     /// knows them.
     pub groups: String,
+    /// The binding verdict: the decision's reason code (`binding-verified`,
+    /// `binding-absent-allowed`, ...), so an upstream that verifies no assertion still sees it.
+    pub binding: String,
     /// The client certificate's subject (RFC 4514), only when it is valid.
     pub client_cert_subject: String,
     /// The client certificate's SHA-256 (lower-case hex), only when it is valid.
@@ -69,6 +73,7 @@ impl Default for IdentityHeadersTable {
             service_name: "X-EPA-Service-Name".into(),
             user_sid: "X-Remote-User-Sid".into(),
             groups: "X-Remote-Groups".into(),
+            binding: "X-EPA-Binding".into(),
             client_cert_subject: "X-Client-Cert-Subject".into(),
             client_cert_sha256: "X-Client-Cert-Sha256".into(),
             forwarded: ForwardedMode::Replace,
@@ -198,7 +203,7 @@ pub enum HeaderNameError {
 
 impl IdentityHeadersTable {
     /// The names with their table keys, in a fixed order.
-    pub fn named(&self) -> [(&'static str, &str); 9] {
+    pub fn named(&self) -> [(&'static str, &str); 10] {
         [
             ("user", &self.user),
             ("principal", &self.principal),
@@ -207,6 +212,7 @@ impl IdentityHeadersTable {
             ("service_name", &self.service_name),
             ("user_sid", &self.user_sid),
             ("groups", &self.groups),
+            ("binding", &self.binding),
             ("client_cert_subject", &self.client_cert_subject),
             ("client_cert_sha256", &self.client_cert_sha256),
         ]

@@ -3,7 +3,7 @@
 //!
 //! * [`ServerConfig`]: the whole file — `[listener]`, `[client_certificates]`, `[policy]`,
 //!   `[backend]`, `[upstream]`, `[identity_headers]`, `[[route]]`, `[metrics]`,
-//!   `[diagnostics]`, `[request_filtering]`, `[kdc_proxy]`.
+//!   `[diagnostics]`, `[request_filtering]`, `[kdc_proxy]`, `[identity_assertion]`.
 //! * [`PolicyTable`]: the `[policy]` table (also the policy of `epa policy` scenario files): the
 //!   .NET form or the IIS form, built into an [`epa_core::ServerPolicy`].
 //! * [`lint`]: the configuration mistakes that cause outages or silent weakness.
@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assertion;
 pub mod backend;
 pub mod client_certificates;
 pub mod diagnostics;
@@ -31,6 +32,7 @@ pub mod proxy_rules;
 pub mod request_filtering;
 pub mod upstream;
 
+pub use assertion::{AssertionError, IdentityAssertionTable};
 pub use backend::{BackendKind, BackendTable};
 pub use client_certificates::{ClientCertificateTable, HintChoice, RequiredPathError};
 pub use file::ServerConfig;

@@ -68,6 +68,11 @@ pub struct RouteTable {
     pub upgrade_protocols: Option<Vec<String>>,
     /// This route's mechanisms (`["kerberos"]`: no NTLM here), replacing `[policy] mechanisms`.
     pub mechanisms: Option<epa_core::decide::Mechanisms>,
+    /// A signed identity assertion for the upstream on this route (`[identity_assertion]`);
+    /// default: that table's `default` (off).
+    pub identity_assertion: Option<bool>,
+    /// This route's assertion `aud`, replacing `[identity_assertion] audience`.
+    pub assertion_audience: Option<String>,
 }
 
 /// A `[[route]]` that cannot be used.
@@ -353,6 +358,8 @@ mod tests {
                 require_client_certificate: false,
                 upgrade_protocols: None,
                 mechanisms: None,
+                identity_assertion: None,
+                assertion_audience: None,
             },
             RouteTable {
                 path: "/X/".into(),
@@ -363,6 +370,8 @@ mod tests {
                 require_client_certificate: false,
                 upgrade_protocols: None,
                 mechanisms: None,
+                identity_assertion: None,
+                assertion_audience: None,
             },
         ];
         assert!(matches!(

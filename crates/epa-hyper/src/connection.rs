@@ -170,11 +170,26 @@ impl LayerStates {
     }
 }
 
+/// Most values derived from logins ([`ConnectionContext::login_value`]) one connection keeps:
+/// one login at a time in practice, a few when a client alternates between routes.
+const MAX_LOGIN_VALUES_PER_CONNECTION: usize = 4;
+
+/// One value a component derived from one login.
+struct LoginValue {
+    /// The login (pointer identity: each accepted exchange makes its own).
+    login: Arc<Authenticated>,
+    /// The component instance that made it.
+    owner: u64,
+    value: Arc<dyn std::any::Any + Send + Sync>,
+}
+
 /// One connection's state: its facts and, per layer, its authentication state.
 #[derive(Clone)]
 pub struct ConnectionContext {
     facts: Arc<ChannelFacts>,
     layers: Arc<Mutex<LayerStates>>,
+    /// Values derived from this connection's logins, most recently used last.
+    login_values: Arc<Mutex<Vec<LoginValue>>>,
 }
 
 impl std::fmt::Debug for ConnectionContext {
@@ -191,7 +206,47 @@ impl ConnectionContext {
         Self {
             facts: Arc::new(facts),
             layers: Arc::new(Mutex::new(LayerStates::default())),
+            login_values: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// The value `owner` (a component instance, e.g. one route's proxy settings) derived from
+    /// `user`'s login on this connection: the cached one while `reuse` accepts it, else a new
+    /// one from `make`, cached. Made once per login, never shared between connections; at
+    /// most a few per connection (the least recently used is dropped).
+    pub fn login_value<T: std::any::Any + Send + Sync>(
+        &self,
+        user: &AuthenticatedUser,
+        owner: u64,
+        reuse: impl FnOnce(&T) -> bool,
+        make: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let mut values = self
+            .login_values
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let found = values
+            .iter()
+            .position(|v| v.owner == owner && Arc::ptr_eq(&v.login, &user.0));
+        if let Some(i) = found {
+            let entry = values.remove(i);
+            if let Ok(value) = Arc::downcast::<T>(entry.value.clone())
+                && reuse(&value)
+            {
+                values.push(entry);
+                return value;
+            }
+        }
+        let value = Arc::new(make());
+        if values.len() >= MAX_LOGIN_VALUES_PER_CONNECTION {
+            values.remove(0);
+        }
+        values.push(LoginValue {
+            login: user.0.clone(),
+            owner,
+            value: value.clone(),
+        });
+        value
     }
 
     /// The connection's facts.
@@ -237,5 +292,50 @@ mod tests {
         }
         assert_eq!(ctx.lock().entries.len(), MAX_LAYERS_PER_CONNECTION);
         assert!(!ctx.lock().entries.iter().any(|(k, _)| *k == first));
+    }
+
+    fn login(name: &str) -> AuthenticatedUser {
+        AuthenticatedUser(Arc::new(Authenticated {
+            identity: Identity::ntlm("EPA", name),
+            mechanism: Mechanism::Ntlm,
+            service_name: ClientServiceName::Missing,
+            reason: Reason::BindingVerified,
+            user_sid: None,
+            groups: Vec::new(),
+            group_names: Vec::new(),
+        }))
+    }
+
+    #[test]
+    fn login_values_are_made_once_per_login_and_owner_and_bounded() {
+        let ctx = ConnectionContext::new(ChannelFacts::plain(([127, 0, 0, 1], 1).into()));
+        let made = std::cell::Cell::new(0);
+        let get = |u: &AuthenticatedUser, owner: u64, reuse: bool| {
+            *ctx.login_value(
+                u,
+                owner,
+                |_: &u32| reuse,
+                || {
+                    made.set(made.get() + 1);
+                    made.get()
+                },
+            )
+        };
+        let alice = login("alice");
+        assert_eq!(get(&alice, 1, true), 1);
+        assert_eq!(get(&alice.clone(), 1, true), 1);
+        // Another login with equal contents is another login; another owner another value.
+        assert_eq!(get(&login("alice"), 1, true), 2);
+        assert_eq!(get(&alice, 2, true), 3);
+        assert_eq!(get(&alice, 1, false), 4);
+        assert_eq!(get(&alice, 1, true), 4);
+        // Another connection never sees this one's values.
+        let other = ConnectionContext::new(ChannelFacts::plain(([127, 0, 0, 1], 2).into()));
+        assert_eq!(*other.login_value(&alice, 1, |_: &u32| true, || 99), 99);
+        for owner in 10..20 {
+            get(&alice, owner, true);
+        }
+        let len = ctx.login_values.lock().unwrap().len();
+        assert_eq!(len, MAX_LOGIN_VALUES_PER_CONNECTION);
     }
 }

@@ -20,6 +20,7 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod assertion;
 pub mod diagnose;
 mod kdc_proxy;
 pub mod proxy;

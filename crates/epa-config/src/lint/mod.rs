@@ -10,11 +10,13 @@ use epa_core::decide::Transport;
 use epa_core::policy::{PolicyEnforcement, ProtectionScenario};
 use serde::Serialize;
 
+mod assertion;
 mod backend;
 mod kdc_proxy;
 mod keytab;
 mod mechanisms;
 mod serve;
+pub use assertion::{KeyFileFact, assertion_keys};
 pub use keytab::keytab;
 pub use serve::proxy_certificate;
 
@@ -89,6 +91,7 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
     listener_findings(&config.listener, &mut out);
     serve::serve_findings(config, &mut out);
     kdc_proxy::kdc_proxy_findings(config, &mut out);
+    assertion::assertion_findings(config, &mut out);
 
     policy_findings(config, &mut out);
     proxy_findings(config, &mut out);

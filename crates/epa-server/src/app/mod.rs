@@ -1,6 +1,6 @@
 //! The application a configuration serves, put together here and only here ([`build`]):
 //!
-//! metrics page → KDC proxy (`[kdc_proxy]`) → client-certificate gate (`[client_certificates] required_paths`) →
+//! metrics page → assertion key page (`[identity_assertion] jwks_path`) → KDC proxy (`[kdc_proxy]`) → client-certificate gate (`[client_certificates] required_paths`) →
 //! diagnostics page (when on) → the proxy's route table (`[upstream]`) | the handler behind the
 //! `[policy]` layer.
 //!
@@ -104,6 +104,8 @@ enum Routes<H> {
 pub struct App<H = Hello> {
     routes: Routes<H>,
     metrics: Option<MetricsPage>,
+    /// `[identity_assertion]`'s key page: anonymous, before any route.
+    key_page: Option<crate::assertion::KeyPage>,
     /// `[kdc_proxy]`: answered before the certificate gate and any Negotiate leg.
     kdc_proxy: Option<crate::kdc_proxy::KdcProxy>,
     /// `required_paths` (empty: none) and whether they are only observed (`audit_only`).
@@ -122,6 +124,7 @@ impl<H> std::fmt::Debug for App<H> {
         f.debug_struct("App")
             .field("routes", &routes)
             .field("metrics", &self.metrics)
+            .field("key_page", &self.key_page)
             .field("kdc_proxy", &self.kdc_proxy)
             .field("certificate_paths", &self.certificate_paths)
             .finish()
@@ -155,6 +158,9 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         if let Some(page) = self.metrics.as_ref().and_then(|m| m.answer(&req)) {
+            return answer(page);
+        }
+        if let Some(page) = self.key_page.as_ref().and_then(|p| p.answer(&req)) {
             return answer(page);
         }
         if let Some(kdc) = self.kdc_proxy.as_ref().filter(|k| k.asks(&req)) {
@@ -243,6 +249,9 @@ pub enum AppError {
     /// A `required_paths` entry.
     #[error(transparent)]
     RequiredPath(#[from] epa_config::RequiredPathError),
+    /// The `[identity_assertion]` table or its keys.
+    #[error(transparent)]
+    Assertion(#[from] crate::assertion::AssertionSetupError),
     /// A table another one needs is missing.
     #[error("{0}")]
     Missing(&'static str),
@@ -269,12 +278,20 @@ pub fn build<H>(
             "[[route]] tables apply to the reverse proxy only: add [upstream] or remove them",
         ));
     }
+    let names = IdentityHeaders::new(&config.identity_headers)?;
+    let (names, minter) = assertion_setup(config, names)?;
+    let key_page = match (&minter, &config.identity_assertion) {
+        (Some(m), Some(table)) => Some(crate::assertion::KeyPage::new(
+            table
+                .normalized_jwks_path()
+                .map_err(crate::assertion::AssertionSetupError::from)?,
+            m.keys(),
+        )),
+        _ => None,
+    };
     let routes = match &config.upstream {
         Some(up) => {
-            let proxy = Proxy::new(
-                Upstream::from_table(up)?,
-                IdentityHeaders::new(&config.identity_headers)?,
-            );
+            let proxy = Proxy::with_minter(Upstream::from_table(up)?, names, minter);
             Routes::Proxy(Router::from_config(config, &proxy, make)?)
         }
         None if config.listener.negotiate => {
@@ -313,8 +330,40 @@ pub fn build<H>(
     Ok(App {
         routes,
         metrics,
+        key_page,
         kdc_proxy,
         certificate_paths: cc.required_prefixes()?.into(),
         certificate_audit_only: cc.audit_only,
     })
+}
+
+/// `[identity_assertion]`: the table checked, its keys read (at start and on every SIGHUP, so
+/// a rotation takes effect without a gap and a bad key keeps the running configuration), the
+/// header named; without the table, the default header name (its client copies are removed
+/// all the same).
+fn assertion_setup(
+    config: &ServerConfig,
+    names: IdentityHeaders,
+) -> Result<(IdentityHeaders, Option<crate::assertion::Minter>), AppError> {
+    use crate::assertion::{AssertionSetupError, KeySet, Minter};
+    let Some(table) = &config.identity_assertion else {
+        return Ok((names, None));
+    };
+    let identity: Vec<&str> = config
+        .identity_headers
+        .named()
+        .iter()
+        .map(|(_, n)| *n)
+        .collect();
+    table
+        .validate(&identity)
+        .map_err(AssertionSetupError::from)?;
+    let header = http::HeaderName::from_bytes(table.header.as_bytes()).map_err(|_| {
+        AssertionSetupError::from(epa_config::AssertionError::HeaderInvalid(
+            table.header.clone(),
+        ))
+    })?;
+    let keys = KeySet::from_table(table).map_err(AssertionSetupError::from)?;
+    let minter = Minter::new(table, keys, header.clone());
+    Ok((names.with_assertion_header(header), Some(minter)))
 }

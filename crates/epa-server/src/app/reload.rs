@@ -199,8 +199,9 @@ fn read_inputs(args: &ServeOptions) -> Result<Inputs, ServeError> {
 }
 
 /// The files a configuration names besides itself and the user file (hashed into the reload
-/// fingerprint): the pinned proxy certificate, `[upstream] ca_file`, `[backend] keytab`, and
-/// `[client_certificates]`' CA, CRL and hint files. The server certificate and key are not
+/// fingerprint): the pinned proxy certificate, `[upstream] ca_file`, `[backend] keytab`,
+/// `[client_certificates]`' CA, CRL and hint files, and the `[identity_assertion]` keys (a key
+/// rotated in place reloads on SIGHUP). The server certificate and key are not
 /// here: they rotate by themselves (`crate::server::reload`).
 fn files_read(config: &ServerConfig) -> Vec<&Path> {
     let cc = &config.client_certificates;
@@ -213,6 +214,7 @@ fn files_read(config: &ServerConfig) -> Vec<&Path> {
         .chain(&cc.ca_files)
         .chain(&cc.crl_files)
         .chain(&cc.hint_ca_files)
+        .chain(config.identity_assertion.iter().flat_map(|a| a.key_files()))
         .map(PathBuf::as_path)
         .collect()
 }

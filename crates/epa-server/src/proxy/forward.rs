@@ -2,13 +2,18 @@
 //! upstream, its response streamed back. Bodies are never collected: a 10 MB upload or
 //! download holds only what hyper has in flight.
 
-use super::headers::{IdentityHeaders, Origin, RequestRules, prepare_request, prepare_response};
+use super::headers::{
+    IdentityHeaders, IdentityValueError, Origin, RequestRules, identity_values,
+    prepare_request_with, prepare_response,
+};
 use super::upstream::{Upstream, UpstreamFailure};
 use super::{BoxError, ProxyBody, UPSTREAM_ERRORS_TOTAL, text};
+use crate::assertion::{Minted, Minter};
 use bytes::Bytes;
 use epa_core::client_cert::CertificateStatus;
 use epa_hyper::telemetry::ClientText;
-use epa_hyper::{AuthenticatedUser, ConnectionContext};
+use epa_hyper::{Authenticated, AuthenticatedUser, ConnectionContext};
+use http::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use std::convert::Infallible;
@@ -36,6 +41,49 @@ struct Rules {
     trusted_proxies: Vec<IpAddr>,
     /// `[listener] body_timeout`: the longest pause in a request body being forwarded.
     body_timeout: std::time::Duration,
+    /// This route's signed identity assertion (`[identity_assertion]`), if it has one.
+    assertion: Option<Minter>,
+    /// Names these rules (with the proxy's header names) for the values kept per login on a
+    /// connection ([`ConnectionContext::login_value`]): every edit makes a new one.
+    cache_owner: u64,
+}
+
+/// A fresh [`Rules::cache_owner`].
+fn fresh_owner() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What a proxy derives from one login, made once and reused on the login's keep-alive
+/// requests: the identity headers, and the route's assertion while it is fresh.
+#[derive(Debug)]
+struct LoginHeaders {
+    identity: Result<Vec<(HeaderName, HeaderValue)>, IdentityValueError>,
+    /// `None` when the route has no assertion, `Some(None)` when minting failed.
+    assertion: Option<Option<Minted>>,
+}
+
+impl LoginHeaders {
+    fn make(
+        names: &IdentityHeaders,
+        user: &Authenticated,
+        minter: Option<&Minter>,
+        now: u64,
+    ) -> Self {
+        Self {
+            identity: identity_values(names, user),
+            assertion: minter.map(|m| m.mint_at(user, now)),
+        }
+    }
+
+    /// Reusable at `now`: no assertion, or one with more than a quarter of its life left.
+    fn reusable_at(&self, now: u64) -> bool {
+        match &self.assertion {
+            None => true,
+            Some(Some(m)) => m.fresh_at(now),
+            Some(None) => false,
+        }
+    }
 }
 
 impl Default for Rules {
@@ -45,6 +93,8 @@ impl Default for Rules {
             allow_underscores: false,
             trusted_proxies: Vec::new(),
             body_timeout: epa_config::Deadlines::DEFAULT.body,
+            assertion: None,
+            cache_owner: fresh_owner(),
         }
     }
 }
@@ -53,6 +103,8 @@ impl Default for Rules {
 struct Inner {
     upstream: Upstream,
     names: IdentityHeaders,
+    /// `[identity_assertion]` for the default audience: routes take theirs from it.
+    minter: Option<Minter>,
 }
 
 impl Proxy {
@@ -60,14 +112,46 @@ impl Proxy {
     /// Upgrades forwarded: `websocket` only; underscores dropped; no trusted proxy.
     pub fn new(upstream: Upstream, names: IdentityHeaders) -> Self {
         Self {
-            inner: Arc::new(Inner { upstream, names }),
+            inner: Arc::new(Inner {
+                upstream,
+                names,
+                minter: None,
+            }),
             rules: Arc::default(),
         }
     }
 
+    /// A proxy that can sign identity assertions (`[identity_assertion]`, with its keys);
+    /// routes turn them on with [`Proxy::assertion`]. Call before any other setting.
+    #[must_use]
+    pub fn with_minter(upstream: Upstream, names: IdentityHeaders, minter: Option<Minter>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                upstream,
+                names,
+                minter,
+            }),
+            rules: Arc::default(),
+        }
+    }
+
+    /// The minter for the default audience, if assertions are configured.
+    pub fn minter(&self) -> Option<&Minter> {
+        self.inner.minter.as_ref()
+    }
+
     fn edit(mut self, f: impl FnOnce(&mut Rules)) -> Self {
-        f(Arc::make_mut(&mut self.rules));
+        let rules = Arc::make_mut(&mut self.rules);
+        f(rules);
+        rules.cache_owner = fresh_owner();
         self
+    }
+
+    /// This route's signed identity assertion (none: no assertion header is sent; the
+    /// client's copies are removed all the same).
+    #[must_use]
+    pub fn assertion(self, minter: Option<Minter>) -> Self {
+        self.edit(|r| r.assertion = minter)
     }
 
     /// The `Upgrade` protocols forwarded (checked with
@@ -117,6 +201,18 @@ where
         let (inner, rules) = (self.inner.clone(), self.rules.clone());
         Box::pin(async move { Ok(inner.forward(req, &rules).await) })
     }
+}
+
+/// 500 for an identity a header cannot carry.
+fn refuse_identity(e: &IdentityValueError, user: Option<&Authenticated>) -> Response<ProxyBody> {
+    fail("identity-header-value");
+    tracing::error!(
+        reason = "identity-header-value",
+        header = %e.header,
+        user = %ClientText(user.map_or("", |u| u.identity.principal.as_str())),
+        "proxy: refused to forward an identity the header cannot carry"
+    );
+    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
 }
 
 fn fail(reason: &'static str) {
@@ -177,15 +273,10 @@ impl Inner {
             upgrade: upgrade.clone(),
             allow_underscores: rules.allow_underscores,
         };
-        if let Err(e) = prepare_request(req.headers_mut(), &self.names, origin, &request_rules) {
-            fail("identity-header-value");
-            tracing::error!(
-                reason = "identity-header-value",
-                header = %e.header,
-                user = %ClientText(user.as_ref().map_or("", |u| u.identity.principal.as_str())),
-                "proxy: refused to forward an identity the header cannot carry"
-            );
-            return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+        let login = (user.as_ref(), &context);
+        if let Err(refusal) = self.identity(req.headers_mut(), login, origin, rules, &request_rules)
+        {
+            return *refusal;
         }
         let uri = match self.upstream.uri_for(req.uri()) {
             Ok(u) => u,
@@ -209,6 +300,53 @@ impl Inner {
                 hold,
             },
         )
+    }
+
+    /// The request's identity headers and assertion, made once per login on this connection
+    /// (and these route settings) and reused after; the rest of the header rewrite
+    /// ([`prepare_request_with`]). `Err`: the 500 to answer.
+    fn identity(
+        &self,
+        headers: &mut http::HeaderMap,
+        (user, context): (Option<&AuthenticatedUser>, &ConnectionContext),
+        origin: Origin<'_>,
+        rules: &Rules,
+        request_rules: &RequestRules,
+    ) -> Result<(), Box<Response<ProxyBody>>> {
+        let login = user.map(|user| {
+            let now = crate::assertion::now_seconds();
+            context.login_value(
+                user,
+                rules.cache_owner,
+                |l: &LoginHeaders| l.reusable_at(now),
+                || LoginHeaders::make(&self.names, user, rules.assertion.as_ref(), now),
+            )
+        });
+        let identity = match login.as_deref().map(|l| &l.identity) {
+            None => &[][..],
+            Some(Ok(list)) => list.as_slice(),
+            Some(Err(e)) => return Err(Box::new(refuse_identity(e, origin.user))),
+        };
+        prepare_request_with(headers, &self.names, origin, request_rules, identity)
+            .map_err(|e| Box::new(refuse_identity(&e, origin.user)))?;
+        match login.as_deref().and_then(|l| l.assertion.as_ref()) {
+            Some(Some(minted)) => {
+                headers.insert(self.names.assertion_header().clone(), minted.value.clone());
+            }
+            Some(None) => {
+                fail("assertion-mint");
+                tracing::error!(
+                    reason = "assertion-mint",
+                    "proxy: could not sign the identity assertion"
+                );
+                return Err(Box::new(text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error\n",
+                )));
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// The upstream's response phase: a 101 is spliced only when it names the protocol that
@@ -271,5 +409,56 @@ impl Inner {
                 _ => "upstream unavailable\n",
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use epa_core::authenticator::Identity;
+    use epa_core::decide::{ClientServiceName, Mechanism, Reason};
+
+    #[test]
+    fn login_headers_are_reused_until_a_quarter_of_the_assertion_is_left() {
+        let table: epa_config::IdentityAssertionTable = toml::from_str(
+            "signing_key_file = \"k\"\nissuer = \"i\"\naudience = \"a\"\nlifetime = 60\n",
+        )
+        .unwrap();
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let key = crate::assertion::SigningKey::from_pem(
+            kp.serialize_pem().as_bytes(),
+            std::path::Path::new("k"),
+        )
+        .unwrap();
+        let keys = crate::assertion::KeySet {
+            current: key,
+            previous: vec![],
+        };
+        let minter = Minter::new(&table, keys, HeaderName::from_static("x-epa-assertion"));
+        let user = Authenticated {
+            identity: Identity::ntlm("EPA", "alice"),
+            mechanism: Mechanism::Ntlm,
+            service_name: ClientServiceName::Missing,
+            reason: Reason::BindingAbsentAllowed,
+            user_sid: None,
+            groups: vec![],
+            group_names: vec![],
+        };
+        let names = IdentityHeaders::default();
+        let with = LoginHeaders::make(&names, &user, Some(&minter), 1000);
+        assert!(with.reusable_at(1044) && !with.reusable_at(1045));
+        let identity = with.identity.as_ref().unwrap();
+        assert!(
+            identity
+                .iter()
+                .any(|(n, v)| n == "x-epa-binding" && v == "binding-absent-allowed")
+        );
+        // Without an assertion the identity headers are kept for the whole login.
+        assert!(LoginHeaders::make(&names, &user, None, 1000).reusable_at(u64::MAX));
+        // Every route's proxy settings are their own cache owner.
+        let a = Rules::default();
+        let b = Rules::default();
+        assert_ne!(a.cache_owner, b.cache_owner);
     }
 }

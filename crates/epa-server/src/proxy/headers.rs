@@ -30,6 +30,10 @@ pub struct IdentityHeaders {
     service_name: HeaderName,
     user_sid: HeaderName,
     groups: HeaderName,
+    binding: HeaderName,
+    /// `[identity_assertion] header`: the client's copies are removed from every request,
+    /// whether or not assertions are configured.
+    assertion: HeaderName,
     cert_subject: HeaderName,
     cert_sha256: HeaderName,
     forwarded: ForwardedMode,
@@ -65,6 +69,8 @@ impl IdentityHeaders {
             service_name: parse("service_name", &table.service_name)?,
             user_sid: parse("user_sid", &table.user_sid)?,
             groups: parse("groups", &table.groups)?,
+            binding: parse("binding", &table.binding)?,
+            assertion: HeaderName::from_static("x-epa-assertion"),
             cert_subject: parse("client_cert_subject", &table.client_cert_subject)?,
             cert_sha256: parse("client_cert_sha256", &table.client_cert_sha256)?,
             forwarded: table.forwarded,
@@ -72,8 +78,24 @@ impl IdentityHeaders {
         })
     }
 
-    fn all(&self) -> [&HeaderName; 9] {
+    /// The header the signed identity assertion goes in (its client copies are removed
+    /// from every request): `name` must have passed
+    /// [`epa_config::assertion::check_header`].
+    #[must_use]
+    pub fn with_assertion_header(mut self, name: HeaderName) -> Self {
+        self.assertion = name;
+        self
+    }
+
+    /// The assertion header's name.
+    pub fn assertion_header(&self) -> &HeaderName {
+        &self.assertion
+    }
+
+    fn all(&self) -> [&HeaderName; 11] {
         [
+            &self.binding,
+            &self.assertion,
             &self.user,
             &self.principal,
             &self.domain,
@@ -97,6 +119,8 @@ impl Default for IdentityHeaders {
             service_name: HeaderName::from_static("x-epa-service-name"),
             user_sid: HeaderName::from_static("x-remote-user-sid"),
             groups: HeaderName::from_static("x-remote-groups"),
+            binding: HeaderName::from_static("x-epa-binding"),
+            assertion: HeaderName::from_static("x-epa-assertion"),
             cert_subject: HeaderName::from_static("x-client-cert-subject"),
             cert_sha256: HeaderName::from_static("x-client-cert-sha256"),
             forwarded: ForwardedMode::Replace,
@@ -227,6 +251,49 @@ pub struct RequestRules {
     pub allow_underscores: bool,
 }
 
+/// The identity headers of one login, with their values: made once per login and reused on
+/// its keep-alive requests (`crate::proxy::forward`). `Err` when a value cannot be carried
+/// exactly (the request is refused, never forwarded with an altered identity).
+pub fn identity_values(
+    names: &IdentityHeaders,
+    user: &Authenticated,
+) -> Result<Vec<(HeaderName, HeaderValue)>, IdentityValueError> {
+    let mut out = Vec::with_capacity(8);
+    let mut set = |name: &HeaderName, text: &str| -> Result<(), IdentityValueError> {
+        out.push((name.clone(), identity_value(name, text, names.encoding)?));
+        Ok(())
+    };
+    let id = &user.identity;
+    let who = if id.domain.is_empty() {
+        id.user.clone()
+    } else {
+        format!("{}\\{}", id.domain, id.user)
+    };
+    set(&names.user, &who)?;
+    // The principal as the ticket or the AUTHENTICATE wrote it (`erin@EPA.TEST`), beside
+    // the one name per account above (`EPA\erin`).
+    set(&names.principal, &id.principal)?;
+    if !id.domain.is_empty() {
+        set(&names.domain, &id.domain)?;
+    }
+    set(&names.mechanism, user.mechanism.name())?;
+    if let ClientServiceName::Value(spn) = &user.service_name
+        && !spn.is_empty()
+    {
+        set(&names.service_name, spn)?;
+    }
+    if let Some(sid) = &user.user_sid {
+        set(&names.user_sid, &sid.to_string())?;
+    }
+    if !user.groups.is_empty() {
+        let list: Vec<String> = user.groups.iter().map(ToString::to_string).collect();
+        set(&names.groups, &list.join(","))?;
+    }
+    // The binding verdict, for an upstream that verifies no assertion.
+    set(&names.binding, user.reason.code())?;
+    Ok(out)
+}
+
 /// Rewrites `headers` for the upstream: names with `_` dropped, hop-by-hop and Windows
 /// credentials removed, every client copy of every identity header removed, ours set,
 /// forwarding headers written.
@@ -236,6 +303,22 @@ pub fn prepare_request(
     origin: Origin<'_>,
     rules: &RequestRules,
 ) -> Result<(), IdentityValueError> {
+    let identity = match origin.user {
+        Some(user) => identity_values(names, user)?,
+        None => Vec::new(),
+    };
+    prepare_request_with(headers, names, origin, rules, &identity)
+}
+
+/// [`prepare_request`] with the login's identity headers already made ([`identity_values`];
+/// empty for an anonymous request).
+pub fn prepare_request_with(
+    headers: &mut HeaderMap,
+    names: &IdentityHeaders,
+    origin: Origin<'_>,
+    rules: &RequestRules,
+    identity: &[(HeaderName, HeaderValue)],
+) -> Result<(), IdentityValueError> {
     drop_underscore_headers(headers, names, rules.allow_underscores);
     remove_hop_by_hop(headers, rules.upgrade.clone());
     remove_windows_authorization(headers);
@@ -243,39 +326,14 @@ pub fn prepare_request(
         // `remove` takes every value of the name; HeaderMap names are case-insensitive.
         headers.remove(name);
     }
-    let mut set = |name: &HeaderName, text: &str| -> Result<(), IdentityValueError> {
-        headers.insert(name.clone(), identity_value(name, text, names.encoding)?);
-        Ok(())
-    };
-    if let Some(user) = origin.user {
-        let id = &user.identity;
-        let who = if id.domain.is_empty() {
-            id.user.clone()
-        } else {
-            format!("{}\\{}", id.domain, id.user)
-        };
-        set(&names.user, &who)?;
-        // The principal as the ticket or the AUTHENTICATE wrote it (`erin@EPA.TEST`), beside
-        // the one name per account above (`EPA\erin`).
-        set(&names.principal, &id.principal)?;
-        if !id.domain.is_empty() {
-            set(&names.domain, &id.domain)?;
-        }
-        set(&names.mechanism, user.mechanism.name())?;
-        if let ClientServiceName::Value(spn) = &user.service_name
-            && !spn.is_empty()
-        {
-            set(&names.service_name, spn)?;
-        }
-        if let Some(sid) = &user.user_sid {
-            set(&names.user_sid, &sid.to_string())?;
-        }
-        if !user.groups.is_empty() {
-            let list: Vec<String> = user.groups.iter().map(ToString::to_string).collect();
-            set(&names.groups, &list.join(","))?;
-        }
+    for (name, value) in identity {
+        headers.insert(name.clone(), value.clone());
     }
     if let Some(cert) = origin.certificate {
+        let mut set = |name: &HeaderName, text: &str| -> Result<(), IdentityValueError> {
+            headers.insert(name.clone(), identity_value(name, text, names.encoding)?);
+            Ok(())
+        };
         set(&names.cert_subject, &cert.subject)?;
         set(&names.cert_sha256, &cert.fingerprint())?;
     }

@@ -116,6 +116,12 @@ pub enum RouterError {
         "route {0:?} requires a client certificate but [client_certificates] never asks for one (mode = \"request\")"
     )]
     CertificateNeverRequested(String),
+    /// A route's `identity_assertion` that cannot be served.
+    #[error(transparent)]
+    Assertion(#[from] epa_config::AssertionError),
+    /// A route asks for an assertion but the proxy was built without its keys.
+    #[error("route {0:?} asks for an identity assertion but the proxy has no signing key")]
+    AssertionWithoutKeys(String),
 }
 
 /// The route table, a tower `Service`. Cheap to clone.
@@ -197,10 +203,23 @@ impl Router {
                 .map(RouteTable::upgrade_protocols)
                 .transpose()?
                 .flatten();
-            Ok(match own.or_else(|| global_upgrades.clone()) {
+            let routed = match own.or_else(|| global_upgrades.clone()) {
                 Some(list) => proxy.clone().upgrade_protocols(list),
                 None => proxy.clone(),
-            })
+            };
+            // Each route's assertion settings are its own (its audience), so are the values
+            // its proxy keeps per login.
+            let audience =
+                epa_config::assertion::route_audience(config.identity_assertion.as_ref(), table)?;
+            let minter = match (audience, proxy.minter()) {
+                (Some(aud), Some(m)) => Some(m.for_audience(aud)),
+                (Some(_), None) => {
+                    let path = table.map_or("/", |t| t.path.as_str());
+                    return Err(RouterError::AssertionWithoutKeys(path.to_owned()));
+                }
+                (None, _) => None,
+            };
+            Ok(routed.assertion(minter))
         };
         let mut protected =
             |path: &str, table: Option<&RouteTable>| -> Result<Route, RouterError> {
