@@ -1319,6 +1319,7 @@ fn epa_serve_demo_removes_its_directory_on_sigterm_and_ctrl_c() {
         let out = std::process::Command::new("curl")
             .args(["-sk", "--ntlm", "-u", &format!("TESTDOM\\demo:{password}")])
             .args(["-H", "X-Remote-User: TESTDOM\\mallory"])
+            .args(["-H", "X-EPA-Assertion: forged.by.mallory"])
             .arg(format!("https://localhost:{}/", serve.addr.port()))
             .output()
             .unwrap();
@@ -1326,6 +1327,16 @@ fn epa_serve_demo_removes_its_directory_on_sigterm_and_ctrl_c() {
         assert!(page.starts_with("hello TESTDOM\\demo\n"), "{page}");
         assert!(page.contains("x-remote-user: TESTDOM\\demo\n"), "{page}");
         assert!(page.contains("x-auth-mechanism: ntlm"), "{page}");
+        assert!(
+            page.contains("x-epa-binding: binding-absent-allowed"),
+            "{page}"
+        );
+        // The signed assertion, checked by the application against epa's key page (over TLS).
+        assert!(
+            page.contains("x-epa-assertion: signature verified with key "),
+            "{page}"
+        );
+        assert!(page.contains("\"sub\": \"TESTDOM\\\\demo\""), "{page}");
         assert!(!page.contains("mallory"), "{page}");
         serve.signal(signal);
         let status = serve.wait_exit(Duration::from_secs(40));

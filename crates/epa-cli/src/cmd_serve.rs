@@ -41,12 +41,16 @@ pub fn run(args: ServeArgs) -> Result<u8, String> {
             )
         }
     };
+    // The demo chose its port already (its issuer and key page name it).
+    let address = demo
+        .as_ref()
+        .map_or(args.address, |d| Some(d.config.listener.address));
     let options = ServeOptions {
         config: source,
         users,
         domain: args.domain,
         computer: args.computer,
-        address: args.address,
+        address,
     };
     let config = options.load().map_err(|e| e.to_string())?;
     if let Some(ktname) = epa_server::app::backend::required_ktname(&config) {

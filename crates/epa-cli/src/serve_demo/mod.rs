@@ -6,8 +6,10 @@ mod app;
 mod page;
 mod verify;
 
+use epa_config::assertion::{DEFAULT_ASSERTION_HEADER, DEFAULT_JWKS_PATH, IdentityAssertionTable};
 use epa_config::proxy::UpstreamTable;
 use epa_config::{PolicyTable, ServerConfig};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -65,9 +67,25 @@ impl Demo {
     }
 }
 
+/// The audience the demo's assertions are minted for (the demo application checks it).
+const DEMO_AUDIENCE: &str = "epa-demo";
+
+/// `address`, with a free port chosen now when it asks for any port (`:0`): the issuer, the
+/// policy's prefix and the key page's address all name the port before epa listens on it.
+fn listen_address(mut address: SocketAddr) -> Result<SocketAddr, String> {
+    if address.port() == 0 {
+        let probe = std::net::TcpListener::bind(address)
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+        address.set_port(probe.port());
+    }
+    Ok(address)
+}
+
 /// The demo: a certificate for localhost and a user file with one random password, in a
 /// private directory (0700, random name, created or failed), `when-supported` on the default
-/// address (or `address`). Prints where the files are and the demo credentials.
+/// address (or `address`), in front of the demo application, with signed identity assertions
+/// (a generated ES256 key) on every route. Prints where the files are and the demo credentials.
 pub(crate) fn demo(domain: &str, address: Option<std::net::SocketAddr>) -> Result<Demo, String> {
     let dir = std::env::temp_dir().join(format!("epa-serve-{}", random_hex(8)?));
     std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
@@ -87,6 +105,13 @@ pub(crate) fn demo(domain: &str, address: Option<std::net::SocketAddr>) -> Resul
         &zeroize::Zeroizing::new(g.signing_key.serialize_pem()),
     )?;
     write(&users, &format!("{domain}:demo:{password}\n"))?;
+    // The assertion key: ECDSA P-256 (ES256), PKCS#8 PEM as rcgen writes it.
+    let signing = rcgen::KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
+    let assertion_key = dir.join("assertion.pem");
+    write(
+        &assertion_key,
+        &zeroize::Zeroizing::new(signing.serialize_pem()),
+    )?;
     println!(
         "demo: generated certificate for localhost: {}",
         cert.display()
@@ -106,9 +131,34 @@ pub(crate) fn demo(domain: &str, address: Option<std::net::SocketAddr>) -> Resul
         url: format!("http://{app_addr}"),
         ..UpstreamTable::default()
     });
-    if let Some(address) = address {
-        config.listener.address = address;
+    config.listener.address = listen_address(address.unwrap_or(config.listener.address))?;
+    let port = config.listener.address.port();
+    let issuer = format!("https://localhost:{port}");
+    config.identity_assertion = Some(IdentityAssertionTable {
+        signing_key_file: assertion_key,
+        previous_key_files: Vec::new(),
+        issuer: issuer.clone(),
+        audience: DEMO_AUDIENCE.into(),
+        lifetime: 60,
+        header: DEFAULT_ASSERTION_HEADER.into(),
+        jwks_path: DEFAULT_JWKS_PATH.into(),
+        default: true,
+    });
+    // The application reaches epa's key page on loopback when epa listens on every address.
+    let mut page_addr = config.listener.address;
+    if page_addr.ip().is_unspecified() {
+        page_addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
+    let keys = verify::KeyPage::new(
+        page_addr,
+        DEFAULT_JWKS_PATH.into(),
+        g.cert.der().to_vec(),
+        issuer.clone(),
+        DEMO_AUDIENCE.into(),
+    )?;
+    println!(
+        "demo: signed identity assertions (ES256, audience {DEMO_AUDIENCE}); key page {issuer}{DEFAULT_JWKS_PATH}"
+    );
     config.listener.certificate_file = Some(cert);
     config.listener.key_file = Some(key);
     config.policy = Some(PolicyTable {
@@ -124,6 +174,6 @@ pub(crate) fn demo(domain: &str, address: Option<std::net::SocketAddr>) -> Resul
         users,
         dir: guard,
         app,
-        keys: None,
+        keys: Some(Arc::new(keys)),
     })
 }
