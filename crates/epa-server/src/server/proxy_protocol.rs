@@ -254,8 +254,9 @@ async fn read_v1<S: HeaderSource>(
         text: text.escape_ascii().to_string(),
         source,
     })?;
-    // `ppp` stops at the first CR; a header whose CR is not right before the LF is refused.
-    if header.header.len() != end {
+    // `ppp` stops at the first CR, and takes an `UNKNOWN` line ending in " \n" without one: a
+    // header whose only CR is not right before the LF is refused (found by the fuzz target).
+    if header.header.len() != end || !text.ends_with(b"\r\n") {
         return Err(ProxyHeaderError::V1 {
             text: text.escape_ascii().to_string(),
             source: ppp::v1::ParseError::InvalidSuffix.into(),

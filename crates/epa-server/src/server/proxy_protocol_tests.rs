@@ -94,6 +94,8 @@ fn v1_malformed_is_refused_with_the_text_escaped() {
         b"PROXY TCP4 192.0.2.7 10.0.0.1 040000 443\r\n",
         b"PROXY TCP5 192.0.2.7 10.0.0.1 40000 443\r\n",
         b"PROXY TCP4 192.0.2.7 10.0.0.1 40000 443\n",
+        b"PROXY UNKNOWN x \n",
+        b"PROXY UNKNOWN ]\x01\0\0\0\0\0\0@OXY \n",
         b"PROXY TCP4 192.0.2.7\r10.0.0.1 40000 443\r\n",
         b"PROXY TCP4 2001:db8::1 10.0.0.1 1 2\r\n",
         b"PROXY TCP4 192.0.2.7 10.0.0.1 1 2 3\r\n",
