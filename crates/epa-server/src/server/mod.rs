@@ -4,6 +4,7 @@
 //!
 //! | deadline (`[listener]` key) | default | IIS | nginx |
 //! |---|---|---|---|
+//! | PROXY protocol header from a listed balancer (`proxy_protocol_timeout`) | 5 s | — | stream `proxy_protocol_timeout` 30 s |
 //! | TLS handshake (`tls_handshake_timeout`) | 10 s | — (http.sys) | `ssl_handshake_timeout` 60 s |
 //! | request head (`request_head_timeout`) | 30 s | `headerWaitTimeout` | `client_header_timeout` 60 s |
 //! | idle keep-alive (`keep_alive_timeout`) | 120 s | `connectionTimeout` 120 s | `keepalive_timeout` 75 s |
