@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod address_range;
 pub mod assertion;
 pub mod backend;
 pub mod client_certificates;
@@ -37,7 +38,7 @@ pub use backend::{BackendKind, BackendTable};
 pub use client_certificates::{ClientCertificateTable, HintChoice, RequiredPathError};
 pub use file::ServerConfig;
 pub use kdc_proxy::{KdcProxySettings, KdcProxyTable};
-pub use listener::{Deadlines, ListenerError, ListenerTable};
+pub use listener::{Deadlines, ListenerError, ListenerTable, ProxyProtocol};
 pub use metrics::MetricsTable;
 pub use policy_table::{ConfigError, PolicyTable};
 pub use proxy::{IdentityHeadersTable, RouteTable};

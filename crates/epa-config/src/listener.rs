@@ -84,6 +84,17 @@ pub struct ListenerTable {
     /// Header fields of a request at most (default 100).
     #[serde(default = "default_headers")]
     pub max_headers: usize,
+    /// Peers (addresses or CIDR ranges) that put a PROXY protocol header (v1 or v2) before
+    /// the TLS handshake, and must: an L4 balancer. The client address the header carries is
+    /// then the peer for everything (throttle, limits, forwarding headers, metrics
+    /// `allow_from`, logs). Empty (the default): off, as nginx without `listen ...
+    /// proxy_protocol` and HAProxy without `accept-proxy`.
+    #[serde(default)]
+    pub proxy_protocol_from: Vec<crate::address_range::AddressRange>,
+    /// Seconds for the whole PROXY header from a listed peer (default 5; nginx stream
+    /// `proxy_protocol_timeout` 30 s, nginx http `client_header_timeout` 60 s).
+    #[serde(default = "default_proxy_protocol")]
+    pub proxy_protocol_timeout: f64,
 }
 
 fn https() -> epa_core::decide::Transport {
@@ -133,6 +144,9 @@ fn default_header_bytes() -> usize {
 fn default_headers() -> usize {
     100
 }
+fn default_proxy_protocol() -> f64 {
+    5.0
+}
 
 impl Default for ListenerTable {
     fn default() -> Self {
@@ -158,6 +172,8 @@ impl Default for ListenerTable {
             tcp_nodelay: true,
             max_header_bytes: default_header_bytes(),
             max_headers: default_headers(),
+            proxy_protocol_from: Vec::new(),
+            proxy_protocol_timeout: default_proxy_protocol(),
         }
     }
 }
@@ -231,10 +247,50 @@ impl Deadlines {
     };
 }
 
+/// Where PROXY protocol headers are read, validated
+/// (<https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt>).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyProtocol {
+    /// The peers that must send one; empty: off.
+    pub from: Vec<crate::address_range::AddressRange>,
+    /// The deadline for the whole header.
+    pub timeout: std::time::Duration,
+}
+
+impl ProxyProtocol {
+    /// Off: no peer sends a header.
+    pub fn off() -> Self {
+        Self {
+            from: Vec::new(),
+            timeout: std::time::Duration::from_secs(5),
+        }
+    }
+
+    /// Whether `ip` must send a header.
+    pub fn expects(&self, ip: std::net::IpAddr) -> bool {
+        self.from.iter().any(|r| r.contains(ip))
+    }
+}
+
 impl ListenerTable {
+    /// `proxy_protocol_from` and `proxy_protocol_timeout`, validated.
+    pub fn proxy_protocol(&self) -> Result<ProxyProtocol, ListenerError> {
+        let timeout =
+            crate::duration::seconds("proxy_protocol_timeout", self.proxy_protocol_timeout)
+                .map_err(|e| ListenerError::Deadline {
+                    key: e.key,
+                    value: e.value,
+                })?;
+        Ok(ProxyProtocol {
+            from: self.proxy_protocol_from.clone(),
+            timeout,
+        })
+    }
+
     /// Validates the table: deadlines, limits, the certificate/key pair.
     pub fn validate(&self) -> Result<(), ListenerError> {
         self.deadlines()?;
+        self.proxy_protocol()?;
         if self.max_connections == 0 {
             return Err(ListenerError::ZeroLimit {
                 key: "max_connections",

@@ -15,6 +15,7 @@ mod backend;
 mod kdc_proxy;
 mod keytab;
 mod mechanisms;
+mod proxy_protocol;
 mod serve;
 pub use assertion::{KeyFileFact, assertion_keys};
 pub use keytab::keytab;
@@ -89,6 +90,7 @@ pub fn lint(config: &ServerConfig, ca_files: Option<&CaFiles>) -> Vec<Finding> {
     let mut out = Vec::new();
     client_certificate_findings(config, ca_files, &mut out);
     listener_findings(&config.listener, &mut out);
+    proxy_protocol::proxy_protocol_findings(&config.listener, &mut out);
     serve::serve_findings(config, &mut out);
     kdc_proxy::kdc_proxy_findings(config, &mut out);
     assertion::assertion_findings(config, &mut out);

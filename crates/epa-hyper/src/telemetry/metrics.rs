@@ -16,8 +16,9 @@
 //! | `epa_throttle_refusals_total` | counter | `key` (`address`, `address-account`, `account`) | logons refused unchecked by failure throttling / smart lockout |
 //! | `epa_authorization_denied_total` | counter | `reason` (`user-not-allowed`, `group-not-allowed`) | authenticated, refused by `allow_users`/`allow_groups` |
 //! | `epa_connections_open` | gauge | — | connections being served |
-//! | `epa_connections_closed_total` | counter | `reason`: `handshake-timeout`, `handshake-failed`, `head-timeout`, `keep-alive-timeout`, `exchange-timeout`, `send-timeout`, `shutdown`, `shutdown-deadline`, `ended` | connections ended |
+//! | `epa_connections_closed_total` | counter | `reason`: `handshake-timeout`, `handshake-failed`, `head-timeout`, `keep-alive-timeout`, `exchange-timeout`, `send-timeout`, `shutdown`, `shutdown-deadline`, `proxy-header-refused`, `per-address-limit` (the client a PROXY header named), `ended` | connections ended |
 //! | `epa_connections_refused_total` | counter | `reason`: `per-address-limit` | connections refused at accept |
+//! | `epa_proxy_protocol_headers_total` | counter | `result`: `proxied`, `local`, `unknown` (read); `missing`, `truncated`, `timeout`, `v1-too-long`, `v1-malformed`, `v2-too-long`, `v2-malformed`, `datagram` (a listed peer's, refused); `not-allowed` (a header from a peer not in `proxy_protocol_from`, refused) | PROXY protocol headers (`[listener] proxy_protocol_from`) |
 //! | `epa_accept_errors_total` | counter | `kind`: `too-many-open-files`, `file-table-full`, `connection-aborted`, `out-of-memory`, `other` | failed accepts |
 //! | `epa_certificate_reloads_total` | counter | `result`: `ok`, `kept-previous` | server certificate reloads |
 //! | `epa_config_reload_total` | counter | `result`: `ok`, `rejected` | configuration reloads (SIGHUP) |
@@ -57,6 +58,8 @@ pub const CONNECTIONS_OPEN: &str = "epa_connections_open";
 pub const CONNECTIONS_CLOSED_TOTAL: &str = "epa_connections_closed_total";
 /// `epa_connections_refused_total`.
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "epa_connections_refused_total";
+/// `epa_proxy_protocol_headers_total`.
+pub const PROXY_PROTOCOL_HEADERS_TOTAL: &str = "epa_proxy_protocol_headers_total";
 /// `epa_accept_errors_total`.
 pub const ACCEPT_ERRORS_TOTAL: &str = "epa_accept_errors_total";
 /// `epa_certificate_reloads_total`.
@@ -77,7 +80,7 @@ pub const KDC_PROXY_REQUESTS_TOTAL: &str = "epa_kdc_proxy_requests_total";
 pub const KDC_PROXY_SECONDS: &str = "epa_kdc_proxy_seconds";
 
 /// Every name above, for tests and exporters.
-pub const ALL: [&str; 23] = [
+pub const ALL: [&str; 24] = [
     DECISIONS_TOTAL,
     AUDIT_WOULD_REJECT_TOTAL,
     AUTHENTICATION_SECONDS,
@@ -92,6 +95,7 @@ pub const ALL: [&str; 23] = [
     CONNECTIONS_OPEN,
     CONNECTIONS_CLOSED_TOTAL,
     CONNECTIONS_REFUSED_TOTAL,
+    PROXY_PROTOCOL_HEADERS_TOTAL,
     ACCEPT_ERRORS_TOTAL,
     CERTIFICATE_RELOADS_TOTAL,
     CONFIG_RELOAD_TOTAL,

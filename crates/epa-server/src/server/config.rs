@@ -60,6 +60,7 @@ impl Server {
             .max_connections(l.max_connections)
             .max_connections_per_address(l.max_connections_per_address)
             .tcp_nodelay(l.tcp_nodelay)
+            .proxy_protocol(l.proxy_protocol()?)
             .header_limits(l.max_headers, l.max_header_bytes);
         let mut certificate = None;
         if l.transport == Transport::Https {

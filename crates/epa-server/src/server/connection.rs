@@ -11,6 +11,7 @@
 //!   `send_timeout` (nginx `send_timeout`); the connection is cut, also during shutdown;
 //! * shutdown deadline: the connection is cut (hard stop), whatever it is doing.
 
+use super::admission::{self, Admission, Admitted};
 use super::events::{self, Closed};
 use super::hold::ConnectionHold;
 use super::shutdown::Shutdown;
@@ -31,15 +32,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tower_service::Service;
+use tracing::Instrument;
 
 /// Serves an accepted socket to its end; returns why it ended.
 pub(crate) async fn run<S>(
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     tls: Option<Arc<TlsAcceptor>>,
     app: S,
     options: Arc<ConnectionOptions>,
     shutdown: Shutdown,
-    hold: ConnectionHold,
+    admission: Admission,
 ) -> Closed
 where
     S: ServeService,
@@ -48,42 +50,80 @@ where
         // Best effort: a socket that refuses it still works, only slower.
         let _ = tcp.set_nodelay(true);
     }
-    let Ok(peer) = tcp.peer_addr() else {
+    let Ok(tcp_peer) = tcp.peer_addr() else {
         return Closed::Ended;
     };
-    match tls {
-        None => {
-            serve(
-                tcp,
-                ChannelFacts::plain(peer),
-                app,
-                &options,
-                shutdown,
-                hold,
-            )
-            .await
+    let mut hard = shutdown.clone();
+    let admitted = admission::admit(
+        &mut tcp,
+        tcp_peer,
+        &options,
+        shutdown.clone(),
+        admission,
+        tls.is_some(),
+    );
+    let admitted = tokio::select! {
+        a = admitted => a,
+        () = hard.wait_hard() => return Closed::ShutdownDeadline,
+    };
+    let admitted = match admitted {
+        Ok(a) => a,
+        Err(reason) => return reason,
+    };
+    // Behind a balancer, every log line of the connection says which one (`via=`).
+    let span = match admitted.via {
+        Some(via) => tracing::info_span!(target: "epa", "proxied", %via),
+        None => tracing::Span::none(),
+    };
+    handshake_and_serve(tcp, tls, app, &options, shutdown, admitted)
+        .instrument(span)
+        .await
+}
+
+/// The TLS handshake under its deadline (when TLS), then the connection's requests, with the
+/// peer the admission found.
+async fn handshake_and_serve<S>(
+    tcp: TcpStream,
+    tls: Option<Arc<TlsAcceptor>>,
+    app: S,
+    options: &ConnectionOptions,
+    shutdown: Shutdown,
+    admitted: Admitted,
+) -> Closed
+where
+    S: ServeService,
+{
+    let Admitted {
+        peer,
+        hold,
+        handshake_since,
+        ..
+    } = admitted;
+    let Some(acceptor) = tls else {
+        return serve(tcp, ChannelFacts::plain(peer), app, options, shutdown, hold).await;
+    };
+    let mut hard = shutdown.clone();
+    let handshake = tokio::time::timeout_at(
+        handshake_since + options.deadlines.tls_handshake,
+        acceptor.accept(tcp),
+    );
+    let handshake = tokio::select! {
+        done = handshake => done,
+        () = hard.wait_hard() => return Closed::ShutdownDeadline,
+    };
+    match handshake {
+        Err(_) => {
+            tracing::debug!(target: "epa", %peer, "TLS handshake deadline passed");
+            Closed::HandshakeTimeout
         }
-        Some(acceptor) => {
-            let mut hard = shutdown.clone();
-            let handshake =
-                tokio::time::timeout(options.deadlines.tls_handshake, acceptor.accept(tcp));
-            let handshake = tokio::select! {
-                done = handshake => done,
-                () = hard.wait_hard() => return Closed::ShutdownDeadline,
-            };
-            match handshake {
-                Err(_) => {
-                    tracing::debug!(target: "epa", %peer, "TLS handshake deadline passed");
-                    Closed::HandshakeTimeout
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(target: "epa", %peer, "TLS accept failed: {e}");
-                    Closed::HandshakeFailed
-                }
-                Ok(Ok((stream, facts))) => {
-                    serve(stream, facts, app, &options, shutdown, hold).await
-                }
-            }
+        Ok(Err(e)) => {
+            tracing::debug!(target: "epa", %peer, "TLS accept failed: {e}");
+            Closed::HandshakeFailed
+        }
+        Ok(Ok((stream, mut facts))) => {
+            // The client the PROXY header named (or the TCP peer): for everything downstream.
+            facts.peer = peer;
+            serve(stream, facts, app, options, shutdown, hold).await
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use epa_hyper::telemetry::metrics::{
     ACCEPT_ERRORS_TOTAL, CERTIFICATE_RELOADS_TOTAL, CONNECTIONS_CLOSED_TOTAL, CONNECTIONS_OPEN,
-    CONNECTIONS_REFUSED_TOTAL,
+    CONNECTIONS_REFUSED_TOTAL, PROXY_PROTOCOL_HEADERS_TOTAL,
 };
 
 /// Why a connection ended.
@@ -18,6 +18,11 @@ pub(crate) enum Closed {
     Shutdown,
     /// Still open when the shutdown deadline passed: closed hard.
     ShutdownDeadline,
+    /// A PROXY protocol header missing, bad or late from a listed peer, or sent by a peer that
+    /// is not listed.
+    ProxyHeader,
+    /// Over `max_connections_per_address` for the client a PROXY header named.
+    PerAddressLimit,
     Ended,
 }
 
@@ -32,6 +37,8 @@ impl Closed {
             Self::SendTimeout => "send-timeout",
             Self::Shutdown => "shutdown",
             Self::ShutdownDeadline => "shutdown-deadline",
+            Self::ProxyHeader => "proxy-header-refused",
+            Self::PerAddressLimit => "per-address-limit",
             Self::Ended => "ended",
         }
     }
@@ -48,6 +55,12 @@ pub(crate) fn closed(reason: Closed) {
 
 pub(crate) fn refused_per_address() {
     metrics::counter!(CONNECTIONS_REFUSED_TOTAL, "reason" => "per-address-limit").increment(1);
+}
+
+/// One PROXY protocol header read (`proxied`, `local`, `unknown`) or refused (the error's
+/// reason, or `not-allowed` from a peer that is not listed).
+pub(crate) fn proxy_header(result: &'static str) {
+    metrics::counter!(PROXY_PROTOCOL_HEADERS_TOTAL, "result" => result).increment(1);
 }
 
 /// The accept error's kind label.

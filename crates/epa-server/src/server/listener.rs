@@ -4,9 +4,9 @@
 //! retried with back-off — never the end of the server. At the shutdown deadline every
 //! connection still open is closed (nginx `worker_shutdown_timeout`, IIS `shutdownTimeLimit`).
 
+use super::admission::Admission;
 use super::connection::{self, OpenGauge};
 use super::events;
-use super::hold::ConnectionHold;
 use super::shutdown::{Shutdown, Trigger};
 use super::{ConnectionOptions, ServeService, ServerError};
 
@@ -27,13 +27,13 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_
 
 /// Open connections per client address.
 #[derive(Debug, Default)]
-struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+pub(super) struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
 
 /// One connection's place in [`PerAddress`], given back on drop.
 pub(super) struct AddressSlot(Arc<PerAddress>, IpAddr);
 
 impl PerAddress {
-    fn take(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<AddressSlot> {
+    pub(super) fn take(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<AddressSlot> {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let n = map.entry(ip).or_insert(0);
         if *n >= limit {
@@ -128,10 +128,14 @@ where
                 continue;
             }
         };
-        let slot = match options.max_connections_per_address {
-            None => None,
+        // A balancer's connections take their per-address place after the PROXY header, for
+        // the client it names: counted by the balancer's address, they would starve everyone.
+        let proxied = options.proxy_protocol.expects(peer.ip());
+        let (slot, per_address) = match options.max_connections_per_address {
+            None => (None, None),
+            Some(n) if proxied => (None, Some((per_address.clone(), n))),
             Some(n) => match per_address.take(peer.ip().to_canonical(), n) {
-                Some(slot) => Some(slot),
+                Some(slot) => (Some(slot), None),
                 None => {
                     events::refused_per_address();
                     tracing::debug!(target: "epa", %peer, "per-address connection limit reached");
@@ -143,9 +147,13 @@ where
         let (tls, app, options, shutdown) =
             (tls.clone(), app.clone(), options.clone(), shutdown.clone());
         // The places go with the connection, and with a splice it becomes (see `hold`).
-        let hold = ConnectionHold::new(permit, slot, shutdown.clone());
+        let admission = Admission {
+            permit,
+            slot,
+            per_address,
+        };
         tokio::spawn(async move {
-            let reason = connection::run(tcp, tls, app, options, shutdown, hold).await;
+            let reason = connection::run(tcp, tls, app, options, shutdown, admission).await;
             gauge.close(reason);
         });
     }

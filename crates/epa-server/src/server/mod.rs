@@ -4,6 +4,7 @@
 //!
 //! | deadline (`[listener]` key) | default | IIS | nginx |
 //! |---|---|---|---|
+//! | PROXY protocol header from a listed balancer (`proxy_protocol_timeout`) | 5 s | — | stream `proxy_protocol_timeout` 30 s |
 //! | TLS handshake (`tls_handshake_timeout`) | 10 s | — (http.sys) | `ssl_handshake_timeout` 60 s |
 //! | request head (`request_head_timeout`) | 30 s | `headerWaitTimeout` | `client_header_timeout` 60 s |
 //! | idle keep-alive (`keep_alive_timeout`) | 120 s | `connectionTimeout` 120 s | `keepalive_timeout` 75 s |
@@ -44,11 +45,13 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod config;
 mod connection;
 mod events;
 mod hold;
 mod listener;
+pub mod proxy_protocol;
 pub mod reload;
 mod service;
 mod shutdown;
@@ -167,6 +170,7 @@ pub(crate) struct ConnectionOptions {
     pub(crate) max_header_bytes: usize,
     pub(crate) max_connections: usize,
     pub(crate) max_connections_per_address: Option<usize>,
+    pub(crate) proxy_protocol: epa_config::ProxyProtocol,
 }
 
 impl Default for ConnectionOptions {
@@ -179,6 +183,7 @@ impl Default for ConnectionOptions {
             max_header_bytes: l.max_header_bytes,
             max_connections: l.max_connections,
             max_connections_per_address: l.max_connections_per_address,
+            proxy_protocol: epa_config::ProxyProtocol::off(),
         }
     }
 }
@@ -240,6 +245,13 @@ impl Server {
     /// at once.
     pub fn max_connections_per_address(mut self, n: Option<usize>) -> Self {
         self.options.max_connections_per_address = n.map(|n| n.max(1));
+        self
+    }
+
+    /// Peers that must start with a PROXY protocol header (v1 or v2), and the deadline for it;
+    /// the client address it carries is then the connection's peer (default: none).
+    pub fn proxy_protocol(mut self, proxy_protocol: epa_config::ProxyProtocol) -> Self {
+        self.options.proxy_protocol = proxy_protocol;
         self
     }
 
