@@ -126,11 +126,13 @@ pub(crate) fn demo(domain: &str, address: Option<std::net::SocketAddr>) -> Resul
     let app_addr = app
         .local_addr()
         .map_err(|e| format!("demo application: {e}"))?;
-    let mut config = ServerConfig::default();
-    config.upstream = Some(UpstreamTable {
-        url: format!("http://{app_addr}"),
-        ..UpstreamTable::default()
-    });
+    let mut config = ServerConfig {
+        upstream: Some(UpstreamTable {
+            url: format!("http://{app_addr}"),
+            ..UpstreamTable::default()
+        }),
+        ..ServerConfig::default()
+    };
     config.listener.address = listen_address(address.unwrap_or(config.listener.address))?;
     let port = config.listener.address.port();
     let issuer = format!("https://localhost:{port}");
