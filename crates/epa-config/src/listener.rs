@@ -190,6 +190,15 @@ pub enum ListenerError {
         /// The value given.
         value: f64,
     },
+    /// A `trusted_proxies` address is also a PROXY protocol source. Every connection from a
+    /// listed source starts with a PROXY header; the peer is then the client it names, except
+    /// for `LOCAL` and `UNKNOWN` headers, where it stays the balancer — so the only connections
+    /// the trust would apply to are ones whose client is unknown, and such a client would have
+    /// its own `X-Forwarded-For` believed (throttle, smart lockout, forwarding headers).
+    #[error(
+        "[listener] {0} is in trusted_proxies and in proxy_protocol_from: a connection whose PROXY header says UNKNOWN would be trusted as the proxy itself; an L4 balancer passes TLS through, so remove it from trusted_proxies"
+    )]
+    ProxyProtocolSourceTrusted(std::net::IpAddr),
     /// A limit is zero.
     #[error("[listener] {key} = 0: the server could never accept a connection")]
     ZeroLimit {
@@ -281,6 +290,12 @@ impl ListenerTable {
                     key: e.key,
                     value: e.value,
                 })?;
+        if let Some(both) = self.trusted_proxies.iter().find(|p| {
+            let p = p.to_canonical();
+            self.proxy_protocol_from.iter().any(|r| r.contains(p))
+        }) {
+            return Err(ListenerError::ProxyProtocolSourceTrusted(*both));
+        }
         Ok(ProxyProtocol {
             from: self.proxy_protocol_from.clone(),
             timeout,

@@ -27,17 +27,8 @@ pub(super) fn proxy_protocol_findings(l: &ListenerTable, out: &mut Vec<Finding>)
             format!("proxy_protocol_from lists {}: any host there can open a connection with a PROXY header naming any client address, and the throttle, the per-address limit, X-Forwarded-For and metrics allow_from believe it", wide.join(", ")),
             "list only the balancers' own addresses (nginx set_real_ip_from and HAProxy accept-proxy are written per balancer too)"));
     }
-    let both: Vec<String> = l
-        .trusted_proxies
-        .iter()
-        .filter(|p| l.proxy_protocol_from.iter().any(|r| r.contains(**p)))
-        .map(ToString::to_string)
-        .collect();
-    if !both.is_empty() {
-        out.push(finding(Info, "proxy-protocol-source-is-trusted-proxy",
-            format!("{} sends PROXY headers and is also in trusted_proxies: after the header the peer is the client the header names, never the balancer, so the trusted_proxies entry applies only to its LOCAL (health-check) connections", both.join(", ")),
-            "an L4 balancer passes TLS through: remove it from trusted_proxies (which is for a proxy that ends TLS), unless a TLS-terminating proxy really sits at that address"));
-    }
+    // A source also in trusted_proxies is a configuration error
+    // (`ListenerError::ProxyProtocolSourceTrusted`), reported as one.
     if !l.proxy_protocol_from.is_empty() && l.proxy_protocol_timeout > LONG_SECONDS {
         out.push(finding(Warning, "proxy-protocol-timeout-long",
             format!("proxy_protocol_timeout = {}: a balancer sends its header with the connection's first bytes; a connection that sends nothing holds a socket this long", l.proxy_protocol_timeout),
@@ -76,19 +67,40 @@ mod tests {
             ["proxy-protocol-wide-range"]
         );
         assert_eq!(
-            codes("proxy_protocol_from = [\"10.1.0.0/16\"]\ntrusted_proxies = [\"10.1.2.3\"]"),
-            ["proxy-protocol-source-is-trusted-proxy"]
-        );
-        assert!(
-            codes("proxy_protocol_from = [\"10.1.0.0/16\"]\ntrusted_proxies = [\"10.2.2.3\"]")
-                .is_empty()
-        );
-        assert_eq!(
             codes("proxy_protocol_from = [\"10.0.0.5\"]\nproxy_protocol_timeout = 60"),
             ["proxy-protocol-timeout-long"]
         );
         // The deadline alone, with the feature off, says nothing.
         assert!(codes("proxy_protocol_timeout = 60").is_empty());
+    }
+
+    /// A balancer that is also a trusted proxy would be trusted for the connections whose PROXY
+    /// header says UNKNOWN: their client's X-Forwarded-For would key the throttle and smart
+    /// lockout. Refused by the table (start-up, reload and lint), IPv4-mapped spellings too.
+    #[test]
+    fn a_proxy_protocol_source_in_trusted_proxies_is_refused() {
+        for trusted in ["10.1.2.3", "::ffff:10.1.2.3"] {
+            let l: ListenerTable = toml::from_str(&format!(
+                "proxy_protocol_from = [\"10.1.0.0/16\"]\ntrusted_proxies = [\"{trusted}\"]"
+            ))
+            .unwrap();
+            assert!(
+                matches!(
+                    l.validate(),
+                    Err(crate::ListenerError::ProxyProtocolSourceTrusted(_))
+                ),
+                "{trusted}"
+            );
+        }
+        let l: ListenerTable = toml::from_str(
+            "proxy_protocol_from = [\"10.1.0.0/16\"]\ntrusted_proxies = [\"10.2.2.3\"]",
+        )
+        .unwrap();
+        assert!(l.validate().is_ok());
+        assert!(
+            codes("proxy_protocol_from = [\"10.1.0.0/16\"]\ntrusted_proxies = [\"10.2.2.3\"]")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -79,10 +79,12 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     /// Reads a PKCS#8 PEM key file.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        let pem = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        // The file's text is wiped when dropped (the PEM holds the private key).
+        let pem =
+            zeroize::Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::Read {
+                path: path.to_owned(),
+                source,
+            })?);
         Self::from_pem(&pem, path)
     }
 

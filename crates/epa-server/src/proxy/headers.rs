@@ -20,6 +20,10 @@ use thiserror::Error;
 
 use epa_hyper::telemetry::metrics::DROPPED_HEADERS_TOTAL;
 
+/// `[identity_assertion] header`'s default name, removed from every request whatever the
+/// configured name.
+static DEFAULT_ASSERTION_HEADER: HeaderName = HeaderName::from_static("x-epa-assertion");
+
 /// The identity header names, parsed once.
 #[derive(Debug, Clone)]
 pub struct IdentityHeaders {
@@ -92,10 +96,13 @@ impl IdentityHeaders {
         &self.assertion
     }
 
-    fn all(&self) -> [&HeaderName; 11] {
+    fn all(&self) -> [&HeaderName; 12] {
         [
             &self.binding,
             &self.assertion,
+            // The default name too when the header is renamed: an application that still reads
+            // it (a migration) never sees a client's copy.
+            &DEFAULT_ASSERTION_HEADER,
             &self.user,
             &self.principal,
             &self.domain,
@@ -477,6 +484,30 @@ mod tests {
         .unwrap();
         assert_eq!(h["x-remote-user"], "EPA\\erin");
         assert_eq!(h["x-remote-principal"], "erin@EPA.TEST");
+    }
+
+    /// Renaming the assertion header still removes the client's copies of the default name
+    /// (found in review: an application mid-migration would have read a forged one).
+    #[test]
+    fn a_renamed_assertion_header_still_removes_the_default_name() {
+        let names = IdentityHeaders::default()
+            .with_assertion_header(HeaderName::from_static("x-app-assertion"));
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-epa-assertion", "forged.by.client"),
+            ("X-EPA-Assertion", "forged.again"),
+            ("x-app-assertion", "forged.too"),
+        ] {
+            h.append(k, HeaderValue::from_static(v));
+        }
+        let origin = Origin {
+            facts: &facts(),
+            user: None,
+            certificate: None,
+            trusted_proxy: false,
+        };
+        prepare_request(&mut h, &names, origin, &RequestRules::default()).unwrap();
+        assert!(h.get("x-epa-assertion").is_none() && h.get("x-app-assertion").is_none());
     }
 
     #[test]
