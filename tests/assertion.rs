@@ -333,6 +333,12 @@ fn lint_reads_the_assertion_keys() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    let chmod = |path: &std::path::Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    chmod(&key, 0o600);
+    chmod(&rsa, 0o600);
     let lint = |previous: &str| {
         let file = dir.join(format!("lint-{n}.toml"));
         std::fs::write(
@@ -371,4 +377,7 @@ fn lint_reads_the_assertion_keys() {
             "assertion-previous-key-is-current"
         ]
     );
+    // A private key other users can read: anyone who reads it signs any identity.
+    chmod(&key, 0o644);
+    assert_eq!(lint(""), ["assertion-key-readable-by-others"]);
 }

@@ -74,13 +74,23 @@ pub(crate) fn run_lint(path: &Path, keytab: Option<&Path>, json: bool) -> Result
             read.as_deref().map_err(Clone::clone),
         ));
     }
-    // `[identity_assertion]` keys: readable, ES256 or EdDSA, no previous key that is current.
+    // `[identity_assertion]` keys: readable, ES256 or EdDSA, no previous key that is current,
+    // and not readable by others.
     if let Some(table) = &config.identity_assertion {
         let facts: Vec<_> = table
             .key_files()
             .map(|p| (p.clone(), epa_server::assertion::key_file_fact(p)))
             .collect();
         findings.extend(epa_config::lint::assertion_keys(&facts));
+        let modes: Vec<_> = table
+            .key_files()
+            .filter_map(|p| {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(p).ok()?.permissions().mode();
+                Some((p.clone(), mode))
+            })
+            .collect();
+        findings.extend(epa_config::lint::assertion_key_modes(&modes));
         findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
     }
     let lines = findings.iter().map(|f| {

@@ -114,6 +114,19 @@ pub fn assertion_keys(facts: &[(PathBuf, KeyFileFact)]) -> Vec<Finding> {
     out
 }
 
+/// Findings from the key files' Unix modes (`modes`: path and `st_mode` of each file that could
+/// be read): a private key that users other than the owner and group can read or write — anyone
+/// who reads it can mint any identity the application will believe.
+pub fn assertion_key_modes(modes: &[(PathBuf, u32)]) -> Vec<Finding> {
+    modes
+        .iter()
+        .filter(|(_, mode)| mode & 0o007 != 0)
+        .map(|(path, mode)| finding(Severity::Warning, "assertion-key-readable-by-others",
+            format!("[identity_assertion] key {} has mode {:o}: users other than its owner and group can read it, and a reader can sign any identity the application believes", path.display(), mode & 0o777),
+            "chgrp epa the file and chmod 0640 it (the package's /etc/epa is root:epa 2750)"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -171,6 +184,20 @@ mod tests {
             )),
             ["assertion-jwks-path-collision"]
         );
+    }
+
+    #[test]
+    fn a_key_others_can_read_is_a_warning() {
+        let f = |mode: u32| -> Vec<&'static str> {
+            assertion_key_modes(&[(PathBuf::from("k.pem"), mode)])
+                .iter()
+                .map(|f| f.code)
+                .collect()
+        };
+        assert!(f(0o100640).is_empty());
+        assert!(f(0o100600).is_empty());
+        assert_eq!(f(0o100644), ["assertion-key-readable-by-others"]);
+        assert_eq!(f(0o100602), ["assertion-key-readable-by-others"]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod keytab;
 mod mechanisms;
 mod proxy_protocol;
 mod serve;
-pub use assertion::{KeyFileFact, assertion_keys};
+pub use assertion::{KeyFileFact, assertion_key_modes, assertion_keys};
 pub use keytab::keytab;
 pub use serve::proxy_certificate;
 
