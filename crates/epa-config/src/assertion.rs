@@ -112,9 +112,12 @@ pub enum AssertionError {
 }
 
 impl IdentityAssertionTable {
-    /// Checks the lifetime, issuer, audience, header name (`identity` are the identity header
-    /// names, which it may not take) and key page path.
-    pub fn validate(&self, identity: &[&str]) -> Result<(), AssertionError> {
+    /// Checks the lifetime, issuer, audience, header name (not one of `identity`'s names, in any
+    /// spelling) and key page path.
+    pub fn validate(
+        &self,
+        identity: &crate::identity_headers::IdentityHeadersTable,
+    ) -> Result<(), AssertionError> {
         if !LIFETIME_RANGE.contains(&self.lifetime) {
             return Err(AssertionError::Lifetime(self.lifetime));
         }
@@ -124,7 +127,8 @@ impl IdentityAssertionTable {
         if self.audience.is_empty() {
             return Err(AssertionError::Empty("audience"));
         }
-        check_header(&self.header, identity)?;
+        let names: Vec<&str> = identity.named().iter().map(|(_, n)| *n).collect();
+        check_header(&self.header, &names)?;
         self.normalized_jwks_path()?;
         Ok(())
     }
@@ -209,11 +213,14 @@ mod tests {
         assert_eq!(t.header, DEFAULT_ASSERTION_HEADER);
         assert_eq!(t.jwks_path, DEFAULT_JWKS_PATH);
         assert!(!t.default);
-        assert_eq!(t.validate(&["X-Remote-User"]), Ok(()));
+        assert_eq!(
+            t.validate(&crate::identity_headers::IdentityHeadersTable::default()),
+            Ok(())
+        );
         let with = |f: fn(&mut IdentityAssertionTable)| {
             let mut t = table();
             f(&mut t);
-            t.validate(&["X-Remote-User"])
+            t.validate(&crate::identity_headers::IdentityHeadersTable::default())
         };
         assert_eq!(with(|t| t.lifetime = 4), Err(AssertionError::Lifetime(4)));
         assert_eq!(

@@ -21,13 +21,7 @@ pub(super) fn assertion_findings(config: &ServerConfig, out: &mut Vec<Finding>) 
     let Some(table) = table else {
         return;
     };
-    let identity: Vec<&str> = config
-        .identity_headers
-        .named()
-        .iter()
-        .map(|(_, n)| *n)
-        .collect();
-    match table.validate(&identity) {
+    match table.validate(&config.identity_headers) {
         Err(e @ AssertionError::Lifetime(_)) => out.push(finding(Error, "assertion-lifetime", format!("{e}: the server refuses to start"),
             "keep assertions short-lived (60 seconds is the default; epa re-mints them on the same login)")),
         Err(e @ (AssertionError::HeaderInvalid(_) | AssertionError::HeaderReserved(_))) => out.push(finding(Error, "assertion-header", format!("{e}: the server refuses to start"),

@@ -349,14 +349,8 @@ fn assertion_setup(
     let Some(table) = &config.identity_assertion else {
         return Ok((names, None));
     };
-    let identity: Vec<&str> = config
-        .identity_headers
-        .named()
-        .iter()
-        .map(|(_, n)| *n)
-        .collect();
     table
-        .validate(&identity)
+        .validate(&config.identity_headers)
         .map_err(AssertionSetupError::from)?;
     let header = http::HeaderName::from_bytes(table.header.as_bytes()).map_err(|_| {
         AssertionSetupError::from(epa_config::AssertionError::HeaderInvalid(
